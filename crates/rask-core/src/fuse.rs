@@ -12,6 +12,8 @@
 
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::error::Result;
 use crate::lower::fused_label;
 use crate::task_graph::{OpArg, Program, Task, TaskGraph, TaskIndex};
@@ -42,7 +44,7 @@ struct FusedProgram {
 
 impl FusedProgram {
     fn new(part: u32) -> Self {
-        FusedProgram { program: Program { ops: Vec::new(), label: None }, deps: Vec::new(), part, retries: 0 }
+        FusedProgram { program: Program { ops: SmallVec::new(), label: None }, deps: Vec::new(), part, retries: 0 }
     }
 
     /// Appends `task`'s ops. Its `n`-th dependency is read through `dep(n)`: either the result
@@ -123,8 +125,9 @@ fn rebuild(graph: &TaskGraph, kept: Vec<(TaskIndex, Task, Vec<TaskIndex>)>) -> T
     fused
 }
 
-/// Merges linear chains into single tasks.
-pub fn fuse_linear(graph: TaskGraph) -> TaskGraph {
+/// Merges linear chains into single tasks. Returns the graph unchanged (`false`) when it has
+/// no chain to merge.
+pub fn fuse_linear(graph: TaskGraph) -> (TaskGraph, bool) {
     let dependents = graph.dependents();
     let is_output = outputs_mask(&graph);
     // `d` can be merged into its only reader, which reads nothing else.
@@ -132,6 +135,9 @@ pub fn fuse_linear(graph: TaskGraph) -> TaskGraph {
         let readers = dependents.of(d);
         readers.len() == 1 && !is_output[d as usize] && graph.deps(readers[0]).len() == 1
     };
+    if !(0..graph.len() as TaskIndex).any(merges_forward) {
+        return (graph, false);
+    }
     let mut kept = Vec::with_capacity(graph.len());
     let mut chain = Vec::new();
     for end in 0..graph.len() as TaskIndex {
@@ -162,7 +168,7 @@ pub fn fuse_linear(graph: TaskGraph) -> TaskGraph {
         let (task, deps) = fused.finish(end_task);
         kept.push((end, task, deps));
     }
-    rebuild(&graph, kept)
+    (rebuild(&graph, kept), true)
 }
 
 /// Lets tasks absorb small dependencies that nobody else reads (see [`FanInFusion`]).

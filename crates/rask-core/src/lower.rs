@@ -10,8 +10,11 @@
 //! The result is in discovery order, not yet validated for cycles nor ordered; see
 //! [`crate::optimize`] for the whole pipeline.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::error::{Error, Result};
 use crate::graph::{BlockArg, Graph, Layer, LayerKind};
@@ -25,7 +28,11 @@ const UNASSIGNED: TaskIndex = TaskIndex::MAX;
 pub fn lower(graph: &Graph, outputs: &[Key], cull: bool, fuse_blockwise: bool) -> Result<TaskGraph> {
     let layers = graph.layers();
     let index = LayerIndex::new(&layers)?;
-    let absorbed = if fuse_blockwise { absorbable(&layers, &index, outputs) } else { vec![false; layers.len()] };
+    let absorbed = if fuse_blockwise && !index.blockwise.is_empty() {
+        absorbable(&layers, &index, outputs)
+    } else {
+        vec![false; layers.len()]
+    };
     let plans = blockwise_plans(&layers, &index, &absorbed);
     let mut expander = Expander::new(&layers, &index, plans)?;
 
@@ -66,8 +73,8 @@ struct LayerIndex {
 
 impl LayerIndex {
     fn new(layers: &[Arc<Layer>]) -> Result<Self> {
-        let mut blockwise = HashMap::new();
-        let mut tasks = HashMap::new();
+        let mut blockwise = HashMap::default();
+        let mut tasks = HashMap::default();
         for (layer_id, layer) in layers.iter().enumerate() {
             match layer.kind() {
                 LayerKind::Blockwise(op) => {
@@ -166,7 +173,7 @@ fn blockwise_plans(
     for (layer_id, layer) in layers.iter().enumerate() {
         let LayerKind::Blockwise(op) = layer.kind() else { continue };
         let mut plan = BlockPlan {
-            program: Program { ops: Vec::new(), label: None },
+            program: Program { ops: SmallVec::new(), label: None },
             inputs: Vec::new(),
             retries: op.retries,
         };

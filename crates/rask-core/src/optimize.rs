@@ -16,7 +16,7 @@ use crate::fuse::{fuse_fan_in, fuse_linear, FanInFusion};
 use crate::graph::Graph;
 use crate::key::Key;
 use crate::lower::lower;
-use crate::order::{heights, order};
+use crate::order::{heights, order, order_by_heights};
 use crate::task_graph::TaskGraph;
 
 /// A graph pass supplied by a collection.
@@ -91,16 +91,27 @@ impl fmt::Debug for Optimizations {
 /// Lowers, validates, optimizes and orders a graph for the requested outputs.
 pub fn prepare(graph: &Graph, outputs: &[Key], optimizations: &Optimizations) -> Result<TaskGraph> {
     let mut tasks = lower(graph, outputs, optimizations.cull, optimizations.fuse_blockwise)?;
-    heights(&tasks)?; // rejects cycles before any pass relies on acyclicity
+    // Heights reject cycles before any pass relies on acyclicity; they stay valid for ordering
+    // as long as no pass changes the graph.
+    let mut known_heights = Some(heights(&tasks)?);
     if optimizations.fuse_linear {
-        tasks = fuse_linear(tasks);
+        let (fused, changed) = fuse_linear(tasks);
+        tasks = fused;
+        if changed {
+            known_heights = None;
+        }
     }
     if let Some(settings) = optimizations.fuse_fan_in {
         tasks = fuse_fan_in(tasks, settings)?;
+        known_heights = None;
     }
     if let Some(pass) = &optimizations.custom {
         tasks = pass(tasks)?;
+        known_heights = None;
     }
-    let priority = order(&tasks)?;
+    let priority = match known_heights {
+        Some(heights) => order_by_heights(&tasks, &heights),
+        None => order(&tasks)?,
+    };
     Ok(tasks.renumber(&priority))
 }

@@ -22,7 +22,11 @@ const DONE: u8 = 2;
 /// The order to run `graph`'s tasks in: `order[k]` is the task with priority `k` (lower first).
 /// Every task appears once, after all of its dependencies.
 pub fn order(graph: &TaskGraph) -> Result<Vec<TaskIndex>> {
-    let heights = heights(graph)?;
+    Ok(order_by_heights(graph, &heights(graph)?))
+}
+
+/// [`order`], given the graph's [`heights`] (which also proved it acyclic).
+pub fn order_by_heights(graph: &TaskGraph, heights: &[u32]) -> Vec<TaskIndex> {
     let n = graph.len();
     // Each task's dependencies, tallest first; ties keep their argument order.
     let mut sorted: Vec<TaskIndex> = Vec::with_capacity(n);
@@ -63,7 +67,7 @@ pub fn order(graph: &TaskGraph) -> Result<Vec<TaskIndex>> {
             }
         }
     }
-    Ok(order)
+    order
 }
 
 /// The outputs first, then every other task (only present when culling is off).

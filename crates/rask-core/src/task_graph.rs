@@ -52,8 +52,8 @@ pub enum OpArg {
 /// The body of a task: ops run in order; the last one's result is the task's result.
 #[derive(Debug)]
 pub struct Program {
-    /// The calls, in order.
-    pub ops: Vec<Op>,
+    /// The calls, in order (most programs have one: it is stored inline).
+    pub ops: SmallVec<[Op; 1]>,
     /// A readable name for a fused program (such as `"load-process"`); `None` for one op.
     pub label: Option<Name>,
 }
@@ -61,7 +61,7 @@ pub struct Program {
 impl Program {
     /// A program of one call.
     pub fn single(func: TaskFn, args: Box<[OpArg]>) -> Self {
-        Program { ops: vec![Op { func, args }], label: None }
+        Program { ops: smallvec::smallvec![Op { func, args }], label: None }
     }
 
     /// Marks the last use of every intermediate result, so that a long fused chain holds only

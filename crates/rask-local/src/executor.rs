@@ -34,8 +34,12 @@ struct Queue {
     stop: bool,
 }
 
+/// The most tasks a thread takes from the queue at once.
+const MAX_BATCH: usize = 16;
+
 struct Run<'a> {
     graph: &'a TaskGraph,
+    threads: usize,
     dependents: Dependents,
     /// Inputs each task still waits for.
     waiting: Vec<AtomicU32>,
@@ -66,8 +70,10 @@ pub(crate) fn run(
         .map(|t| AtomicU32::new(dependents.of(t).len() as u32 + is_output[t as usize]))
         .collect();
     let ready = (0..n as TaskIndex).filter(|&t| graph.deps(t).is_empty()).map(Reverse).collect();
+    let threads = threads.clamp(1, n.max(1));
     let run = Run {
         graph,
+        threads,
         dependents,
         waiting,
         uses,
@@ -81,7 +87,7 @@ pub(crate) fn run(
         cancel,
     };
     callbacks.iter().for_each(|c| c.on_start(graph));
-    let helpers = threads.clamp(1, n.max(1)) - 1;
+    let helpers = threads - 1;
     if helpers == 0 {
         run.work(0);
     } else {
@@ -129,9 +135,10 @@ impl Run<'_> {
     fn work(&self, thread: usize) {
         let total = self.graph.len();
         let mut made_ready: SmallVec<[TaskIndex; 8]> = SmallVec::new();
+        let mut batch: SmallVec<[TaskIndex; MAX_BATCH]> = SmallVec::new();
         let mut finished = 0;
         loop {
-            let task = {
+            {
                 let mut queue = self.queue.lock();
                 queue.finished += finished;
                 finished = 0;
@@ -141,34 +148,50 @@ impl Run<'_> {
                         self.wake.notify_all();
                         return;
                     }
-                    if let Some(Reverse(task)) = queue.ready.pop() {
+                    // With many tasks ready, take several per lock: the lock, not the tasks,
+                    // is the bottleneck for tiny tasks. Alone (sync mode), take one, so the
+                    // order is exactly the priority order.
+                    let take = if self.threads == 1 {
+                        1
+                    } else {
+                        (queue.ready.len() / (2 * self.threads)).clamp(1, MAX_BATCH)
+                    };
+                    while batch.len() < take {
+                        match queue.ready.pop() {
+                            Some(Reverse(task)) => batch.push(task),
+                            None => break,
+                        }
+                    }
+                    if !batch.is_empty() {
                         if queue.idle > 0 && !queue.ready.is_empty() {
                             self.wake.notify_one();
                         }
-                        break task;
+                        break;
                     }
                     queue.idle += 1;
                     self.wake.wait(&mut queue);
                     queue.idle -= 1;
                 }
-            };
-            if self.cancel.is_some_and(CancelToken::is_cancelled) {
-                self.stop();
-                return;
             }
-            let ok = self.complete(task, thread);
-            for &dependent in self.dependents.of(task) {
-                if !ok {
-                    self.poison(dependent, task);
+            for task in batch.drain(..) {
+                if self.cancel.is_some_and(CancelToken::is_cancelled) {
+                    self.stop();
+                    return;
                 }
-                if self.waiting[dependent as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
-                    made_ready.push(dependent);
+                let ok = self.complete(task, thread);
+                for &dependent in self.dependents.of(task) {
+                    if !ok {
+                        self.poison(dependent, task);
+                    }
+                    if self.waiting[dependent as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                        made_ready.push(dependent);
+                    }
                 }
+                for &dep in self.graph.deps(task) {
+                    self.release(dep);
+                }
+                finished += 1;
             }
-            for &dep in self.graph.deps(task) {
-                self.release(dep);
-            }
-            finished += 1;
         }
     }
 
