@@ -29,14 +29,14 @@ use crate::value::{encode_serde, Value};
 
 /// A lazily computed `T`.
 pub struct Delayed<T> {
-    layer: Arc<Layer>,
+    graph: Graph,
     key: Key,
     _type: PhantomData<fn() -> T>,
 }
 
 impl<T> Clone for Delayed<T> {
     fn clone(&self) -> Self {
-        Delayed { layer: self.layer.clone(), key: self.key.clone(), _type: PhantomData }
+        Delayed { graph: self.graph.clone(), key: self.key.clone(), _type: PhantomData }
     }
 }
 
@@ -71,7 +71,13 @@ impl<T: Send + Sync + 'static> Delayed<T> {
     /// task computes: equal keys are taken to be equal results.
     pub fn from_task(key: Key, spec: TaskSpec, inputs: Vec<Arc<Layer>>) -> Self {
         let layer = Layer::new(key.name().clone(), LayerKind::Tasks(vec![(key.clone(), spec)]), inputs);
-        Delayed { layer: Arc::new(layer), key, _type: PhantomData }
+        Delayed { graph: Graph::from_layer(layer), key, _type: PhantomData }
+    }
+
+    /// A delayed for the result `key` of an existing graph (like Dask's `Delayed(key, graph)`).
+    /// The type is the caller's claim: computing checks it and names both types if it is wrong.
+    pub fn from_graph(graph: Graph, key: Key) -> Self {
+        Delayed { graph, key, _type: PhantomData }
     }
 
     /// The key of the result.
@@ -81,15 +87,17 @@ impl<T: Send + Sync + 'static> Delayed<T> {
 
     /// The graph that computes this value.
     pub fn graph(&self) -> Graph {
-        Graph::from_shared_layer(self.layer.clone())
+        self.graph.clone()
     }
 
-    /// The same task, retried up to `retries` times when it fails or panics.
+    /// The same task, retried up to `retries` times when it fails or panics. (A delayed made
+    /// with [`Delayed::from_graph`] is returned unchanged: its tasks are the graph's.)
     pub fn retries(self, retries: u32) -> Self {
-        let LayerKind::Tasks(tasks) = self.layer.kind() else { unreachable!("a delayed is one task") };
+        let [layer] = self.graph.heads() else { return self };
+        let LayerKind::Tasks(tasks) = layer.kind() else { return self };
         let tasks = tasks.iter().map(|(key, spec)| (key.clone(), spec.clone().with_retries(retries))).collect();
-        let layer = Layer::new(self.layer.name().clone(), LayerKind::Tasks(tasks), self.layer.dependencies().to_vec());
-        Delayed { layer: Arc::new(layer), key: self.key, _type: PhantomData }
+        let layer = Layer::new(layer.name().clone(), LayerKind::Tasks(tasks), layer.dependencies().to_vec());
+        Delayed { graph: Graph::from_layer(layer), key: self.key, _type: PhantomData }
     }
 
     /// Applies a closure to the value, lazily. Closures run only in this process.
@@ -200,7 +208,7 @@ impl<T> IntoArg<T> for &Delayed<T> {
         DelayedArg {
             arg: Arg::Key(self.key.clone()),
             token: Tokenizer::new().key(&self.key).finish(),
-            layers: vec![self.layer.clone()],
+            layers: self.graph.heads().to_vec(),
         }
     }
 }
@@ -225,7 +233,7 @@ impl<T> IntoArg<Vec<T>> for &[Delayed<T>] {
         DelayedArg {
             arg: Arg::List(keys),
             token: tokenizer.finish(),
-            layers: self.iter().map(|d| d.layer.clone()).collect(),
+            layers: self.iter().flat_map(|d| d.graph.heads().iter().cloned()).collect(),
         }
     }
 }
