@@ -16,7 +16,7 @@ use smallvec::SmallVec;
 
 use crate::error::Result;
 use crate::lower::fused_label;
-use crate::task_graph::{OpArg, Program, Task, TaskGraph, TaskIndex};
+use crate::task_graph::{OpArg, Origin, OriginKey, Program, Task, TaskGraph, TaskIndex};
 use crate::value::Value;
 
 /// Settings of [`fuse_fan_in`].
@@ -44,7 +44,12 @@ struct FusedProgram {
 
 impl FusedProgram {
     fn new(part: u32) -> Self {
-        FusedProgram { program: Program { ops: SmallVec::new(), label: None }, deps: Vec::new(), part, retries: 0 }
+        FusedProgram {
+            program: Program { ops: SmallVec::new(), label: None, origins: Vec::new() },
+            deps: Vec::new(),
+            part,
+            retries: 0,
+        }
     }
 
     /// Appends `task`'s ops. Its `n`-th dependency is read through `dep(n)`: either the result
@@ -68,10 +73,18 @@ impl FusedProgram {
             });
         }
         let part = (task.part != self.part).then(|| Value::new(task.part));
-        for op in &task.program.ops {
+        for (i, op) in task.program.ops.iter().enumerate() {
             let mut op = op.clone();
             op.args.iter_mut().for_each(|arg| rebase(arg, offset, &dep_args, part.as_ref()));
             self.program.ops.push(op);
+            // Keep naming the task each op was written in (its own origins, if already fused).
+            let source = OriginKey::Task(task.program.origin_of(i, &task.key, task.part));
+            match self.program.origins.last_mut() {
+                Some(last) if matches!((&last.source, &source), (OriginKey::Task(a), OriginKey::Task(b)) if a == b) => {
+                    last.last_op += 1;
+                }
+                _ => self.program.origins.push(Origin { last_op: offset + i as u32, source }),
+            }
         }
         self.retries = self.retries.max(task.retries);
         self.program.ops.len() as u32 - 1

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::graph::{BlockArg, Graph, Layer, LayerKind};
 use crate::key::{Key, Name};
 use crate::task::{Arg, TaskSpec};
-use crate::task_graph::{Op, OpArg, Program, Task, TaskGraph, TaskIndex};
+use crate::task_graph::{Op, OpArg, Origin, OriginKey, Program, Task, TaskGraph, TaskIndex};
 
 const UNASSIGNED: TaskIndex = TaskIndex::MAX;
 
@@ -173,11 +173,12 @@ fn blockwise_plans(
     for (layer_id, layer) in layers.iter().enumerate() {
         let LayerKind::Blockwise(op) = layer.kind() else { continue };
         let mut plan = BlockPlan {
-            program: Program { ops: SmallVec::new(), label: None },
+            program: Program { ops: SmallVec::new(), label: None, origins: Vec::new() },
             inputs: Vec::new(),
             retries: op.retries,
         };
         let mut args = Vec::with_capacity(op.args.len());
+        // (A layer that is not fused keeps one op; its origins are dropped below.)
         for arg in &op.args {
             args.push(match arg {
                 BlockArg::Value(value) => OpArg::Value(value.clone()),
@@ -193,7 +194,13 @@ fn blockwise_plans(
             });
         }
         plan.program.ops.push(Op { func: op.func.clone(), args: args.into_boxed_slice() });
-        if plan.program.ops.len() > 1 {
+        plan.program.origins.push(Origin {
+            last_op: plan.program.ops.len() as u32 - 1,
+            source: OriginKey::Layer(layer.name().clone()),
+        });
+        if plan.program.ops.len() == 1 {
+            plan.program.origins.clear();
+        } else {
             plan.program.label = Some(fused_label(plan.program.ops.iter().map(|op| op.func.name())));
             plan.program.mark_last_uses();
         }
@@ -222,6 +229,9 @@ impl BlockPlan {
             op.args.iter_mut().for_each(|arg| shift(arg, offset, &remap));
             self.program.ops.push(op);
         }
+        self.program.origins.extend(
+            inner.program.origins.into_iter().map(|o| Origin { last_op: o.last_op + offset, ..o }),
+        );
         OpArg::Prev(self.program.ops.len() as u32 - 1)
     }
 }

@@ -56,12 +56,33 @@ pub struct Program {
     pub ops: SmallVec<[Op; 1]>,
     /// A readable name for a fused program (such as `"load-process"`); `None` for one op.
     pub label: Option<Name>,
+    /// For a fused program, which task each run of ops came from, so that an error names the
+    /// task the user wrote rather than the fused one. Empty for one op.
+    pub origins: Vec<Origin>,
+}
+
+/// Where the ops of a fused program up to `last_op` came from.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    /// The last op (inclusive) of this origin.
+    pub last_op: u32,
+    /// The task the ops came from.
+    pub source: OriginKey,
+}
+
+/// The key of an origin: a task's key, or a blockwise layer (whose key is `(layer, part)`).
+#[derive(Clone, Debug)]
+pub enum OriginKey {
+    /// An explicit task.
+    Task(Key),
+    /// A partition of a blockwise layer: the fused task's own partition.
+    Layer(Name),
 }
 
 impl Program {
     /// A program of one call.
     pub fn single(func: TaskFn, args: Box<[OpArg]>) -> Self {
-        Program { ops: smallvec::smallvec![Op { func, args }], label: None }
+        Program { ops: smallvec::smallvec![Op { func, args }], label: None, origins: Vec::new() }
     }
 
     /// Marks the last use of every intermediate result, so that a long fused chain holds only
@@ -100,7 +121,17 @@ impl Program {
         Ok(results.pop().flatten().expect("a program has at least one op"))
     }
 
-    /// The function names of the program, for labels.
+    /// The key of the task that op `op` came from, for a task with key `key` and partition
+    /// `part`.
+    pub fn origin_of(&self, op: usize, key: &Key, part: u32) -> Key {
+        match self.origins.iter().find(|origin| op as u32 <= origin.last_op) {
+            Some(Origin { source: OriginKey::Task(key), .. }) => key.clone(),
+            Some(Origin { source: OriginKey::Layer(name), .. }) => Key::part(name.clone(), part),
+            None => key.clone(),
+        }
+    }
+
+    /// The readable name of the program: its label, or the key's prefix.
     pub fn label_or<'a>(&'a self, key: &'a Key) -> &'a str {
         self.label.as_ref().map_or_else(|| key.prefix(), Name::as_str)
     }

@@ -247,7 +247,8 @@ impl Run<'_> {
                 Err(_) if attempts <= spec.retries => continue,
                 Err((op, error)) => {
                     let function = spec.program.ops.get(op).map_or("?", |op| op.func.name()).to_string();
-                    return Err(Arc::new(TaskFailure { key: spec.key.clone(), function, attempts, error }));
+                    let key = spec.program.origin_of(op, &spec.key, spec.part);
+                    return Err(Arc::new(TaskFailure { key, function, attempts, error }));
                 }
             }
         }

@@ -46,6 +46,7 @@ pub use rask_core::{
     TaskResult, TaskSpec, Token, Tokenizer, Value, ValueList,
 };
 pub use rask_core::register_function;
+pub use rask_core::value::decode_serde;
 pub use rask_local::{
     progress, Callbacks, CancelToken, ComputeExt, LocalScheduler, PersistExt, ProgressMode, RunReport,
     RunStats,
