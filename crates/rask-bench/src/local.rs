@@ -19,8 +19,8 @@ use anyhow::ensure;
 use clap::Args;
 use rask::optimize::prepare;
 use rask::{
-    Arg, BlockArg, Blockwise, Graph, Key, Layer, LocalScheduler, Name, Optimizations, ProgressMode, TaskError,
-    TaskResult, TaskSpec, Tokenizer, Value,
+    Arg, BlockArg, Blockwise, Graph, Key, Layer, LocalScheduler, Name, Optimizations, ProgressMode,
+    TaskError, TaskResult, TaskSpec, Tokenizer, Value,
 };
 use serde_json::json;
 
@@ -126,8 +126,9 @@ fn tree(leaves: u32) -> anyhow::Result<Workload> {
 
 fn map_sum(n: u32) -> anyhow::Result<Workload> {
     let (inc, sum) = (func("rask_bench::inc")?, func("rask_bench::sum")?);
-    let mut tasks: Vec<(Key, TaskSpec)> =
-        (0..n).map(|i| (Key::part("inc", i), TaskSpec::new(inc.clone(), vec![Arg::value(i64::from(i))]))).collect();
+    let mut tasks: Vec<(Key, TaskSpec)> = (0..n)
+        .map(|i| (Key::part("inc", i), TaskSpec::new(inc.clone(), vec![Arg::value(i64::from(i))])))
+        .collect();
     let list = Arg::List((0..n).map(|i| Arg::Key(Key::part("inc", i))).collect());
     tasks.push((Key::new("sum"), TaskSpec::new(sum, vec![list])));
     Ok(Workload {
@@ -146,14 +147,24 @@ fn chain(n: u32) -> anyhow::Result<Workload> {
             (Key::part("chain", i), TaskSpec::new(inc.clone(), vec![arg]))
         })
         .collect();
-    Ok(Workload { graph: Graph::from_tasks(tasks), outputs: vec![Key::part("chain", n - 1)], tasks: n as usize, expected: i64::from(n) })
+    Ok(Workload {
+        graph: Graph::from_tasks(tasks),
+        outputs: vec![Key::part("chain", n - 1)],
+        tasks: n as usize,
+        expected: i64::from(n),
+    })
 }
 
 /// `da.ones(10**6, chunks=1000)` and then 100 times `x = x + 1`, with the layer API.
 fn build_add(partitions: u32, steps: usize) -> anyhow::Result<(Graph, Name)> {
     let (ones, add) = (func("rask_bench::ones")?, func("rask_bench::add_scalar")?);
     let mut name = Name::tokenized("ones", Tokenizer::new().u64(partitions.into()).finish());
-    let op = Blockwise { npartitions: partitions, func: ones, args: vec![BlockArg::PartIndex], retries: 0 };
+    let op = Blockwise {
+        npartitions: partitions,
+        func: ones,
+        args: vec![BlockArg::PartIndex],
+        retries: 0,
+    };
     let mut graph = Graph::from_layer(Layer::blockwise(name.clone(), op, &[]));
     let one = Value::new(1.0_f64);
     for _ in 0..steps {
@@ -179,8 +190,8 @@ fn emit(scenario: &str, tasks: usize, seconds: f64, extra: serde_json::Value) {
         "seconds": seconds,
         "tasks_per_s": (tasks as f64 / seconds).round(),
     });
-    if let (Some(line), Some(extra)) = (line.as_object_mut(), extra.as_object()) {
-        line.extend(extra.clone());
+    if let (Some(line), serde_json::Value::Object(extra)) = (line.as_object_mut(), extra) {
+        line.extend(extra);
     }
     println!("{line}");
 }
@@ -198,7 +209,13 @@ fn best_of<T>(repeat: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow
     Ok(best.expect("at least one run"))
 }
 
-fn run_workload(scenario: &str, workload: &Workload, scheduler: &LocalScheduler, optimizations: &Optimizations, repeat: usize) -> anyhow::Result<()> {
+fn run_workload(
+    scenario: &str,
+    workload: &Workload,
+    scheduler: &LocalScheduler,
+    optimizations: &Optimizations,
+    repeat: usize,
+) -> anyhow::Result<()> {
     let (seconds, (prepare_seconds, tasks_run)) = best_of(repeat, || {
         let started = Instant::now();
         let tasks = prepare(&workload.graph, &workload.outputs, optimizations)?;
@@ -210,7 +227,12 @@ fn run_workload(scenario: &str, workload: &Workload, scheduler: &LocalScheduler,
         ensure!(got == workload.expected, "{scenario}: got {got}, expected {}", workload.expected);
         Ok((prepared, executions))
     })?;
-    emit(scenario, workload.tasks, seconds, json!({"prepare_seconds": prepare_seconds, "tasks_run": tasks_run, "threads": scheduler.num_threads()}));
+    emit(
+        scenario,
+        workload.tasks,
+        seconds,
+        json!({"prepare_seconds": prepare_seconds, "tasks_run": tasks_run, "threads": scheduler.num_threads()}),
+    );
     Ok(())
 }
 
@@ -220,21 +242,64 @@ pub fn run(args: &LocalArgs) -> anyhow::Result<()> {
     if let Some(threads) = args.threads {
         scheduler = scheduler.threads(threads);
     }
-    let all = ["tree_100k", "map_sum_10k", "map_sum_100k", "chain_10k", "chain_10k_fused", "build_add_100x1000", "lower_add_100x1000"];
-    let mut scenarios: Vec<String> =
-        if args.scenarios.is_empty() { all.iter().map(|s| s.to_string()).collect() } else { args.scenarios.clone() };
+    let all = [
+        "tree_100k",
+        "map_sum_10k",
+        "map_sum_100k",
+        "chain_10k",
+        "chain_10k_fused",
+        "build_add_100x1000",
+        "lower_add_100x1000",
+    ];
+    let mut scenarios: Vec<String> = if args.scenarios.is_empty() {
+        all.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.scenarios.clone()
+    };
     if args.big && !scenarios.iter().any(|s| s == "map_sum_1m") {
         scenarios.push("map_sum_1m".into());
     }
     let unfused = Optimizations { fuse_linear: false, ..Optimizations::default() };
     for scenario in &scenarios {
         match scenario.as_str() {
-            "tree_100k" => run_workload(scenario, &tree(100_000)?, &scheduler, &Optimizations::default(), args.repeat)?,
-            "map_sum_10k" => run_workload(scenario, &map_sum(10_000)?, &scheduler, &Optimizations::default(), args.repeat)?,
-            "map_sum_100k" => run_workload(scenario, &map_sum(100_000)?, &scheduler, &Optimizations::default(), args.repeat)?,
-            "map_sum_1m" => run_workload(scenario, &map_sum(1_000_000)?, &scheduler, &Optimizations::default(), args.repeat)?,
-            "chain_10k" => run_workload(scenario, &chain(10_000)?, &scheduler, &unfused, args.repeat)?,
-            "chain_10k_fused" => run_workload(scenario, &chain(10_000)?, &scheduler, &Optimizations::default(), args.repeat)?,
+            "tree_100k" => run_workload(
+                scenario,
+                &tree(100_000)?,
+                &scheduler,
+                &Optimizations::default(),
+                args.repeat,
+            )?,
+            "map_sum_10k" => run_workload(
+                scenario,
+                &map_sum(10_000)?,
+                &scheduler,
+                &Optimizations::default(),
+                args.repeat,
+            )?,
+            "map_sum_100k" => run_workload(
+                scenario,
+                &map_sum(100_000)?,
+                &scheduler,
+                &Optimizations::default(),
+                args.repeat,
+            )?,
+            "map_sum_1m" => run_workload(
+                scenario,
+                &map_sum(1_000_000)?,
+                &scheduler,
+                &Optimizations::default(),
+                args.repeat,
+            )?,
+            "chain_10k" => {
+                run_workload(scenario, &chain(10_000)?, &scheduler, &unfused, args.repeat)?
+            }
+            "chain_10k_fused" => run_workload(
+                scenario,
+                &chain(10_000)?,
+                &scheduler,
+                &Optimizations::default(),
+                args.repeat,
+            )?,
             "build_add_100x1000" => {
                 // Building is fast: time many builds and take the best batch average.
                 let builds = 20;
@@ -249,14 +314,22 @@ pub fn run(args: &LocalArgs) -> anyhow::Result<()> {
             "lower_add_100x1000" => {
                 let (graph, name) = build_add(1000, 100)?;
                 let outputs: Vec<Key> = (0..1000).map(|i| Key::part(name.clone(), i)).collect();
-                let (seconds, tasks) = best_of(args.repeat.max(5), || Ok(prepare(&graph, &outputs, &Optimizations::default())?))?;
+                let (seconds, tasks) = best_of(args.repeat.max(5), || {
+                    Ok(prepare(&graph, &outputs, &Optimizations::default())?)
+                })?;
                 // Check the lowered graph computes the right thing: every element is 1 + 100.
                 let values = scheduler.run(&tasks)?.into_values()?;
-                let total: f64 = values.iter().map(|v| v.get::<Vec<f64>>(&"chunk").map(|c| c.iter().sum::<f64>())).sum::<rask::Result<f64>>()?;
+                let total: f64 = values
+                    .iter()
+                    .map(|v| v.get::<Vec<f64>>(&"chunk").map(|c| c.iter().sum::<f64>()))
+                    .sum::<rask::Result<f64>>()?;
                 ensure!(total == 101.0 * 1_000_000.0, "lower_add_100x1000: sum {total}");
                 emit(scenario, tasks.len(), seconds, json!({"tasks_before_lowering": 101_000}));
             }
-            other => anyhow::bail!("unknown scenario {other:?}; known: {}", all.join(", ") + ", map_sum_1m"),
+            other => anyhow::bail!(
+                "unknown scenario {other:?}; known: {}",
+                all.join(", ") + ", map_sum_1m"
+            ),
         }
     }
     Ok(())

@@ -19,7 +19,12 @@ use crate::value::Value;
 /// Runs graphs.
 pub trait Scheduler: Send + Sync {
     /// Computes the values of `outputs` (in that order) from `graph`.
-    fn compute(&self, graph: &Graph, outputs: &[Key], optimizations: &Optimizations) -> Result<Vec<Value>>;
+    fn compute(
+        &self,
+        graph: &Graph,
+        outputs: &[Key],
+        optimizations: &Optimizations,
+    ) -> Result<Vec<Value>>;
 }
 
 /// A lazy result.
@@ -43,7 +48,10 @@ pub trait Collection {
 }
 
 /// Computes a collection on a given scheduler.
-pub fn compute_on<C: Collection + ?Sized>(collection: &C, scheduler: &dyn Scheduler) -> Result<C::Output> {
+pub fn compute_on<C: Collection + ?Sized>(
+    collection: &C,
+    scheduler: &dyn Scheduler,
+) -> Result<C::Output> {
     let keys = collection.output_keys();
     let values = scheduler.compute(&collection.graph(), &keys, &collection.optimizations())?;
     collection.finalize(values)

@@ -62,7 +62,8 @@ impl<T: Send + Sync + 'static> Delayed<T> {
 
     /// A delayed whose task returns `value` under `key`: what `persist` returns.
     pub fn literal(key: Key, value: Value) -> Self {
-        let identity = registry::lookup(IDENTITY).expect("rask-core registers its identity function");
+        let identity =
+            registry::lookup(IDENTITY).expect("rask-core registers its identity function");
         let spec = TaskSpec::new(identity, vec![Arg::Value(value)]);
         Delayed::from_task(key, spec, Vec::new())
     }
@@ -70,7 +71,8 @@ impl<T: Send + Sync + 'static> Delayed<T> {
     /// The delayed result of one task over the given input layers. The key must say what the
     /// task computes: equal keys are taken to be equal results.
     pub fn from_task(key: Key, spec: TaskSpec, inputs: Vec<Arc<Layer>>) -> Self {
-        let layer = Layer::new(key.name().clone(), LayerKind::Tasks(vec![(key.clone(), spec)]), inputs);
+        let layer =
+            Layer::new(key.name().clone(), LayerKind::Tasks(vec![(key.clone(), spec)]), inputs);
         Delayed { graph: Graph::from_layer(layer), key, _type: PhantomData }
     }
 
@@ -95,8 +97,15 @@ impl<T: Send + Sync + 'static> Delayed<T> {
     pub fn retries(self, retries: u32) -> Self {
         let [layer] = self.graph.heads() else { return self };
         let LayerKind::Tasks(tasks) = layer.kind() else { return self };
-        let tasks = tasks.iter().map(|(key, spec)| (key.clone(), spec.clone().with_retries(retries))).collect();
-        let layer = Layer::new(layer.name().clone(), LayerKind::Tasks(tasks), layer.dependencies().to_vec());
+        let tasks = tasks
+            .iter()
+            .map(|(key, spec)| (key.clone(), spec.clone().with_retries(retries)))
+            .collect();
+        let layer = Layer::new(
+            layer.name().clone(),
+            LayerKind::Tasks(tasks),
+            layer.dependencies().to_vec(),
+        );
         Delayed { graph: Graph::from_layer(layer), key: self.key, _type: PhantomData }
     }
 
@@ -107,7 +116,9 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         f: impl Fn(&T) -> U + Send + Sync + 'static,
     ) -> Delayed<U> {
         let context = self.key.clone();
-        let func = TaskFn::closure(label, move |args: &[Value]| Ok(Value::new(f(args[0].get::<T>(&context)?))));
+        let func = TaskFn::closure(label, move |args: &[Value]| {
+            Ok(Value::new(f(args[0].get::<T>(&context)?)))
+        });
         closure_call(label, func, vec![self.into_arg()])
     }
 
@@ -135,13 +146,18 @@ pub fn reduce_with<T: Send + Sync + 'static, U: Send + Sync + 'static>(
     let keys: Vec<Key> = items.iter().map(|d| d.key.clone()).collect();
     let func = TaskFn::closure(label, move |args: &[Value]| {
         let list = args[0].as_list().ok_or_else(|| TaskError::msg("expected a list argument"))?;
-        let refs = list.iter().zip(&keys).map(|(v, key)| v.get::<T>(key)).collect::<Result<Vec<&T>>>()?;
+        let refs =
+            list.iter().zip(&keys).map(|(v, key)| v.get::<T>(key)).collect::<Result<Vec<&T>>>()?;
         Ok(Value::new(f(&refs)))
     });
     closure_call(label, func, vec![items.into_arg()])
 }
 
-fn closure_call<U: Send + Sync + 'static>(label: &str, func: TaskFn, args: Vec<DelayedArg>) -> Delayed<U> {
+fn closure_call<U: Send + Sync + 'static>(
+    label: &str,
+    func: TaskFn,
+    args: Vec<DelayedArg>,
+) -> Delayed<U> {
     let key = Key::tokenized(label, Token::unique());
     let (args, inputs) = split_args(args);
     Delayed::from_task(key, TaskSpec::new(func, args), inputs)
@@ -171,7 +187,10 @@ impl<T: Clone + Send + Sync + 'static> Collection for Delayed<T> {
     }
 
     fn finalize(&self, values: Vec<Value>) -> Result<T> {
-        let value = values.into_iter().next().ok_or_else(|| Error::MissingOutput { key: self.key.clone(), tasks: 0 })?;
+        let value = values
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::MissingOutput { key: self.key.clone(), tasks: 0 })?;
         value.into_inner(&self.key)
     }
 }
@@ -200,6 +219,12 @@ impl<T: Serialize + Send + Sync + 'static> IntoArg<T> for T {
             Err(_) => Token::unique(),
         };
         DelayedArg { arg: Arg::Value(Value::serde(self)), token, layers: Vec::new() }
+    }
+}
+
+impl IntoArg<String> for &str {
+    fn into_arg(self) -> DelayedArg {
+        self.to_string().into_arg()
     }
 }
 
@@ -261,7 +286,12 @@ crate::register_function!(IDENTITY, identity);
 /// A call of a registered function with lazy arguments: what `name::lazy(...)` does.
 /// `short_name` is the readable prefix of the key. A pure call's key is a token of the name
 /// and the arguments; an impure call's key is unique.
-pub fn call_registered<R>(name: &'static str, short_name: &str, args: Vec<DelayedArg>, pure: bool) -> Delayed<R>
+pub fn call_registered<R>(
+    name: &'static str,
+    short_name: &str,
+    args: Vec<DelayedArg>,
+    pure: bool,
+) -> Delayed<R>
 where
     R: Send + Sync + 'static,
 {
@@ -277,5 +307,9 @@ where
     };
     let func = registry::lookup(name).unwrap_or_else(|e| panic!("{e}"));
     let (args, inputs) = split_args(args);
-    Delayed::from_task(Key::new(Name::tokenized(short_name, token)), TaskSpec::new(func, args), inputs)
+    Delayed::from_task(
+        Key::new(Name::tokenized(short_name, token)),
+        TaskSpec::new(func, args),
+        inputs,
+    )
 }

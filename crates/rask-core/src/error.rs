@@ -38,7 +38,9 @@ pub enum Error {
         missing: Key,
     },
     /// A requested output is not in the graph.
-    #[error("{key} was requested but no task of the graph produces it (the graph has {tasks} tasks)")]
+    #[error(
+        "{key} was requested but no task of the graph produces it (the graph has {tasks} tasks)"
+    )]
     MissingOutput {
         /// The requested key.
         key: Key,
@@ -156,11 +158,6 @@ impl TaskError {
     /// An error with one message.
     pub fn msg(message: impl fmt::Display) -> Self {
         TaskError { chain: vec![message.to_string()], panicked: false }
-    }
-
-    /// An error from a boxed error, walking its chain of `source()`s.
-    pub fn from_boxed(error: Box<dyn std::error::Error + Send + Sync + 'static>) -> Self {
-        Self::from_dyn(&*error)
     }
 
     /// An error from any error value, walking its chain of `source()`s.

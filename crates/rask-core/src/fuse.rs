@@ -54,7 +54,12 @@ impl FusedProgram {
 
     /// Appends `task`'s ops. Its `n`-th dependency is read through `dep(n)`: either the result
     /// of ops already appended (`Some(op index)`) or an outside task (`None`).
-    fn append(&mut self, task: &Task, deps: &[TaskIndex], inside: impl Fn(usize) -> Option<u32>) -> u32 {
+    fn append(
+        &mut self,
+        task: &Task,
+        deps: &[TaskIndex],
+        inside: impl Fn(usize) -> Option<u32>,
+    ) -> u32 {
         let offset = self.program.ops.len() as u32;
         let mut dep_args = Vec::with_capacity(deps.len());
         for (n, &dep) in deps.iter().enumerate() {
@@ -80,7 +85,8 @@ impl FusedProgram {
             // Keep naming the task each op was written in (its own origins, if already fused).
             let source = OriginKey::Task(task.program.origin_of(i, &task.key, task.part));
             match self.program.origins.last_mut() {
-                Some(last) if matches!((&last.source, &source), (OriginKey::Task(a), OriginKey::Task(b)) if a == b) => {
+                Some(last) if matches!((&last.source, &source), (OriginKey::Task(a), OriginKey::Task(b)) if a == b) =>
+                {
                     last.last_op += 1;
                 }
                 _ => self.program.origins.push(Origin { last_op: offset + i as u32, source }),
@@ -112,7 +118,9 @@ fn rebase(arg: &mut OpArg, offset: u32, dep_args: &[OpArg], part: Option<&Value>
                 *arg = OpArg::Value(part.clone());
             }
         }
-        OpArg::List(items) => items.iter_mut().for_each(|item| rebase(item, offset, dep_args, part)),
+        OpArg::List(items) => {
+            items.iter_mut().for_each(|item| rebase(item, offset, dep_args, part))
+        }
         OpArg::Value(_) => {}
     }
 }
@@ -185,10 +193,10 @@ pub fn fuse_linear(graph: TaskGraph) -> (TaskGraph, bool) {
 }
 
 /// Lets tasks absorb small dependencies that nobody else reads (see [`FanInFusion`]).
-pub fn fuse_fan_in(graph: TaskGraph, settings: FanInFusion) -> Result<TaskGraph> {
-    let order = crate::order::order(&graph)?;
+pub fn fuse_fan_in(graph: &TaskGraph, settings: FanInFusion) -> Result<TaskGraph> {
+    let order = crate::order::order(graph)?;
     let dependents = graph.dependents();
-    let is_output = outputs_mask(&graph);
+    let is_output = outputs_mask(graph);
     let n = graph.len();
     // The current (possibly fused) form of each task, and how many levels it has absorbed.
     let mut current: Vec<Option<(Task, Vec<TaskIndex>)>> = vec![None; n];
@@ -199,7 +207,9 @@ pub fn fuse_fan_in(graph: TaskGraph, settings: FanInFusion) -> Result<TaskGraph>
         let candidates: Vec<usize> = (0..deps.len())
             .filter(|&n| {
                 let d = deps[n];
-                dependents.of(d).len() == 1 && !is_output[d as usize] && height[d as usize] < settings.max_height
+                dependents.of(d).len() == 1
+                    && !is_output[d as usize]
+                    && height[d as usize] < settings.max_height
             })
             .collect();
         if candidates.is_empty() || candidates.len() > settings.max_width {
@@ -210,7 +220,9 @@ pub fn fuse_fan_in(graph: TaskGraph, settings: FanInFusion) -> Result<TaskGraph>
         let mut result_of = vec![None; deps.len()];
         for &n in &candidates {
             let d = deps[n] as usize;
-            let (dep_task, dep_deps) = current[d].take().unwrap_or_else(|| (graph.task(d as TaskIndex).clone(), graph.deps(d as TaskIndex).to_vec()));
+            let (dep_task, dep_deps) = current[d].take().unwrap_or_else(|| {
+                (graph.task(d as TaskIndex).clone(), graph.deps(d as TaskIndex).to_vec())
+            });
             result_of[n] = Some(fused.append(&dep_task, &dep_deps, |_| None));
             absorbed[d] = true;
             height[task as usize] = height[task as usize].max(height[d] + 1);
@@ -228,5 +240,5 @@ pub fn fuse_fan_in(graph: TaskGraph, settings: FanInFusion) -> Result<TaskGraph>
             (t, task, deps)
         })
         .collect();
-    Ok(rebuild(&graph, kept))
+    Ok(rebuild(graph, kept))
 }

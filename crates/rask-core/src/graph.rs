@@ -265,7 +265,8 @@ mod tests {
         for i in 0..100_000 {
             let key = Key::new(format!("x-{i}").as_str());
             let task = TaskSpec::new(identity.clone(), vec![]);
-            graph = Graph::from_layer(Layer::tasks(key.name().clone(), vec![(key, task)], &[&graph]));
+            graph =
+                Graph::from_layer(Layer::tasks(key.name().clone(), vec![(key, task)], &[&graph]));
         }
         assert_eq!(graph.layers().len(), 100_000);
         drop(graph);

@@ -30,7 +30,9 @@ impl Name {
     /// `key_split`). Names without a token are returned whole.
     pub fn prefix(&self) -> &str {
         match self.0.rsplit_once('-') {
-            Some((head, tail)) if tail.len() >= 8 && tail.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some((head, tail))
+                if tail.len() >= 8 && tail.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
                 head
             }
             _ => &self.0,

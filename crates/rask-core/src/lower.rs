@@ -25,7 +25,12 @@ use crate::task_graph::{Op, OpArg, Origin, OriginKey, Program, Task, TaskGraph, 
 const UNASSIGNED: TaskIndex = TaskIndex::MAX;
 
 /// Expands `graph` into the tasks needed for `outputs`.
-pub fn lower(graph: &Graph, outputs: &[Key], cull: bool, fuse_blockwise: bool) -> Result<TaskGraph> {
+pub fn lower(
+    graph: &Graph,
+    outputs: &[Key],
+    cull: bool,
+    fuse_blockwise: bool,
+) -> Result<TaskGraph> {
     let layers = graph.layers();
     let index = LayerIndex::new(&layers)?;
     let absorbed = if fuse_blockwise && !index.blockwise.is_empty() {
@@ -38,10 +43,9 @@ pub fn lower(graph: &Graph, outputs: &[Key], cull: bool, fuse_blockwise: bool) -
 
     let mut output_indices = Vec::with_capacity(outputs.len());
     for key in outputs {
-        let node = index.resolve(key).ok_or_else(|| Error::MissingOutput {
-            key: key.clone(),
-            tasks: graph.num_tasks(),
-        })?;
+        let node = index
+            .resolve(key)
+            .ok_or_else(|| Error::MissingOutput { key: key.clone(), tasks: graph.num_tasks() })?;
         output_indices.push(expander.assign(node));
     }
     if !cull {
@@ -129,8 +133,8 @@ fn absorbable(layers: &[Arc<Layer>], index: &LayerIndex, outputs: &[Key]) -> Vec
                         BlockArg::Input(name) => {
                             if let Some(&(input, npartitions)) = index.blockwise.get(name) {
                                 reads[input as usize] += 1;
-                                reader[input as usize] = (npartitions == op.npartitions)
-                                    .then_some(layer_id as u32);
+                                reader[input as usize] =
+                                    (npartitions == op.npartitions).then_some(layer_id as u32);
                             }
                         }
                         BlockArg::Key(key) => count_key(key, &mut reads),
@@ -201,7 +205,8 @@ fn blockwise_plans(
         if plan.program.ops.len() == 1 {
             plan.program.origins.clear();
         } else {
-            plan.program.label = Some(fused_label(plan.program.ops.iter().map(|op| op.func.name())));
+            plan.program.label =
+                Some(fused_label(plan.program.ops.iter().map(|op| op.func.name())));
             plan.program.mark_last_uses();
         }
         plans[layer_id] = Some(plan);
@@ -271,10 +276,17 @@ enum ResolvedInput {
     Fixed(Node),
 }
 
+/// A blockwise layer's program with its inputs resolved: what every partition's task shares.
+struct ExpandPlan {
+    program: Arc<Program>,
+    inputs: Vec<ResolvedInput>,
+    retries: u32,
+}
+
 struct Expander<'a> {
     layers: &'a [Arc<Layer>],
     index: &'a LayerIndex,
-    plans: Vec<Option<(Arc<Program>, Vec<ResolvedInput>, u32)>>,
+    plans: Vec<Option<ExpandPlan>>,
     /// Per layer, the task index given to each of its tasks (allocated on first use).
     assigned: Vec<Vec<TaskIndex>>,
     /// Discovered tasks, in index order.
@@ -314,7 +326,11 @@ impl<'a> Expander<'a> {
                     }
                 })
                 .collect::<Result<Vec<_>>>()?;
-            resolved.push(Some((Arc::new(plan.program), inputs, plan.retries)));
+            resolved.push(Some(ExpandPlan {
+                program: Arc::new(plan.program),
+                inputs,
+                retries: plan.retries,
+            }));
         }
         Ok(Expander {
             layers,
@@ -350,13 +366,17 @@ impl<'a> Expander<'a> {
             let layer = &self.layers[node.layer as usize];
             let task = match layer.kind() {
                 LayerKind::Blockwise(_) => {
-                    let (program, inputs, retries) =
-                        self.plans[node.layer as usize].as_ref().expect("every blockwise layer has a plan");
-                    let (program, retries) = (program.clone(), *retries);
-                    let input_nodes: Vec<Node> = inputs
+                    let plan = self.plans[node.layer as usize]
+                        .as_ref()
+                        .expect("every blockwise layer has a plan");
+                    let (program, retries) = (plan.program.clone(), plan.retries);
+                    let input_nodes: SmallVec<[Node; 4]> = plan
+                        .inputs
                         .iter()
                         .map(|input| match *input {
-                            ResolvedInput::SamePartition(layer) => Node { layer, local: node.local },
+                            ResolvedInput::SamePartition(layer) => {
+                                Node { layer, local: node.local }
+                            }
                             ResolvedInput::Fixed(fixed) => fixed,
                         })
                         .collect();
@@ -364,12 +384,20 @@ impl<'a> Expander<'a> {
                         if input.local as usize >= self.layers[input.layer as usize].num_tasks() {
                             return Err(Error::MissingDependency {
                                 task: Key::part(layer.name().clone(), node.local),
-                                missing: Key::part(self.layers[input.layer as usize].name().clone(), input.local),
+                                missing: Key::part(
+                                    self.layers[input.layer as usize].name().clone(),
+                                    input.local,
+                                ),
                             });
                         }
                         deps.push(self.assign(input));
                     }
-                    Task { key: Key::part(layer.name().clone(), node.local), program, part: node.local, retries }
+                    Task {
+                        key: Key::part(layer.name().clone(), node.local),
+                        program,
+                        part: node.local,
+                        retries,
+                    }
                 }
                 LayerKind::Tasks(tasks) => {
                     let (key, spec) = &tasks[node.local as usize];
@@ -387,7 +415,12 @@ impl<'a> Expander<'a> {
         Ok(graph)
     }
 
-    fn task_args(&mut self, key: &Key, spec: &TaskSpec, deps: &mut Vec<TaskIndex>) -> Result<Box<[OpArg]>> {
+    fn task_args(
+        &mut self,
+        key: &Key,
+        spec: &TaskSpec,
+        deps: &mut Vec<TaskIndex>,
+    ) -> Result<Box<[OpArg]>> {
         spec.args.iter().map(|arg| self.task_arg(key, arg, deps)).collect()
     }
 
@@ -403,7 +436,8 @@ impl<'a> Expander<'a> {
                 // Small tasks name few dependencies: a linear scan beats a map here.
                 // Small tasks name few dependencies: a linear scan beats a map there. Large
                 // fan-ins may then list a dependency twice, which every scheduler tolerates.
-                let known = if deps.len() < 64 { deps.iter().position(|&d| d == index) } else { None };
+                let known =
+                    if deps.len() < 64 { deps.iter().position(|&d| d == index) } else { None };
                 let position = known.unwrap_or_else(|| {
                     deps.push(index);
                     deps.len() - 1

@@ -34,22 +34,46 @@ fn arg<'a>(args: &'a [Value], context: &ArgContext) -> std::result::Result<&'a V
 }
 
 /// A `&T` parameter.
-pub fn arg_ref<'a, T: 'static>(args: &'a [Value], context: &ArgContext) -> std::result::Result<&'a T, TaskError> {
+pub fn arg_ref<'a, T: 'static>(
+    args: &'a [Value],
+    context: &ArgContext,
+) -> std::result::Result<&'a T, TaskError> {
     Ok(arg(args, context)?.get::<T>(context)?)
 }
 
 /// A `T` parameter (cloned out of the shared value).
-pub fn arg_owned<T: Clone + 'static>(args: &[Value], context: &ArgContext) -> std::result::Result<T, TaskError> {
+pub fn arg_owned<T: Clone + 'static>(
+    args: &[Value],
+    context: &ArgContext,
+) -> std::result::Result<T, TaskError> {
     arg_ref::<T>(args, context).cloned()
 }
 
 /// A `Vec<T>` parameter: either a whole `Vec<T>` value or a list of `T` results.
-pub fn arg_vec<T: Clone + 'static>(args: &[Value], context: &ArgContext) -> std::result::Result<Vec<T>, TaskError> {
+pub fn arg_vec<T: Clone + 'static>(
+    args: &[Value],
+    context: &ArgContext,
+) -> std::result::Result<Vec<T>, TaskError> {
     let value = arg(args, context)?;
     if let Some(list) = value.as_list() {
-        return Ok(list.iter().map(|item| item.get::<T>(context).cloned()).collect::<Result<_>>()?);
+        return Ok(list
+            .iter()
+            .map(|item| item.get::<T>(context).cloned())
+            .collect::<Result<_>>()?);
     }
     Ok(value.get::<Vec<T>>(context)?.clone())
+}
+
+/// A `&[T]` parameter: borrows a whole `Vec<T>` value, or collects a list of `T` results.
+pub fn arg_slice<'a, T: Clone + 'static>(
+    args: &'a [Value],
+    context: &ArgContext,
+) -> std::result::Result<std::borrow::Cow<'a, [T]>, TaskError> {
+    let value = arg(args, context)?;
+    match value.downcast_ref::<Vec<T>>() {
+        Some(items) => Ok(std::borrow::Cow::Borrowed(items.as_slice())),
+        None => arg_vec::<T>(args, context).map(std::borrow::Cow::Owned),
+    }
 }
 
 /// Wraps a function's result.
@@ -59,15 +83,21 @@ pub fn output<T: Serialize + Send + Sync + 'static>(value: T) -> Value {
 
 /// Converts a fallible function's error.
 pub fn error<E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>>(error: E) -> TaskError {
-    TaskError::from_boxed(error.into())
+    let error: Box<dyn std::error::Error + Send + Sync + 'static> = error.into();
+    TaskError::from_dyn(&*error)
 }
 
 /// Decodes an argument sent from another process as a `T`.
-pub fn decode_arg<T: Serialize + DeserializeOwned + Send + Sync + 'static>(bytes: &[u8]) -> Result<Value> {
+pub fn decode_arg<T: Serialize + DeserializeOwned + Send + Sync + 'static>(
+    bytes: &[u8],
+) -> Result<Value> {
     decode_serde::<T>(bytes)
 }
 
 /// The error for an argument position a function does not have.
 pub fn no_such_argument(function: &'static str, index: usize) -> crate::Error {
-    crate::Error::Decode { type_name: "argument", reason: format!("`{function}` has no argument {index}") }
+    crate::Error::Decode {
+        type_name: "argument",
+        reason: format!("`{function}` has no argument {index}"),
+    }
 }

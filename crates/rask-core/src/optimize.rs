@@ -102,7 +102,7 @@ pub fn prepare(graph: &Graph, outputs: &[Key], optimizations: &Optimizations) ->
         }
     }
     if let Some(settings) = optimizations.fuse_fan_in {
-        tasks = fuse_fan_in(tasks, settings)?;
+        tasks = fuse_fan_in(&tasks, settings)?;
         known_heights = None;
     }
     if let Some(pass) = &optimizations.custom {

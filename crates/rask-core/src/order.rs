@@ -38,7 +38,8 @@ pub fn order_by_heights(graph: &TaskGraph, heights: &[u32]) -> Vec<TaskIndex> {
         sorted[start..].sort_by_key(|&d| std::cmp::Reverse(heights[d as usize]));
         offsets.push(sorted.len() as u32);
     }
-    let children = |t: TaskIndex| &sorted[offsets[t as usize] as usize..offsets[t as usize + 1] as usize];
+    let children =
+        |t: TaskIndex| &sorted[offsets[t as usize] as usize..offsets[t as usize + 1] as usize];
 
     let mut state = vec![NEW; n];
     let mut order = Vec::with_capacity(n);
@@ -127,7 +128,8 @@ pub fn peak_results_held(graph: &TaskGraph, order: &[TaskIndex]) -> usize {
     let dependents = graph.dependents();
     let mut is_output = vec![false; graph.len()];
     graph.outputs().iter().for_each(|&o| is_output[o as usize] = true);
-    let mut remaining: Vec<usize> = (0..graph.len() as TaskIndex).map(|t| dependents.of(t).len()).collect();
+    let mut remaining: Vec<usize> =
+        (0..graph.len() as TaskIndex).map(|t| dependents.of(t).len()).collect();
     let (mut held, mut peak) = (0usize, 0usize);
     for &task in order {
         held += 1;

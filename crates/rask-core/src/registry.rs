@@ -56,7 +56,9 @@ fn registry() -> &'static Registry {
     REGISTRY.get_or_init(|| {
         let mut by_name = HashMap::new();
         for entry in inventory::iter::<RegisteredFunction> {
-            by_name.entry(entry.name).or_insert_with(|| (TaskFn::registered(entry.name, entry.call), entry));
+            by_name
+                .entry(entry.name)
+                .or_insert_with(|| (TaskFn::registered(entry.name, entry.call), entry));
         }
         Registry { by_name }
     })
@@ -85,8 +87,9 @@ pub fn call_encoded(name: &str, args: &[&[u8]]) -> std::result::Result<Vec<u8>, 
         registry().by_name.get(name).ok_or_else(|| Error::UnknownFunction { name: name.into() })?;
     if let Some(arity) = entry.arity {
         if arity != args.len() {
-            return Err(Error::Arity { function: name.into(), expected: arity, given: args.len() }
-                .into());
+            return Err(
+                Error::Arity { function: name.into(), expected: arity, given: args.len() }.into()
+            );
         }
     }
     let values = args

@@ -150,14 +150,16 @@ fn arg_value(arg: &OpArg, part: u32, deps: &[Value], results: &mut [Option<Value
     match arg {
         OpArg::Value(value) => value.clone(),
         OpArg::Dep(i) => deps[*i as usize].clone(),
-        OpArg::Prev(i) => results[*i as usize].clone().expect("an op's result is used after its last use"),
+        OpArg::Prev(i) => {
+            results[*i as usize].clone().expect("an op's result is used after its last use")
+        }
         OpArg::TakePrev(i) => {
             results[*i as usize].take().expect("an op's result is used after its last use")
         }
         OpArg::Part => Value::new(part),
-        OpArg::List(items) => Value::list(
-            items.iter().map(|item| arg_value(item, part, deps, results)).collect(),
-        ),
+        OpArg::List(items) => {
+            Value::list(items.iter().map(|item| arg_value(item, part, deps, results)).collect())
+        }
     }
 }
 
@@ -195,7 +197,12 @@ impl TaskGraph {
     pub fn with_capacity(tasks: usize) -> Self {
         let mut dep_offsets = Vec::with_capacity(tasks + 1);
         dep_offsets.push(0);
-        TaskGraph { tasks: Vec::with_capacity(tasks), dep_offsets, deps: Vec::new(), outputs: vec![] }
+        TaskGraph {
+            tasks: Vec::with_capacity(tasks),
+            dep_offsets,
+            deps: Vec::new(),
+            outputs: vec![],
+        }
     }
 
     /// Adds a task with its dependencies; returns its index.
@@ -277,7 +284,8 @@ impl TaskGraph {
         graph.deps.reserve(self.deps.len());
         let mut tasks: Vec<Option<Task>> = self.tasks.into_iter().map(Some).collect();
         for &old in order {
-            let range = self.dep_offsets[old as usize] as usize..self.dep_offsets[old as usize + 1] as usize;
+            let range = self.dep_offsets[old as usize] as usize
+                ..self.dep_offsets[old as usize + 1] as usize;
             let task = tasks[old as usize].take().expect("order is a permutation");
             graph.push(task, self.deps[range].iter().map(|&d| new_index[d as usize]));
         }

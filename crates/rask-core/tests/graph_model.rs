@@ -4,8 +4,8 @@
 use rask_core::optimize::prepare;
 use rask_core::order::{order, peak_results_held};
 use rask_core::{
-    Arg, BlockArg, Blockwise, Error, FanInFusion, Graph, Key, Layer, Name, Optimizations, TaskGraph, TaskResult,
-    TaskSpec, Value,
+    Arg, BlockArg, Blockwise, Error, FanInFusion, Graph, Key, Layer, Name, Optimizations,
+    TaskGraph, TaskResult, TaskSpec, Value,
 };
 
 fn add(args: &[Value]) -> TaskResult {
@@ -19,7 +19,11 @@ rask_core::register_function!("graph_model::add", add);
 
 fn task(deps: &[&str]) -> TaskSpec {
     let add = rask_core::registry::lookup("graph_model::add").unwrap();
-    let args = if deps.is_empty() { vec![Arg::value(1_i64)] } else { deps.iter().map(|d| Arg::Key(Key::new(*d))).collect() };
+    let args = if deps.is_empty() {
+        vec![Arg::value(1_i64)]
+    } else {
+        deps.iter().map(|d| Arg::Key(Key::new(*d))).collect()
+    };
     TaskSpec::new(add, args)
 }
 
@@ -38,7 +42,8 @@ fn run_in_order(tasks: &TaskGraph) -> Vec<Value> {
         for &dep in tasks.deps(index) {
             assert!(dep < index, "a task comes after its dependencies");
         }
-        let inputs: Vec<Value> = tasks.deps(index).iter().map(|&d| results[d as usize].clone().unwrap()).collect();
+        let inputs: Vec<Value> =
+            tasks.deps(index).iter().map(|&d| results[d as usize].clone().unwrap()).collect();
         let task = tasks.task(index);
         results[index as usize] = Some(task.program.run(task.part, &inputs).unwrap());
     }
@@ -83,7 +88,8 @@ fn duplicate_keys_are_refused() {
 fn the_empty_graph_and_a_one_task_graph() {
     let empty = prepare(&Graph::new(), &[], &Optimizations::default()).unwrap();
     assert!(empty.is_empty() && empty.outputs().is_empty());
-    let err = prepare(&Graph::new(), &keys(&["a"]), &Optimizations::default()).unwrap_err().to_string();
+    let err =
+        prepare(&Graph::new(), &keys(&["a"]), &Optimizations::default()).unwrap_err().to_string();
     assert!(err.contains("0 tasks"), "{err}");
     let one = prepare(&graph(&[("a", &[])]), &keys(&["a"]), &Optimizations::default()).unwrap();
     assert_eq!(one.len(), 1);
@@ -101,15 +107,29 @@ fn culling_keeps_only_what_the_outputs_need() {
 
 #[test]
 fn linear_chains_fuse_into_one_task_with_a_readable_label_and_the_same_result() {
-    let g = graph(&[("a", &[]), ("b", &["a"]), ("c", &["b"]), ("d", &["c"]), ("e", &["d", "c2"]), ("c2", &[])]);
+    let g = graph(&[
+        ("a", &[]),
+        ("b", &["a"]),
+        ("c", &["b"]),
+        ("d", &["c"]),
+        ("e", &["d", "c2"]),
+        ("c2", &[]),
+    ]);
     let fused = prepare(&g, &keys(&["e"]), &Optimizations::default()).unwrap();
     let plain = prepare(&g, &keys(&["e"]), &Optimizations::none()).unwrap();
     assert_eq!(plain.len(), 6);
     assert_eq!(fused.len(), 3, "a->b->c->d fuse; e reads two inputs and stays");
-    let chain = fused.tasks().iter().find(|t| t.key == Key::new("d")).expect("the chain keeps its last key");
+    let chain = fused
+        .tasks()
+        .iter()
+        .find(|t| t.key == Key::new("d"))
+        .expect("the chain keeps its last key");
     assert_eq!(chain.program.ops.len(), 4);
     assert_eq!(chain.label(), "add");
-    assert_eq!(run_in_order(&fused)[0].downcast_ref::<i64>(), run_in_order(&plain)[0].downcast_ref::<i64>());
+    assert_eq!(
+        run_in_order(&fused)[0].downcast_ref::<i64>(),
+        run_in_order(&plain)[0].downcast_ref::<i64>()
+    );
     // An output in the middle of a chain is never fused away.
     let both = prepare(&g, &keys(&["e", "b"]), &Optimizations::default()).unwrap();
     assert!(both.tasks().iter().any(|t| t.key == Key::new("b")));
@@ -120,7 +140,11 @@ fn a_10k_and_a_100k_chain_lower_order_and_fuse_without_stack_overflow() {
     for n in [10_000_u32, 100_000] {
         let add = rask_core::registry::lookup("graph_model::add").unwrap();
         let tasks = (0..n).map(|i| {
-            let args = if i == 0 { vec![Arg::value(0_i64)] } else { vec![Arg::Key(Key::part("x", i - 1)), Arg::value(1_i64)] };
+            let args = if i == 0 {
+                vec![Arg::value(0_i64)]
+            } else {
+                vec![Arg::Key(Key::part("x", i - 1)), Arg::value(1_i64)]
+            };
             (Key::part("x", i), TaskSpec::new(add.clone(), args))
         });
         let g = Graph::from_tasks(tasks);
@@ -153,7 +177,10 @@ fn tree(leaves: u32) -> (Graph, Key) {
                     return pair[0].clone();
                 }
                 let key = Key::part(name.clone(), i as u32);
-                tasks.push((key.clone(), TaskSpec::new(add.clone(), pair.iter().map(Arg::from).collect())));
+                tasks.push((
+                    key.clone(),
+                    TaskSpec::new(add.clone(), pair.iter().map(Arg::from).collect()),
+                ));
                 key
             })
             .collect();
@@ -204,12 +231,18 @@ fn ordering_fan_out_then_fan_in_frees_each_branch_before_the_next() {
 fn fan_in_fusion_absorbs_small_dependencies_and_keeps_results() {
     let (g, root) = tree(64);
     let plain = prepare(&g, std::slice::from_ref(&root), &Optimizations::default()).unwrap();
-    let aggressive = Optimizations { fuse_fan_in: Some(FanInFusion { max_width: 2, max_height: 2 }), ..Optimizations::default() };
+    let aggressive = Optimizations {
+        fuse_fan_in: Some(FanInFusion { max_width: 2, max_height: 2 }),
+        ..Optimizations::default()
+    };
     let fused = prepare(&g, std::slice::from_ref(&root), &aggressive).unwrap();
     assert_eq!(plain.len(), 127);
     assert!(fused.len() < plain.len() / 2, "{} tasks after fan-in fusion", fused.len());
     assert_eq!(run_in_order(&fused)[0].downcast_ref::<i64>(), Some(&64));
-    assert!(fused.tasks().iter().all(|t| t.program.ops.len() <= 7), "two levels of width two at most");
+    assert!(
+        fused.tasks().iter().all(|t| t.program.ops.len() <= 7),
+        "two levels of width two at most"
+    );
 }
 
 fn identity() -> rask_core::TaskFn {
@@ -228,11 +261,21 @@ rask_core::register_function!("graph_model::part_value", part_value);
 
 fn blockwise_chain(partitions: u32, steps: usize) -> (Graph, Name) {
     let mut name = Name::from("parts");
-    let op = Blockwise { npartitions: partitions, func: rask_core::registry::lookup("graph_model::part_value").unwrap(), args: vec![BlockArg::PartIndex], retries: 0 };
+    let op = Blockwise {
+        npartitions: partitions,
+        func: rask_core::registry::lookup("graph_model::part_value").unwrap(),
+        args: vec![BlockArg::PartIndex],
+        retries: 0,
+    };
     let mut g = Graph::from_layer(Layer::blockwise(name.clone(), op, &[]));
     for step in 0..steps {
         let next = Name::from(format!("inc-{step}"));
-        let op = Blockwise { npartitions: partitions, func: rask_core::registry::lookup("graph_model::plus_one").unwrap(), args: vec![BlockArg::Input(name)], retries: 0 };
+        let op = Blockwise {
+            npartitions: partitions,
+            func: rask_core::registry::lookup("graph_model::plus_one").unwrap(),
+            args: vec![BlockArg::Input(name)],
+            retries: 0,
+        };
         g = g.blockwise(next.clone(), op);
         name = next;
     }
@@ -256,18 +299,35 @@ fn blockwise_layers_fuse_before_expansion_and_expand_per_partition() {
     let plain = prepare(&g, &outputs, &Optimizations::none()).unwrap();
     assert_eq!(plain.len(), 50 * 21);
     let plain_values = run_in_order(&plain);
-    assert!(values.iter().zip(&plain_values).all(|(a, b)| a.downcast_ref::<i64>() == b.downcast_ref::<i64>()));
+    assert!(values
+        .iter()
+        .zip(&plain_values)
+        .all(|(a, b)| a.downcast_ref::<i64>() == b.downcast_ref::<i64>()));
     // Asking for one partition of an intermediate layer keeps that layer unfused.
-    let mid = prepare(&g, &[Key::part("inc-9", 3), Key::part(last.clone(), 3)], &Optimizations::default()).unwrap();
+    let mid = prepare(
+        &g,
+        &[Key::part("inc-9", 3), Key::part(last.clone(), 3)],
+        &Optimizations::default(),
+    )
+    .unwrap();
     assert_eq!(mid.len(), 2);
-    assert_eq!(run_in_order(&mid).iter().map(|v| *v.downcast_ref::<i64>().unwrap()).collect::<Vec<_>>(), [13, 23]);
+    assert_eq!(
+        run_in_order(&mid).iter().map(|v| *v.downcast_ref::<i64>().unwrap()).collect::<Vec<_>>(),
+        [13, 23]
+    );
 }
 
 #[test]
 fn a_blockwise_input_that_does_not_exist_is_named() {
-    let op = Blockwise { npartitions: 3, func: identity(), args: vec![BlockArg::Input(Name::from("ghost"))], retries: 0 };
+    let op = Blockwise {
+        npartitions: 3,
+        func: identity(),
+        args: vec![BlockArg::Input(Name::from("ghost"))],
+        retries: 0,
+    };
     let g = Graph::from_layer(Layer::blockwise("reader", op, &[]));
-    let err = prepare(&g, &[Key::part("reader", 0)], &Optimizations::default()).unwrap_err().to_string();
+    let err =
+        prepare(&g, &[Key::part("reader", 0)], &Optimizations::default()).unwrap_err().to_string();
     assert!(err.contains("ghost"), "{err}");
 }
 

@@ -216,7 +216,11 @@ impl Run<'_> {
         ok
     }
 
-    fn execute(&self, task: TaskIndex, thread: usize) -> std::result::Result<Value, Arc<TaskFailure>> {
+    fn execute(
+        &self,
+        task: TaskIndex,
+        thread: usize,
+    ) -> std::result::Result<Value, Arc<TaskFailure>> {
         let spec = self.graph.task(task);
         let inputs: SmallVec<[Value; 4]> = self
             .graph
@@ -240,13 +244,16 @@ impl Run<'_> {
             if let Some(started) = started {
                 let elapsed = started.elapsed();
                 let ok = result.is_ok();
-                self.callbacks.iter().for_each(|c| c.on_task_finish(self.graph, task, thread, elapsed, ok));
+                self.callbacks
+                    .iter()
+                    .for_each(|c| c.on_task_finish(self.graph, task, thread, elapsed, ok));
             }
             match result {
                 Ok(value) => return Ok(value),
                 Err(_) if attempts <= spec.retries => continue,
                 Err((op, error)) => {
-                    let function = spec.program.ops.get(op).map_or("?", |op| op.func.name()).to_string();
+                    let function =
+                        spec.program.ops.get(op).map_or("?", |op| op.func.name()).to_string();
                     let key = spec.program.origin_of(op, &spec.key, spec.part);
                     return Err(Arc::new(TaskFailure { key, function, attempts, error }));
                 }

@@ -48,7 +48,15 @@ pub trait Callbacks: Send + Sync {
     /// Thread `thread` starts running `task`.
     fn on_task_start(&self, _graph: &TaskGraph, _task: TaskIndex, _thread: usize) {}
     /// `task` finished on `thread` after `elapsed` (`ok` is false when it failed).
-    fn on_task_finish(&self, _graph: &TaskGraph, _task: TaskIndex, _thread: usize, _elapsed: Duration, _ok: bool) {}
+    fn on_task_finish(
+        &self,
+        _graph: &TaskGraph,
+        _task: TaskIndex,
+        _thread: usize,
+        _elapsed: Duration,
+        _ok: bool,
+    ) {
+    }
     /// The run ended.
     fn on_finish(&self, _graph: &TaskGraph, _ok: bool) {}
 }
@@ -121,7 +129,13 @@ impl LocalScheduler {
     /// A scheduler with one thread per core, a progress bar on a terminal.
     pub fn new() -> Self {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        LocalScheduler { threads, sync: false, progress: ProgressMode::Auto, callbacks: Vec::new(), cancel: None }
+        LocalScheduler {
+            threads,
+            sync: false,
+            progress: ProgressMode::Auto,
+            callbacks: Vec::new(),
+            cancel: None,
+        }
     }
 
     /// Everything on the calling thread, in exact priority order (like Dask's
@@ -171,13 +185,23 @@ impl LocalScheduler {
     }
 
     /// Lowers `graph` for `outputs` and runs it, reporting every output separately.
-    pub fn run_graph(&self, graph: &Graph, outputs: &[Key], optimizations: &Optimizations) -> Result<RunReport> {
+    pub fn run_graph(
+        &self,
+        graph: &Graph,
+        outputs: &[Key],
+        optimizations: &Optimizations,
+    ) -> Result<RunReport> {
         self.run(&prepare(graph, outputs, optimizations)?)
     }
 }
 
 impl Scheduler for LocalScheduler {
-    fn compute(&self, graph: &Graph, outputs: &[Key], optimizations: &Optimizations) -> Result<Vec<Value>> {
+    fn compute(
+        &self,
+        graph: &Graph,
+        outputs: &[Key],
+        optimizations: &Optimizations,
+    ) -> Result<Vec<Value>> {
         self.run_graph(graph, outputs, optimizations)?.into_values()
     }
 }
@@ -210,8 +234,10 @@ pub trait PersistExt<T> {
 
 impl<T: Clone + Send + Sync + 'static> PersistExt<T> for Delayed<T> {
     fn persist(&self) -> Result<Delayed<T>> {
-        let scheduler: Arc<dyn Scheduler> = default_scheduler().unwrap_or_else(|| Arc::new(LocalScheduler::new()));
-        let values = scheduler.compute(&self.graph(), &[self.key().clone()], &Optimizations::default())?;
+        let scheduler: Arc<dyn Scheduler> =
+            default_scheduler().unwrap_or_else(|| Arc::new(LocalScheduler::new()));
+        let values =
+            scheduler.compute(&self.graph(), &[self.key().clone()], &Optimizations::default())?;
         let value = values.into_iter().next().ok_or(Error::Cancelled)?;
         Ok(Delayed::literal(self.key().clone(), value))
     }

@@ -44,7 +44,10 @@ pub struct ProgressBar {
 impl ProgressBar {
     /// A bar for `tasks` tasks, drawn to standard error at most ten times a second.
     pub fn new(tasks: usize) -> Self {
-        let bar = indicatif::ProgressBar::with_draw_target(Some(tasks as u64), ProgressDrawTarget::stderr_with_hz(10));
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(tasks as u64),
+            ProgressDrawTarget::stderr_with_hz(10),
+        );
         bar.set_style(
             ProgressStyle::with_template("[{bar:40}] | {percent:>3}% Completed | {elapsed_precise} | {pos}/{len} tasks {msg}")
                 .expect("the template is valid")
@@ -60,7 +63,14 @@ impl ProgressBar {
 }
 
 impl Callbacks for ProgressBar {
-    fn on_task_finish(&self, _graph: &TaskGraph, _task: TaskIndex, _thread: usize, _elapsed: Duration, ok: bool) {
+    fn on_task_finish(
+        &self,
+        _graph: &TaskGraph,
+        _task: TaskIndex,
+        _thread: usize,
+        _elapsed: Duration,
+        ok: bool,
+    ) {
         // A failed attempt may be retried: count a task once, when it succeeds.
         if ok {
             self.bar.inc(1);

@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use rask_core::{Arg, Error, Graph, Key, Optimizations, Scheduler, TaskError, TaskFn, TaskGraph, TaskIndex, TaskSpec, Value};
+use rask_core::{
+    Arg, Error, Graph, Key, Optimizations, Scheduler, TaskError, TaskFn, TaskGraph, TaskIndex,
+    TaskSpec, Value,
+};
 use rask_local::{Callbacks, CancelToken, LocalScheduler, ProgressMode};
 
 fn sum_fn() -> TaskFn {
@@ -61,7 +64,9 @@ fn computes_a_graph_on_threads_and_in_sync_mode() {
         (Key::new("d"), refs(&["c", "a"])),
     ]);
     for scheduler in [quiet(), LocalScheduler::sync().progress(ProgressMode::Never)] {
-        let values = scheduler.compute(&g, &[Key::new("d"), Key::new("c")], &Optimizations::default()).unwrap();
+        let values = scheduler
+            .compute(&g, &[Key::new("d"), Key::new("c")], &Optimizations::default())
+            .unwrap();
         assert_eq!(values[0].downcast_ref::<i64>(), Some(&4));
         assert_eq!(values[1].downcast_ref::<i64>(), Some(&3));
     }
@@ -75,7 +80,10 @@ fn a_failing_task_reports_key_function_and_cause_and_independent_tasks_still_fin
         counter.fetch_add(1, Ordering::SeqCst);
         Ok(Value::new(1_i64))
     });
-    let mut tasks = vec![(Key::new("bad"), TaskSpec::new(failing("disk on fire"), vec![])), (Key::new("after-bad"), refs(&["bad"]))];
+    let mut tasks = vec![
+        (Key::new("bad"), TaskSpec::new(failing("disk on fire"), vec![])),
+        (Key::new("after-bad"), refs(&["bad"])),
+    ];
     for i in 0..50 {
         tasks.push((Key::part("independent", i), TaskSpec::new(counted.clone(), vec![])));
     }
@@ -91,7 +99,12 @@ fn a_failing_task_reports_key_function_and_cause_and_independent_tasks_still_fin
     assert_eq!(failure.function, "explode");
     assert_eq!(failure.error.chain, ["reading the input failed", "disk on fire"]);
     let message = err.to_string();
-    assert!(message.contains("'bad'") && message.contains("explode") && message.contains("caused by: disk on fire"), "{message}");
+    assert!(
+        message.contains("'bad'")
+            && message.contains("explode")
+            && message.contains("caused by: disk on fire"),
+        "{message}"
+    );
     // compute() returns that error.
     let err = quiet().compute(&g, &outputs, &Optimizations::none()).unwrap_err();
     assert!(err.task_failure().is_some());
@@ -99,12 +112,15 @@ fn a_failing_task_reports_key_function_and_cause_and_independent_tasks_still_fin
 
 #[test]
 fn a_panic_is_caught_and_reported_like_an_error() {
-    let panicking = TaskFn::closure("boom", |_: &[Value]| -> rask_core::TaskResult { panic!("index out of range in boom") });
+    let panicking = TaskFn::closure("boom", |_: &[Value]| -> rask_core::TaskResult {
+        panic!("index out of range in boom")
+    });
     let g = Graph::from_tasks([
         (Key::new("p"), TaskSpec::new(panicking, vec![])),
         (Key::new("ok"), literal(7)),
     ]);
-    let report = quiet().run_graph(&g, &[Key::new("p"), Key::new("ok")], &Optimizations::none()).unwrap();
+    let report =
+        quiet().run_graph(&g, &[Key::new("p"), Key::new("ok")], &Optimizations::none()).unwrap();
     let failure = report.outputs[0].as_ref().unwrap_err().task_failure().unwrap().clone();
     assert!(failure.error.panicked);
     assert_eq!(failure.function, "boom");
@@ -124,7 +140,8 @@ fn retries_run_a_flaky_task_again_and_give_up_after_the_limit() {
             Ok(Value::new(5_i64))
         }
     });
-    let g = Graph::from_tasks([(Key::new("f"), TaskSpec::new(flaky.clone(), vec![]).with_retries(2))]);
+    let g =
+        Graph::from_tasks([(Key::new("f"), TaskSpec::new(flaky.clone(), vec![]).with_retries(2))]);
     let report = quiet().run_graph(&g, &[Key::new("f")], &Optimizations::default()).unwrap();
     assert_eq!(report.outputs[0].as_ref().unwrap().downcast_ref::<i64>(), Some(&5));
     assert_eq!(report.stats.executions, 3);
@@ -178,7 +195,14 @@ impl Callbacks for Recorder {
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_running.fetch_max(now, Ordering::SeqCst);
     }
-    fn on_task_finish(&self, _graph: &TaskGraph, _task: TaskIndex, _thread: usize, _elapsed: Duration, ok: bool) {
+    fn on_task_finish(
+        &self,
+        _graph: &TaskGraph,
+        _task: TaskIndex,
+        _thread: usize,
+        _elapsed: Duration,
+        ok: bool,
+    ) {
         assert!(ok);
         self.running.fetch_sub(1, Ordering::SeqCst);
         self.finished.fetch_add(1, Ordering::SeqCst);
@@ -216,9 +240,14 @@ fn reduction_tree(leaves: u32) -> (Graph, Key) {
 fn sync_mode_runs_in_exact_priority_order_and_holds_few_results() {
     let (g, root) = reduction_tree(4096);
     let recorder = Arc::new(Recorder::default());
-    let scheduler = LocalScheduler::sync().progress(ProgressMode::Never).callbacks(recorder.clone());
-    let report = scheduler.run_graph(&g, std::slice::from_ref(&root), &Optimizations::default()).unwrap();
-    assert_eq!(report.outputs[0].as_ref().unwrap().downcast_ref::<i64>(), Some(&(0..4096).sum::<i64>()));
+    let scheduler =
+        LocalScheduler::sync().progress(ProgressMode::Never).callbacks(recorder.clone());
+    let report =
+        scheduler.run_graph(&g, std::slice::from_ref(&root), &Optimizations::default()).unwrap();
+    assert_eq!(
+        report.outputs[0].as_ref().unwrap().downcast_ref::<i64>(),
+        Some(&(0..4096).sum::<i64>())
+    );
     let started = recorder.started.lock().unwrap().clone();
     assert_eq!(started, (0..started.len() as u32).collect::<Vec<_>>(), "priority order");
     assert_eq!(recorder.most_running.load(Ordering::SeqCst), 1);
@@ -235,12 +264,20 @@ fn threads_run_tasks_at_the_same_time_and_intermediates_are_released() {
         Ok(args[0].clone())
     });
     // Four slow independent tasks beside the tree: with 4 threads they overlap.
-    let slow_graph = Graph::from_tasks((0..4).map(|i| (Key::part("slow", i), TaskSpec::new(slow.clone(), vec![Arg::value(i64::from(i))]))));
+    let slow_graph = Graph::from_tasks((0..4).map(|i| {
+        (Key::part("slow", i), TaskSpec::new(slow.clone(), vec![Arg::value(i64::from(i))]))
+    }));
     let both = Graph::merge(&[&g, &slow_graph]);
     let mut outputs = vec![root];
     outputs.extend((0..4).map(|i| Key::part("slow", i)));
-    let report = quiet().callbacks(recorder.clone()).run_graph(&both, &outputs, &Optimizations::default()).unwrap();
-    assert_eq!(report.outputs[0].as_ref().unwrap().downcast_ref::<i64>(), Some(&((1i64 << 14) * ((1 << 14) - 1) / 2)));
+    let report = quiet()
+        .callbacks(recorder.clone())
+        .run_graph(&both, &outputs, &Optimizations::default())
+        .unwrap();
+    assert_eq!(
+        report.outputs[0].as_ref().unwrap().downcast_ref::<i64>(),
+        Some(&((1i64 << 14) * ((1 << 14) - 1) / 2))
+    );
     assert!(recorder.most_running.load(Ordering::SeqCst) >= 2, "tasks overlapped");
     assert_eq!(recorder.finished.load(Ordering::SeqCst), report.stats.tasks);
     // 16k leaves: holding them all would be 16k results; released promptly it is far fewer.
@@ -252,7 +289,11 @@ fn a_progress_bar_when_asked_counts_every_task() {
     let (g, root) = reduction_tree(64);
     let tasks = rask_core::optimize::prepare(&g, &[root], &Optimizations::default()).unwrap();
     let bar = Arc::new(rask_local::ProgressBar::new(tasks.len()));
-    let report = LocalScheduler::new().progress(ProgressMode::Never).callbacks(bar.clone()).run(&tasks).unwrap();
+    let report = LocalScheduler::new()
+        .progress(ProgressMode::Never)
+        .callbacks(bar.clone())
+        .run(&tasks)
+        .unwrap();
     assert!(report.outputs[0].is_ok());
     assert_eq!(bar.position(), tasks.len() as u64);
     assert!(ProgressMode::Always.bar(10).is_some());
@@ -262,15 +303,19 @@ fn a_progress_bar_when_asked_counts_every_task() {
 /// A random DAG: task `i` sums a constant and some earlier tasks.
 fn random_dag() -> impl Strategy<Value = Vec<(i64, Vec<usize>)>> {
     (1usize..60).prop_flat_map(|n| {
-        proptest::collection::vec((-100i64..100, proptest::collection::vec(any::<proptest::sample::Index>(), 0..4)), n).prop_map(
-            |specs| {
-                specs
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, (c, picks))| (c, if i == 0 { vec![] } else { picks.iter().map(|p| p.index(i)).collect() }))
-                    .collect()
-            },
+        proptest::collection::vec(
+            (-100i64..100, proptest::collection::vec(any::<proptest::sample::Index>(), 0..4)),
+            n,
         )
+        .prop_map(|specs| {
+            specs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (c, picks))| {
+                    (c, if i == 0 { vec![] } else { picks.iter().map(|p| p.index(i)).collect() })
+                })
+                .collect()
+        })
     })
 }
 

@@ -15,8 +15,9 @@
 //!
 //! The function is also registered under its path (`inc::NAME`, e.g. `"my_crate::etl::inc"`)
 //! with serde for its arguments and result, so a worker process of the same binary can run it.
-//! Parameters may be owned (`T`, cloned from the shared input), borrowed (`&T`, no copy),
-//! `Vec<T>` or `&[T]` (which also accept a list of `Delayed<T>`). Arguments and results must be
+//! Parameters may be owned (`T`, cloned from the shared input), borrowed (`&T`, `&str`, no
+//! copy), `Vec<T>` or `&[T]` (both also accept a list of `Delayed<T>`; `&[T]` borrows a whole
+//! `Vec<T>` input without copying it). Arguments and results must be
 //! `serde` types. A function returning `Result<T, E>` gives a `Delayed<T>`, and its errors
 //! become task errors with their chain of causes. Calls are pure (equal arguments, equal key,
 //! computed once) unless the attribute says `#[rask::delayed(impure)]`.
@@ -25,7 +26,8 @@ use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote};
 use syn::{
-    parse_macro_input, spanned::Spanned, FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnType, Type,
+    parse_macro_input, spanned::Spanned, FnArg, GenericArgument, ItemFn, Pat, PathArguments,
+    ReturnType, Type,
 };
 
 /// Gives a function a lazy form and registers it by name. See the crate documentation.
@@ -38,7 +40,9 @@ pub fn delayed(attr: TokenStream, item: TokenStream) -> TokenStream {
         other => {
             return syn::Error::new(
                 Span::call_site(),
-                format!("unknown option `{other}`: #[rask::delayed] takes nothing, `pure` or `impure`"),
+                format!(
+                    "unknown option `{other}`: #[rask::delayed] takes nothing, `pure` or `impure`"
+                ),
             )
             .to_compile_error()
             .into()
@@ -59,6 +63,8 @@ enum ParamKind {
     Ref(Type),
     /// `&[T]`
     Slice(Type),
+    /// `&str`
+    Str,
     /// `Vec<T>`
     Vec(Type),
     /// `T`
@@ -81,10 +87,16 @@ fn expand(function: &ItemFn, pure: bool) -> syn::Result<TokenStream2> {
     let mut params = Vec::new();
     for input in &sig.inputs {
         let FnArg::Typed(typed) = input else {
-            return Err(syn::Error::new(input.span(), "#[rask::delayed] works on free functions, not methods"));
+            return Err(syn::Error::new(
+                input.span(),
+                "#[rask::delayed] works on free functions, not methods",
+            ));
         };
         let Pat::Ident(ident) = &*typed.pat else {
-            return Err(syn::Error::new(typed.pat.span(), "#[rask::delayed] parameters must be plain names"));
+            return Err(syn::Error::new(
+                typed.pat.span(),
+                "#[rask::delayed] parameters must be plain names",
+            ));
         };
         params.push((ident.ident.clone(), param_kind(&typed.ty)));
     }
@@ -101,10 +113,12 @@ fn expand(function: &ItemFn, pure: bool) -> syn::Result<TokenStream2> {
         let target = match kind {
             ParamKind::Ref(t) | ParamKind::Owned(t) => quote!(#t),
             ParamKind::Slice(t) | ParamKind::Vec(t) => quote!(::std::vec::Vec<#t>),
+            ParamKind::Str => quote!(::std::string::String),
         };
         quote!(#ident: impl ::rask::__private::IntoArg<#target>)
     });
-    let lazy_args = params.iter().map(|(ident, _)| quote!(::rask::__private::IntoArg::into_arg(#ident)));
+    let lazy_args =
+        params.iter().map(|(ident, _)| quote!(::rask::__private::IntoArg::into_arg(#ident)));
     let extract = params.iter().enumerate().map(|(index, (ident, kind))| {
         let param = ident.to_string();
         let context = quote!(&::rask::__private::ArgContext { function: NAME, index: #index, param: #param });
@@ -113,12 +127,15 @@ fn expand(function: &ItemFn, pure: bool) -> syn::Result<TokenStream2> {
             ParamKind::Owned(t) => quote!(let #ident: #t = ::rask::__private::arg_owned::<#t>(args, #context)?;),
             ParamKind::Vec(t) => quote!(let #ident: ::std::vec::Vec<#t> = ::rask::__private::arg_vec::<#t>(args, #context)?;),
             ParamKind::Slice(t) => {
-                let owned = format_ident!("{}_owned", ident);
+                let held = format_ident!("{}_held", ident);
                 quote!(
-                    let #owned: ::std::vec::Vec<#t> = ::rask::__private::arg_vec::<#t>(args, #context)?;
-                    let #ident: &[#t] = &#owned;
+                    let #held = ::rask::__private::arg_slice::<#t>(args, #context)?;
+                    let #ident: &[#t] = &#held;
                 )
             }
+            ParamKind::Str => quote!(
+                let #ident: &str = ::rask::__private::arg_ref::<::std::string::String>(args, #context)?;
+            ),
         }
     });
     let call_args = params.iter().map(|(ident, _)| ident);
@@ -131,6 +148,7 @@ fn expand(function: &ItemFn, pure: bool) -> syn::Result<TokenStream2> {
         let t = match kind {
             ParamKind::Ref(t) | ParamKind::Owned(t) => quote!(#t),
             ParamKind::Slice(t) | ParamKind::Vec(t) => quote!(::std::vec::Vec<#t>),
+            ParamKind::Str => quote!(::std::string::String),
         };
         quote!(#index => ::rask::__private::decode_arg::<#t>(bytes),)
     });
@@ -188,6 +206,7 @@ fn param_kind(ty: &Type) -> ParamKind {
     match ty {
         Type::Reference(reference) => match &*reference.elem {
             Type::Slice(slice) => ParamKind::Slice((*slice.elem).clone()),
+            Type::Path(path) if path.path.is_ident("str") => ParamKind::Str,
             elem => ParamKind::Ref(elem.clone()),
         },
         _ => match single_generic(ty, "Vec") {

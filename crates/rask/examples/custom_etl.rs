@@ -34,42 +34,43 @@ fn splitmix(mut x: u64) -> u64 {
 }
 
 fn name_seed(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x1000_0000_01b3))
+    name.bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x1000_0000_01b3))
 }
 
 /// Reads one input file (here: makes 1,000 numbers from its name).
 #[rask::delayed]
-fn load(filename: String) -> Vec<f64> {
-    let seed = name_seed(&filename);
+fn load(filename: &str) -> Vec<f64> {
+    let seed = name_seed(filename);
     simulate_work(seed, 1.0);
     (0..1000).map(|i| (splitmix(seed ^ i) % 10_000) as f64 / 100.0).collect()
 }
 
 /// Reads the reference table (here: 1,000 weights).
 #[rask::delayed]
-fn load_from_sql(table: String) -> Vec<f64> {
-    let seed = name_seed(&table);
+fn load_from_sql(table: &str) -> Vec<f64> {
+    let seed = name_seed(table);
     simulate_work(seed, 1.0);
     (0..1000).map(|i| 0.5 + (splitmix(seed ^ i) % 100) as f64 / 100.0).collect()
 }
 
 /// Weighs one file's data by the reference table.
 #[rask::delayed]
-fn process(data: &Vec<f64>, reference: &Vec<f64>) -> Vec<f64> {
+fn process(data: &[f64], reference: &[f64]) -> Vec<f64> {
     simulate_work(data[0].to_bits(), 1.0);
     data.iter().zip(reference).map(|(x, w)| x * w).collect()
 }
 
 /// A rolling window over three processed results.
 #[rask::delayed]
-fn roll(a: &Vec<f64>, b: &Vec<f64>, c: &Vec<f64>) -> Vec<f64> {
+fn roll(a: &[f64], b: &[f64], c: &[f64]) -> Vec<f64> {
     simulate_work(a[1].to_bits() ^ c[2].to_bits(), 0.4);
     a.iter().zip(b).zip(c).map(|((a, b), c)| (a + b + c) / 3.0).collect()
 }
 
 /// Scores how alike two rolled results are.
 #[rask::delayed]
-fn compare(a: &Vec<f64>, b: &Vec<f64>) -> f64 {
+fn compare(a: &[f64], b: &[f64]) -> f64 {
     simulate_work(a[3].to_bits() ^ b[4].to_bits(), 0.2);
     a.iter().zip(b).map(|(a, b)| (a - b).abs()).sum::<f64>() / a.len() as f64
 }
@@ -84,13 +85,18 @@ fn reduction(scores: Vec<f64>) -> f64 {
 /// The random pairs of rolled results to compare: the same for both runs.
 fn pairs(count: usize, rolled: usize) -> Vec<(usize, usize)> {
     (0..count as u64)
-        .map(|i| ((splitmix(2 * i) % rolled as u64) as usize, (splitmix(2 * i + 1) % rolled as u64) as usize))
+        .map(|i| {
+            (
+                (splitmix(2 * i) % rolled as u64) as usize,
+                (splitmix(2 * i + 1) % rolled as u64) as usize,
+            )
+        })
         .collect()
 }
 
 fn sequential(files: usize, pairs: &[(usize, usize)]) -> f64 {
-    let data: Vec<_> = (0..files).map(|i| load(format!("mydata-{i}.dat"))).collect();
-    let reference = load_from_sql("sql://mytable".to_string());
+    let data: Vec<_> = (0..files).map(|i| load(&format!("mydata-{i}.dat"))).collect();
+    let reference = load_from_sql("sql://mytable");
     let processed: Vec<_> = data.iter().map(|d| process(d, &reference)).collect();
     let rolled: Vec<_> = processed.windows(3).map(|w| roll(&w[0], &w[1], &w[2])).collect();
     let compared: Vec<_> = pairs.iter().map(|&(a, b)| compare(&rolled[a], &rolled[b])).collect();
@@ -100,10 +106,11 @@ fn sequential(files: usize, pairs: &[(usize, usize)]) -> f64 {
 /// The same loops, lazily: each call adds a task instead of running.
 fn lazy(files: usize, pairs: &[(usize, usize)]) -> Delayed<f64> {
     let data: Vec<_> = (0..files).map(|i| load::lazy(format!("mydata-{i}.dat"))).collect();
-    let reference = load_from_sql::lazy("sql://mytable".to_string());
+    let reference = load_from_sql::lazy("sql://mytable");
     let processed: Vec<_> = data.iter().map(|d| process::lazy(d, &reference)).collect();
     let rolled: Vec<_> = processed.windows(3).map(|w| roll::lazy(&w[0], &w[1], &w[2])).collect();
-    let compared: Vec<_> = pairs.iter().map(|&(a, b)| compare::lazy(&rolled[a], &rolled[b])).collect();
+    let compared: Vec<_> =
+        pairs.iter().map(|&(a, b)| compare::lazy(&rolled[a], &rolled[b])).collect();
     reduction::lazy(compared)
 }
 

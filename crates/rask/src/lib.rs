@@ -39,23 +39,26 @@
 #[allow(unused_extern_crates)]
 extern crate self as rask;
 
-pub use rask_core::{
-    compute_on, default_scheduler, delayed, optimize, order, reduce_with, registry, set_default_scheduler,
-    Arg, BlockArg, Blockwise, Collection, Delayed, Error, FanInFusion, Graph, IntoArg, Key, Layer, LayerKind,
-    Name, Optimizations, Result, Scheduler, Task, TaskError, TaskFailure, TaskFn, TaskGraph, TaskIndex,
-    TaskResult, TaskSpec, Token, Tokenizer, Value, ValueList,
-};
 pub use rask_core::register_function;
 pub use rask_core::value::decode_serde;
+pub use rask_core::{
+    compute_on, default_scheduler, delayed, optimize, order, reduce_with, registry,
+    set_default_scheduler, Arg, BlockArg, Blockwise, Collection, Delayed, Error, FanInFusion,
+    Graph, IntoArg, Key, Layer, LayerKind, Name, Optimizations, Result, Scheduler, Task, TaskError,
+    TaskFailure, TaskFn, TaskGraph, TaskIndex, TaskResult, TaskSpec, Token, Tokenizer, Value,
+    ValueList,
+};
 pub use rask_local::{
-    progress, Callbacks, CancelToken, ComputeExt, LocalScheduler, PersistExt, ProgressMode, RunReport,
-    RunStats,
+    progress, Callbacks, CancelToken, ComputeExt, LocalScheduler, PersistExt, ProgressMode,
+    RunReport, RunStats,
 };
 pub use rask_macros::delayed;
 
 /// What most programs need: `use rask::prelude::*;`.
 pub mod prelude {
-    pub use crate::{delayed, reduce_with, ComputeExt, Delayed, IntoArg, LocalScheduler, PersistExt};
+    pub use crate::{
+        delayed, reduce_with, ComputeExt, Delayed, IntoArg, LocalScheduler, PersistExt,
+    };
 }
 
 #[doc(hidden)]

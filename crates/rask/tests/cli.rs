@@ -3,8 +3,13 @@
 use std::process::Command;
 
 fn rask(args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_rask")).args(args).output().expect("the rask binary runs");
-    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr))
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_rask")).args(args).output().expect("the rask binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
 }
 
 #[test]

@@ -19,8 +19,14 @@ fn add(a: i64, b: i64) -> i64 {
 }
 
 #[rask::delayed]
-fn total(xs: Vec<i64>) -> i64 {
+fn total(xs: &[i64]) -> i64 {
     xs.iter().sum()
+}
+
+#[rask::delayed]
+fn concat(mut parts: Vec<String>) -> String {
+    parts.reverse();
+    parts.concat()
 }
 
 #[rask::delayed]
@@ -45,8 +51,8 @@ fn weight(table: &Table, factor: f64) -> f64 {
 
 /// A function whose calls are counted, to see what runs how often.
 #[rask::delayed]
-fn expensive(x: i64, tag: String) -> i64 {
-    let _ = tag;
+fn expensive(x: i64, tag: &str) -> i64 {
+    assert!(!tag.is_empty());
     EXPENSIVE_CALLS.fetch_add(1, Ordering::SeqCst);
     x * 10
 }
@@ -60,8 +66,8 @@ struct ParseFailure {
 }
 
 #[rask::delayed]
-fn parse(text: String) -> Result<i64, ParseFailure> {
-    text.trim().parse().map_err(|cause| ParseFailure { input: text.clone(), cause })
+fn parse(text: &str) -> Result<i64, ParseFailure> {
+    text.trim().parse().map_err(|cause| ParseFailure { input: text.to_string(), cause })
 }
 
 #[rask::delayed(impure)]
@@ -88,6 +94,10 @@ fn plain_loops_build_a_graph_that_computes_the_eager_answer() {
     assert_eq!(sum.compute().unwrap(), eager, "compute() uses the default local scheduler");
     let words = rask::delayed(vec!["a".to_string(), "abcd".to_string()]);
     assert_eq!(longest::lazy(&words).compute().unwrap(), 4);
+    let pieces: Vec<Delayed<String>> =
+        ["ab", "cd"].iter().map(|s| rask::delayed(s.to_string())).collect();
+    assert_eq!(concat::lazy(&pieces).compute().unwrap(), "cdab");
+    assert_eq!(longest::lazy(pieces).compute().unwrap(), 2, "a list of delayeds for a slice");
 }
 
 #[test]
@@ -109,7 +119,11 @@ fn pure_calls_with_equal_arguments_share_a_key_and_run_once() {
     let before = EXPENSIVE_CALLS.load(Ordering::SeqCst);
     let both = add::lazy(&a, &b);
     assert_eq!(both.compute().unwrap(), 140);
-    assert_eq!(EXPENSIVE_CALLS.load(Ordering::SeqCst) - before, 1, "the repeated subexpression ran once");
+    assert_eq!(
+        EXPENSIVE_CALLS.load(Ordering::SeqCst) - before,
+        1,
+        "the repeated subexpression ran once"
+    );
     // Impure functions get a new key for every call.
     assert_ne!(now_ish::lazy(1).key(), now_ish::lazy(1).key());
 }
@@ -189,7 +203,10 @@ fn asking_a_delayed_for_the_wrong_type_names_both_types() {
     let text = rask::delayed("seven".to_string());
     let as_int: Delayed<i64> = Delayed::from_graph(text.graph(), text.key().clone());
     let err = inc::lazy(&as_int).compute().unwrap_err().to_string();
-    assert!(err.contains("argument 0 (`x`)") && err.contains("i64") && err.contains("String"), "{err}");
+    assert!(
+        err.contains("argument 0 (`x`)") && err.contains("i64") && err.contains("String"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -203,7 +220,8 @@ fn registered_functions_run_by_name_on_serialized_arguments() {
     assert_eq!(back.downcast_ref::<i64>(), Some(&42));
     let err = rask::registry::call_encoded(add::NAME, &[&a]).unwrap_err().to_string();
     assert!(err.contains("takes 2 arguments"), "{err}");
-    let err = rask::registry::call_encoded("nobody::registered::this", &[]).unwrap_err().to_string();
+    let err =
+        rask::registry::call_encoded("nobody::registered::this", &[]).unwrap_err().to_string();
     assert!(err.contains("nobody::registered::this") && err.contains("register"), "{err}");
 }
 
@@ -214,6 +232,8 @@ fn an_empty_collection_and_a_single_task() {
     assert_eq!(rask::delayed(5_i64).compute().unwrap(), 5);
     let values = quiet().compute(&Graph::new(), &[], &rask::Optimizations::default()).unwrap();
     assert!(values.is_empty());
-    let err = quiet().compute(&Graph::new(), &[Key::new("x")], &rask::Optimizations::default()).unwrap_err();
+    let err = quiet()
+        .compute(&Graph::new(), &[Key::new("x")], &rask::Optimizations::default())
+        .unwrap_err();
     assert!(matches!(err, Error::MissingOutput { .. }), "{err}");
 }
