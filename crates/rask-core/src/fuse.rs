@@ -16,7 +16,7 @@ use smallvec::SmallVec;
 
 use crate::error::Result;
 use crate::lower::fused_label;
-use crate::task_graph::{OpArg, Origin, OriginKey, Program, Task, TaskGraph, TaskIndex};
+use crate::task_graph::{Body, OpArg, Origin, OriginKey, Program, Task, TaskGraph, TaskIndex};
 use crate::value::Value;
 
 /// Settings of [`fuse_fan_in`].
@@ -78,12 +78,12 @@ impl FusedProgram {
             });
         }
         let part = (task.part != self.part).then(|| Value::new(task.part));
-        for (i, op) in task.program.ops.iter().enumerate() {
+        for (i, op) in task.ops().iter().enumerate() {
             let mut op = op.clone();
             op.args.iter_mut().for_each(|arg| rebase(arg, offset, &dep_args, part.as_ref()));
             self.program.ops.push(op);
             // Keep naming the task each op was written in (its own origins, if already fused).
-            let source = OriginKey::Task(task.program.origin_of(i, &task.key, task.part));
+            let source = OriginKey::Task(task.origin_of(i));
             match self.program.origins.last_mut() {
                 Some(last) if matches!((&last.source, &source), (OriginKey::Task(a), OriginKey::Task(b)) if a == b) =>
                 {
@@ -101,7 +101,7 @@ impl FusedProgram {
         self.program.mark_last_uses();
         let task = Task {
             key: key_task.key.clone(),
-            program: Arc::new(self.program),
+            body: Body::Program(Arc::new(self.program)),
             part: self.part,
             retries: self.retries,
         };

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::graph::{BlockArg, Graph, Layer, LayerKind};
 use crate::key::{Key, Name};
 use crate::task::{Arg, TaskSpec};
-use crate::task_graph::{Op, OpArg, Origin, OriginKey, Program, Task, TaskGraph, TaskIndex};
+use crate::task_graph::{Body, Op, OpArg, Origin, OriginKey, Program, Task, TaskGraph, TaskIndex};
 
 const UNASSIGNED: TaskIndex = TaskIndex::MAX;
 
@@ -78,7 +78,14 @@ struct LayerIndex {
 impl LayerIndex {
     fn new(layers: &[Arc<Layer>]) -> Result<Self> {
         let mut blockwise = HashMap::default();
-        let mut tasks = HashMap::default();
+        let explicit: usize = layers
+            .iter()
+            .map(|layer| match layer.kind() {
+                LayerKind::Tasks(tasks) => tasks.len(),
+                LayerKind::Blockwise(_) => 0,
+            })
+            .sum();
+        let mut tasks = HashMap::with_capacity_and_hasher(explicit, Default::default());
         for (layer_id, layer) in layers.iter().enumerate() {
             match layer.kind() {
                 LayerKind::Blockwise(op) => {
@@ -394,7 +401,7 @@ impl<'a> Expander<'a> {
                     }
                     Task {
                         key: Key::part(layer.name().clone(), node.local),
-                        program,
+                        body: Body::Program(program),
                         part: node.local,
                         retries,
                     }
@@ -404,7 +411,7 @@ impl<'a> Expander<'a> {
                     let args = self.task_args(key, spec, &mut deps)?;
                     Task {
                         key: key.clone(),
-                        program: Arc::new(Program::single(spec.func.clone(), args)),
+                        body: Body::Call(Op { func: spec.func.clone(), args }),
                         part: key.partition().unwrap_or(0),
                         retries: spec.retries,
                     }

@@ -80,11 +80,6 @@ pub enum OriginKey {
 }
 
 impl Program {
-    /// A program of one call.
-    pub fn single(func: TaskFn, args: Box<[OpArg]>) -> Self {
-        Program { ops: smallvec::smallvec![Op { func, args }], label: None, origins: Vec::new() }
-    }
-
     /// Marks the last use of every intermediate result, so that a long fused chain holds only
     /// the results it still needs.
     pub fn mark_last_uses(&mut self) {
@@ -109,16 +104,7 @@ impl Program {
 
     /// Runs the program. On failure, returns the index of the op that failed with its error.
     pub fn run(&self, part: u32, deps: &[Value]) -> Result<Value, (usize, TaskError)> {
-        if let [op] = self.ops.as_slice() {
-            let args = collect_args(&op.args, part, deps, &mut []);
-            return op.func.call(&args).map_err(|e| (0, e));
-        }
-        let mut results: SmallVec<[Option<Value>; 8]> = SmallVec::with_capacity(self.ops.len());
-        for (i, op) in self.ops.iter().enumerate() {
-            let args = collect_args(&op.args, part, deps, &mut results);
-            results.push(Some(op.func.call(&args).map_err(|e| (i, e))?));
-        }
-        Ok(results.pop().flatten().expect("a program has at least one op"))
+        run_ops(&self.ops, part, deps)
     }
 
     /// The key of the task that op `op` came from, for a task with key `key` and partition
@@ -135,6 +121,19 @@ impl Program {
     pub fn label_or<'a>(&'a self, key: &'a Key) -> &'a str {
         self.label.as_ref().map_or_else(|| key.prefix(), Name::as_str)
     }
+}
+
+fn run_ops(ops: &[Op], part: u32, deps: &[Value]) -> Result<Value, (usize, TaskError)> {
+    if let [op] = ops {
+        let args = collect_args(&op.args, part, deps, &mut []);
+        return op.func.call(&args).map_err(|e| (0, e));
+    }
+    let mut results: SmallVec<[Option<Value>; 8]> = SmallVec::with_capacity(ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        let args = collect_args(&op.args, part, deps, &mut results);
+        results.push(Some(op.func.call(&args).map_err(|e| (i, e))?));
+    }
+    Ok(results.pop().flatten().expect("a program has at least one op"))
 }
 
 fn collect_args(
@@ -163,13 +162,23 @@ fn arg_value(arg: &OpArg, part: u32, deps: &[Value], results: &mut [Option<Value
     }
 }
 
+/// What a task runs: one call, stored inline (an explicit task costs no allocation of its
+/// own), or a shared program (all partitions of a blockwise layer; fused tasks).
+#[derive(Clone, Debug)]
+pub enum Body {
+    /// One function call.
+    Call(Op),
+    /// A shared program.
+    Program(Arc<Program>),
+}
+
 /// One task of a [`TaskGraph`].
 #[derive(Clone, Debug)]
 pub struct Task {
     /// The key of the task's result.
     pub key: Key,
     /// What the task runs.
-    pub program: Arc<Program>,
+    pub body: Body,
     /// The partition index passed to [`OpArg::Part`].
     pub part: u32,
     /// How many more times to run the task after a failure.
@@ -177,9 +186,40 @@ pub struct Task {
 }
 
 impl Task {
+    /// The calls the task makes, in order.
+    pub fn ops(&self) -> &[Op] {
+        match &self.body {
+            Body::Call(op) => std::slice::from_ref(op),
+            Body::Program(program) => &program.ops,
+        }
+    }
+
+    /// Runs the task on the values of its dependencies. On failure, returns the index of the
+    /// op that failed with its error.
+    #[inline]
+    pub fn run(&self, deps: &[Value]) -> Result<Value, (usize, TaskError)> {
+        run_ops(self.ops(), self.part, deps)
+    }
+
+    /// The key of the task that op `op` was written in (differs from `key` in fused tasks).
+    pub fn origin_of(&self, op: usize) -> Key {
+        match &self.body {
+            Body::Call(_) => self.key.clone(),
+            Body::Program(program) => program.origin_of(op, &self.key, self.part),
+        }
+    }
+
+    /// The name of the function of op `op`.
+    pub fn function_name(&self, op: usize) -> &str {
+        self.ops().get(op).map_or("?", |op| op.func.name())
+    }
+
     /// A readable name: the fused label, or the key's prefix.
     pub fn label(&self) -> &str {
-        self.program.label_or(&self.key)
+        match &self.body {
+            Body::Call(_) => self.key.prefix(),
+            Body::Program(program) => program.label_or(&self.key),
+        }
     }
 }
 

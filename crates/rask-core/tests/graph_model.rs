@@ -45,7 +45,7 @@ fn run_in_order(tasks: &TaskGraph) -> Vec<Value> {
         let inputs: Vec<Value> =
             tasks.deps(index).iter().map(|&d| results[d as usize].clone().unwrap()).collect();
         let task = tasks.task(index);
-        results[index as usize] = Some(task.program.run(task.part, &inputs).unwrap());
+        results[index as usize] = Some(task.run(&inputs).unwrap());
     }
     tasks.outputs().iter().map(|&o| results[o as usize].clone().unwrap()).collect()
 }
@@ -124,7 +124,7 @@ fn linear_chains_fuse_into_one_task_with_a_readable_label_and_the_same_result() 
         .iter()
         .find(|t| t.key == Key::new("d"))
         .expect("the chain keeps its last key");
-    assert_eq!(chain.program.ops.len(), 4);
+    assert_eq!(chain.ops().len(), 4);
     assert_eq!(chain.label(), "add");
     assert_eq!(
         run_in_order(&fused)[0].downcast_ref::<i64>(),
@@ -239,10 +239,7 @@ fn fan_in_fusion_absorbs_small_dependencies_and_keeps_results() {
     assert_eq!(plain.len(), 127);
     assert!(fused.len() < plain.len() / 2, "{} tasks after fan-in fusion", fused.len());
     assert_eq!(run_in_order(&fused)[0].downcast_ref::<i64>(), Some(&64));
-    assert!(
-        fused.tasks().iter().all(|t| t.program.ops.len() <= 7),
-        "two levels of width two at most"
-    );
+    assert!(fused.tasks().iter().all(|t| t.ops().len() <= 7), "two levels of width two at most");
 }
 
 fn identity() -> rask_core::TaskFn {
@@ -289,7 +286,7 @@ fn blockwise_layers_fuse_before_expansion_and_expand_per_partition() {
     let outputs: Vec<Key> = (0..50).map(|i| Key::part(last.clone(), i)).collect();
     let tasks = prepare(&g, &outputs, &Optimizations::default()).unwrap();
     assert_eq!(tasks.len(), 50);
-    assert!(tasks.tasks().iter().all(|t| t.program.ops.len() == 21));
+    assert!(tasks.tasks().iter().all(|t| t.ops().len() == 21));
     assert_eq!(tasks.task(0).label(), "part_value-plus_one");
     let values = run_in_order(&tasks);
     for (i, value) in values.iter().enumerate() {

@@ -239,7 +239,7 @@ impl Run<'_> {
                 self.callbacks.iter().for_each(|c| c.on_task_start(self.graph, task, thread));
                 Instant::now()
             });
-            let result = catch_unwind(AssertUnwindSafe(|| spec.program.run(spec.part, &inputs)))
+            let result = catch_unwind(AssertUnwindSafe(|| spec.run(&inputs)))
                 .unwrap_or_else(|panic| Err((0, TaskError::from_panic(&*panic))));
             if let Some(started) = started {
                 let elapsed = started.elapsed();
@@ -252,9 +252,8 @@ impl Run<'_> {
                 Ok(value) => return Ok(value),
                 Err(_) if attempts <= spec.retries => continue,
                 Err((op, error)) => {
-                    let function =
-                        spec.program.ops.get(op).map_or("?", |op| op.func.name()).to_string();
-                    let key = spec.program.origin_of(op, &spec.key, spec.part);
+                    let function = spec.function_name(op).to_string();
+                    let key = spec.origin_of(op);
                     return Err(Arc::new(TaskFailure { key, function, attempts, error }));
                 }
             }

@@ -21,6 +21,9 @@
 //! `serde` types. A function returning `Result<T, E>` gives a `Delayed<T>`, and its errors
 //! become task errors with their chain of causes. Calls are pure (equal arguments, equal key,
 //! computed once) unless the attribute says `#[rask::delayed(impure)]`.
+//!
+//! Mark functions that are items of a module, not functions declared inside another function's
+//! body: the generated module refers to the function as `super::name`.
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};

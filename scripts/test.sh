@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# rask's test command (what .ci/run runs): formatting, lints, every test, and the ETL example
+# as a smoke test. Needs only the Rust toolchain; crates come from crates.io.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# Builds are shared between checkouts, sessions and CI on the same machine.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rask-target}"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
+cargo run --locked -p rask --example custom_etl -- --files 20 --pairs 40 --sleep-ms 1
