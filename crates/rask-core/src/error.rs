@@ -79,6 +79,18 @@ pub enum Error {
         /// The name looked up.
         name: String,
     },
+    /// A task calls a closure, which cannot run in another process.
+    #[error(
+        "task {key} calls the closure `{function}`, which can only run in the process that made \
+         it: to run it on a cluster, write it as a function marked #[rask::delayed] (or register \
+         it with rask::register_function!), or compute it with the local scheduler"
+    )]
+    ClosureNotSendable {
+        /// The task.
+        key: Key,
+        /// The closure's label.
+        function: String,
+    },
     /// A value cannot be turned into bytes to cross a process boundary.
     #[error("a value of type `{type_name}` cannot be serialized: {reason}")]
     NotSerializable {
@@ -146,7 +158,7 @@ impl fmt::Display for KeyList<'_> {
 /// Task functions return `Result<Value, TaskError>`; any `std::error::Error` converts into it
 /// with `?`, keeping its chain of causes. `TaskError` deliberately does not implement
 /// `std::error::Error` itself, so that this blanket conversion can exist (as with `anyhow`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TaskError {
     /// The messages of the error and its causes, outermost first.
     pub chain: Vec<String>,
@@ -203,7 +215,7 @@ impl fmt::Display for TaskError {
 }
 
 /// A task that failed: which task, which function, how often it was tried, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TaskFailure {
     /// The failing task's key.
     pub key: Key,

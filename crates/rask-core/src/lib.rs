@@ -16,6 +16,8 @@
 //! * [`Value`] is a shared, type-erased result that can serialize itself when it must leave
 //!   the process; [`registry`] holds the functions any process of the same binary can call by
 //!   name.
+//! * [`codec`] and [`wire`] are how values and tasks travel between processes: bytes plus a
+//!   type name, and tasks whose functions are named as in the registry.
 //! * [`Delayed<T>`] is a typed lazy value; [`Collection`] is anything that can be computed,
 //!   and [`Scheduler`] anything that computes.
 //!
@@ -31,6 +33,7 @@
 //! assert_eq!(tasks.len(), 2);
 //! ```
 
+pub mod codec;
 pub mod collection;
 pub mod delayed;
 pub mod error;
@@ -44,6 +47,7 @@ pub mod registry;
 pub mod task;
 pub mod task_graph;
 pub mod value;
+pub mod wire;
 
 #[doc(hidden)]
 #[path = "macro_support.rs"]
@@ -58,4 +62,6 @@ pub use key::{Key, Name, Token, Tokenizer};
 pub use optimize::Optimizations;
 pub use task::{Arg, TaskFn, TaskResult, TaskSpec};
 pub use task_graph::{Task, TaskGraph, TaskIndex};
+pub use codec::WireValue;
 pub use value::{Value, ValueList};
+pub use wire::{encode_graph, WireTask};

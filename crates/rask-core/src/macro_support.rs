@@ -10,6 +10,7 @@ use crate::error::{Result, TaskError};
 use crate::value::{decode_serde, Value};
 
 pub use crate::delayed::{call_registered, DelayedArg, IntoArg};
+pub use crate::codec::TypeCodec;
 pub use crate::registry::RegisteredFunction;
 pub use inventory;
 

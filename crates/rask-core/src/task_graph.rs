@@ -62,7 +62,7 @@ pub struct Program {
 }
 
 /// Where the ops of a fused program up to `last_op` came from.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Origin {
     /// The last op (inclusive) of this origin.
     pub last_op: u32,
@@ -71,7 +71,7 @@ pub struct Origin {
 }
 
 /// The key of an origin: a task's key, or a blockwise layer (whose key is `(layer, part)`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum OriginKey {
     /// An explicit task.
     Task(Key),

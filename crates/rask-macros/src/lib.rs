@@ -155,6 +155,18 @@ fn expand(function: &ItemFn, pure: bool) -> syn::Result<TokenStream2> {
         };
         quote!(#index => ::rask::__private::decode_arg::<#t>(bytes),)
     });
+    // Every argument and result type can arrive from another process: register its decoder.
+    let mut wire_types: Vec<TokenStream2> = vec![quote!(#output)];
+    for (_, kind) in &params {
+        match kind {
+            ParamKind::Ref(t) | ParamKind::Owned(t) => wire_types.push(quote!(#t)),
+            ParamKind::Slice(t) | ParamKind::Vec(t) => {
+                wire_types.push(quote!(#t));
+                wire_types.push(quote!(::std::vec::Vec<#t>));
+            }
+            ParamKind::Str => wire_types.push(quote!(::std::string::String)),
+        }
+    }
     let doc = format!("The lazy form of [`{name}`](fn@super::{name}), made by `#[rask::delayed]`.");
     let lazy_doc = format!("Calls `{name}` lazily: returns a `Delayed` and runs nothing.");
 
@@ -192,6 +204,15 @@ fn expand(function: &ItemFn, pure: bool) -> syn::Result<TokenStream2> {
                     _ => Err(::rask::__private::no_such_argument(NAME, index)),
                 }
             }
+
+            #(
+                ::rask::__private::inventory::submit! {
+                    ::rask::__private::TypeCodec {
+                        type_name: ::std::any::type_name::<#wire_types>,
+                        decode: ::rask::__private::decode_arg::<#wire_types>,
+                    }
+                }
+            )*
 
             ::rask::__private::inventory::submit! {
                 ::rask::__private::RegisteredFunction {

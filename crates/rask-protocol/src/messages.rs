@@ -1,0 +1,230 @@
+//! The messages of the distributed runtime, by direction.
+//!
+//! Values never sit inside these messages: a message names a [`DataIndex`] into its packet's
+//! data frames, with the value's type name beside it.
+
+use serde::{Deserialize, Serialize};
+
+use rask_core::{Key, TaskFailure, WireTask};
+
+/// The index of a payload in its packet's data frames.
+pub type DataIndex = u32;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub struct $name(pub u32);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}-{}", stringify!($name), self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A client, numbered by the scheduler.
+    ClientId
+);
+id_type!(
+    /// A worker, numbered by the scheduler.
+    WorkerId
+);
+
+/// A value that lives in a packet's data frames.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataRef {
+    /// The value's key.
+    pub key: Key,
+    /// Its type's name (see `rask_core::codec`).
+    pub type_name: String,
+    /// Which data frame holds its bytes.
+    pub data: DataIndex,
+}
+
+/// What a client tells the scheduler.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ClientToScheduler {
+    /// New tasks (in priority order, dependencies first) and the keys the client wants.
+    UpdateGraph {
+        /// The tasks.
+        tasks: Vec<WireTask>,
+        /// Keys whose results the client holds futures for.
+        wanted: Vec<Key>,
+    },
+    /// The client dropped its futures for these keys.
+    ReleaseKeys {
+        /// The keys.
+        keys: Vec<Key>,
+    },
+    /// Stop computing these keys (and whatever only they need).
+    Cancel {
+        /// The keys.
+        keys: Vec<Key>,
+    },
+    /// The client stored these values on workers itself (scatter); the client holds them.
+    Scattered {
+        /// Key, type name and size of each value.
+        keys: Vec<(Key, u64)>,
+        /// The workers that hold all of them.
+        workers: Vec<WorkerId>,
+    },
+    /// Asks for the workers (for scatter and `ncores`).
+    ListWorkers,
+    /// Forget every task and every result of every client.
+    Restart,
+}
+
+/// A worker as the scheduler describes it to clients.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    /// Its id.
+    pub id: WorkerId,
+    /// Its name.
+    pub name: String,
+    /// Where peers and clients fetch data from it.
+    pub address: String,
+    /// How many tasks it runs at once.
+    pub nthreads: u32,
+}
+
+/// What the scheduler tells a client.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum SchedulerToClient {
+    /// The result of `key` is ready on these workers.
+    KeyInMemory {
+        /// The key.
+        key: Key,
+        /// Data addresses of the workers that hold it.
+        workers: Vec<String>,
+    },
+    /// `key` failed.
+    KeyErred {
+        /// The key.
+        key: Key,
+        /// Why.
+        failure: TaskFailure,
+    },
+    /// `key` will not be computed (cancelled, restarted, or its graph was refused).
+    KeyCancelled {
+        /// The key.
+        key: Key,
+        /// Why, for the user.
+        reason: String,
+    },
+    /// The answer to `ListWorkers`.
+    Workers {
+        /// The workers.
+        workers: Vec<WorkerInfo>,
+    },
+    /// The restart is done: no task is left.
+    Restarted,
+}
+
+/// What a worker tells the scheduler.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum WorkerToScheduler {
+    /// The first message of a worker.
+    Register {
+        /// Its name.
+        name: String,
+        /// How many tasks it runs at once.
+        nthreads: u32,
+        /// Where peers fetch data from it.
+        address: String,
+        /// Abstract resources, such as `("GPU", 2.0)`.
+        resources: Vec<(String, f64)>,
+    },
+    /// A task finished and its result is held.
+    TaskFinished {
+        /// The task.
+        key: Key,
+        /// The result's size in bytes (estimated).
+        nbytes: u64,
+        /// Microseconds the task ran.
+        duration_us: u64,
+    },
+    /// A task failed after its retries.
+    TaskErred {
+        /// The task.
+        key: Key,
+        /// Why.
+        failure: TaskFailure,
+    },
+    /// A dependency of `key` could not be fetched from any holder.
+    MissingData {
+        /// The task that needed it.
+        key: Key,
+        /// The dependency.
+        dep: Key,
+    },
+    /// Alive, and how busy.
+    Heartbeat {
+        /// Tasks running now.
+        executing: u32,
+        /// Results held.
+        stored: u32,
+    },
+}
+
+/// What the scheduler tells a worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum SchedulerToWorker {
+    /// Registered under this id.
+    Welcome {
+        /// The worker's id.
+        id: WorkerId,
+    },
+    /// Run a task; its dependencies are on these workers (data addresses).
+    Compute {
+        /// The task.
+        task: WireTask,
+        /// For each dependency not on this worker: who holds it.
+        who_has: Vec<(Key, Vec<String>)>,
+    },
+    /// Drop these results (and forget these tasks, if queued).
+    Free {
+        /// The keys.
+        keys: Vec<Key>,
+    },
+    /// Drop every task and result.
+    Clear,
+    /// Shut down.
+    Close,
+}
+
+/// What a peer (a worker or a client) asks a worker's data server.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum DataRequest {
+    /// Send these values.
+    Get {
+        /// The keys.
+        keys: Vec<Key>,
+    },
+    /// Store these values (scatter).
+    Put {
+        /// The values, in the packet's data.
+        values: Vec<DataRef>,
+    },
+}
+
+/// A worker's data server's answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum DataReply {
+    /// The values it has, in the packet's data, and the keys it does not have.
+    Values {
+        /// Found values.
+        values: Vec<DataRef>,
+        /// Keys it does not hold.
+        missing: Vec<Key>,
+    },
+    /// The values of a `Put` are stored.
+    Stored,
+    /// The request failed (a value could not be decoded or encoded).
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
