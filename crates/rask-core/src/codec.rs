@@ -20,15 +20,21 @@ pub struct TypeCodec {
     /// `std::any::type_name::<T>` of the type.
     pub type_name: fn() -> &'static str,
     /// Turns bytes made by the type's encoder back into a value.
-    pub decode: fn(&[u8]) -> Result<Value>,
+    pub decode: Decoder,
 }
 
 inventory::collect!(TypeCodec);
 
-fn decoders() -> &'static HashMap<&'static str, fn(&[u8]) -> Result<Value>> {
-    static DECODERS: OnceLock<HashMap<&'static str, fn(&[u8]) -> Result<Value>>> = OnceLock::new();
+/// Decodes bytes into a value of one type.
+type Decoder = fn(&[u8]) -> Result<Value>;
+
+fn decoders() -> &'static HashMap<&'static str, Decoder> {
+    static DECODERS: OnceLock<HashMap<&'static str, Decoder>> = OnceLock::new();
     DECODERS.get_or_init(|| {
-        inventory::iter::<TypeCodec>.into_iter().map(|codec| ((codec.type_name)(), codec.decode)).collect()
+        inventory::iter::<TypeCodec>
+            .into_iter()
+            .map(|codec| ((codec.type_name)(), codec.decode))
+            .collect()
     })
 }
 
@@ -83,7 +89,10 @@ mod serde_bytes_compat {
             fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
                 Ok(v)
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Vec<u8>, A::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
                 while let Some(b) = seq.next_element()? {
                     out.push(b);

@@ -203,6 +203,27 @@ pub struct DelayedArg {
     layers: Vec<Arc<Layer>>,
 }
 
+impl DelayedArg {
+    /// An argument that reads a result held on a cluster under `key` (a client's future).
+    pub fn external(key: &Key) -> Self {
+        let layer =
+            Layer::new(key.name().clone(), LayerKind::External(vec![key.clone()]), Vec::new());
+        DelayedArg {
+            arg: Arg::Key(key.clone()),
+            token: Tokenizer::new().key(key).finish(),
+            layers: vec![Arc::new(layer)],
+        }
+    }
+
+    /// For a literal argument: the key a value of this content gets, and the value.
+    pub fn into_literal(self) -> Option<(Key, Value)> {
+        match self.arg {
+            Arg::Value(value) => Some((Key::tokenized("value", self.token), value)),
+            _ => None,
+        }
+    }
+}
+
 /// Something that can stand as an argument of type `T` in a lazy call: a `T` itself, a
 /// `Delayed<T>`, or (for `Vec<T>` arguments) a list of `Delayed<T>`.
 pub trait IntoArg<T> {

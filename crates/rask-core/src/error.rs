@@ -117,6 +117,9 @@ pub enum Error {
         /// How many it got.
         given: usize,
     },
+    /// The distributed runtime failed (a lost connection, a fetch that failed).
+    #[error("the cluster failed: {0}")]
+    Cluster(String),
     /// The scheduler could not start its threads.
     #[error("could not start scheduler threads: {0}")]
     Threads(String),

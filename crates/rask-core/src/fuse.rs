@@ -154,7 +154,10 @@ pub fn fuse_linear(graph: TaskGraph) -> (TaskGraph, bool) {
     // `d` can be merged into its only reader, which reads nothing else.
     let merges_forward = |d: TaskIndex| -> bool {
         let readers = dependents.of(d);
-        readers.len() == 1 && !is_output[d as usize] && graph.deps(readers[0]).len() == 1
+        readers.len() == 1
+            && !is_output[d as usize]
+            && !graph.task(d).is_external()
+            && graph.deps(readers[0]).len() == 1
     };
     if !(0..graph.len() as TaskIndex).any(merges_forward) {
         return (graph, false);

@@ -35,6 +35,9 @@ pub enum LayerKind {
     Tasks(Vec<(Key, TaskSpec)>),
     /// A function applied to every partition of its inputs.
     Blockwise(Blockwise),
+    /// Results that already exist on a cluster (a client's futures): graphs can read them, only
+    /// the distributed scheduler that holds them can provide them.
+    External(Vec<Key>),
 }
 
 /// A function applied to partitions `0..npartitions`; the task for partition `i` has the key
@@ -103,6 +106,7 @@ impl Layer {
         match &self.kind {
             LayerKind::Tasks(tasks) => tasks.len(),
             LayerKind::Blockwise(op) => op.npartitions as usize,
+            LayerKind::External(keys) => keys.len(),
         }
     }
 
@@ -113,6 +117,7 @@ impl Layer {
             LayerKind::Blockwise(op) => {
                 (0..op.npartitions).map(|i| Key::part(self.name.clone(), i)).collect()
             }
+            LayerKind::External(keys) => keys.clone(),
         }
     }
 }

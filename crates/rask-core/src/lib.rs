@@ -53,6 +53,7 @@ pub mod wire;
 #[path = "macro_support.rs"]
 pub mod __private;
 
+pub use codec::WireValue;
 pub use collection::{compute_on, default_scheduler, set_default_scheduler, Collection, Scheduler};
 pub use delayed::{delayed, reduce_with, Delayed, IntoArg};
 pub use error::{Error, Result, TaskError, TaskFailure};
@@ -62,6 +63,5 @@ pub use key::{Key, Name, Token, Tokenizer};
 pub use optimize::Optimizations;
 pub use task::{Arg, TaskFn, TaskResult, TaskSpec};
 pub use task_graph::{Task, TaskGraph, TaskIndex};
-pub use codec::WireValue;
 pub use value::{Value, ValueList};
 pub use wire::{encode_graph, WireTask};

@@ -82,6 +82,7 @@ impl LayerIndex {
             .iter()
             .map(|layer| match layer.kind() {
                 LayerKind::Tasks(tasks) => tasks.len(),
+                LayerKind::External(keys) => keys.len(),
                 LayerKind::Blockwise(_) => 0,
             })
             .sum();
@@ -97,6 +98,14 @@ impl LayerIndex {
                         if tasks.insert(key.clone(), node).is_some() {
                             return Err(Error::DuplicateKey { key: key.clone() });
                         }
+                    }
+                }
+                LayerKind::External(keys) => {
+                    for (local, key) in keys.iter().enumerate() {
+                        // An external key also computed by a task is the task's: keep the task.
+                        tasks
+                            .entry(key.clone())
+                            .or_insert(Node { layer: layer_id as u32, local: local as u32 });
                     }
                 }
             }
@@ -149,6 +158,7 @@ fn absorbable(layers: &[Arc<Layer>], index: &LayerIndex, outputs: &[Key]) -> Vec
                     }
                 }
             }
+            LayerKind::External(_) => {}
         }
     }
     (0..layers.len())
@@ -406,6 +416,12 @@ impl<'a> Expander<'a> {
                         retries,
                     }
                 }
+                LayerKind::External(keys) => Task {
+                    key: keys[node.local as usize].clone(),
+                    body: Body::External,
+                    part: 0,
+                    retries: 0,
+                },
                 LayerKind::Tasks(tasks) => {
                     let (key, spec) = &tasks[node.local as usize];
                     let args = self.task_args(key, spec, &mut deps)?;

@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::error::{Result, TaskError};
 use crate::value::{decode_serde, Value};
 
-pub use crate::delayed::{call_registered, DelayedArg, IntoArg};
 pub use crate::codec::TypeCodec;
+pub use crate::delayed::{call_registered, DelayedArg, IntoArg};
 pub use crate::registry::RegisteredFunction;
 pub use inventory;
 

@@ -170,6 +170,8 @@ pub enum Body {
     Call(Op),
     /// A shared program.
     Program(Arc<Program>),
+    /// A result that exists on a cluster already (see `LayerKind::External`).
+    External,
 }
 
 /// One task of a [`TaskGraph`].
@@ -191,6 +193,7 @@ impl Task {
         match &self.body {
             Body::Call(op) => std::slice::from_ref(op),
             Body::Program(program) => &program.ops,
+            Body::External => &[],
         }
     }
 
@@ -198,13 +201,44 @@ impl Task {
     /// op that failed with its error.
     #[inline]
     pub fn run(&self, deps: &[Value]) -> Result<Value, (usize, TaskError)> {
+        if let Body::External = self.body {
+            return Err((
+                0,
+                TaskError::msg(format!(
+                    "{} is a result held on a cluster: compute graphs that read it with the client that holds its future",
+                    self.key
+                )),
+            ));
+        }
         run_ops(self.ops(), self.part, deps)
+    }
+
+    /// Whether this is a result held on a cluster rather than a computation.
+    pub fn is_external(&self) -> bool {
+        matches!(self.body, Body::External)
+    }
+
+    /// Runs the task, catching a panic as an error of op 0 (the panic hook has already printed
+    /// where it happened).
+    pub fn run_caught(&self, deps: &[Value]) -> Result<Value, (usize, TaskError)> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(deps)))
+            .unwrap_or_else(|panic| Err((0, TaskError::from_panic(&*panic))))
+    }
+
+    /// The failure report for an error of op `op` after `attempts` runs.
+    pub fn failure(&self, op: usize, error: TaskError, attempts: u32) -> crate::TaskFailure {
+        crate::TaskFailure {
+            key: self.origin_of(op),
+            function: self.function_name(op).to_string(),
+            attempts,
+            error,
+        }
     }
 
     /// The key of the task that op `op` was written in (differs from `key` in fused tasks).
     pub fn origin_of(&self, op: usize) -> Key {
         match &self.body {
-            Body::Call(_) => self.key.clone(),
+            Body::Call(_) | Body::External => self.key.clone(),
             Body::Program(program) => program.origin_of(op, &self.key, self.part),
         }
     }
@@ -217,7 +251,7 @@ impl Task {
     /// A readable name: the fused label, or the key's prefix.
     pub fn label(&self) -> &str {
         match &self.body {
-            Body::Call(_) => self.key.prefix(),
+            Body::Call(_) | Body::External => self.key.prefix(),
             Body::Program(program) => program.label_or(&self.key),
         }
     }

@@ -21,17 +21,24 @@ pub type Encoder<T> = fn(&T) -> std::result::Result<Vec<u8>, String>;
 /// The object behind a [`Value`]: the data plus what the value knows about itself.
 trait ValueObject: Any + Send + Sync {
     fn type_name(&self) -> &'static str;
+    fn size_hint(&self) -> usize;
     fn encode(&self) -> Result<Vec<u8>>;
 }
 
 struct Boxed<T> {
     data: T,
     encoder: Option<Encoder<T>>,
+    /// The size in bytes, when the maker knows it (for placement decisions).
+    size: Option<usize>,
 }
 
 impl<T: Send + Sync + 'static> ValueObject for Boxed<T> {
     fn type_name(&self) -> &'static str {
         type_name::<T>()
+    }
+
+    fn size_hint(&self) -> usize {
+        self.size.unwrap_or(std::mem::size_of::<T>())
     }
 
     fn encode(&self) -> Result<Vec<u8>> {
@@ -56,18 +63,30 @@ pub type ValueList = Vec<Value>;
 impl Value {
     /// A value that stays in this process (it has no encoder).
     pub fn new<T: Send + Sync + 'static>(data: T) -> Self {
-        Value(Arc::new(Boxed { data, encoder: None }))
+        Value(Arc::new(Boxed { data, encoder: None, size: None }))
     }
 
     /// A value that can be serialized with serde when it has to leave the process.
     pub fn serde<T: Serialize + Send + Sync + 'static>(data: T) -> Self {
-        Value(Arc::new(Boxed { data, encoder: Some(encode_serde::<T>) }))
+        Value(Arc::new(Boxed { data, encoder: Some(encode_serde::<T>), size: None }))
     }
 
     /// A value with its own encoder (for types with a better format than serde, such as data
     /// frames as Arrow IPC).
     pub fn with_encoder<T: Send + Sync + 'static>(data: T, encoder: Encoder<T>) -> Self {
-        Value(Arc::new(Boxed { data, encoder: Some(encoder) }))
+        Value(Arc::new(Boxed { data, encoder: Some(encoder), size: None }))
+    }
+
+    /// A value with its own encoder and a known size in bytes (placement uses sizes to keep
+    /// large inputs where they are).
+    pub fn sized<T: Send + Sync + 'static>(data: T, encoder: Encoder<T>, size: usize) -> Self {
+        Value(Arc::new(Boxed { data, encoder: Some(encoder), size: Some(size) }))
+    }
+
+    /// The value's size in bytes: known for [`Value::sized`] values, the size of the type's
+    /// inline part otherwise.
+    pub fn size_hint(&self) -> usize {
+        self.0.size_hint()
     }
 
     /// A list of values, as a list argument is passed to a task function.

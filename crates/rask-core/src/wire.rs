@@ -64,8 +64,12 @@ pub enum WireArg {
 }
 
 /// Encodes every task of an ordered graph. Fails on closures and unserializable literals.
+/// External results (futures) are not sent: the scheduler has them.
 pub fn encode_graph(graph: &TaskGraph) -> Result<Vec<WireTask>> {
-    (0..graph.len() as u32).map(|index| encode_task(graph, index)).collect()
+    (0..graph.len() as u32)
+        .filter(|&index| !graph.task(index).is_external())
+        .map(|index| encode_task(graph, index))
+        .collect()
 }
 
 fn encode_task(graph: &TaskGraph, index: u32) -> Result<WireTask> {
@@ -75,14 +79,22 @@ fn encode_task(graph: &TaskGraph, index: u32) -> Result<WireTask> {
         .iter()
         .map(|op| {
             if !op.func.is_registered() {
-                return Err(Error::ClosureNotSendable { key: task.key.clone(), function: op.func.name().to_string() });
+                return Err(Error::ClosureNotSendable {
+                    key: task.key.clone(),
+                    function: op.func.name().to_string(),
+                });
             }
-            Ok(WireOp { func: op.func.name().to_string(), args: op.args.iter().map(encode_arg).collect::<Result<_>>()? })
+            Ok(WireOp {
+                func: op.func.name().to_string(),
+                args: op.args.iter().map(encode_arg).collect::<Result<_>>()?,
+            })
         })
         .collect::<Result<_>>()?;
     let (label, origins) = match &task.body {
-        Body::Call(_) => (None, Vec::new()),
-        Body::Program(program) => (program.label.as_ref().map(|l| l.to_string()), program.origins.clone()),
+        Body::Call(_) | Body::External => (None, Vec::new()),
+        Body::Program(program) => {
+            (program.label.as_ref().map(|l| l.to_string()), program.origins.clone())
+        }
     };
     Ok(WireTask {
         key: task.key.clone(),

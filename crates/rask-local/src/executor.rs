@@ -8,14 +8,13 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 use rask_core::task_graph::Dependents;
-use rask_core::{Error, Result, TaskError, TaskFailure, TaskGraph, TaskIndex, Value};
+use rask_core::{Error, Result, TaskFailure, TaskGraph, TaskIndex, Value};
 use smallvec::SmallVec;
 
 use crate::{Callbacks, CancelToken, RunReport, RunStats};
@@ -239,8 +238,7 @@ impl Run<'_> {
                 self.callbacks.iter().for_each(|c| c.on_task_start(self.graph, task, thread));
                 Instant::now()
             });
-            let result = catch_unwind(AssertUnwindSafe(|| spec.run(&inputs)))
-                .unwrap_or_else(|panic| Err((0, TaskError::from_panic(&*panic))));
+            let result = spec.run_caught(&inputs);
             if let Some(started) = started {
                 let elapsed = started.elapsed();
                 let ok = result.is_ok();
@@ -251,11 +249,7 @@ impl Run<'_> {
             match result {
                 Ok(value) => return Ok(value),
                 Err(_) if attempts <= spec.retries => continue,
-                Err((op, error)) => {
-                    let function = spec.function_name(op).to_string();
-                    let key = spec.origin_of(op);
-                    return Err(Arc::new(TaskFailure { key, function, attempts, error }));
-                }
+                Err((op, error)) => return Err(Arc::new(spec.failure(op, error, attempts))),
             }
         }
     }

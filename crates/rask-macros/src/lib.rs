@@ -3,7 +3,7 @@
 //! The attribute keeps the function as it is and adds a module of the same name with its lazy
 //! form:
 //!
-//! ```ignore
+//! ```text
 //! #[rask::delayed]
 //! fn inc(x: i64) -> i64 { x + 1 }
 //!

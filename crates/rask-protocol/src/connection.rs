@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -160,7 +161,10 @@ where
         return Err(ProtocolError::NotRask);
     }
     if theirs.version != PROTOCOL_VERSION {
-        return Err(ProtocolError::VersionMismatch { ours: PROTOCOL_VERSION, theirs: theirs.version });
+        return Err(ProtocolError::VersionMismatch {
+            ours: PROTOCOL_VERSION,
+            theirs: theirs.version,
+        });
     }
     Ok((Connection { framed, _types: std::marker::PhantomData }, theirs))
 }
@@ -183,42 +187,100 @@ where
 {
     /// Sends a packet: the control frame, then the data frames.
     pub async fn send(&mut self, packet: Packet<Out>) -> Result<(), ProtocolError> {
-        let mut compressed = Vec::with_capacity(packet.data.len());
-        let mut data = Vec::with_capacity(packet.data.len());
-        for payload in packet.data {
-            match compress(&payload) {
-                Some(smaller) => {
-                    compressed.push(true);
-                    data.push(smaller);
-                }
-                None => {
-                    compressed.push(false);
-                    data.push(payload);
-                }
-            }
-        }
-        let header = Header { messages: packet.messages, compressed };
-        let bytes = postcard::to_stdvec(&header).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
-        self.framed.feed(Bytes::from(bytes)).await.map_err(io_error)?;
-        for payload in data {
-            self.framed.feed(payload).await.map_err(io_error)?;
-        }
-        self.framed.flush().await.map_err(io_error)
+        send_packet(&mut self.framed, packet).await
     }
 
     /// Receives the next packet; `None` when the peer closed the connection cleanly.
     pub async fn recv(&mut self) -> Result<Option<Packet<In>>, ProtocolError> {
-        let Some(frame) = self.framed.next().await else { return Ok(None) };
-        let frame = frame.map_err(io_error)?;
-        let header: Header<In> =
-            postcard::from_bytes(&frame).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
-        let mut data = Vec::with_capacity(header.compressed.len());
-        for compressed in header.compressed {
-            let frame: BytesMut = self.framed.next().await.ok_or(ProtocolError::Closed)?.map_err(io_error)?;
-            data.push(if compressed { decompress(&frame)? } else { frame.freeze() });
-        }
-        Ok(Some(Packet { messages: header.messages, data }))
+        recv_packet(&mut self.framed).await
     }
+
+    /// The same connection with other message types (after the handshake revealed the role).
+    pub fn retype<In2, Out2>(self) -> Connection<T, In2, Out2> {
+        Connection { framed: self.framed, _types: std::marker::PhantomData }
+    }
+
+    /// Splits the connection into a sending and a receiving half, for separate tasks.
+    pub fn split(self) -> (PacketSender<T, Out>, PacketReceiver<T, In>) {
+        let (sink, stream) = self.framed.split();
+        (
+            PacketSender { sink, _types: std::marker::PhantomData },
+            PacketReceiver { stream, _types: std::marker::PhantomData },
+        )
+    }
+}
+
+/// The sending half of a [`Connection`].
+pub struct PacketSender<T, Out> {
+    sink: SplitSink<Framed<T, LengthDelimitedCodec>, Bytes>,
+    _types: std::marker::PhantomData<fn(Out)>,
+}
+
+/// The receiving half of a [`Connection`].
+pub struct PacketReceiver<T, In> {
+    stream: SplitStream<Framed<T, LengthDelimitedCodec>>,
+    _types: std::marker::PhantomData<fn() -> In>,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin, Out: Serialize> PacketSender<T, Out> {
+    /// Sends a packet.
+    pub async fn send(&mut self, packet: Packet<Out>) -> Result<(), ProtocolError> {
+        send_packet(&mut self.sink, packet).await
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin, In: DeserializeOwned> PacketReceiver<T, In> {
+    /// Receives the next packet; `None` when the peer closed the connection cleanly.
+    pub async fn recv(&mut self) -> Result<Option<Packet<In>>, ProtocolError> {
+        recv_packet(&mut self.stream).await
+    }
+}
+
+async fn send_packet<S, Out>(sink: &mut S, packet: Packet<Out>) -> Result<(), ProtocolError>
+where
+    S: futures_util::Sink<Bytes, Error = std::io::Error> + Unpin,
+    Out: Serialize,
+{
+    let mut compressed = Vec::with_capacity(packet.data.len());
+    let mut data = Vec::with_capacity(packet.data.len());
+    for payload in packet.data {
+        match compress(&payload) {
+            Some(smaller) => {
+                compressed.push(true);
+                data.push(smaller);
+            }
+            None => {
+                compressed.push(false);
+                data.push(payload);
+            }
+        }
+    }
+    let header = Header { messages: packet.messages, compressed };
+    let bytes =
+        postcard::to_stdvec(&header).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+    sink.feed(Bytes::from(bytes)).await.map_err(io_error)?;
+    for payload in data {
+        sink.feed(payload).await.map_err(io_error)?;
+    }
+    sink.flush().await.map_err(io_error)
+}
+
+async fn recv_packet<S, In>(stream: &mut S) -> Result<Option<Packet<In>>, ProtocolError>
+where
+    S: futures_util::Stream<Item = Result<BytesMut, std::io::Error>> + Unpin,
+    In: DeserializeOwned,
+{
+    let Some(frame) = stream.next().await else { return Ok(None) };
+    let frame = frame.map_err(io_error)?;
+    let header: Header<In> =
+        postcard::from_bytes(&frame).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+    let mut data = Vec::with_capacity(header.compressed.len());
+    for compressed in header.compressed {
+        let frame: BytesMut =
+            stream.next().await.ok_or(ProtocolError::Closed)?.map_err(io_error)?;
+        data.push(if compressed { decompress(&frame)? } else { frame.freeze() });
+    }
+    Ok(Some(Packet { messages: header.messages, data }))
 }
 
 /// Compresses a payload when a sample shows it pays: lz4 on the first 64 KiB, and only if that
@@ -260,6 +322,9 @@ mod tests {
             *b = x as u8;
         }
         assert!(compress(&Bytes::from(noise)).is_none(), "random bytes are sent as they are");
-        assert!(compress(&Bytes::from(vec![0u8; 1000])).is_none(), "small frames are not compressed");
+        assert!(
+            compress(&Bytes::from(vec![0u8; 1000])).is_none(),
+            "small frames are not compressed"
+        );
     }
 }

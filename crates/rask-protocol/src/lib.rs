@@ -17,8 +17,10 @@
 //! [`messages`] holds what the scheduler, workers and clients say to each other.
 
 pub mod connection;
+pub mod data;
 pub mod messages;
 
 pub use connection::{
-    connect_tcp, handshake, Connection, Hello, Packet, ProtocolError, Role, MAX_FRAME_BYTES, PROTOCOL_VERSION,
+    connect_tcp, handshake, Connection, Hello, Packet, PacketReceiver, PacketSender, ProtocolError,
+    Role, MAX_FRAME_BYTES, PROTOCOL_VERSION,
 };

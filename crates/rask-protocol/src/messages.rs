@@ -180,7 +180,7 @@ pub enum SchedulerToWorker {
     /// Run a task; its dependencies are on these workers (data addresses).
     Compute {
         /// The task.
-        task: WireTask,
+        task: std::sync::Arc<WireTask>,
         /// For each dependency not on this worker: who holds it.
         who_has: Vec<(Key, Vec<String>)>,
     },

@@ -15,7 +15,9 @@
 //! * [`LocalScheduler`], the in-process threaded scheduler, with progress bars, callbacks and
 //!   cancellation;
 //! * the graph model ([`Graph`], [`Layer`], [`Blockwise`], [`TaskSpec`], [`Key`]) for writing
-//!   collections.
+//!   collections;
+//! * the distributed runtime: [`Client`] (and [`AsyncClient`]) with [`Future`]s, and
+//!   [`LocalCluster`]; the `rask scheduler` and `rask worker` commands.
 //!
 //! ```
 //! use rask::prelude::*;
@@ -58,6 +60,10 @@ pub use rask_local::{
     RunReport, RunStats,
 };
 pub use rask_macros::delayed;
+
+pub use rask_client::{AsCompleted, AsyncClient, Client, ClientError, Future, LocalCluster};
+
+pub mod testing;
 
 /// What most programs need: `use rask::prelude::*;`.
 pub mod prelude {

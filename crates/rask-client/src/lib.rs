@@ -1,0 +1,730 @@
+//! # rask-client: futures on a rask cluster
+//!
+//! [`AsyncClient`] connects to a scheduler and turns lazy values into [`Future`]s: `compute`
+//! (and `submit`, `map`) lower the graph *in the client* with rask-core's optimizations and send
+//! it in one message; `gather` fetches results straight from the workers that hold them;
+//! `scatter` puts values on workers. A `Future<T>` holds its result on the cluster: when the
+//! last copy of a future is dropped, the scheduler is told and the result is freed.
+//!
+//! [`Client`] is the same API for ordinary (non-async) code; it owns a small tokio runtime. A
+//! client is also a [`rask_core::Scheduler`], so `set_as_default()` makes every `compute()` in
+//! the process run on the cluster.
+//!
+//! [`LocalCluster`] starts a scheduler and workers inside this process, on loopback sockets.
+
+mod cluster;
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rask_core::optimize::prepare;
+use rask_core::{encode_graph, Collection, Graph, Key, Optimizations, TaskFailure, Value};
+use rask_protocol::data::{fetch_values, put_values};
+use rask_protocol::messages::{ClientToScheduler, SchedulerToClient, WorkerInfo};
+use rask_protocol::{connect_tcp, Packet, ProtocolError, Role};
+use rustc_hash::FxHashMap;
+use tokio::sync::{mpsc, oneshot, Notify};
+use tracing::warn;
+
+pub use cluster::LocalCluster;
+
+/// What can go wrong for a client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The scheduler could not be reached.
+    #[error("could not connect to the scheduler at {address}: {source}")]
+    Connect {
+        /// Its address.
+        address: String,
+        /// Why.
+        source: ProtocolError,
+    },
+    /// The connection to the scheduler is gone.
+    #[error("the connection to the scheduler is closed")]
+    Disconnected,
+    /// A task failed.
+    #[error(transparent)]
+    Task(#[from] rask_core::Error),
+    /// A result was cancelled.
+    #[error("{key} was cancelled: {reason}")]
+    Cancelled {
+        /// The key.
+        key: Key,
+        /// Why.
+        reason: String,
+    },
+    /// A result could not be fetched from its workers.
+    #[error("could not fetch {key} from its workers: {reason}")]
+    Fetch {
+        /// The key.
+        key: Key,
+        /// Why.
+        reason: String,
+    },
+    /// No worker is connected (for scatter).
+    #[error("no worker is connected to the scheduler")]
+    NoWorkers,
+    /// Waiting took longer than allowed.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+/// The result type of the client.
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug)]
+enum KeyStatus {
+    Pending,
+    InMemory(Vec<String>),
+    Erred(Arc<TaskFailure>),
+    Cancelled(String),
+}
+
+struct Shared {
+    to_scheduler: mpsc::UnboundedSender<ClientToScheduler>,
+    status: Mutex<FxHashMap<Key, KeyStatus>>,
+    refcounts: Mutex<FxHashMap<Key, usize>>,
+    changed: Notify,
+    replies: Mutex<VecDeque<oneshot::Sender<SchedulerToClient>>>,
+    connected: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    fn send(&self, message: ClientToScheduler) -> Result<()> {
+        self.to_scheduler.send(message).map_err(|_| ClientError::Disconnected)
+    }
+
+    fn hold(&self, key: &Key) {
+        *self.refcounts.lock().expect("not poisoned").entry(key.clone()).or_insert(0) += 1;
+    }
+
+    fn drop_hold(&self, key: &Key) {
+        let mut refcounts = self.refcounts.lock().expect("not poisoned");
+        let Some(count) = refcounts.get_mut(key) else { return };
+        *count -= 1;
+        if *count == 0 {
+            refcounts.remove(key);
+            self.status.lock().expect("not poisoned").remove(key);
+            let _ =
+                self.to_scheduler.send(ClientToScheduler::ReleaseKeys { keys: vec![key.clone()] });
+        }
+    }
+
+    /// Forgets holders that failed to deliver `key`, so the next word from the scheduler counts.
+    fn mark_stale(&self, key: &Key, failed: &[String]) {
+        let mut status = self.status.lock().expect("not poisoned");
+        if let Some(KeyStatus::InMemory(workers)) = status.get_mut(key) {
+            if workers == failed {
+                workers.clear();
+            }
+        }
+    }
+
+    /// Waits until the scheduler names holders of `key` other than `failed` (or the key fails).
+    async fn wait_for_change(&self, key: &Key, failed: &[String]) {
+        loop {
+            let notified = self.changed.notified();
+            {
+                let status = self.status.lock().expect("not poisoned");
+                match status.get(key) {
+                    Some(KeyStatus::InMemory(workers))
+                        if workers.is_empty() || workers == failed => {}
+                    Some(KeyStatus::Pending) => {}
+                    _ => return,
+                }
+            }
+            if !self.connected.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    async fn wait_status(&self, key: &Key) -> Result<KeyStatus> {
+        loop {
+            let notified = self.changed.notified();
+            {
+                let status = self.status.lock().expect("not poisoned");
+                match status.get(key) {
+                    Some(KeyStatus::Pending) | None => {}
+                    Some(done) => return Ok(done.clone()),
+                }
+            }
+            if !self.connected.load(std::sync::atomic::Ordering::Acquire) {
+                return Err(ClientError::Disconnected);
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A result on the cluster, of type `T`.
+pub struct Future<T> {
+    key: Key,
+    shared: Arc<Shared>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        self.shared.hold(&self.key);
+        Future { key: self.key.clone(), shared: self.shared.clone(), _type: PhantomData }
+    }
+}
+
+impl<T> Drop for Future<T> {
+    fn drop(&mut self) {
+        self.shared.drop_hold(&self.key);
+    }
+}
+
+impl<T> std::fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Future<{}>({})", std::any::type_name::<T>(), self.key)
+    }
+}
+
+impl<T> Future<T> {
+    fn new(key: Key, shared: Arc<Shared>) -> Self {
+        shared.hold(&key);
+        Future { key, shared, _type: PhantomData }
+    }
+
+    /// The key of the result.
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+
+    /// Whether the result is ready (or failed).
+    pub fn done(&self) -> bool {
+        !matches!(
+            self.shared.status.lock().expect("not poisoned").get(&self.key),
+            Some(KeyStatus::Pending) | None
+        )
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Future<T> {
+    /// Waits for the result and fetches it.
+    pub async fn result(&self) -> Result<T> {
+        let value = fetch(&self.shared, &self.key).await?;
+        Ok(value.into_inner::<T>(&self.key)?)
+    }
+}
+
+async fn fetch(shared: &Shared, key: &Key) -> Result<Value> {
+    // A holder may die between the scheduler's word and our fetch: the scheduler then
+    // recomputes the result and says where it is again, so wait for that a few times.
+    const ATTEMPTS: usize = 5;
+    let mut last = String::new();
+    for _ in 0..ATTEMPTS {
+        match shared.wait_status(key).await? {
+            KeyStatus::InMemory(workers) => {
+                last = String::from("no worker holds it");
+                for worker in &workers {
+                    match fetch_values(worker, std::slice::from_ref(key)).await {
+                        Ok((mut values, _)) if !values.is_empty() => return Ok(values.remove(0).1),
+                        Ok(_) => last = format!("{worker} does not have it"),
+                        Err(error) => last = error,
+                    }
+                }
+                shared.mark_stale(key, &workers);
+                let wait = shared.wait_for_change(key, &workers);
+                if tokio::time::timeout(Duration::from_secs(30), wait).await.is_err() {
+                    break;
+                }
+            }
+            KeyStatus::Erred(failure) => {
+                return Err(ClientError::Task(rask_core::Error::TaskFailed(failure)))
+            }
+            KeyStatus::Cancelled(reason) => {
+                return Err(ClientError::Cancelled { key: key.clone(), reason })
+            }
+            KeyStatus::Pending => unreachable!("wait_status returns a final status"),
+        }
+    }
+    Err(ClientError::Fetch { key: key.clone(), reason: last })
+}
+
+impl<T> rask_core::IntoArg<T> for &Future<T> {
+    fn into_arg(self) -> rask_core::delayed::DelayedArg {
+        rask_core::delayed::DelayedArg::external(&self.key)
+    }
+}
+
+/// A client of a rask cluster, for async code.
+#[derive(Clone)]
+pub struct AsyncClient {
+    shared: Arc<Shared>,
+    address: String,
+}
+
+impl AsyncClient {
+    /// Connects to the scheduler at `address` (`host:port`).
+    pub async fn connect(address: &str) -> Result<Self> {
+        let (connection, _) =
+            connect_tcp::<SchedulerToClient, ClientToScheduler>(address, Role::Client)
+                .await
+                .map_err(|source| ClientError::Connect { address: address.to_string(), source })?;
+        let (mut sender, mut receiver) = connection.split();
+        let (to_scheduler, mut outgoing) = mpsc::unbounded_channel::<ClientToScheduler>();
+        let shared = Arc::new(Shared {
+            to_scheduler,
+            status: Mutex::new(FxHashMap::default()),
+            refcounts: Mutex::new(FxHashMap::default()),
+            changed: Notify::new(),
+            replies: Mutex::new(VecDeque::new()),
+            connected: std::sync::atomic::AtomicBool::new(true),
+        });
+        tokio::spawn(async move {
+            while let Some(message) = outgoing.recv().await {
+                let mut batch = vec![message];
+                while let Ok(more) = outgoing.try_recv() {
+                    batch.push(more);
+                }
+                if sender.send(Packet { messages: batch, data: Vec::new() }).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let reader = Arc::downgrade(&shared);
+        tokio::spawn(async move {
+            loop {
+                let packet = receiver.recv().await;
+                let Some(shared) = reader.upgrade() else { return };
+                let packet = match packet {
+                    Ok(Some(packet)) => packet,
+                    Ok(None) | Err(_) => {
+                        shared.connected.store(false, std::sync::atomic::Ordering::Release);
+                        shared.changed.notify_waiters();
+                        return;
+                    }
+                };
+                {
+                    let mut status = shared.status.lock().expect("not poisoned");
+                    for message in packet.messages {
+                        match message {
+                            SchedulerToClient::KeyInMemory { key, workers } => {
+                                if let Some(s) = status.get_mut(&key) {
+                                    *s = KeyStatus::InMemory(workers);
+                                }
+                            }
+                            SchedulerToClient::KeyErred { key, failure } => {
+                                if let Some(s) = status.get_mut(&key) {
+                                    *s = KeyStatus::Erred(Arc::new(failure));
+                                }
+                            }
+                            SchedulerToClient::KeyCancelled { key, reason } => {
+                                if let Some(s) = status.get_mut(&key) {
+                                    *s = KeyStatus::Cancelled(reason);
+                                }
+                            }
+                            reply @ (SchedulerToClient::Workers { .. }
+                            | SchedulerToClient::Restarted) => {
+                                if let Some(waiter) =
+                                    shared.replies.lock().expect("not poisoned").pop_front()
+                                {
+                                    let _ = waiter.send(reply);
+                                }
+                            }
+                        }
+                    }
+                }
+                shared.changed.notify_waiters();
+            }
+        });
+        Ok(AsyncClient { shared, address: address.to_string() })
+    }
+
+    /// The scheduler's address.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    async fn request(&self, message: ClientToScheduler) -> Result<SchedulerToClient> {
+        let (reply, answer) = oneshot::channel();
+        self.shared.replies.lock().expect("not poisoned").push_back(reply);
+        self.shared.send(message)?;
+        tokio::time::timeout(Duration::from_secs(60), answer)
+            .await
+            .map_err(|_| ClientError::Timeout(Duration::from_secs(60)))?
+            .map_err(|_| ClientError::Disconnected)
+    }
+
+    /// Sends a graph and returns futures for `outputs`: one message for the whole graph.
+    pub fn submit_graph(
+        &self,
+        graph: &Graph,
+        outputs: &[Key],
+        optimizations: &Optimizations,
+    ) -> Result<Vec<Key>> {
+        let tasks = prepare(graph, outputs, optimizations)?;
+        let wire = encode_graph(&tasks)?;
+        {
+            let mut status = self.shared.status.lock().expect("not poisoned");
+            for key in outputs {
+                status.entry(key.clone()).or_insert(KeyStatus::Pending);
+            }
+        }
+        for key in outputs {
+            self.shared.hold(key);
+        }
+        self.shared
+            .send(ClientToScheduler::UpdateGraph { tasks: wire, wanted: outputs.to_vec() })?;
+        Ok(outputs.to_vec())
+    }
+
+    /// Starts computing a collection on the cluster; the future's result is the collection's
+    /// single output value (for a `Delayed<T>`, the `T`).
+    pub fn compute<C: Collection>(&self, collection: &C) -> Result<Future<C::Output>> {
+        let keys = collection.output_keys();
+        let [key] = keys.as_slice() else {
+            return Err(ClientError::Task(rask_core::Error::Arity {
+                function: "AsyncClient::compute".into(),
+                expected: 1,
+                given: keys.len(),
+            }));
+        };
+        self.submit_graph(&collection.graph(), &keys, &collection.optimizations())?;
+        let future = Future::new(key.clone(), self.shared.clone());
+        self.shared.drop_hold(key); // submit_graph held it for the call; the future holds it now
+        Ok(future)
+    }
+
+    /// Starts one task (a lazy call): like Dask's `client.submit(func, *args)`.
+    pub fn submit<C: Collection>(&self, call: C) -> Result<Future<C::Output>> {
+        self.compute(&call)
+    }
+
+    /// Starts `f(item)` for every item, all in one graph submission.
+    pub fn map<I, C>(
+        &self,
+        f: impl Fn(I) -> C,
+        items: impl IntoIterator<Item = I>,
+    ) -> Result<Vec<Future<C::Output>>>
+    where
+        C: Collection,
+    {
+        let calls: Vec<C> = items.into_iter().map(f).collect();
+        let graphs: Vec<Graph> = calls.iter().map(Collection::graph).collect();
+        let graph = Graph::merge(&graphs.iter().collect::<Vec<_>>());
+        let keys: Vec<Key> = calls.iter().flat_map(Collection::output_keys).collect();
+        let optimizations = calls.first().map(Collection::optimizations).unwrap_or_default();
+        self.submit_graph(&graph, &keys, &optimizations)?;
+        let futures =
+            keys.iter().map(|key| Future::new(key.clone(), self.shared.clone())).collect();
+        for key in &keys {
+            self.shared.drop_hold(key);
+        }
+        Ok(futures)
+    }
+
+    /// Waits for all futures and fetches their results, in order.
+    pub async fn gather<T: Clone + Send + Sync + 'static>(
+        &self,
+        futures: &[Future<T>],
+    ) -> Result<Vec<T>> {
+        let mut results = Vec::with_capacity(futures.len());
+        for future in futures {
+            results.push(future.result().await?);
+        }
+        Ok(results)
+    }
+
+    /// Puts values on workers (round-robin, or on every worker with `broadcast`) and returns
+    /// futures for them.
+    pub async fn scatter<T>(&self, values: Vec<T>, broadcast: bool) -> Result<Vec<Future<T>>>
+    where
+        T: serde::Serialize + Send + Sync + 'static,
+    {
+        let workers = self.workers().await?;
+        if workers.is_empty() {
+            return Err(ClientError::NoWorkers);
+        }
+        let mut futures = Vec::with_capacity(values.len());
+        let mut placed: Vec<(Key, u64, Vec<usize>)> = Vec::new();
+        let mut per_worker: Vec<Vec<(Key, Value)>> = vec![Vec::new(); workers.len()];
+        for (i, data) in values.into_iter().enumerate() {
+            let arg = rask_core::IntoArg::<T>::into_arg(data);
+            let (key, value) = scatter_parts(arg);
+            let targets: Vec<usize> =
+                if broadcast { (0..workers.len()).collect() } else { vec![i % workers.len()] };
+            for &t in &targets {
+                per_worker[t].push((key.clone(), value.clone()));
+            }
+            placed.push((key.clone(), value.size_hint() as u64, targets));
+            {
+                let mut status = self.shared.status.lock().expect("not poisoned");
+                status.insert(key.clone(), KeyStatus::Pending);
+            }
+            futures.push(Future::new(key, self.shared.clone()));
+        }
+        for (worker, values) in workers.iter().zip(&per_worker) {
+            if !values.is_empty() {
+                put_values(&worker.address, values)
+                    .await
+                    .map_err(|reason| ClientError::Fetch { key: values[0].0.clone(), reason })?;
+            }
+        }
+        let mut by_targets: FxHashMap<Vec<usize>, Vec<(Key, u64)>> = FxHashMap::default();
+        for (key, nbytes, targets) in placed {
+            by_targets.entry(targets).or_default().push((key, nbytes));
+        }
+        for (targets, keys) in by_targets {
+            let ids = targets.iter().map(|&t| workers[t].id).collect();
+            self.shared.send(ClientToScheduler::Scattered { keys, workers: ids })?;
+        }
+        Ok(futures)
+    }
+
+    /// The workers of the cluster.
+    pub async fn workers(&self) -> Result<Vec<WorkerInfo>> {
+        match self.request(ClientToScheduler::ListWorkers).await? {
+            SchedulerToClient::Workers { workers } => Ok(workers),
+            _ => Err(ClientError::Disconnected),
+        }
+    }
+
+    /// Threads per worker address, like Dask's `client.ncores()`.
+    pub async fn ncores(&self) -> Result<Vec<(String, u32)>> {
+        Ok(self.workers().await?.into_iter().map(|w| (w.address, w.nthreads)).collect())
+    }
+
+    /// Cancels futures: their tasks stop unless other futures need them.
+    pub fn cancel<T>(&self, futures: &[Future<T>]) -> Result<()> {
+        self.shared.send(ClientToScheduler::Cancel {
+            keys: futures.iter().map(|f| f.key.clone()).collect(),
+        })
+    }
+
+    /// Forgets every task and result on the cluster (all clients' futures are cancelled).
+    pub async fn restart(&self) -> Result<()> {
+        match self.request(ClientToScheduler::Restart).await? {
+            SchedulerToClient::Restarted => Ok(()),
+            _ => Err(ClientError::Disconnected),
+        }
+    }
+
+    /// Waits until every future is done (ready, failed or cancelled), or the timeout passes.
+    pub async fn wait<T>(&self, futures: &[Future<T>], timeout: Duration) -> Result<()> {
+        let all = async {
+            for future in futures {
+                self.shared.wait_status(&future.key).await?;
+            }
+            Ok(())
+        };
+        tokio::time::timeout(timeout, all).await.map_err(|_| ClientError::Timeout(timeout))?
+    }
+
+    /// Yields futures as they finish, in completion order; more can be added while iterating.
+    pub fn as_completed<T>(&self, futures: Vec<Future<T>>) -> AsCompleted<T> {
+        AsCompleted { shared: self.shared.clone(), pending: futures }
+    }
+}
+
+fn scatter_parts(arg: rask_core::delayed::DelayedArg) -> (Key, Value) {
+    arg.into_literal().expect("a scattered value is a literal")
+}
+
+/// Futures in the order they finish (see [`AsyncClient::as_completed`]).
+pub struct AsCompleted<T> {
+    shared: Arc<Shared>,
+    pending: Vec<Future<T>>,
+}
+
+impl<T> AsCompleted<T> {
+    /// Adds a future to wait for.
+    pub fn add(&mut self, future: Future<T>) {
+        self.pending.push(future);
+    }
+
+    /// How many futures have not been yielded yet.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether every future was yielded.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Every future that is done now (at least one, waiting if none is), like Dask's
+    /// `as_completed(...).batches()`. Empty when nothing is left.
+    pub async fn next_batch(&mut self) -> Result<Vec<Future<T>>> {
+        loop {
+            if self.pending.is_empty() {
+                return Ok(Vec::new());
+            }
+            let notified = self.shared.changed.notified();
+            let (done, pending): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut self.pending).into_iter().partition(Future::done);
+            self.pending = pending;
+            if !done.is_empty() {
+                return Ok(done);
+            }
+            if !self.shared.connected.load(std::sync::atomic::Ordering::Acquire) {
+                return Err(ClientError::Disconnected);
+            }
+            notified.await;
+        }
+    }
+
+    /// The next future to finish, or `None` when none is left.
+    pub async fn next(&mut self) -> Result<Option<Future<T>>> {
+        let mut batch = self.next_batch().await?;
+        let first = if batch.is_empty() { None } else { Some(batch.remove(0)) };
+        // Put the rest back in front, so that none is lost.
+        batch.extend(std::mem::take(&mut self.pending));
+        self.pending = batch;
+        Ok(first)
+    }
+}
+
+/// A client of a rask cluster for ordinary, blocking code.
+#[derive(Clone)]
+pub struct Client {
+    inner: AsyncClient,
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+impl Client {
+    /// Connects to the scheduler at `address` (`host:port`).
+    pub fn connect(address: &str) -> Result<Self> {
+        let runtime = Arc::new(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("rask-client")
+                .enable_all()
+                .build()
+                .map_err(|e| ClientError::Connect {
+                    address: address.to_string(),
+                    source: e.into(),
+                })?,
+        );
+        let inner = runtime.block_on(AsyncClient::connect(address))?;
+        Ok(Client { inner, runtime })
+    }
+
+    /// The async client behind this one.
+    pub fn asynchronous(&self) -> &AsyncClient {
+        &self.inner
+    }
+
+    /// See [`AsyncClient::compute`].
+    pub fn compute<C: Collection>(&self, collection: &C) -> Result<Future<C::Output>> {
+        let _guard = self.runtime.enter();
+        self.inner.compute(collection)
+    }
+
+    /// See [`AsyncClient::submit`].
+    pub fn submit<C: Collection>(&self, call: C) -> Result<Future<C::Output>> {
+        self.compute(&call)
+    }
+
+    /// See [`AsyncClient::map`].
+    pub fn map<I, C: Collection>(
+        &self,
+        f: impl Fn(I) -> C,
+        items: impl IntoIterator<Item = I>,
+    ) -> Result<Vec<Future<C::Output>>> {
+        let _guard = self.runtime.enter();
+        self.inner.map(f, items)
+    }
+
+    /// Waits for one result.
+    pub fn result<T: Clone + Send + Sync + 'static>(&self, future: &Future<T>) -> Result<T> {
+        self.runtime.block_on(future.result())
+    }
+
+    /// See [`AsyncClient::gather`].
+    pub fn gather<T: Clone + Send + Sync + 'static>(
+        &self,
+        futures: &[Future<T>],
+    ) -> Result<Vec<T>> {
+        self.runtime.block_on(self.inner.gather(futures))
+    }
+
+    /// See [`AsyncClient::scatter`].
+    pub fn scatter<T: serde::Serialize + Send + Sync + 'static>(
+        &self,
+        values: Vec<T>,
+        broadcast: bool,
+    ) -> Result<Vec<Future<T>>> {
+        self.runtime.block_on(self.inner.scatter(values, broadcast))
+    }
+
+    /// See [`AsyncClient::workers`].
+    pub fn workers(&self) -> Result<Vec<WorkerInfo>> {
+        self.runtime.block_on(self.inner.workers())
+    }
+
+    /// See [`AsyncClient::ncores`].
+    pub fn ncores(&self) -> Result<Vec<(String, u32)>> {
+        self.runtime.block_on(self.inner.ncores())
+    }
+
+    /// See [`AsyncClient::cancel`].
+    pub fn cancel<T>(&self, futures: &[Future<T>]) -> Result<()> {
+        self.inner.cancel(futures)
+    }
+
+    /// See [`AsyncClient::restart`].
+    pub fn restart(&self) -> Result<()> {
+        self.runtime.block_on(self.inner.restart())
+    }
+
+    /// See [`AsyncClient::wait`].
+    pub fn wait<T>(&self, futures: &[Future<T>], timeout: Duration) -> Result<()> {
+        self.runtime.block_on(self.inner.wait(futures, timeout))
+    }
+
+    /// Runs an async block on the client's runtime (for `as_completed` and the like).
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// Makes this client the scheduler of every `compute()` in the process.
+    pub fn set_as_default(&self) {
+        rask_core::set_default_scheduler(Some(Arc::new(self.clone())));
+    }
+}
+
+impl rask_core::Scheduler for Client {
+    fn compute(
+        &self,
+        graph: &Graph,
+        outputs: &[Key],
+        optimizations: &Optimizations,
+    ) -> rask_core::Result<Vec<Value>> {
+        let to_core = |error: ClientError| match error {
+            ClientError::Task(error) => error,
+            other => rask_core::Error::Cluster(other.to_string()),
+        };
+        let _guard = self.runtime.enter();
+        let keys = self.inner.submit_graph(graph, outputs, optimizations).map_err(to_core)?;
+        let shared = self.inner.shared.clone();
+        let values = self.runtime.block_on(async {
+            let mut values = Vec::with_capacity(keys.len());
+            for key in &keys {
+                values.push(fetch(&shared, key).await?);
+            }
+            Ok::<_, ClientError>(values)
+        });
+        for key in &keys {
+            shared.drop_hold(key);
+        }
+        values.map_err(to_core)
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let held = self.refcounts.get_mut().map(|r| r.len()).unwrap_or(0);
+        if held > 0 {
+            warn!(held, "client dropped while futures were held; the scheduler releases them when the connection closes");
+        }
+    }
+}

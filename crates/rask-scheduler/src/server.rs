@@ -1,0 +1,323 @@
+//! The scheduler's tokio shell: sockets in, events to the state machine, commands out.
+//!
+//! One task owns the [`SchedulerState`]; every connection has a reader task that turns packets
+//! into events and a writer task that sends what the state machine says. The owner drains every
+//! event that is already waiting before it sends anything, so a burst of results becomes one
+//! batch per connection. A bad peer (garbage, a wrong version, an oversized frame) only loses
+//! its own connection, which is logged.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rask_protocol::messages::{
+    ClientId, ClientToScheduler, SchedulerToClient, SchedulerToWorker, WorkerId, WorkerToScheduler,
+};
+use rask_protocol::{handshake, Packet, Role, MAX_FRAME_BYTES};
+use rustc_hash::FxHashMap;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::state::{Command, Event, SchedulerConfig, SchedulerState};
+
+/// Settings of a scheduler server.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Where to listen, such as `127.0.0.1:8786` (port 0: any free port).
+    pub address: String,
+    /// The state machine's settings.
+    pub scheduler: SchedulerConfig,
+    /// The largest frame accepted from a peer.
+    pub max_frame: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            address: "127.0.0.1:8786".into(),
+            scheduler: SchedulerConfig::default(),
+            max_frame: MAX_FRAME_BYTES,
+        }
+    }
+}
+
+/// A running scheduler.
+pub struct SchedulerHandle {
+    /// The address it listens on.
+    pub address: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl SchedulerHandle {
+    /// Stops accepting, closes every connection and waits for the scheduler to end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.shutdown.take() {
+            let _ = stop.send(());
+        }
+        let _ = self.done.await;
+    }
+}
+
+enum Input {
+    Event(Event),
+    Client(ClientId, mpsc::UnboundedSender<Vec<SchedulerToClient>>),
+    Worker(WorkerId, mpsc::UnboundedSender<Vec<SchedulerToWorker>>),
+}
+
+/// Binds and starts a scheduler in the current tokio runtime.
+pub async fn serve(config: ServerConfig) -> std::io::Result<SchedulerHandle> {
+    let listener = TcpListener::bind(&config.address).await?;
+    let address = listener.local_addr()?;
+    info!(%address, "scheduler listening");
+    let (inputs, receiver) = mpsc::unbounded_channel();
+    let (stop, stopped) = oneshot::channel();
+    let done = tokio::spawn(run(listener, config, inputs, receiver, stopped));
+    Ok(SchedulerHandle { address, shutdown: Some(stop), done })
+}
+
+async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    inputs: mpsc::UnboundedSender<Input>,
+    mut receiver: mpsc::UnboundedReceiver<Input>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let started = Instant::now();
+    let mut state = SchedulerState::new(config.scheduler.clone());
+    let mut clients: FxHashMap<ClientId, mpsc::UnboundedSender<Vec<SchedulerToClient>>> =
+        FxHashMap::default();
+    let mut workers: FxHashMap<WorkerId, mpsc::UnboundedSender<Vec<SchedulerToWorker>>> =
+        FxHashMap::default();
+    let mut next_id = 0u32;
+    let mut commands = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    next_id += 1;
+                    tokio::spawn(connection(stream, peer, next_id, inputs.clone(), started, config.max_frame));
+                }
+                Err(error) => warn!(%error, "accept failed"),
+            },
+            _ = tick.tick() => {
+                state.handle(Event::Tick { now_us: started.elapsed().as_micros() as u64 }, &mut commands);
+            }
+            input = receiver.recv() => {
+                let Some(input) = input else { break };
+                let mut next = Some(input);
+                // Drain what is already waiting: one batch of replies per burst.
+                while let Some(input) = next.take().or_else(|| receiver.try_recv().ok()) {
+                    match input {
+                        Input::Event(event) => state.handle(event, &mut commands),
+                        Input::Client(id, sender) => {
+                            clients.insert(id, sender);
+                            state.handle(Event::ClientConnected(id), &mut commands);
+                        }
+                        Input::Worker(id, sender) => {
+                            workers.insert(id, sender);
+                        }
+                    }
+                }
+            }
+        }
+        dispatch(&mut commands, &clients, &mut workers);
+    }
+    info!("scheduler stopped");
+}
+
+fn dispatch(
+    commands: &mut Vec<Command>,
+    clients: &FxHashMap<ClientId, mpsc::UnboundedSender<Vec<SchedulerToClient>>>,
+    workers: &mut FxHashMap<WorkerId, mpsc::UnboundedSender<Vec<SchedulerToWorker>>>,
+) {
+    let mut to_clients: FxHashMap<ClientId, Vec<SchedulerToClient>> = FxHashMap::default();
+    let mut to_workers: FxHashMap<WorkerId, Vec<SchedulerToWorker>> = FxHashMap::default();
+    for command in commands.drain(..) {
+        match command {
+            Command::ToClient(id, message) => to_clients.entry(id).or_default().push(message),
+            Command::ToWorker(id, message) => to_workers.entry(id).or_default().push(message),
+            Command::CloseWorker(id) => {
+                workers.remove(&id);
+            }
+        }
+    }
+    for (id, batch) in to_clients {
+        if let Some(sender) = clients.get(&id) {
+            let _ = sender.send(batch);
+        }
+    }
+    for (id, batch) in to_workers {
+        if let Some(sender) = workers.get(&id) {
+            let _ = sender.send(batch);
+        }
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: u32,
+    inputs: mpsc::UnboundedSender<Input>,
+    started: Instant,
+    max_frame: usize,
+) {
+    let _ = stream.set_nodelay(true);
+    // The peer's role decides the message types; read the hello with the generic handshake
+    // and then re-type the connection.
+    let result =
+        handshake::<_, ClientToScheduler, SchedulerToClient>(stream, Role::Scheduler, max_frame)
+            .await;
+    let (connection, hello) = match result {
+        Ok(ok) => ok,
+        Err(error) => {
+            warn!(%peer, %error, "refused a connection");
+            return;
+        }
+    };
+    match hello.role {
+        Role::Client => client_connection(connection, peer, ClientId(id), inputs).await,
+        Role::Worker => {
+            let connection = connection.retype::<WorkerToScheduler, SchedulerToWorker>();
+            worker_connection(connection, peer, WorkerId(id), inputs, started).await
+        }
+        other => {
+            warn!(%peer, role = ?other, "refused a connection: the scheduler talks to clients and workers only")
+        }
+    }
+}
+
+async fn client_connection(
+    connection: rask_protocol::Connection<TcpStream, ClientToScheduler, SchedulerToClient>,
+    peer: SocketAddr,
+    client: ClientId,
+    inputs: mpsc::UnboundedSender<Input>,
+) {
+    info!(%peer, %client, "client connected");
+    let (mut sender, mut receiver) = connection.split();
+    let (outbox, mut outgoing) = mpsc::unbounded_channel::<Vec<SchedulerToClient>>();
+    let _ = inputs.send(Input::Client(client, outbox));
+    let writer = tokio::spawn(async move {
+        while let Some(mut batch) = outgoing.recv().await {
+            while let Ok(more) = outgoing.try_recv() {
+                batch.extend(more);
+            }
+            if sender.send(Packet { messages: batch, data: Vec::new() }).await.is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        match receiver.recv().await {
+            Ok(Some(packet)) => {
+                for message in packet.messages {
+                    let event = match message {
+                        ClientToScheduler::UpdateGraph { tasks, wanted } => {
+                            Event::UpdateGraph { client, tasks, wanted, restrictions: Vec::new() }
+                        }
+                        ClientToScheduler::ReleaseKeys { keys } => {
+                            Event::ReleaseKeys { client, keys }
+                        }
+                        ClientToScheduler::Cancel { keys } => Event::Cancel { client, keys },
+                        ClientToScheduler::Scattered { keys, workers } => {
+                            Event::Scattered { client, keys, workers }
+                        }
+                        ClientToScheduler::ListWorkers => Event::ListWorkers(client),
+                        ClientToScheduler::Restart => Event::Restart(client),
+                    };
+                    let _ = inputs.send(Input::Event(event));
+                }
+            }
+            Ok(None) => break,
+            Err(error) => {
+                warn!(%peer, %client, %error, "client connection failed");
+                break;
+            }
+        }
+    }
+    info!(%peer, %client, "client disconnected");
+    let _ = inputs.send(Input::Event(Event::ClientDisconnected(client)));
+    writer.abort();
+}
+
+async fn worker_connection(
+    connection: rask_protocol::Connection<TcpStream, WorkerToScheduler, SchedulerToWorker>,
+    peer: SocketAddr,
+    worker: WorkerId,
+    inputs: mpsc::UnboundedSender<Input>,
+    started: Instant,
+) {
+    let (mut sender, mut receiver) = connection.split();
+    let registration = match receiver.recv().await {
+        Ok(Some(packet)) => packet.messages.into_iter().next(),
+        _ => None,
+    };
+    let Some(WorkerToScheduler::Register { name, nthreads, address, resources: _ }) = registration
+    else {
+        warn!(%peer, "a worker connection did not start with Register; closed");
+        return;
+    };
+    info!(%peer, %worker, %name, %address, nthreads, "worker connected");
+    if sender.send(Packet::one(SchedulerToWorker::Welcome { id: worker })).await.is_err() {
+        return;
+    }
+    let (outbox, mut outgoing) = mpsc::unbounded_channel::<Vec<SchedulerToWorker>>();
+    let _ = inputs.send(Input::Worker(worker, outbox));
+    let now_us = started.elapsed().as_micros() as u64;
+    let _ = inputs.send(Input::Event(Event::WorkerConnected {
+        worker,
+        name: name.clone(),
+        address,
+        nthreads,
+        now_us,
+    }));
+    let writer = tokio::spawn(async move {
+        while let Some(mut batch) = outgoing.recv().await {
+            while let Ok(more) = outgoing.try_recv() {
+                batch.extend(more);
+            }
+            if sender.send(Packet { messages: batch, data: Vec::new() }).await.is_err() {
+                break;
+            }
+        }
+        // The scheduler dropped this worker (CloseWorker): closing the socket tells it.
+    });
+    loop {
+        match receiver.recv().await {
+            Ok(Some(packet)) => {
+                for message in packet.messages {
+                    let event = match message {
+                        WorkerToScheduler::TaskFinished { key, nbytes, duration_us } => {
+                            Event::TaskFinished { worker, key, nbytes, duration_us }
+                        }
+                        WorkerToScheduler::TaskErred { key, failure } => {
+                            Event::TaskErred { worker, key, failure }
+                        }
+                        WorkerToScheduler::MissingData { key, dep } => {
+                            Event::MissingData { worker, key, dep }
+                        }
+                        WorkerToScheduler::Heartbeat { .. } => Event::Heartbeat {
+                            worker,
+                            now_us: started.elapsed().as_micros() as u64,
+                        },
+                        WorkerToScheduler::Register { .. } => {
+                            debug!(%worker, "ignored a second Register");
+                            continue;
+                        }
+                    };
+                    let _ = inputs.send(Input::Event(event));
+                }
+            }
+            Ok(None) => break,
+            Err(error) => {
+                warn!(%peer, %worker, %error, "worker connection failed");
+                break;
+            }
+        }
+    }
+    info!(%peer, %worker, %name, "worker disconnected");
+    let _ = inputs.send(Input::Event(Event::WorkerDisconnected(worker)));
+    writer.abort();
+}

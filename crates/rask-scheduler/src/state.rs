@@ -1,0 +1,1151 @@
+//! The scheduler as a pure state machine: events in, commands out, no I/O.
+//!
+//! Task states follow Dask's: **released** (known, not computed or result dropped), **waiting**
+//! (some inputs not in memory), **queued** (ready, waiting for a worker slot), **processing**
+//! (sent to a worker), **memory** (result held by one or more workers), **erred**; a task nobody
+//! can need any more is **forgotten** (removed).
+//!
+//! * Placement: a ready task goes to the worker that minimises the time to start it — bytes of
+//!   inputs it would have to fetch (at an assumed bandwidth) plus the work already queued there
+//!   (learned task durations per key prefix). Workers take at most `nthreads + 1` tasks, so
+//!   input is not loaded faster than it is consumed, and a task waits on the scheduler for its
+//!   best worker when moving its inputs elsewhere would cost more than waiting.
+//! * Memory: a result is dropped as soon as no waiting task needs it and no client holds it;
+//!   a task is forgotten once nothing can need it again.
+//! * Failures: when a worker leaves, its running tasks go back to the queue and results only it
+//!   held are recomputed from their specs (dependents wait again). A task that was running on
+//!   `allowed_failures + 1` workers that died fails with a killed-worker error naming them.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::sync::Arc;
+
+use rask_core::{Key, TaskError, TaskFailure, WireTask};
+use rask_protocol::messages::{
+    ClientId, SchedulerToClient, SchedulerToWorker, WorkerId, WorkerInfo,
+};
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
+
+/// Index of a task in the scheduler's table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(u32);
+
+/// Where a task is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskStatus {
+    /// Known; not being computed; no result held.
+    Released,
+    /// Some inputs are not in memory yet.
+    Waiting,
+    /// Ready, waiting for a worker slot.
+    Queued,
+    /// Sent to a worker.
+    Processing(WorkerId),
+    /// The result is held by workers.
+    Memory,
+    /// Failed.
+    Erred,
+}
+
+/// Settings of the scheduler.
+#[derive(Clone, Debug)]
+pub struct SchedulerConfig {
+    /// How many worker deaths a task may be part of before it fails as a suspect.
+    pub allowed_failures: u32,
+    /// A worker silent for this long (microseconds) is removed.
+    pub worker_ttl_us: u64,
+    /// Assumed network bandwidth, bytes per second, for placement.
+    pub bandwidth: f64,
+    /// Assumed duration (microseconds) of a task whose prefix has no history yet.
+    pub default_duration_us: f64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            allowed_failures: 3,
+            worker_ttl_us: 30_000_000,
+            bandwidth: 100e6,
+            default_duration_us: 500.0,
+        }
+    }
+}
+
+/// What happens to the scheduler.
+#[derive(Debug)]
+pub enum Event {
+    /// A client connected.
+    ClientConnected(ClientId),
+    /// A client went away: its futures are released.
+    ClientDisconnected(ClientId),
+    /// A client submits tasks and holds futures for `wanted`. `restrictions` limit where a task
+    /// may run (worker names or addresses).
+    UpdateGraph {
+        /// The client.
+        client: ClientId,
+        /// The tasks, dependencies first.
+        tasks: Vec<WireTask>,
+        /// The keys it wants.
+        wanted: Vec<Key>,
+        /// Per key, the workers (names or addresses) it may run on.
+        restrictions: Vec<(Key, Vec<String>)>,
+    },
+    /// A client dropped futures.
+    ReleaseKeys {
+        /// The client.
+        client: ClientId,
+        /// The keys.
+        keys: Vec<Key>,
+    },
+    /// A client cancels futures.
+    Cancel {
+        /// The client.
+        client: ClientId,
+        /// The keys.
+        keys: Vec<Key>,
+    },
+    /// A client stored values on workers itself.
+    Scattered {
+        /// The client.
+        client: ClientId,
+        /// Keys and sizes.
+        keys: Vec<(Key, u64)>,
+        /// The holders.
+        workers: Vec<WorkerId>,
+    },
+    /// A client asks for the workers.
+    ListWorkers(ClientId),
+    /// A client asks to forget everything.
+    Restart(ClientId),
+    /// A worker registered.
+    WorkerConnected {
+        /// Its id.
+        worker: WorkerId,
+        /// Its name.
+        name: String,
+        /// Its data address.
+        address: String,
+        /// Its threads.
+        nthreads: u32,
+        /// The time, in microseconds.
+        now_us: u64,
+    },
+    /// A worker's connection closed.
+    WorkerDisconnected(WorkerId),
+    /// A task finished.
+    TaskFinished {
+        /// Where.
+        worker: WorkerId,
+        /// Which.
+        key: Key,
+        /// The result's size.
+        nbytes: u64,
+        /// How long it ran.
+        duration_us: u64,
+    },
+    /// A task failed.
+    TaskErred {
+        /// Where.
+        worker: WorkerId,
+        /// Which.
+        key: Key,
+        /// Why.
+        failure: TaskFailure,
+    },
+    /// A worker could not fetch `dep` for `key`.
+    MissingData {
+        /// Where.
+        worker: WorkerId,
+        /// The task that needed it.
+        key: Key,
+        /// The input that could not be fetched.
+        dep: Key,
+    },
+    /// A worker is alive.
+    Heartbeat {
+        /// Which.
+        worker: WorkerId,
+        /// The time, in microseconds.
+        now_us: u64,
+    },
+    /// Time passes (for removing silent workers).
+    Tick {
+        /// The time, in microseconds.
+        now_us: u64,
+    },
+}
+
+/// What the scheduler wants done.
+#[derive(Debug)]
+pub enum Command {
+    /// Send to a worker.
+    ToWorker(WorkerId, SchedulerToWorker),
+    /// Send to a client.
+    ToClient(ClientId, SchedulerToClient),
+    /// Disconnect a worker the scheduler gave up on.
+    CloseWorker(WorkerId),
+}
+
+struct TaskState {
+    key: Key,
+    /// How to compute it; `None` for scattered data, which cannot be recomputed.
+    spec: Option<Arc<WireTask>>,
+    status: TaskStatus,
+    deps: Vec<TaskId>,
+    dependents: Vec<TaskId>,
+    /// Inputs not in memory (meaningful while waiting).
+    waiting_on: u32,
+    /// Dependents that are waiting, queued or processing: they need this result.
+    needed_by: u32,
+    /// Dependents not forgotten: they might need this result again.
+    live_dependents: u32,
+    /// Clients holding a future for it.
+    wanted_by: u32,
+    who_has: SmallVec<[WorkerId; 2]>,
+    nbytes: u64,
+    priority: (u64, u32),
+    /// Workers that died while running it.
+    killed_on: Vec<WorkerId>,
+    failure: Option<Arc<TaskFailure>>,
+    restrictions: Option<Vec<String>>,
+}
+
+struct WorkerState {
+    name: String,
+    address: String,
+    nthreads: u32,
+    processing: HashSet<TaskId>,
+    has: HashSet<TaskId>,
+    last_seen_us: u64,
+    /// Sum of the expected durations of the tasks processing here.
+    occupancy_us: f64,
+}
+
+/// The distributed scheduler's state.
+pub struct SchedulerState {
+    config: SchedulerConfig,
+    tasks: Vec<Option<TaskState>>,
+    free_ids: Vec<u32>,
+    by_key: FxHashMap<Key, TaskId>,
+    workers: BTreeMap<WorkerId, WorkerState>,
+    clients: FxHashMap<ClientId, HashSet<TaskId>>,
+    ready: BinaryHeap<Reverse<((u64, u32), TaskId)>>,
+    submissions: u64,
+    /// Learned mean duration per key prefix, in microseconds.
+    durations: FxHashMap<String, f64>,
+}
+
+impl SchedulerState {
+    /// An empty scheduler.
+    pub fn new(config: SchedulerConfig) -> Self {
+        SchedulerState {
+            config,
+            tasks: Vec::new(),
+            free_ids: Vec::new(),
+            by_key: FxHashMap::default(),
+            workers: BTreeMap::new(),
+            clients: FxHashMap::default(),
+            ready: BinaryHeap::new(),
+            submissions: 0,
+            durations: FxHashMap::default(),
+        }
+    }
+
+    fn t(&self, id: TaskId) -> &TaskState {
+        self.tasks[id.0 as usize].as_ref().expect("a live task id")
+    }
+
+    fn tm(&mut self, id: TaskId) -> &mut TaskState {
+        self.tasks[id.0 as usize].as_mut().expect("a live task id")
+    }
+
+    /// The status of a key, or `None` when the scheduler does not know it (forgotten).
+    pub fn status(&self, key: &Key) -> Option<TaskStatus> {
+        self.by_key.get(key).map(|&id| self.t(id).status)
+    }
+
+    /// The workers holding a key's result.
+    pub fn who_has(&self, key: &Key) -> Vec<WorkerId> {
+        self.by_key.get(key).map(|&id| self.t(id).who_has.to_vec()).unwrap_or_default()
+    }
+
+    /// How many tasks the scheduler knows.
+    pub fn num_tasks(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// The tasks processing on a worker.
+    pub fn processing_on(&self, worker: WorkerId) -> Vec<Key> {
+        self.workers.get(&worker).map_or_else(Vec::new, |w| {
+            w.processing.iter().map(|&id| self.t(id).key.clone()).collect()
+        })
+    }
+
+    /// The workers, as clients see them.
+    pub fn worker_infos(&self) -> Vec<WorkerInfo> {
+        self.workers
+            .iter()
+            .map(|(&id, w)| WorkerInfo {
+                id,
+                name: w.name.clone(),
+                address: w.address.clone(),
+                nthreads: w.nthreads,
+            })
+            .collect()
+    }
+
+    /// Handles one event, appending the commands it causes to `out`.
+    pub fn handle(&mut self, event: Event, out: &mut Vec<Command>) {
+        match event {
+            Event::ClientConnected(client) => {
+                self.clients.entry(client).or_default();
+            }
+            Event::ClientDisconnected(client) => {
+                let wanted: Vec<TaskId> = self
+                    .clients
+                    .remove(&client)
+                    .map(|s| s.into_iter().collect())
+                    .unwrap_or_default();
+                for id in wanted {
+                    self.unwant(id, out);
+                }
+            }
+            Event::UpdateGraph { client, tasks, wanted, restrictions } => {
+                self.update_graph(client, tasks, &wanted, restrictions, out)
+            }
+            Event::ReleaseKeys { client, keys } => self.release_keys(client, &keys, None, out),
+            Event::Cancel { client, keys } => {
+                self.release_keys(client, &keys, Some("cancelled by the client"), out)
+            }
+            Event::Scattered { client, keys, workers } => {
+                self.scattered(client, keys, &workers, out)
+            }
+            Event::ListWorkers(client) => {
+                out.push(Command::ToClient(
+                    client,
+                    SchedulerToClient::Workers { workers: self.worker_infos() },
+                ));
+            }
+            Event::Restart(client) => self.restart(client, out),
+            Event::WorkerConnected { worker, name, address, nthreads, now_us } => {
+                self.workers.insert(
+                    worker,
+                    WorkerState {
+                        name,
+                        address,
+                        nthreads: nthreads.max(1),
+                        processing: HashSet::new(),
+                        has: HashSet::new(),
+                        last_seen_us: now_us,
+                        occupancy_us: 0.0,
+                    },
+                );
+            }
+            Event::WorkerDisconnected(worker) => self.remove_worker(worker, out),
+            Event::TaskFinished { worker, key, nbytes, duration_us } => {
+                self.task_finished(worker, &key, nbytes, duration_us, out)
+            }
+            Event::TaskErred { worker, key, failure } => {
+                self.task_erred(worker, &key, failure, out)
+            }
+            Event::MissingData { worker, key, dep } => self.missing_data(worker, &key, &dep, out),
+            Event::Heartbeat { worker, now_us } => {
+                if let Some(w) = self.workers.get_mut(&worker) {
+                    w.last_seen_us = now_us;
+                }
+            }
+            Event::Tick { now_us } => {
+                let ttl = self.config.worker_ttl_us;
+                let silent: Vec<WorkerId> = self
+                    .workers
+                    .iter()
+                    .filter(|(_, w)| now_us.saturating_sub(w.last_seen_us) > ttl)
+                    .map(|(&id, _)| id)
+                    .collect();
+                for worker in silent {
+                    out.push(Command::CloseWorker(worker));
+                    self.remove_worker(worker, out);
+                }
+            }
+        }
+        self.schedule(out);
+    }
+
+    fn new_task(&mut self, key: Key, spec: Option<Arc<WireTask>>, priority: (u64, u32)) -> TaskId {
+        let state = TaskState {
+            key: key.clone(),
+            spec,
+            status: TaskStatus::Released,
+            deps: Vec::new(),
+            dependents: Vec::new(),
+            waiting_on: 0,
+            needed_by: 0,
+            live_dependents: 0,
+            wanted_by: 0,
+            who_has: SmallVec::new(),
+            nbytes: 0,
+            priority,
+            killed_on: Vec::new(),
+            failure: None,
+            restrictions: None,
+        };
+        let id = match self.free_ids.pop() {
+            Some(slot) => {
+                self.tasks[slot as usize] = Some(state);
+                TaskId(slot)
+            }
+            None => {
+                self.tasks.push(Some(state));
+                TaskId(self.tasks.len() as u32 - 1)
+            }
+        };
+        self.by_key.insert(key, id);
+        id
+    }
+
+    fn update_graph(
+        &mut self,
+        client: ClientId,
+        tasks: Vec<WireTask>,
+        wanted: &[Key],
+        restrictions: Vec<(Key, Vec<String>)>,
+        out: &mut Vec<Command>,
+    ) {
+        self.submissions += 1;
+        let submission = self.submissions;
+        for wire in tasks {
+            if let Some(&id) = self.by_key.get(&wire.key) {
+                let task = self.tm(id);
+                if task.spec.is_none() && task.status != TaskStatus::Memory {
+                    task.spec = Some(Arc::new(wire));
+                }
+                continue;
+            }
+            let mut deps = Vec::with_capacity(wire.deps.len());
+            let mut missing = None;
+            for dep in &wire.deps {
+                match self.by_key.get(dep) {
+                    Some(&d) => deps.push(d),
+                    None => missing = Some(dep.clone()),
+                }
+            }
+            let key = wire.key.clone();
+            let priority = (submission, wire.priority);
+            let id = self.new_task(key.clone(), Some(Arc::new(wire)), priority);
+            for &d in &deps {
+                let dep = self.tm(d);
+                dep.dependents.push(id);
+                dep.live_dependents += 1;
+            }
+            self.tm(id).deps = deps;
+            if let Some(dep) = missing {
+                let failure = TaskFailure {
+                    key,
+                    function: "(scheduler)".into(),
+                    attempts: 0,
+                    error: TaskError::msg(format!(
+                        "its input {dep} is unknown to the scheduler: it was released, or never submitted; \
+                         keep a future for it, or submit the graph that computes it together with this one"
+                    )),
+                };
+                self.fail(id, &Arc::new(failure), out);
+            }
+        }
+        for (key, allowed) in restrictions {
+            if let Some(&id) = self.by_key.get(&key) {
+                self.tm(id).restrictions = Some(allowed);
+            }
+        }
+        let wants = self.clients.entry(client).or_default();
+        let mut new_wants = Vec::new();
+        for key in wanted {
+            if let Some(&id) = self.by_key.get(key) {
+                if wants.insert(id) {
+                    new_wants.push(id);
+                }
+            }
+        }
+        for &id in &new_wants {
+            self.tm(id).wanted_by += 1;
+        }
+        for key in wanted {
+            let Some(&id) = self.by_key.get(key) else {
+                out.push(Command::ToClient(
+                    client,
+                    SchedulerToClient::KeyCancelled {
+                        key: key.clone(),
+                        reason: "no task of the submitted graph has this key".into(),
+                    },
+                ));
+                continue;
+            };
+            self.activate(id, out);
+            let task = self.t(id);
+            match task.status {
+                TaskStatus::Memory => {
+                    out.push(Command::ToClient(client, self.in_memory_message(id)))
+                }
+                TaskStatus::Erred => out.push(Command::ToClient(
+                    client,
+                    SchedulerToClient::KeyErred {
+                        key: key.clone(),
+                        failure: task
+                            .failure
+                            .as_deref()
+                            .cloned()
+                            .unwrap_or_else(|| unknown_failure(key)),
+                    },
+                )),
+                _ => {}
+            }
+        }
+    }
+
+    fn in_memory_message(&self, id: TaskId) -> SchedulerToClient {
+        let task = self.t(id);
+        SchedulerToClient::KeyInMemory {
+            key: task.key.clone(),
+            workers: task
+                .who_has
+                .iter()
+                .filter_map(|w| self.workers.get(w))
+                .map(|w| w.address.clone())
+                .collect(),
+        }
+    }
+
+    /// Makes sure a task is computed: released tasks (and released inputs they need) become
+    /// waiting or queued again.
+    fn activate(&mut self, root: TaskId, out: &mut Vec<Command>) {
+        let mut stack = vec![root];
+        while let Some(id) = stack.pop() {
+            if self.t(id).status != TaskStatus::Released {
+                continue;
+            }
+            if self.t(id).spec.is_none() {
+                let key = self.t(id).key.clone();
+                let failure = TaskFailure {
+                    key: key.clone(),
+                    function: "(scatter)".into(),
+                    attempts: 0,
+                    error: TaskError::msg(format!(
+                        "the scattered value {key} was lost with the workers that held it and cannot be recomputed; scatter it again"
+                    )),
+                };
+                self.fail(id, &Arc::new(failure), out);
+                continue;
+            }
+            let deps = self.t(id).deps.clone();
+            if let Some(failure) = deps.iter().find_map(|&d| self.t(d).failure.clone()) {
+                self.fail(id, &failure, out);
+                continue;
+            }
+            let mut waiting_on = 0;
+            for &d in &deps {
+                let dep = self.tm(d);
+                dep.needed_by += 1;
+                if dep.status != TaskStatus::Memory {
+                    waiting_on += 1;
+                    if dep.status == TaskStatus::Released {
+                        stack.push(d);
+                    }
+                }
+            }
+            let task = self.tm(id);
+            task.waiting_on = waiting_on;
+            if waiting_on == 0 {
+                task.status = TaskStatus::Queued;
+                let priority = task.priority;
+                self.ready.push(Reverse((priority, id)));
+            } else {
+                task.status = TaskStatus::Waiting;
+            }
+        }
+    }
+
+    /// A task leaves the waiting/queued/processing states: its inputs are needed once less.
+    fn stop_needing_inputs(&mut self, id: TaskId, out: &mut Vec<Command>) {
+        let deps = self.t(id).deps.clone();
+        for d in deps {
+            let dep = self.tm(d);
+            dep.needed_by = dep.needed_by.saturating_sub(1);
+            if dep.needed_by == 0 && dep.wanted_by == 0 {
+                self.release_result(d, out);
+            }
+        }
+    }
+
+    fn is_active(status: TaskStatus) -> bool {
+        matches!(status, TaskStatus::Waiting | TaskStatus::Queued | TaskStatus::Processing(_))
+    }
+
+    /// Drops a result nobody needs; forgets the task if nothing can need it again.
+    fn release_result(&mut self, id: TaskId, out: &mut Vec<Command>) {
+        let task = self.tm(id);
+        if task.status == TaskStatus::Memory {
+            task.status = TaskStatus::Released;
+            let holders = std::mem::take(&mut task.who_has);
+            let key = task.key.clone();
+            for w in holders {
+                if let Some(worker) = self.workers.get_mut(&w) {
+                    worker.has.remove(&id);
+                }
+                out.push(Command::ToWorker(w, SchedulerToWorker::Free { keys: vec![key.clone()] }));
+            }
+        }
+        self.maybe_forget(id, out);
+    }
+
+    fn maybe_forget(&mut self, root: TaskId, out: &mut Vec<Command>) {
+        let mut stack = vec![root];
+        while let Some(id) = stack.pop() {
+            let Some(task) = self.tasks[id.0 as usize].as_ref() else { continue };
+            let forgettable = task.wanted_by == 0
+                && task.needed_by == 0
+                && task.live_dependents == 0
+                && !Self::is_active(task.status);
+            if !forgettable {
+                continue;
+            }
+            if task.status == TaskStatus::Memory {
+                self.release_result(id, out); // drops the data, then comes back here
+                continue;
+            }
+            let task = self.tasks[id.0 as usize].take().expect("checked above");
+            self.by_key.remove(&task.key);
+            self.free_ids.push(id.0);
+            for d in task.deps {
+                if let Some(dep) = self.tasks[d.0 as usize].as_mut() {
+                    dep.live_dependents = dep.live_dependents.saturating_sub(1);
+                    stack.push(d);
+                }
+            }
+        }
+    }
+
+    fn unwant(&mut self, id: TaskId, out: &mut Vec<Command>) {
+        let Some(task) = self.tasks[id.0 as usize].as_mut() else { return };
+        task.wanted_by = task.wanted_by.saturating_sub(1);
+        if task.wanted_by > 0 || task.needed_by > 0 {
+            return;
+        }
+        match task.status {
+            TaskStatus::Memory => self.release_result(id, out),
+            status if Self::is_active(status) => {
+                // Nobody wants it any more: stop computing it.
+                if let TaskStatus::Processing(w) = status {
+                    self.unassign(id, w);
+                    out.push(Command::ToWorker(
+                        w,
+                        SchedulerToWorker::Free { keys: vec![self.t(id).key.clone()] },
+                    ));
+                }
+                self.tm(id).status = TaskStatus::Released;
+                self.stop_needing_inputs(id, out);
+                self.maybe_forget(id, out);
+            }
+            _ => self.maybe_forget(id, out),
+        }
+    }
+
+    fn release_keys(
+        &mut self,
+        client: ClientId,
+        keys: &[Key],
+        cancel: Option<&str>,
+        out: &mut Vec<Command>,
+    ) {
+        for key in keys {
+            let Some(&id) = self.by_key.get(key) else { continue };
+            let held = self.clients.get_mut(&client).is_some_and(|wants| wants.remove(&id));
+            if held {
+                self.unwant(id, out);
+                if let Some(reason) = cancel {
+                    out.push(Command::ToClient(
+                        client,
+                        SchedulerToClient::KeyCancelled { key: key.clone(), reason: reason.into() },
+                    ));
+                }
+            }
+        }
+    }
+
+    fn scattered(
+        &mut self,
+        client: ClientId,
+        keys: Vec<(Key, u64)>,
+        workers: &[WorkerId],
+        out: &mut Vec<Command>,
+    ) {
+        let submission = {
+            self.submissions += 1;
+            self.submissions
+        };
+        for (key, nbytes) in keys {
+            let id = match self.by_key.get(&key) {
+                Some(&id) => id,
+                None => self.new_task(key.clone(), None, (submission, 0)),
+            };
+            let live: Vec<WorkerId> =
+                workers.iter().copied().filter(|w| self.workers.contains_key(w)).collect();
+            for &w in &live {
+                self.workers.get_mut(&w).expect("filtered").has.insert(id);
+            }
+            let task = self.tm(id);
+            task.status = TaskStatus::Memory;
+            task.nbytes = nbytes;
+            task.who_has = live.into_iter().collect();
+            if self.clients.entry(client).or_default().insert(id) {
+                self.tm(id).wanted_by += 1;
+            }
+            out.push(Command::ToClient(client, self.in_memory_message(id)));
+        }
+    }
+
+    fn restart(&mut self, client: ClientId, out: &mut Vec<Command>) {
+        for (&c, wants) in &self.clients {
+            for &id in wants {
+                out.push(Command::ToClient(
+                    c,
+                    SchedulerToClient::KeyCancelled {
+                        key: self.t(id).key.clone(),
+                        reason: "the cluster was restarted".into(),
+                    },
+                ));
+            }
+        }
+        for wants in self.clients.values_mut() {
+            wants.clear();
+        }
+        for (&w, worker) in &mut self.workers {
+            worker.processing.clear();
+            worker.has.clear();
+            worker.occupancy_us = 0.0;
+            out.push(Command::ToWorker(w, SchedulerToWorker::Clear));
+        }
+        self.tasks.clear();
+        self.free_ids.clear();
+        self.by_key.clear();
+        self.ready.clear();
+        out.push(Command::ToClient(client, SchedulerToClient::Restarted));
+    }
+
+    fn expected_duration(&self, id: TaskId) -> f64 {
+        self.durations
+            .get(self.t(id).key.prefix())
+            .copied()
+            .unwrap_or(self.config.default_duration_us)
+    }
+
+    fn unassign(&mut self, id: TaskId, worker: WorkerId) {
+        let expected = self.expected_duration(id);
+        if let Some(w) = self.workers.get_mut(&worker) {
+            if w.processing.remove(&id) {
+                w.occupancy_us = (w.occupancy_us - expected).max(0.0);
+            }
+        }
+    }
+
+    fn task_finished(
+        &mut self,
+        worker: WorkerId,
+        key: &Key,
+        nbytes: u64,
+        duration_us: u64,
+        out: &mut Vec<Command>,
+    ) {
+        let Some(&id) = self.by_key.get(key) else {
+            out.push(Command::ToWorker(
+                worker,
+                SchedulerToWorker::Free { keys: vec![key.clone()] },
+            ));
+            return;
+        };
+        match self.t(id).status {
+            TaskStatus::Processing(w) if w == worker => {}
+            TaskStatus::Memory => {
+                // Computed twice (it was re-sent after a false alarm): one more holder.
+                if let Some(w) = self.workers.get_mut(&worker) {
+                    w.has.insert(id);
+                    self.tm(id).who_has.push(worker);
+                }
+                return;
+            }
+            _ => {
+                // Stale: cancelled or moved meanwhile.
+                out.push(Command::ToWorker(
+                    worker,
+                    SchedulerToWorker::Free { keys: vec![key.clone()] },
+                ));
+                return;
+            }
+        }
+        self.unassign(id, worker);
+        let prefix = key.prefix().to_string();
+        let mean = self.durations.entry(prefix).or_insert(duration_us as f64);
+        *mean = 0.8 * *mean + 0.2 * duration_us as f64;
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.has.insert(id);
+        }
+        let task = self.tm(id);
+        task.status = TaskStatus::Memory;
+        task.nbytes = nbytes;
+        task.who_has = SmallVec::from_elem(worker, 1);
+        task.killed_on.clear();
+        let dependents = task.dependents.clone();
+        for dt in dependents {
+            let dependent = self.tm(dt);
+            if dependent.status == TaskStatus::Waiting {
+                dependent.waiting_on -= 1;
+                if dependent.waiting_on == 0 {
+                    dependent.status = TaskStatus::Queued;
+                    let priority = dependent.priority;
+                    self.ready.push(Reverse((priority, dt)));
+                }
+            }
+        }
+        self.notify_clients(id, out);
+        self.stop_needing_inputs(id, out);
+        let task = self.t(id);
+        if task.wanted_by == 0 && task.needed_by == 0 {
+            self.release_result(id, out);
+        }
+    }
+
+    fn notify_clients(&self, id: TaskId, out: &mut Vec<Command>) {
+        if self.t(id).wanted_by == 0 {
+            return;
+        }
+        for (&client, wants) in &self.clients {
+            if wants.contains(&id) {
+                let message = match self.t(id).status {
+                    TaskStatus::Erred => SchedulerToClient::KeyErred {
+                        key: self.t(id).key.clone(),
+                        failure: self
+                            .t(id)
+                            .failure
+                            .as_deref()
+                            .cloned()
+                            .unwrap_or_else(|| unknown_failure(&self.t(id).key)),
+                    },
+                    _ => self.in_memory_message(id),
+                };
+                out.push(Command::ToClient(client, message));
+            }
+        }
+    }
+
+    fn task_erred(
+        &mut self,
+        worker: WorkerId,
+        key: &Key,
+        failure: TaskFailure,
+        out: &mut Vec<Command>,
+    ) {
+        let Some(&id) = self.by_key.get(key) else { return };
+        if self.t(id).status != TaskStatus::Processing(worker) {
+            return;
+        }
+        self.unassign(id, worker);
+        self.fail(id, &Arc::new(failure), out);
+    }
+
+    /// Marks a task and everything waiting on it as failed with `failure`.
+    fn fail(&mut self, root: TaskId, failure: &Arc<TaskFailure>, out: &mut Vec<Command>) {
+        let mut stack = vec![root];
+        while let Some(id) = stack.pop() {
+            let status = self.t(id).status;
+            if matches!(status, TaskStatus::Erred | TaskStatus::Memory) {
+                continue;
+            }
+            if let TaskStatus::Processing(w) = status {
+                self.unassign(id, w);
+                out.push(Command::ToWorker(
+                    w,
+                    SchedulerToWorker::Free { keys: vec![self.t(id).key.clone()] },
+                ));
+            }
+            let was_active = Self::is_active(status);
+            let task = self.tm(id);
+            task.status = TaskStatus::Erred;
+            task.failure = Some(failure.clone());
+            let dependents = task.dependents.clone();
+            if was_active {
+                self.stop_needing_inputs(id, out);
+            }
+            self.notify_clients(id, out);
+            for dt in dependents {
+                if Self::is_active(self.t(dt).status) {
+                    stack.push(dt);
+                }
+            }
+        }
+    }
+
+    fn missing_data(&mut self, worker: WorkerId, key: &Key, dep: &Key, out: &mut Vec<Command>) {
+        // The worker's view of who holds `dep` was stale: drop those holders we no longer
+        // trust only if they are gone; reschedule the task.
+        let (Some(&id), Some(&d)) = (self.by_key.get(key), self.by_key.get(dep)) else { return };
+        if self.t(id).status != TaskStatus::Processing(worker) {
+            return;
+        }
+        self.unassign(id, worker);
+        out.push(Command::ToWorker(worker, SchedulerToWorker::Free { keys: vec![key.clone()] }));
+        let dep_task = self.t(d);
+        let alive = dep_task.who_has.iter().any(|w| self.workers.contains_key(w));
+        let task = self.tm(id);
+        if alive {
+            task.status = TaskStatus::Queued;
+            let priority = task.priority;
+            self.ready.push(Reverse((priority, id)));
+        } else {
+            task.status = TaskStatus::Waiting;
+            task.waiting_on = 1;
+            self.tm(d).who_has.clear();
+            self.tm(d).status = TaskStatus::Released;
+            self.activate(d, out);
+        }
+    }
+
+    fn remove_worker(&mut self, worker: WorkerId, out: &mut Vec<Command>) {
+        let Some(state) = self.workers.remove(&worker) else { return };
+        // Results only this worker held are lost: their readers wait again, and the results are
+        // recomputed if anybody still needs them.
+        let mut lost = Vec::new();
+        for &id in &state.has {
+            let task = self.tm(id);
+            task.who_has.retain(|w| *w != worker);
+            if task.who_has.is_empty() && task.status == TaskStatus::Memory {
+                task.status = TaskStatus::Released;
+                lost.push(id);
+            }
+        }
+        let mut affected = Vec::new();
+        for &id in &lost {
+            affected.extend(self.t(id).dependents.iter().copied());
+        }
+        for dt in affected {
+            let status = self.t(dt).status;
+            if !matches!(
+                status,
+                TaskStatus::Waiting | TaskStatus::Queued | TaskStatus::Processing(_)
+            ) {
+                continue;
+            }
+            if let TaskStatus::Processing(w) = status {
+                if w != worker {
+                    self.unassign(dt, w);
+                    out.push(Command::ToWorker(
+                        w,
+                        SchedulerToWorker::Free { keys: vec![self.t(dt).key.clone()] },
+                    ));
+                }
+            }
+            let missing =
+                self.t(dt).deps.iter().filter(|&&d| self.t(d).status != TaskStatus::Memory).count()
+                    as u32;
+            let dependent = self.tm(dt);
+            dependent.waiting_on = missing;
+            if missing > 0 {
+                dependent.status = TaskStatus::Waiting;
+            }
+        }
+        // Tasks that were running there go back to the queue, unless they keep killing workers.
+        let mut processing: Vec<TaskId> = state.processing.iter().copied().collect();
+        processing.sort_by_key(|&id| self.t(id).priority);
+        let allowed_failures = self.config.allowed_failures;
+        for id in processing {
+            let task = self.tm(id);
+            task.killed_on.push(worker);
+            if task.killed_on.len() as u32 > allowed_failures {
+                let names: Vec<String> = task.killed_on.iter().map(|w| w.to_string()).collect();
+                let failure = TaskFailure {
+                    key: task.key.clone(),
+                    function: task.spec.as_ref().and_then(|s| s.ops.last()).map_or_else(String::new, |op| op.func.clone()),
+                    attempts: task.killed_on.len() as u32,
+                    error: TaskError::msg(format!(
+                        "KilledWorker: the task was running on {} workers that died ({}); it is probably what kills \
+                         them (allowed_failures = {}); run it locally to debug it",
+                        names.len(),
+                        names.join(", "),
+                        allowed_failures
+                    )),
+                };
+                if task.status == TaskStatus::Processing(worker) {
+                    task.status = TaskStatus::Queued; // still active, but on no worker
+                }
+                self.fail(id, &Arc::new(failure), out);
+            } else if task.status == TaskStatus::Processing(worker) {
+                task.status = TaskStatus::Queued;
+                let priority = task.priority;
+                self.ready.push(Reverse((priority, id)));
+            }
+        }
+        for id in lost {
+            let task = self.t(id);
+            if task.wanted_by > 0 || task.needed_by > 0 {
+                self.activate(id, out);
+            } else {
+                self.maybe_forget(id, out);
+            }
+        }
+    }
+
+    /// Hands ready tasks to workers with free slots, best priority first.
+    fn schedule(&mut self, out: &mut Vec<Command>) {
+        if self.workers.is_empty() {
+            return;
+        }
+        let mut deferred = Vec::new();
+        while let Some(&Reverse((priority, id))) = self.ready.peek() {
+            if !self.workers.values().any(|w| w.processing.len() < capacity(w)) {
+                break;
+            }
+            self.ready.pop();
+            let Some(task) = self.tasks[id.0 as usize].as_ref() else { continue };
+            if task.status != TaskStatus::Queued || task.priority != priority {
+                continue; // stale entry
+            }
+            match self.choose_worker(id) {
+                Some(worker) => self.assign(id, worker, out),
+                None => deferred.push(Reverse((priority, id))),
+            }
+        }
+        self.ready.extend(deferred);
+    }
+
+    /// The worker where the task can start soonest, if that worker has a free slot now.
+    fn choose_worker(&self, id: TaskId) -> Option<WorkerId> {
+        let task = self.t(id);
+        let expected = self.expected_duration(id);
+        let mut best: Option<(f64, WorkerId, bool)> = None;
+        for (&wid, worker) in &self.workers {
+            if let Some(allowed) = &task.restrictions {
+                if !allowed.iter().any(|a| *a == worker.name || *a == worker.address) {
+                    continue;
+                }
+            }
+            let missing_bytes: u64 = task
+                .deps
+                .iter()
+                .map(|&d| self.t(d))
+                .filter(|dep| !dep.who_has.contains(&wid))
+                .map(|dep| dep.nbytes)
+                .sum();
+            let transfer_us = missing_bytes as f64 / self.config.bandwidth * 1e6;
+            let wait_us = worker.occupancy_us / f64::from(worker.nthreads);
+            let free = worker.processing.len() < capacity(worker);
+            let cost = transfer_us + wait_us + if free { 0.0 } else { expected };
+            if best.is_none_or(|(c, _, _)| cost < c) {
+                best = Some((cost, wid, free));
+            }
+        }
+        best.and_then(|(_, wid, free)| free.then_some(wid))
+    }
+
+    fn assign(&mut self, id: TaskId, worker: WorkerId, out: &mut Vec<Command>) {
+        let expected = self.expected_duration(id);
+        let task = self.t(id);
+        let who_has: Vec<(Key, Vec<String>)> = task
+            .deps
+            .iter()
+            .map(|&d| self.t(d))
+            .filter(|dep| !dep.who_has.contains(&worker))
+            .map(|dep| {
+                let holders = dep
+                    .who_has
+                    .iter()
+                    .filter_map(|w| self.workers.get(w))
+                    .map(|w| w.address.clone())
+                    .collect();
+                (dep.key.clone(), holders)
+            })
+            .collect();
+        let spec = task.spec.clone().expect("queued tasks have a spec");
+        let w = self.workers.get_mut(&worker).expect("chosen among live workers");
+        w.processing.insert(id);
+        w.occupancy_us += expected;
+        self.tm(id).status = TaskStatus::Processing(worker);
+        out.push(Command::ToWorker(worker, SchedulerToWorker::Compute { task: spec, who_has }));
+    }
+
+    /// Checks the invariants that tie the tables together; panics with a description if one
+    /// does not hold. For tests.
+    pub fn check_invariants(&self) {
+        for (slot, task) in self.tasks.iter().enumerate() {
+            let Some(task) = task else { continue };
+            let id = TaskId(slot as u32);
+            assert_eq!(self.by_key.get(&task.key), Some(&id), "{} is indexed", task.key);
+            match task.status {
+                TaskStatus::Processing(w) => {
+                    let worker = self
+                        .workers
+                        .get(&w)
+                        .unwrap_or_else(|| panic!("{} processing on a gone worker", task.key));
+                    assert!(
+                        worker.processing.contains(&id),
+                        "{} is in its worker's processing set",
+                        task.key
+                    );
+                }
+                TaskStatus::Memory => {
+                    assert!(!task.who_has.is_empty(), "{} in memory has holders", task.key);
+                    for w in &task.who_has {
+                        assert!(self.workers[w].has.contains(&id), "{} is in {w}'s data", task.key);
+                    }
+                }
+                TaskStatus::Waiting => {
+                    let missing = task
+                        .deps
+                        .iter()
+                        .filter(|&&d| self.t(d).status != TaskStatus::Memory)
+                        .count() as u32;
+                    assert_eq!(
+                        task.waiting_on, missing,
+                        "{} waits on {} inputs",
+                        task.key, missing
+                    );
+                    assert!(missing > 0, "{} waits for nothing", task.key);
+                }
+                TaskStatus::Queued => {
+                    assert!(
+                        task.deps.iter().all(|&d| self.t(d).status == TaskStatus::Memory),
+                        "{} queued with inputs missing",
+                        task.key
+                    );
+                }
+                TaskStatus::Released | TaskStatus::Erred => {}
+            }
+            let needed =
+                task.dependents.iter().filter(|&&d| Self::is_active(self.t(d).status)).count()
+                    as u32;
+            assert_eq!(
+                task.needed_by, needed,
+                "{} is needed by {} active dependents",
+                task.key, needed
+            );
+        }
+        for (w, worker) in &self.workers {
+            for id in &worker.processing {
+                assert_eq!(self.t(*id).status, TaskStatus::Processing(*w));
+            }
+            assert!(worker.processing.len() <= capacity(worker), "{w} is over capacity");
+        }
+    }
+}
+
+/// How many tasks a worker may have at once: its threads plus one, so it never idles between
+/// a result and the next assignment, while the rest stays with the scheduler to place well.
+fn capacity(worker: &WorkerState) -> usize {
+    worker.nthreads as usize + 1
+}
+
+fn unknown_failure(key: &Key) -> TaskFailure {
+    TaskFailure {
+        key: key.clone(),
+        function: String::new(),
+        attempts: 0,
+        error: TaskError::msg("failed"),
+    }
+}

@@ -1,0 +1,400 @@
+//! # rask-worker: runs tasks and keeps their results
+//!
+//! [`state::WorkerState`] is the worker: a pure state machine that decides what to fetch, what
+//! to run next and what to tell the scheduler. The shell in this module gives it a connection to
+//! the scheduler, `nthreads` execution threads, a data server that peers and clients fetch
+//! results from, fetches from other workers (several at once), and a heartbeat.
+//!
+//! A worker runs registered functions by name — the `#[rask::delayed]` functions and built-in
+//! operations of the binary it was started from — so a worker for user functions is the user's
+//! own binary re-executed in worker mode.
+
+pub mod state;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rask_core::{Key, Task, TaskFailure, Value, WireValue};
+use rask_protocol::data::fetch_values;
+use rask_protocol::messages::{
+    DataRef, DataReply, DataRequest, SchedulerToWorker, WorkerId, WorkerToScheduler,
+};
+use rask_protocol::{connect_tcp, handshake, Packet, ProtocolError, Role, MAX_FRAME_BYTES};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use state::{WorkerCommand, WorkerEvent, WorkerState};
+
+/// What can stop a worker.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// The scheduler could not be reached or refused the worker.
+    #[error("could not join the scheduler at {address}: {source}")]
+    Connect {
+        /// The scheduler's address.
+        address: String,
+        /// Why.
+        source: ProtocolError,
+    },
+    /// A socket failed.
+    #[error("worker I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The scheduler broke the protocol.
+    #[error("the scheduler sent {0} before Welcome")]
+    Protocol(String),
+}
+
+/// Settings of a worker.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// The scheduler's address (`host:port`).
+    pub scheduler: String,
+    /// Execution threads.
+    pub nthreads: usize,
+    /// A name for logs and restrictions.
+    pub name: String,
+    /// The host the data server listens on.
+    pub host: String,
+    /// Abstract resources, such as `("GPU", 2.0)`.
+    pub resources: Vec<(String, f64)>,
+}
+
+impl WorkerConfig {
+    /// A worker for the scheduler at `scheduler` with one thread per core.
+    pub fn new(scheduler: impl Into<String>) -> Self {
+        WorkerConfig {
+            scheduler: scheduler.into(),
+            nthreads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            name: format!("worker-{}", std::process::id()),
+            host: "127.0.0.1".into(),
+            resources: Vec::new(),
+        }
+    }
+}
+
+/// A worker running in this process.
+pub struct WorkerHandle {
+    /// Its id at the scheduler.
+    pub id: WorkerId,
+    /// Where its data server listens.
+    pub address: String,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<Result<(), WorkerError>>,
+}
+
+impl WorkerHandle {
+    /// Stops the worker (its results are lost to the cluster) and waits for it.
+    pub async fn shutdown(mut self) -> Result<(), WorkerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.done.await.unwrap_or(Ok(()))
+    }
+
+    /// Runs until `signal` completes (then stops the worker) or the worker ends by itself
+    /// (the scheduler closed it or went away).
+    pub async fn run_until(
+        mut self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> Result<(), WorkerError> {
+        tokio::select! {
+            _ = signal => self.shutdown().await,
+            result = &mut self.done => result.unwrap_or(Ok(())),
+        }
+    }
+}
+
+/// The values found and the keys missing, for a data request.
+type DataAnswer = (Vec<(Key, Value)>, Vec<Key>);
+
+enum Input {
+    Event(WorkerEvent),
+    GetData(Vec<Key>, oneshot::Sender<DataAnswer>),
+}
+
+/// Starts a worker in the current tokio runtime: connects, registers, and runs until stopped or
+/// until the scheduler goes away.
+pub async fn start(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
+    let listener = TcpListener::bind((config.host.as_str(), 0)).await?;
+    let address = listener.local_addr()?.to_string();
+    let (connection, _) =
+        connect_tcp::<SchedulerToWorker, WorkerToScheduler>(&config.scheduler, Role::Worker)
+            .await
+            .map_err(|source| WorkerError::Connect { address: config.scheduler.clone(), source })?;
+    let (mut to_scheduler, mut from_scheduler) = connection.split();
+    let register = WorkerToScheduler::Register {
+        name: config.name.clone(),
+        nthreads: config.nthreads as u32,
+        address: address.clone(),
+        resources: config.resources.clone(),
+    };
+    let connect_error = |source| WorkerError::Connect { address: config.scheduler.clone(), source };
+    to_scheduler.send(Packet::one(register)).await.map_err(connect_error)?;
+    let welcome = from_scheduler
+        .recv()
+        .await
+        .map_err(connect_error)?
+        .and_then(|p| p.messages.into_iter().next());
+    let id = match welcome {
+        Some(SchedulerToWorker::Welcome { id }) => id,
+        other => return Err(WorkerError::Protocol(format!("{other:?}"))),
+    };
+    info!(%id, name = %config.name, %address, nthreads = config.nthreads, "worker registered");
+
+    let (inputs, receiver) = mpsc::unbounded_channel();
+    let (stop, stopped) = oneshot::channel();
+    let server = tokio::spawn(data_server(listener, inputs.clone()));
+    let pool = ExecutionPool::start(config.nthreads, &inputs);
+    let done = tokio::spawn(async move {
+        let result = event_loop(
+            config.nthreads,
+            to_scheduler,
+            from_scheduler,
+            inputs,
+            receiver,
+            stopped,
+            &pool,
+        )
+        .await;
+        // A stopped worker's results are gone: stop serving them too.
+        server.abort();
+        pool.stop();
+        result
+    });
+    Ok(WorkerHandle { id, address, stop: Some(stop), done })
+}
+
+async fn event_loop(
+    nthreads: usize,
+    mut to_scheduler: rask_protocol::PacketSender<tokio::net::TcpStream, WorkerToScheduler>,
+    mut from_scheduler: rask_protocol::PacketReceiver<tokio::net::TcpStream, SchedulerToWorker>,
+    inputs: mpsc::UnboundedSender<Input>,
+    mut receiver: mpsc::UnboundedReceiver<Input>,
+    mut stopped: oneshot::Receiver<()>,
+    pool: &ExecutionPool,
+) -> Result<(), WorkerError> {
+    let mut state = WorkerState::new(nthreads);
+    let mut commands = Vec::new();
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return Ok(()),
+            packet = from_scheduler.recv() => match packet {
+                Ok(Some(packet)) => {
+                    for message in packet.messages {
+                        let event = match message {
+                            SchedulerToWorker::Compute { task, who_has } => {
+                                WorkerEvent::Compute { task: Arc::unwrap_or_clone(task), who_has }
+                            }
+                            SchedulerToWorker::Free { keys } => WorkerEvent::Free(keys),
+                            SchedulerToWorker::Clear => WorkerEvent::Clear,
+                            SchedulerToWorker::Close => return Ok(()),
+                            SchedulerToWorker::Welcome { .. } => continue,
+                        };
+                        state.handle(event, &mut commands);
+                    }
+                }
+                Ok(None) => {
+                    info!("the scheduler closed the connection; worker stops");
+                    return Ok(());
+                }
+                Err(error) => {
+                    warn!(%error, "lost the scheduler; worker stops");
+                    return Ok(());
+                }
+            },
+            input = receiver.recv() => {
+                let Some(input) = input else { return Ok(()) };
+                let mut next = Some(input);
+                while let Some(input) = next.take().or_else(|| receiver.try_recv().ok()) {
+                    match input {
+                        Input::Event(event) => state.handle(event, &mut commands),
+                        Input::GetData(keys, reply) => {
+                            let _ = reply.send(state.get_data(&keys));
+                        }
+                    }
+                }
+            }
+            _ = heartbeat.tick() => {
+                let beat = WorkerToScheduler::Heartbeat { executing: state.executing() as u32, stored: state.stored() as u32 };
+                commands.push(WorkerCommand::ToScheduler(beat));
+            }
+        }
+        let mut outgoing = Vec::new();
+        for command in commands.drain(..) {
+            match command {
+                WorkerCommand::Execute { task, inputs } => pool.submit(task, inputs),
+                WorkerCommand::Fetch { peer, keys } => {
+                    tokio::spawn(fetch(peer, keys, inputs.clone()));
+                }
+                WorkerCommand::ToScheduler(message) => outgoing.push(message),
+            }
+        }
+        if !outgoing.is_empty()
+            && to_scheduler.send(Packet { messages: outgoing, data: Vec::new() }).await.is_err()
+        {
+            warn!("lost the scheduler; worker stops");
+            return Ok(());
+        }
+    }
+}
+
+/// Fetches values from a peer's data server and hands them to the state machine.
+async fn fetch(peer: String, keys: Vec<Key>, inputs: mpsc::UnboundedSender<Input>) {
+    let event = match fetch_values(&peer, &keys).await {
+        Ok((values, missing)) => WorkerEvent::Fetched { peer, values, missing },
+        Err(error) => {
+            debug!(%peer, %error, "fetch failed");
+            WorkerEvent::FetchFailed { peer, keys }
+        }
+    };
+    let _ = inputs.send(Input::Event(event));
+}
+
+async fn data_server(listener: TcpListener, inputs: mpsc::UnboundedSender<Input>) {
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else { continue };
+        let inputs = inputs.clone();
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let (mut connection, hello) = match handshake::<_, DataRequest, DataReply>(
+                stream,
+                Role::WorkerServer,
+                MAX_FRAME_BYTES,
+            )
+            .await
+            {
+                Ok(ok) => ok,
+                Err(error) => {
+                    warn!(%peer, %error, "refused a data connection");
+                    return;
+                }
+            };
+            if hello.role != Role::Peer {
+                warn!(%peer, role = ?hello.role, "refused a data connection: not a peer");
+                return;
+            }
+            while let Ok(Some(packet)) = connection.recv().await {
+                let data = packet.data;
+                for request in packet.messages {
+                    let reply = answer(request, &data, &inputs).await;
+                    if connection.send(reply).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn answer(
+    request: DataRequest,
+    data: &[Bytes],
+    inputs: &mpsc::UnboundedSender<Input>,
+) -> Packet<DataReply> {
+    match request {
+        DataRequest::Get { keys } => {
+            let (reply, answer) = oneshot::channel();
+            if inputs.send(Input::GetData(keys.clone(), reply)).is_err() {
+                return Packet::one(DataReply::Failed { reason: "the worker is stopping".into() });
+            }
+            let Ok((found, missing)) = answer.await else {
+                return Packet::one(DataReply::Failed { reason: "the worker is stopping".into() });
+            };
+            let mut packet = Packet { messages: Vec::new(), data: Vec::new() };
+            let mut values = Vec::with_capacity(found.len());
+            for (key, value) in found {
+                match WireValue::encode(&value) {
+                    Ok(wire) => {
+                        let index = packet.push_data(Bytes::from(wire.bytes));
+                        values.push(DataRef { key, type_name: wire.type_name, data: index });
+                    }
+                    Err(error) => {
+                        return Packet::one(DataReply::Failed { reason: format!("{key}: {error}") })
+                    }
+                }
+            }
+            packet.messages.push(DataReply::Values { values, missing });
+            packet
+        }
+        DataRequest::Put { values } => {
+            let mut decoded = Vec::with_capacity(values.len());
+            for DataRef { key, type_name, data: index } in values {
+                let Some(bytes) = data.get(index as usize) else {
+                    return Packet::one(DataReply::Failed {
+                        reason: "a Put names data it does not carry".into(),
+                    });
+                };
+                match (WireValue { type_name, bytes: bytes.to_vec() }).decode() {
+                    Ok(value) => decoded.push((key, value)),
+                    Err(error) => {
+                        return Packet::one(DataReply::Failed { reason: error.to_string() })
+                    }
+                }
+            }
+            let _ = inputs.send(Input::Event(WorkerEvent::Stored(decoded)));
+            Packet::one(DataReply::Stored)
+        }
+    }
+}
+
+type Job = (Task, Vec<Value>);
+
+/// `nthreads` OS threads that run tasks; results go back to the event loop.
+struct ExecutionPool {
+    jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+}
+
+impl ExecutionPool {
+    fn start(nthreads: usize, inputs: &mpsc::UnboundedSender<Input>) -> Self {
+        let (jobs, receiver) = std::sync::mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for thread in 0..nthreads.max(1) {
+            let receiver = receiver.clone();
+            let inputs = inputs.clone();
+            std::thread::Builder::new()
+                .name(format!("rask-worker-{thread}"))
+                .spawn(move || loop {
+                    let job = receiver.lock().map(|r| r.recv());
+                    let Ok(Ok((task, values))) = job else { return };
+                    let started = Instant::now();
+                    let result = run_with_retries(&task, &values);
+                    let event = WorkerEvent::Executed {
+                        key: task.key.clone(),
+                        result,
+                        duration_us: started.elapsed().as_micros() as u64,
+                    };
+                    if inputs.send(Input::Event(event)).is_err() {
+                        return;
+                    }
+                })
+                .expect("an execution thread starts");
+        }
+        ExecutionPool { jobs: Mutex::new(Some(jobs)) }
+    }
+
+    fn submit(&self, task: Task, inputs: Vec<Value>) {
+        if let Some(jobs) = self.jobs.lock().expect("not poisoned").as_ref() {
+            let _ = jobs.send((task, inputs));
+        }
+    }
+
+    fn stop(&self) {
+        self.jobs.lock().expect("not poisoned").take();
+    }
+}
+
+fn run_with_retries(task: &Task, inputs: &[Value]) -> Result<Value, TaskFailure> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match task.run_caught(inputs) {
+            Ok(value) => return Ok(value),
+            Err(_) if attempts <= task.retries => continue,
+            Err((op, error)) => return Err(task.failure(op, error, attempts)),
+        }
+    }
+}

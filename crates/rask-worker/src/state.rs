@@ -1,0 +1,334 @@
+//! The worker as a pure state machine: events in, commands out, no I/O.
+//!
+//! A task arrives with the addresses of the workers that hold its inputs. Inputs already here
+//! are used in place; the others are fetched, grouped by holder, several holders at once. A
+//! task whose inputs are all here waits in a priority queue for one of `nthreads` execution
+//! slots. A holder that does not answer or lacks a value is dropped from the list and the next
+//! one is tried; when none is left the scheduler is told (`MissingData`) and reschedules.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rask_core::{Key, Task, TaskFailure, Value, WireTask};
+use rask_protocol::messages::WorkerToScheduler;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// What happens to a worker.
+#[derive(Debug)]
+pub enum WorkerEvent {
+    /// The scheduler sends a task.
+    Compute {
+        /// The task.
+        task: WireTask,
+        /// Holders of inputs not on this worker.
+        who_has: Vec<(Key, Vec<String>)>,
+    },
+    /// The scheduler frees results (or tasks not started).
+    Free(Vec<Key>),
+    /// The scheduler clears everything.
+    Clear,
+    /// Values arrived from a peer; `missing` are keys the peer did not have.
+    Fetched {
+        /// The peer's address.
+        peer: String,
+        /// The values.
+        values: Vec<(Key, Value)>,
+        /// Keys it lacked.
+        missing: Vec<Key>,
+    },
+    /// A fetch from a peer failed altogether.
+    FetchFailed {
+        /// The peer's address.
+        peer: String,
+        /// The keys asked for.
+        keys: Vec<Key>,
+    },
+    /// A task finished on an execution thread.
+    Executed {
+        /// The task.
+        key: Key,
+        /// The result or the failure.
+        result: Result<Value, TaskFailure>,
+        /// How long it ran, in microseconds.
+        duration_us: u64,
+    },
+    /// A client or peer stored values here (scatter).
+    Stored(Vec<(Key, Value)>),
+}
+
+/// What the worker wants done.
+#[derive(Debug)]
+pub enum WorkerCommand {
+    /// Run a task on an execution thread.
+    Execute {
+        /// The task.
+        task: Task,
+        /// Its inputs, in dependency order.
+        inputs: Vec<Value>,
+    },
+    /// Fetch values from a peer.
+    Fetch {
+        /// The peer's data address.
+        peer: String,
+        /// The keys.
+        keys: Vec<Key>,
+    },
+    /// Tell the scheduler.
+    ToScheduler(WorkerToScheduler),
+}
+
+struct Pending {
+    task: Task,
+    deps: Vec<Key>,
+    priority: u32,
+    missing: usize,
+}
+
+/// A worker's state.
+pub struct WorkerState {
+    nthreads: usize,
+    data: FxHashMap<Key, Value>,
+    pending: FxHashMap<Key, Pending>,
+    /// Tasks waiting for each input being fetched.
+    waiting_for: FxHashMap<Key, Vec<Key>>,
+    /// Holders still to try, per input.
+    holders: FxHashMap<Key, Vec<String>>,
+    fetching: FxHashSet<Key>,
+    ready: BinaryHeap<Reverse<(u32, u64, Key)>>,
+    sequence: u64,
+    executing: FxHashSet<Key>,
+    /// Running tasks whose results are no longer wanted.
+    discard: FxHashSet<Key>,
+}
+
+impl WorkerState {
+    /// A worker with `nthreads` execution slots.
+    pub fn new(nthreads: usize) -> Self {
+        WorkerState {
+            nthreads: nthreads.max(1),
+            data: FxHashMap::default(),
+            pending: FxHashMap::default(),
+            waiting_for: FxHashMap::default(),
+            holders: FxHashMap::default(),
+            fetching: FxHashSet::default(),
+            ready: BinaryHeap::new(),
+            sequence: 0,
+            executing: FxHashSet::default(),
+            discard: FxHashSet::default(),
+        }
+    }
+
+    /// The values with these keys that are here, and the keys that are not.
+    pub fn get_data(&self, keys: &[Key]) -> (Vec<(Key, Value)>, Vec<Key>) {
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        for key in keys {
+            match self.data.get(key) {
+                Some(value) => found.push((key.clone(), value.clone())),
+                None => missing.push(key.clone()),
+            }
+        }
+        (found, missing)
+    }
+
+    /// How many tasks are running.
+    pub fn executing(&self) -> usize {
+        self.executing.len()
+    }
+
+    /// How many results are held.
+    pub fn stored(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Handles one event, appending commands to `out`.
+    pub fn handle(&mut self, event: WorkerEvent, out: &mut Vec<WorkerCommand>) {
+        match event {
+            WorkerEvent::Compute { task, who_has } => self.compute(task, who_has, out),
+            WorkerEvent::Free(keys) => {
+                for key in keys {
+                    self.data.remove(&key);
+                    if self.pending.remove(&key).is_none() && self.executing.contains(&key) {
+                        self.discard.insert(key);
+                    }
+                }
+            }
+            WorkerEvent::Clear => {
+                self.data.clear();
+                self.pending.clear();
+                self.waiting_for.clear();
+                self.holders.clear();
+                self.ready.clear();
+                self.discard.extend(self.executing.iter().cloned());
+            }
+            WorkerEvent::Fetched { peer, values, missing } => {
+                for (key, value) in values {
+                    self.fetching.remove(&key);
+                    self.holders.remove(&key);
+                    self.data.insert(key.clone(), value);
+                    self.input_arrived(&key);
+                }
+                for key in missing {
+                    self.fetch_failed(&peer, key, out);
+                }
+            }
+            WorkerEvent::FetchFailed { peer, keys } => {
+                for key in keys {
+                    self.fetch_failed(&peer, key, out);
+                }
+            }
+            WorkerEvent::Executed { key, result, duration_us } => {
+                self.executing.remove(&key);
+                if !self.discard.remove(&key) {
+                    match result {
+                        Ok(value) => {
+                            let nbytes = value.size_hint() as u64;
+                            self.data.insert(key.clone(), value);
+                            out.push(WorkerCommand::ToScheduler(WorkerToScheduler::TaskFinished {
+                                key,
+                                nbytes,
+                                duration_us,
+                            }));
+                        }
+                        Err(failure) => {
+                            out.push(WorkerCommand::ToScheduler(WorkerToScheduler::TaskErred {
+                                key,
+                                failure,
+                            }))
+                        }
+                    }
+                }
+            }
+            WorkerEvent::Stored(values) => {
+                for (key, value) in values {
+                    self.data.insert(key.clone(), value);
+                    self.input_arrived(&key);
+                }
+            }
+        }
+        self.start_ready(out);
+    }
+
+    fn compute(
+        &mut self,
+        wire: WireTask,
+        who_has: Vec<(Key, Vec<String>)>,
+        out: &mut Vec<WorkerCommand>,
+    ) {
+        let task = match wire.decode() {
+            Ok(task) => task,
+            Err(error) => {
+                let function = wire.ops.last().map_or_else(String::new, |op| op.func.clone());
+                let failure =
+                    TaskFailure { key: wire.key, function, attempts: 0, error: error.into() };
+                out.push(WorkerCommand::ToScheduler(WorkerToScheduler::TaskErred {
+                    key: failure.key.clone(),
+                    failure,
+                }));
+                return;
+            }
+        };
+        for (dep, holders) in who_has {
+            if !self.data.contains_key(&dep) {
+                self.holders.insert(dep, holders);
+            }
+        }
+        let mut missing = 0;
+        let mut to_fetch: FxHashMap<String, Vec<Key>> = FxHashMap::default();
+        for dep in &wire.deps {
+            if self.data.contains_key(dep) {
+                continue;
+            }
+            missing += 1;
+            self.waiting_for.entry(dep.clone()).or_default().push(wire.key.clone());
+            if self.fetching.insert(dep.clone()) {
+                match self.holders.get(dep).and_then(|h| h.first()) {
+                    Some(peer) => to_fetch.entry(peer.clone()).or_default().push(dep.clone()),
+                    None => {
+                        self.fetching.remove(dep);
+                        out.push(WorkerCommand::ToScheduler(WorkerToScheduler::MissingData {
+                            key: wire.key.clone(),
+                            dep: dep.clone(),
+                        }));
+                        self.forget_waiter(dep, &wire.key);
+                        return;
+                    }
+                }
+            }
+        }
+        for (peer, keys) in to_fetch {
+            out.push(WorkerCommand::Fetch { peer, keys });
+        }
+        let key = wire.key.clone();
+        self.pending.insert(
+            key.clone(),
+            Pending { task, deps: wire.deps, priority: wire.priority, missing },
+        );
+        if missing == 0 {
+            self.make_ready(key);
+        }
+    }
+
+    fn forget_waiter(&mut self, dep: &Key, task: &Key) {
+        if let Some(waiters) = self.waiting_for.get_mut(dep) {
+            waiters.retain(|k| k != task);
+            if waiters.is_empty() {
+                self.waiting_for.remove(dep);
+            }
+        }
+    }
+
+    fn make_ready(&mut self, key: Key) {
+        let priority = self.pending[&key].priority;
+        self.sequence += 1;
+        self.ready.push(Reverse((priority, self.sequence, key)));
+    }
+
+    fn input_arrived(&mut self, dep: &Key) {
+        for waiter in self.waiting_for.remove(dep).unwrap_or_default() {
+            if let Some(pending) = self.pending.get_mut(&waiter) {
+                pending.missing -= 1;
+                if pending.missing == 0 {
+                    self.make_ready(waiter);
+                }
+            }
+        }
+    }
+
+    fn fetch_failed(&mut self, peer: &str, key: Key, out: &mut Vec<WorkerCommand>) {
+        let next = self.holders.get_mut(&key).and_then(|holders| {
+            holders.retain(|h| h != peer);
+            holders.first().cloned()
+        });
+        match next {
+            Some(next) => out.push(WorkerCommand::Fetch { peer: next, keys: vec![key] }),
+            None => {
+                self.fetching.remove(&key);
+                self.holders.remove(&key);
+                for waiter in self.waiting_for.remove(&key).unwrap_or_default() {
+                    if self.pending.remove(&waiter).is_some() {
+                        out.push(WorkerCommand::ToScheduler(WorkerToScheduler::MissingData {
+                            key: waiter,
+                            dep: key.clone(),
+                        }));
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_ready(&mut self, out: &mut Vec<WorkerCommand>) {
+        while self.executing.len() < self.nthreads {
+            let Some(Reverse((_, _, key))) = self.ready.pop() else { break };
+            let Some(pending) = self.pending.remove(&key) else { continue }; // freed meanwhile
+            let inputs: Option<Vec<Value>> =
+                pending.deps.iter().map(|d| self.data.get(d).cloned()).collect();
+            let Some(inputs) = inputs else {
+                // An input was freed while the task waited: the scheduler will resend it.
+                continue;
+            };
+            self.executing.insert(key);
+            out.push(WorkerCommand::Execute { task: pending.task, inputs });
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The distributed runtime in one process: a scheduler and workers on loopback sockets, driven
+//! through the blocking `Client`.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rask::prelude::*;
+use rask::testing::{add, fail, inc, make_data, slow_inc, slow_len, total};
+use rask::{Client, ClientError, LocalCluster};
+
+/// Runs `body` on its own thread and fails the test if it takes longer than `seconds`.
+fn within<T: Send + 'static>(seconds: u64, body: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(body());
+    });
+    result
+        .recv_timeout(Duration::from_secs(seconds))
+        .unwrap_or_else(|_| panic!("the test did not finish within {seconds} s"))
+}
+
+fn cluster(workers: usize) -> (LocalCluster, Client) {
+    let cluster = LocalCluster::new(workers, 1).unwrap();
+    let client = cluster.client().unwrap();
+    (cluster, client)
+}
+
+#[test]
+fn map_gather_and_a_reduction_over_futures() {
+    within(60, || {
+        let (_cluster, client) = cluster(2);
+        let futures = client.map(inc::lazy, 0..10).unwrap();
+        assert_eq!(client.gather(&futures).unwrap(), (1..=10).collect::<Vec<i64>>());
+        let lazies: Vec<Delayed<i64>> = (0..10).map(inc::lazy).collect();
+        let sum = client.compute(&total::lazy(lazies)).unwrap();
+        assert_eq!(client.result(&sum).unwrap(), 55);
+        assert_eq!(client.ncores().unwrap().len(), 2);
+    });
+}
+
+#[test]
+fn a_1000_step_chain_and_a_256_leaf_tree() {
+    within(60, || {
+        let (_cluster, client) = cluster(2);
+        let mut x = inc::lazy(0);
+        for _ in 1..1000 {
+            x = inc::lazy(&x);
+        }
+        assert_eq!(client.result(&client.compute(&x).unwrap()).unwrap(), 1000);
+        let mut level: Vec<Delayed<i64>> = (0..256).map(inc::lazy).collect();
+        while level.len() > 1 {
+            level = level.chunks(2).map(|pair| add::lazy(&pair[0], &pair[1])).collect();
+        }
+        assert_eq!(
+            client.result(&client.compute(&level[0]).unwrap()).unwrap(),
+            (1..=256).sum::<i64>()
+        );
+    });
+}
+
+#[test]
+fn the_client_is_a_scheduler_for_compute() {
+    within(60, || {
+        let (_cluster, client) = cluster(2);
+        let graph = add::lazy(inc::lazy(1), inc::lazy(2));
+        assert_eq!(graph.compute_with(&client).unwrap(), 5);
+        let pair = (&inc::lazy(10), &add::lazy(1, 1));
+        assert_eq!(pair.compute_with(&client).unwrap(), (11, 2));
+    });
+}
+
+#[test]
+fn task_errors_reach_the_client_with_their_chain_and_other_futures_complete() {
+    within(60, || {
+        let (_cluster, client) = cluster(2);
+        let bad = client.submit(inc::lazy(fail::lazy(7))).unwrap();
+        let good = client.submit(inc::lazy(41)).unwrap();
+        let err = client.result(&bad).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("failed on purpose with 7") && message.contains("fail"),
+            "{message}"
+        );
+        assert_eq!(client.result(&good).unwrap(), 42);
+    });
+}
+
+#[test]
+fn a_closure_cannot_go_to_a_cluster_and_the_error_says_what_to_do() {
+    within(60, || {
+        let (_cluster, client) = cluster(1);
+        let local = inc::lazy(1).map("double", |x| x * 2);
+        let err = client.compute(&local).unwrap_err().to_string();
+        assert!(err.contains("closure `double`") && err.contains("#[rask::delayed]"), "{err}");
+    });
+}
+
+#[test]
+fn scatter_then_compute_on_the_scattered_futures() {
+    within(60, || {
+        let (_cluster, client) = cluster(2);
+        let data = client.scatter(vec![10_i64, 20, 30], false).unwrap();
+        let incremented: Vec<_> =
+            data.iter().map(|f| client.submit(inc::lazy(f)).unwrap()).collect();
+        assert_eq!(client.gather(&incremented).unwrap(), vec![11, 21, 31]);
+        let everywhere = client.scatter(vec![5_i64], true).unwrap();
+        assert_eq!(client.result(&everywhere[0]).unwrap(), 5);
+    });
+}
+
+#[test]
+fn losing_a_worker_recomputes_its_results_and_reruns_its_tasks() {
+    within(90, || {
+        let (mut cluster, client) = cluster(2);
+        let inputs: Vec<_> = (0..20).map(inc::lazy).collect();
+        let held = client.map(|d: &Delayed<i64>| inc::lazy(d), inputs.iter()).unwrap();
+        client.wait(&held, Duration::from_secs(30)).unwrap();
+        // Half of the results live on worker 0; stop it and ask for a sum over all of them.
+        cluster.stop_worker(0);
+        let slow: Vec<_> = (0..6).map(|i| slow_inc::lazy(i, 20)).collect();
+        let slow_futures = client.map(|d: &Delayed<i64>| inc::lazy(d), slow.iter()).unwrap();
+        assert_eq!(client.gather(&held).unwrap(), (2..22).collect::<Vec<i64>>());
+        assert_eq!(client.gather(&slow_futures).unwrap(), (2..8).collect::<Vec<i64>>());
+    });
+}
+
+#[test]
+fn as_completed_yields_each_future_once_and_takes_new_ones() {
+    within(60, || {
+        let (_cluster, client) = cluster(2);
+        let futures = client.map(|i| slow_inc::lazy(i, 5), 0..6).unwrap();
+        let extra = client.submit(inc::lazy(100)).unwrap();
+        let mut seen = client.block_on(async {
+            let mut completed = client.asynchronous().as_completed(futures);
+            let mut seen = Vec::new();
+            let mut added = false;
+            while let Some(future) = completed.next().await.unwrap() {
+                seen.push(future.result().await.unwrap());
+                if !added {
+                    completed.add(extra.clone());
+                    added = true;
+                }
+            }
+            seen
+        });
+        seen.sort();
+        assert_eq!(seen, vec![1, 2, 3, 4, 5, 6, 101]);
+    });
+}
+
+#[test]
+fn placement_prefers_the_worker_that_holds_big_inputs_but_idle_workers_take_slow_work() {
+    within(90, || {
+        let (cluster, client) = cluster(2);
+        let data = client.submit(make_data::lazy(200_000)).unwrap();
+        client.wait(std::slice::from_ref(&data), Duration::from_secs(30)).unwrap();
+        let futures: Vec<_> =
+            (0..12).map(|i| client.submit(slow_len::lazy(&data, i, 50)).unwrap()).collect();
+        let lengths = client.gather(&futures).unwrap();
+        assert_eq!(lengths, (0..12).map(|i| 200_000 + i).collect::<Vec<i64>>());
+        drop(cluster);
+    });
+}
+
+#[test]
+fn cancel_and_restart_leave_nothing_behind() {
+    within(60, || {
+        let (_cluster, client) = cluster(2);
+        let slow = client.map(|i| slow_inc::lazy(i, 200), 0..4).unwrap();
+        client.cancel(&slow).unwrap();
+        match client.result(&slow[0]) {
+            Err(ClientError::Cancelled { .. }) => {}
+            other => panic!("expected a cancellation, got {other:?}"),
+        }
+        let kept = client.submit(inc::lazy(1)).unwrap();
+        assert_eq!(client.result(&kept).unwrap(), 2);
+        client.restart().unwrap();
+        assert!(matches!(client.result(&kept), Err(ClientError::Cancelled { .. })));
+        // The cluster still works after a restart.
+        let again = client.submit(inc::lazy(5)).unwrap();
+        assert_eq!(client.result(&again).unwrap(), 6);
+    });
+}
