@@ -564,14 +564,34 @@ impl SchedulerState {
         }
     }
 
-    /// A task leaves the waiting/queued/processing states: its inputs are needed once less.
+    /// A task leaves the waiting/queued/processing states: its inputs are needed once less,
+    /// and an input nobody needs any more is dropped (its result freed, or its computation
+    /// stopped).
     fn stop_needing_inputs(&mut self, id: TaskId, out: &mut Vec<Command>) {
-        let deps = self.t(id).deps.clone();
-        for d in deps {
-            let dep = self.tm(d);
-            dep.needed_by = dep.needed_by.saturating_sub(1);
-            if dep.needed_by == 0 && dep.wanted_by == 0 {
-                self.release_result(d, out);
+        let mut stack = vec![id];
+        while let Some(id) = stack.pop() {
+            let deps = self.t(id).deps.clone();
+            for d in deps {
+                let dep = self.tm(d);
+                dep.needed_by = dep.needed_by.saturating_sub(1);
+                if dep.needed_by > 0 || dep.wanted_by > 0 {
+                    continue;
+                }
+                match dep.status {
+                    TaskStatus::Memory => self.release_result(d, out),
+                    status if Self::is_active(status) => {
+                        if let TaskStatus::Processing(w) = status {
+                            self.unassign(d, w);
+                            out.push(Command::ToWorker(
+                                w,
+                                SchedulerToWorker::Free { keys: vec![self.t(d).key.clone()] },
+                            ));
+                        }
+                        self.tm(d).status = TaskStatus::Released;
+                        stack.push(d);
+                    }
+                    _ => {}
+                }
             }
         }
     }

@@ -1,0 +1,363 @@
+//! The scheduler state machine driven directly: events in, commands checked, invariants after
+//! every step. No sockets, no threads, no time.
+
+use std::sync::Arc;
+
+use rask_core::{Key, TaskError, TaskFailure, WireTask};
+use rask_protocol::messages::{ClientId, SchedulerToClient, SchedulerToWorker, WorkerId};
+use rask_scheduler::{Command, Event, SchedulerConfig, SchedulerState, TaskStatus};
+
+struct Env {
+    state: SchedulerState,
+    out: Vec<Command>,
+}
+
+const ALICE: ClientId = ClientId(1);
+const BOB: ClientId = ClientId(2);
+
+fn w(n: u32) -> WorkerId {
+    WorkerId(n)
+}
+
+fn key(name: &str) -> Key {
+    Key::new(name)
+}
+
+fn task(name: &str, deps: &[&str], priority: u32) -> WireTask {
+    WireTask {
+        key: key(name),
+        deps: deps.iter().map(|d| key(d)).collect(),
+        priority,
+        part: 0,
+        retries: 0,
+        ops: vec![rask_core::wire::WireOp { func: "test::f".into(), args: vec![] }],
+        label: None,
+        origins: vec![],
+    }
+}
+
+impl Env {
+    fn new() -> Self {
+        Self::with(SchedulerConfig::default())
+    }
+
+    fn with(config: SchedulerConfig) -> Self {
+        let mut env = Env { state: SchedulerState::new(config), out: Vec::new() };
+        env.on(Event::ClientConnected(ALICE));
+        env.on(Event::ClientConnected(BOB));
+        env
+    }
+
+    fn on(&mut self, event: Event) {
+        self.state.handle(event, &mut self.out);
+        self.state.check_invariants();
+    }
+
+    fn worker(&mut self, id: u32, nthreads: u32) {
+        self.on(Event::WorkerConnected {
+            worker: w(id),
+            name: format!("w{id}"),
+            address: format!("10.0.0.{id}:1"),
+            nthreads,
+            now_us: 0,
+        });
+    }
+
+    fn submit(&mut self, client: ClientId, tasks: Vec<WireTask>, wanted: &[&str]) {
+        let wanted = wanted.iter().map(|k| key(k)).collect();
+        self.on(Event::UpdateGraph { client, tasks, wanted, restrictions: vec![] });
+    }
+
+    fn finish(&mut self, worker: u32, name: &str, nbytes: u64) {
+        self.on(Event::TaskFinished {
+            worker: w(worker),
+            key: key(name),
+            nbytes,
+            duration_us: 1000,
+        });
+    }
+
+    /// The tasks sent to workers since the last call, as (worker, key).
+    fn computes(&mut self) -> Vec<(u32, String)> {
+        let mut sent = Vec::new();
+        self.out.retain(|c| match c {
+            Command::ToWorker(worker, SchedulerToWorker::Compute { task, .. }) => {
+                sent.push((worker.0, task.key.name().to_string()));
+                false
+            }
+            _ => true,
+        });
+        sent.sort();
+        sent
+    }
+
+    /// Messages to a client since the last call.
+    fn to_client(&mut self, client: ClientId) -> Vec<SchedulerToClient> {
+        let mut messages = Vec::new();
+        self.out.retain(|c| match c {
+            Command::ToClient(id, message) if *id == client => {
+                messages.push(message.clone());
+                false
+            }
+            _ => true,
+        });
+        messages
+    }
+
+    fn frees(&mut self) -> Vec<(u32, String)> {
+        let mut freed = Vec::new();
+        self.out.retain(|c| match c {
+            Command::ToWorker(worker, SchedulerToWorker::Free { keys }) => {
+                freed.extend(keys.iter().map(|k| (worker.0, k.name().to_string())));
+                false
+            }
+            _ => true,
+        });
+        freed.sort();
+        freed
+    }
+
+    fn status(&self, name: &str) -> Option<TaskStatus> {
+        self.state.status(&key(name))
+    }
+}
+
+fn in_memory(messages: &[SchedulerToClient]) -> Vec<String> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            SchedulerToClient::KeyInMemory { key, .. } => Some(key.name().to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_chain_runs_in_order_and_intermediates_are_freed() {
+    let mut env = Env::new();
+    env.worker(1, 1);
+    env.submit(ALICE, vec![task("a", &[], 0), task("b", &["a"], 1)], &["b"]);
+    assert_eq!(env.computes(), [(1, "a".into())]);
+    assert_eq!(env.status("b"), Some(TaskStatus::Waiting));
+    env.finish(1, "a", 10);
+    assert_eq!(env.computes(), [(1, "b".into())]);
+    env.finish(1, "b", 10);
+    assert_eq!(in_memory(&env.to_client(ALICE)), ["b"]);
+    assert_eq!(env.frees(), [(1, "a".into())], "a is freed once b no longer needs it");
+    assert_eq!(env.status("a"), Some(TaskStatus::Released));
+    env.on(Event::ReleaseKeys { client: ALICE, keys: vec![key("b")] });
+    assert_eq!(env.frees(), [(1, "b".into())]);
+    assert_eq!(env.state.num_tasks(), 0, "everything is forgotten");
+}
+
+#[test]
+fn workers_take_at_most_threads_plus_one_tasks_and_the_rest_waits_on_the_scheduler() {
+    let mut env = Env::new();
+    env.worker(1, 1);
+    env.worker(2, 1);
+    let tasks = (0..10).map(|i| task(&format!("t{i}"), &[], i)).collect();
+    let wanted: Vec<String> = (0..10).map(|i| format!("t{i}")).collect();
+    env.submit(ALICE, tasks, &wanted.iter().map(String::as_str).collect::<Vec<_>>());
+    let sent = env.computes();
+    assert_eq!(sent.len(), 4, "two slots each: {sent:?}");
+    let mut keys: Vec<&str> = sent.iter().map(|(_, k)| k.as_str()).collect();
+    keys.sort();
+    assert_eq!(keys, ["t0", "t1", "t2", "t3"], "best priority first");
+    let queued =
+        (0..10).filter(|i| env.status(&format!("t{i}")) == Some(TaskStatus::Queued)).count();
+    assert_eq!(queued, 6);
+    let (worker, first) = sent[0].clone();
+    env.finish(worker, &first, 8);
+    assert_eq!(
+        env.computes(),
+        [(worker, "t4".into())],
+        "a free slot takes the next in priority order"
+    );
+}
+
+#[test]
+fn a_task_goes_where_its_big_input_is() {
+    let mut env = Env::new();
+    env.worker(1, 1);
+    env.worker(2, 1);
+    env.submit(ALICE, vec![task("big", &[], 0), task("small", &[], 1)], &["big", "small"]);
+    let sent = env.computes();
+    let big_on = sent.iter().find(|(_, k)| k == "big").unwrap().0;
+    let small_on = sent.iter().find(|(_, k)| k == "small").unwrap().0;
+    env.finish(big_on, "big", 500_000_000);
+    env.finish(small_on, "small", 10);
+    env.submit(ALICE, vec![task("uses-big", &["big", "small"], 0)], &["uses-big"]);
+    assert_eq!(env.computes(), [(big_on, "uses-big".into())]);
+}
+
+#[test]
+fn when_a_worker_dies_its_tasks_rerun_and_its_results_are_recomputed() {
+    let mut env = Env::new();
+    env.worker(1, 1);
+    env.worker(2, 1);
+    env.submit(
+        ALICE,
+        vec![task("x", &[], 0), task("y", &[], 1), task("z", &["x", "y"], 2)],
+        &["z"],
+    );
+    let sent = env.computes();
+    assert_eq!(sent.len(), 2);
+    let x_on = sent.iter().find(|(_, k)| k == "x").unwrap().0;
+    let other = if x_on == 1 { 2 } else { 1 };
+    env.finish(x_on, "x", 8);
+    // y is still running on `other`; x's holder dies.
+    env.on(Event::WorkerDisconnected(w(x_on)));
+    assert_eq!(
+        env.status("x"),
+        Some(TaskStatus::Processing(w(other))),
+        "x is recomputed on the survivor"
+    );
+    assert_eq!(env.status("z"), Some(TaskStatus::Waiting));
+    let _ = env.computes();
+    env.finish(other, "y", 8);
+    env.finish(other, "x", 8);
+    assert_eq!(env.computes(), [(other, "z".into())]);
+    env.finish(other, "z", 8);
+    assert_eq!(in_memory(&env.to_client(ALICE)), ["z"]);
+}
+
+#[test]
+fn a_task_that_keeps_killing_workers_fails_as_killed_worker_naming_them() {
+    let mut env = Env::with(SchedulerConfig { allowed_failures: 1, ..SchedulerConfig::default() });
+    env.worker(1, 1);
+    env.submit(ALICE, vec![task("poison", &[], 0), task("fine", &[], 1)], &["poison", "fine"]);
+    assert_eq!(env.computes(), [(1, "fine".into()), (1, "poison".into())]);
+    env.on(Event::WorkerDisconnected(w(1)));
+    env.worker(2, 1);
+    assert_eq!(env.computes(), [(2, "fine".into()), (2, "poison".into())]);
+    env.finish(2, "fine", 8);
+    env.on(Event::WorkerDisconnected(w(2)));
+    assert_eq!(env.status("poison"), Some(TaskStatus::Erred));
+    let messages = env.to_client(ALICE);
+    let failure = messages
+        .iter()
+        .find_map(|m| match m {
+            SchedulerToClient::KeyErred { key, failure } if key.name().as_str() == "poison" => {
+                Some(failure.clone())
+            }
+            _ => None,
+        })
+        .expect("the client hears of the failure");
+    let text = failure.error.chain.join(" ");
+    assert!(
+        text.contains("KilledWorker") && text.contains("WorkerId-1") && text.contains("WorkerId-2"),
+        "{text}"
+    );
+    // "fine" finished before the second death but lived on worker 2: it is recomputed.
+    env.worker(3, 1);
+    assert_eq!(env.computes(), [(3, "fine".into())]);
+}
+
+#[test]
+fn an_error_fails_every_task_that_waits_on_it() {
+    let mut env = Env::new();
+    env.worker(1, 2);
+    env.submit(ALICE, vec![task("a", &[], 0), task("b", &["a"], 1), task("c", &["b"], 2)], &["c"]);
+    let _ = env.computes();
+    let failure = TaskFailure {
+        key: key("a"),
+        function: "f".into(),
+        attempts: 1,
+        error: TaskError::msg("boom"),
+    };
+    env.on(Event::TaskErred { worker: w(1), key: key("a"), failure });
+    assert_eq!(env.status("b"), Some(TaskStatus::Erred));
+    assert_eq!(env.status("c"), Some(TaskStatus::Erred));
+    let messages = env.to_client(ALICE);
+    assert!(
+        matches!(&messages[..], [SchedulerToClient::KeyErred { key, failure }] if key.name().as_str() == "c" && failure.key == self::key("a"))
+    );
+}
+
+#[test]
+fn two_clients_share_a_result_until_both_release_it() {
+    let mut env = Env::new();
+    env.worker(1, 1);
+    env.submit(ALICE, vec![task("shared", &[], 0)], &["shared"]);
+    env.submit(BOB, vec![task("shared", &[], 0)], &["shared"]);
+    assert_eq!(env.computes().len(), 1, "computed once");
+    env.finish(1, "shared", 8);
+    assert_eq!(in_memory(&env.to_client(ALICE)), ["shared"]);
+    assert_eq!(in_memory(&env.to_client(BOB)), ["shared"]);
+    env.on(Event::ReleaseKeys { client: ALICE, keys: vec![key("shared")] });
+    assert_eq!(env.status("shared"), Some(TaskStatus::Memory));
+    env.on(Event::ClientDisconnected(BOB));
+    assert_eq!(env.status("shared"), None);
+    assert_eq!(env.frees(), [(1, "shared".into())]);
+}
+
+#[test]
+fn releasing_an_unfinished_future_stops_its_work() {
+    let mut env = Env::new();
+    env.worker(1, 1);
+    env.submit(ALICE, vec![task("slow", &[], 0), task("after", &["slow"], 1)], &["after"]);
+    assert_eq!(env.computes(), [(1, "slow".into())]);
+    env.on(Event::Cancel { client: ALICE, keys: vec![key("after")] });
+    assert!(matches!(&env.to_client(ALICE)[..], [SchedulerToClient::KeyCancelled { .. }]));
+    assert_eq!(env.frees(), [(1, "slow".into())], "the running input is stopped too");
+    assert_eq!(env.state.num_tasks(), 0);
+    // Its late result is refused.
+    env.finish(1, "slow", 8);
+    assert_eq!(env.frees(), [(1, "slow".into())]);
+}
+
+#[test]
+fn restart_forgets_everything_and_clears_workers() {
+    let mut env = Env::new();
+    env.worker(1, 1);
+    env.submit(ALICE, vec![task("a", &[], 0), task("b", &["a"], 1)], &["b"]);
+    env.on(Event::Restart(BOB));
+    assert_eq!(env.state.num_tasks(), 0);
+    assert!(env.state.processing_on(w(1)).is_empty());
+    assert!(env.out.iter().any(|c| matches!(c, Command::ToWorker(_, SchedulerToWorker::Clear))));
+    assert!(matches!(&env.to_client(ALICE)[..], [SchedulerToClient::KeyCancelled { .. }]));
+    assert!(matches!(&env.to_client(BOB)[..], [SchedulerToClient::Restarted]));
+}
+
+#[test]
+fn an_input_nobody_submitted_is_an_error_that_says_so() {
+    let mut env = Env::new();
+    env.worker(1, 1);
+    env.submit(ALICE, vec![task("orphan", &["ghost"], 0)], &["orphan"]);
+    let messages = env.to_client(ALICE);
+    let [SchedulerToClient::KeyErred { failure, .. }] = &messages[..] else {
+        panic!("{messages:?}")
+    };
+    let text = failure.error.chain.join(" ");
+    assert!(text.contains("'ghost'") && text.contains("unknown to the scheduler"), "{text}");
+}
+
+#[test]
+fn silent_workers_are_removed_after_their_ttl() {
+    let mut env =
+        Env::with(SchedulerConfig { worker_ttl_us: 1_000_000, ..SchedulerConfig::default() });
+    env.worker(1, 1);
+    env.submit(ALICE, vec![task("t", &[], 0)], &["t"]);
+    let _ = env.computes();
+    env.on(Event::Tick { now_us: 500_000 });
+    assert_eq!(env.status("t"), Some(TaskStatus::Processing(w(1))));
+    env.on(Event::Tick { now_us: 2_000_000 });
+    assert!(env.out.iter().any(|c| matches!(c, Command::CloseWorker(id) if *id == w(1))));
+    assert_eq!(env.status("t"), Some(TaskStatus::Queued));
+    let _ = Arc::new(());
+}
+
+#[test]
+fn restricted_tasks_only_run_where_allowed() {
+    let mut env = Env::new();
+    env.worker(1, 1);
+    env.worker(2, 1);
+    let tasks = (0..4).map(|i| task(&format!("pinned{i}"), &[], i)).collect();
+    let restrictions =
+        (0..4).map(|i| (key(&format!("pinned{i}")), vec!["w2".to_string()])).collect();
+    let wanted = (0..4).map(|i| key(&format!("pinned{i}"))).collect();
+    env.on(Event::UpdateGraph { client: ALICE, tasks, wanted, restrictions });
+    let sent = env.computes();
+    assert!(sent.iter().all(|(worker, _)| *worker == 2), "{sent:?}");
+    assert_eq!(sent.len(), 2, "worker 2's two slots; worker 1 stays idle");
+}
