@@ -92,7 +92,7 @@ impl Env {
     }
 
     /// Messages to a client since the last call.
-    fn to_client(&mut self, client: ClientId) -> Vec<SchedulerToClient> {
+    fn messages_for(&mut self, client: ClientId) -> Vec<SchedulerToClient> {
         let mut messages = Vec::new();
         self.out.retain(|c| match c {
             Command::ToClient(id, message) if *id == client => {
@@ -142,7 +142,7 @@ fn a_chain_runs_in_order_and_intermediates_are_freed() {
     env.finish(1, "a", 10);
     assert_eq!(env.computes(), [(1, "b".into())]);
     env.finish(1, "b", 10);
-    assert_eq!(in_memory(&env.to_client(ALICE)), ["b"]);
+    assert_eq!(in_memory(&env.messages_for(ALICE)), ["b"]);
     assert_eq!(env.frees(), [(1, "a".into())], "a is freed once b no longer needs it");
     assert_eq!(env.status("a"), Some(TaskStatus::Released));
     env.on(Event::ReleaseKeys { client: ALICE, keys: vec![key("b")] });
@@ -218,7 +218,7 @@ fn when_a_worker_dies_its_tasks_rerun_and_its_results_are_recomputed() {
     env.finish(other, "x", 8);
     assert_eq!(env.computes(), [(other, "z".into())]);
     env.finish(other, "z", 8);
-    assert_eq!(in_memory(&env.to_client(ALICE)), ["z"]);
+    assert_eq!(in_memory(&env.messages_for(ALICE)), ["z"]);
 }
 
 #[test]
@@ -233,7 +233,7 @@ fn a_task_that_keeps_killing_workers_fails_as_killed_worker_naming_them() {
     env.finish(2, "fine", 8);
     env.on(Event::WorkerDisconnected(w(2)));
     assert_eq!(env.status("poison"), Some(TaskStatus::Erred));
-    let messages = env.to_client(ALICE);
+    let messages = env.messages_for(ALICE);
     let failure = messages
         .iter()
         .find_map(|m| match m {
@@ -268,7 +268,7 @@ fn an_error_fails_every_task_that_waits_on_it() {
     env.on(Event::TaskErred { worker: w(1), key: key("a"), failure });
     assert_eq!(env.status("b"), Some(TaskStatus::Erred));
     assert_eq!(env.status("c"), Some(TaskStatus::Erred));
-    let messages = env.to_client(ALICE);
+    let messages = env.messages_for(ALICE);
     assert!(
         matches!(&messages[..], [SchedulerToClient::KeyErred { key, failure }] if key.name().as_str() == "c" && failure.key == self::key("a"))
     );
@@ -282,8 +282,8 @@ fn two_clients_share_a_result_until_both_release_it() {
     env.submit(BOB, vec![task("shared", &[], 0)], &["shared"]);
     assert_eq!(env.computes().len(), 1, "computed once");
     env.finish(1, "shared", 8);
-    assert_eq!(in_memory(&env.to_client(ALICE)), ["shared"]);
-    assert_eq!(in_memory(&env.to_client(BOB)), ["shared"]);
+    assert_eq!(in_memory(&env.messages_for(ALICE)), ["shared"]);
+    assert_eq!(in_memory(&env.messages_for(BOB)), ["shared"]);
     env.on(Event::ReleaseKeys { client: ALICE, keys: vec![key("shared")] });
     assert_eq!(env.status("shared"), Some(TaskStatus::Memory));
     env.on(Event::ClientDisconnected(BOB));
@@ -298,7 +298,7 @@ fn releasing_an_unfinished_future_stops_its_work() {
     env.submit(ALICE, vec![task("slow", &[], 0), task("after", &["slow"], 1)], &["after"]);
     assert_eq!(env.computes(), [(1, "slow".into())]);
     env.on(Event::Cancel { client: ALICE, keys: vec![key("after")] });
-    assert!(matches!(&env.to_client(ALICE)[..], [SchedulerToClient::KeyCancelled { .. }]));
+    assert!(matches!(&env.messages_for(ALICE)[..], [SchedulerToClient::KeyCancelled { .. }]));
     assert_eq!(env.frees(), [(1, "slow".into())], "the running input is stopped too");
     assert_eq!(env.state.num_tasks(), 0);
     // Its late result is refused.
@@ -315,8 +315,8 @@ fn restart_forgets_everything_and_clears_workers() {
     assert_eq!(env.state.num_tasks(), 0);
     assert!(env.state.processing_on(w(1)).is_empty());
     assert!(env.out.iter().any(|c| matches!(c, Command::ToWorker(_, SchedulerToWorker::Clear))));
-    assert!(matches!(&env.to_client(ALICE)[..], [SchedulerToClient::KeyCancelled { .. }]));
-    assert!(matches!(&env.to_client(BOB)[..], [SchedulerToClient::Restarted]));
+    assert!(matches!(&env.messages_for(ALICE)[..], [SchedulerToClient::KeyCancelled { .. }]));
+    assert!(matches!(&env.messages_for(BOB)[..], [SchedulerToClient::Restarted]));
 }
 
 #[test]
@@ -324,7 +324,7 @@ fn an_input_nobody_submitted_is_an_error_that_says_so() {
     let mut env = Env::new();
     env.worker(1, 1);
     env.submit(ALICE, vec![task("orphan", &["ghost"], 0)], &["orphan"]);
-    let messages = env.to_client(ALICE);
+    let messages = env.messages_for(ALICE);
     let [SchedulerToClient::KeyErred { failure, .. }] = &messages[..] else {
         panic!("{messages:?}")
     };
