@@ -354,12 +354,25 @@ impl AsyncClient {
             .map_err(|_| ClientError::Disconnected)
     }
 
-    /// Sends a graph and returns futures for `outputs`: one message for the whole graph.
-    pub fn submit_graph(
+    /// Sends a graph for `outputs` (one message for the whole graph) and holds the outputs
+    /// until the caller's futures take over.
+    fn submit_graph(
         &self,
         graph: &Graph,
         outputs: &[Key],
         optimizations: &Optimizations,
+    ) -> Result<Vec<Key>> {
+        self.submit_graph_to(graph, outputs, optimizations, &[])
+    }
+
+    /// `submit_graph`, with the outputs' tasks restricted to the named workers (names or data
+    /// addresses; empty: anywhere).
+    fn submit_graph_to(
+        &self,
+        graph: &Graph,
+        outputs: &[Key],
+        optimizations: &Optimizations,
+        workers: &[String],
     ) -> Result<Vec<Key>> {
         let tasks = prepare(graph, outputs, optimizations)?;
         let wire = encode_graph(&tasks)?;
@@ -372,8 +385,16 @@ impl AsyncClient {
         for key in outputs {
             self.shared.hold(key);
         }
-        self.shared
-            .send(ClientToScheduler::UpdateGraph { tasks: wire, wanted: outputs.to_vec() })?;
+        let restrictions = if workers.is_empty() {
+            Vec::new()
+        } else {
+            outputs.iter().map(|k| (k.clone(), workers.to_vec())).collect()
+        };
+        self.shared.send(ClientToScheduler::UpdateGraph {
+            tasks: wire,
+            wanted: outputs.to_vec(),
+            restrictions,
+        })?;
         Ok(outputs.to_vec())
     }
 
@@ -397,6 +418,27 @@ impl AsyncClient {
     /// Starts one task (a lazy call): like Dask's `client.submit(func, *args)`.
     pub fn submit<C: Collection>(&self, call: C) -> Result<Future<C::Output>> {
         self.compute(&call)
+    }
+
+    /// Starts one task that may only run on the named workers (names or data addresses), like
+    /// Dask's `client.submit(..., workers=[...])`.
+    pub fn submit_to<C: Collection>(
+        &self,
+        call: C,
+        workers: &[String],
+    ) -> Result<Future<C::Output>> {
+        let keys = call.output_keys();
+        let [key] = keys.as_slice() else {
+            return Err(ClientError::Task(rask_core::Error::Arity {
+                function: "AsyncClient::submit_to".into(),
+                expected: 1,
+                given: keys.len(),
+            }));
+        };
+        self.submit_graph_to(&call.graph(), &keys, &call.optimizations(), workers)?;
+        let future = Future::new(key.clone(), self.shared.clone());
+        self.shared.drop_hold(key);
+        Ok(future)
     }
 
     /// Starts `f(item)` for every item, all in one graph submission.
@@ -483,7 +525,15 @@ impl AsyncClient {
     /// The workers of the cluster.
     pub async fn workers(&self) -> Result<Vec<WorkerInfo>> {
         match self.request(ClientToScheduler::ListWorkers).await? {
-            SchedulerToClient::Workers { workers } => Ok(workers),
+            SchedulerToClient::Workers { workers, .. } => Ok(workers),
+            _ => Err(ClientError::Disconnected),
+        }
+    }
+
+    /// How many tasks the scheduler knows, of all clients (after `restart`: none).
+    pub async fn scheduler_tasks(&self) -> Result<u64> {
+        match self.request(ClientToScheduler::ListWorkers).await? {
+            SchedulerToClient::Workers { tasks, .. } => Ok(tasks),
             _ => Err(ClientError::Disconnected),
         }
     }
@@ -622,6 +672,21 @@ impl Client {
     /// See [`AsyncClient::submit`].
     pub fn submit<C: Collection>(&self, call: C) -> Result<Future<C::Output>> {
         self.compute(&call)
+    }
+
+    /// See [`AsyncClient::submit_to`].
+    pub fn submit_to<C: Collection>(
+        &self,
+        call: C,
+        workers: &[String],
+    ) -> Result<Future<C::Output>> {
+        let _guard = self.runtime.enter();
+        self.inner.submit_to(call, workers)
+    }
+
+    /// See [`AsyncClient::scheduler_tasks`].
+    pub fn scheduler_tasks(&self) -> Result<u64> {
+        self.runtime.block_on(self.inner.scheduler_tasks())
     }
 
     /// See [`AsyncClient::map`].

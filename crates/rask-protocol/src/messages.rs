@@ -53,6 +53,8 @@ pub enum ClientToScheduler {
         tasks: Vec<WireTask>,
         /// Keys whose results the client holds futures for.
         wanted: Vec<Key>,
+        /// Keys that may only run on the named workers (names or data addresses).
+        restrictions: Vec<(Key, Vec<String>)>,
     },
     /// The client dropped its futures for these keys.
     ReleaseKeys {
@@ -118,6 +120,8 @@ pub enum SchedulerToClient {
     Workers {
         /// The workers.
         workers: Vec<WorkerInfo>,
+        /// How many tasks the scheduler knows (of all clients).
+        tasks: u64,
     },
     /// The restart is done: no task is left.
     Restarted,

@@ -214,8 +214,8 @@ async fn client_connection(
             Ok(Some(packet)) => {
                 for message in packet.messages {
                     let event = match message {
-                        ClientToScheduler::UpdateGraph { tasks, wanted } => {
-                            Event::UpdateGraph { client, tasks, wanted, restrictions: Vec::new() }
+                        ClientToScheduler::UpdateGraph { tasks, wanted, restrictions } => {
+                            Event::UpdateGraph { client, tasks, wanted, restrictions }
                         }
                         ClientToScheduler::ReleaseKeys { keys } => {
                             Event::ReleaseKeys { client, keys }

@@ -322,10 +322,9 @@ impl SchedulerState {
                 self.scattered(client, keys, &workers, out)
             }
             Event::ListWorkers(client) => {
-                out.push(Command::ToClient(
-                    client,
-                    SchedulerToClient::Workers { workers: self.worker_infos() },
-                ));
+                let tasks = self.by_key.len() as u64;
+                let workers = self.worker_infos();
+                out.push(Command::ToClient(client, SchedulerToClient::Workers { workers, tasks }));
             }
             Event::Restart(client) => self.restart(client, out),
             Event::WorkerConnected { worker, name, address, nthreads, now_us } => {

@@ -147,7 +147,7 @@ pub async fn start(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
     let (inputs, receiver) = mpsc::unbounded_channel();
     let (stop, stopped) = oneshot::channel();
     let server = tokio::spawn(data_server(listener, inputs.clone()));
-    let pool = ExecutionPool::start(config.nthreads, &inputs);
+    let pool = ExecutionPool::start(config.nthreads, &config.name, &inputs);
     let done = tokio::spawn(async move {
         let result = event_loop(
             config.nthreads,
@@ -343,21 +343,33 @@ async fn answer(
 
 type Job = (Task, Vec<Value>);
 
+thread_local! {
+    static WORKER_NAME: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The name of the worker whose execution thread calls this (`None` outside workers): lets a
+/// task report where it ran.
+pub fn current_worker_name() -> Option<String> {
+    WORKER_NAME.with(|name| name.borrow().clone())
+}
+
 /// `nthreads` OS threads that run tasks; results go back to the event loop.
 struct ExecutionPool {
     jobs: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
 }
 
 impl ExecutionPool {
-    fn start(nthreads: usize, inputs: &mpsc::UnboundedSender<Input>) -> Self {
+    fn start(nthreads: usize, name: &str, inputs: &mpsc::UnboundedSender<Input>) -> Self {
         let (jobs, receiver) = std::sync::mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for thread in 0..nthreads.max(1) {
             let receiver = receiver.clone();
             let inputs = inputs.clone();
+            let name = name.to_string();
             std::thread::Builder::new()
                 .name(format!("rask-worker-{thread}"))
                 .spawn(move || loop {
+                    WORKER_NAME.with(|slot| *slot.borrow_mut() = Some(name.clone()));
                     let job = receiver.lock().map(|r| r.recv());
                     let Ok(Ok((task, values))) = job else { return };
                     let started = Instant::now();

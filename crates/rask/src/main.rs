@@ -35,6 +35,9 @@ enum Command {
         /// Write the scheduler's address to this file (workers and clients can read it).
         #[arg(long)]
         scheduler_file: Option<PathBuf>,
+        /// How many worker deaths a task may be part of before it fails as the likely cause.
+        #[arg(long, default_value_t = 3)]
+        allowed_failures: u32,
     },
     /// Run a worker for the scheduler at ADDR (or the one named in --scheduler-file).
     Worker {
@@ -72,9 +75,9 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Some(Command::Scheduler { host, port, scheduler_file }) => {
+        Some(Command::Scheduler { host, port, scheduler_file, allowed_failures }) => {
             init_logging();
-            runtime()?.block_on(scheduler(host, port, scheduler_file))
+            runtime()?.block_on(scheduler(host, port, scheduler_file, allowed_failures))
         }
         Some(Command::Worker {
             address,
@@ -176,9 +179,15 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
-async fn scheduler(host: String, port: u16, scheduler_file: Option<PathBuf>) -> anyhow::Result<()> {
-    let config =
+async fn scheduler(
+    host: String,
+    port: u16,
+    scheduler_file: Option<PathBuf>,
+    allowed_failures: u32,
+) -> anyhow::Result<()> {
+    let mut config =
         rask_scheduler::ServerConfig { address: format!("{host}:{port}"), ..Default::default() };
+    config.scheduler.allowed_failures = allowed_failures;
     let handle = rask_scheduler::serve(config)
         .await
         .with_context(|| format!("listening on {host}:{port}"))?;

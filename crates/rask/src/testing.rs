@@ -56,3 +56,12 @@ pub fn abort_process(x: i64) -> i64 {
     }
     x
 }
+
+/// The name of the worker that runs it (empty outside a worker), after sleeping `millis`
+/// milliseconds; `input` only ties it to where its input lives.
+#[crate::delayed(impure)]
+pub fn where_am_i(input: &[f64], millis: u64) -> String {
+    let _ = input.len();
+    std::thread::sleep(Duration::from_millis(millis));
+    rask_worker::current_worker_name().unwrap_or_default()
+}
