@@ -3,8 +3,10 @@
 //!
 //! ```text
 //! cargo run --release -p rask-bench -- local --json [--scenarios tree_100k,map_sum_100k] [--repeat 3]
+//! cargo run --release -p rask-bench -- distributed --json [--workers 2] [--threads 1]
 //! ```
 
+mod distributed;
 mod local;
 
 use clap::{Parser, Subcommand};
@@ -21,10 +23,18 @@ struct Cli {
 enum Command {
     /// The local scheduler and the graph core: tasks per second, graph building and lowering.
     Local(local::LocalArgs),
+    /// The distributed runtime on loopback: round trips, tasks per second, scheduler CPU.
+    Distributed(distributed::DistributedArgs),
 }
 
 fn main() -> anyhow::Result<()> {
+    // `rask-bench scheduler` / `rask-bench worker`: the distributed benchmark starts its
+    // cluster from this same binary, so the workers know its functions.
+    if let Some(exit) = rask::cli::cluster_main() {
+        std::process::exit(exit);
+    }
     match Cli::parse().command {
         Command::Local(args) => local::run(&args),
+        Command::Distributed(args) => distributed::run(&args),
     }
 }

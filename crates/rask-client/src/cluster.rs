@@ -1,28 +1,44 @@
-//! A scheduler and workers inside this process, for tests, notebooks-style exploration and
-//! single-machine work that wants the distributed scheduler's behaviour.
+//! A scheduler and workers on this machine, for tests, exploration and single-machine work
+//! that wants the distributed scheduler's behaviour.
 //!
-//! Everything runs on a private tokio runtime and talks over loopback sockets: the same code
-//! paths as a real cluster, without starting processes.
+//! * [`LocalCluster::new`]: everything inside this process, on a private tokio runtime,
+//!   talking over loopback sockets — the same code paths as a real cluster, no processes.
+//! * [`LocalCluster::processes`]: a scheduler and workers as child processes of a program
+//!   that runs `rask::cli::cluster_main` (the `rask` binary, or your own binary so that the
+//!   workers know your functions: [`LocalCluster::processes_of_this_binary`]).
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rask_scheduler::{serve, SchedulerHandle, ServerConfig};
 use rask_worker::{WorkerConfig, WorkerHandle};
 
 use crate::{Client, ClientError, Result};
 
-/// A scheduler and workers in this process.
+enum Backing {
+    InProcess { runtime: Arc<tokio::runtime::Runtime>, scheduler: Option<SchedulerHandle>, workers: Vec<Option<WorkerHandle>> },
+    Processes { program: PathBuf, dir: PathBuf, scheduler: Child, workers: Vec<Option<Child>> },
+}
+
+/// A scheduler and workers on this machine.
 pub struct LocalCluster {
-    runtime: Arc<tokio::runtime::Runtime>,
-    scheduler: Option<SchedulerHandle>,
-    workers: Vec<Option<WorkerHandle>>,
+    backing: Backing,
     address: String,
     threads_per_worker: usize,
 }
 
+fn start_error(what: &str, error: impl std::fmt::Display) -> ClientError {
+    ClientError::Connect {
+        address: "127.0.0.1".into(),
+        source: rask_protocol::ProtocolError::Io(std::io::Error::other(format!("{what}: {error}"))),
+    }
+}
+
 impl LocalCluster {
     /// Starts a scheduler on a free loopback port and `workers` workers of
-    /// `threads_per_worker` threads each.
+    /// `threads_per_worker` threads each, all in this process.
     pub fn new(workers: usize, threads_per_worker: usize) -> Result<Self> {
         let runtime = Arc::new(
             tokio::runtime::Builder::new_multi_thread()
@@ -30,33 +46,68 @@ impl LocalCluster {
                 .thread_name("rask-local-cluster")
                 .enable_all()
                 .build()
-                .map_err(|e| ClientError::Connect {
-                    address: "127.0.0.1:0".into(),
-                    source: e.into(),
-                })?,
+                .map_err(|e| start_error("starting a runtime", e))?,
         );
         let config = ServerConfig { address: "127.0.0.1:0".into(), ..ServerConfig::default() };
-        let scheduler = runtime.block_on(serve(config)).map_err(|e| ClientError::Connect {
-            address: "127.0.0.1:0".into(),
-            source: e.into(),
-        })?;
+        let scheduler = runtime.block_on(serve(config)).map_err(|e| start_error("starting the scheduler", e))?;
         let address = scheduler.address.to_string();
-        let mut cluster = LocalCluster {
-            runtime,
-            scheduler: Some(scheduler),
-            workers: Vec::new(),
-            address,
-            threads_per_worker,
-        };
+        let backing = Backing::InProcess { runtime, scheduler: Some(scheduler), workers: Vec::new() };
+        let mut cluster = LocalCluster { backing, address, threads_per_worker };
         for _ in 0..workers {
             cluster.add_worker()?;
         }
         Ok(cluster)
     }
 
+    /// Starts `program scheduler` and `workers` times `program worker` as child processes on
+    /// loopback, and waits until every worker has registered.
+    pub fn processes(program: impl AsRef<Path>, workers: usize, threads_per_worker: usize) -> Result<Self> {
+        let program = program.as_ref().to_path_buf();
+        let dir = std::env::temp_dir().join(format!("rask-cluster-{}-{}", std::process::id(), unique()));
+        std::fs::create_dir_all(&dir).map_err(|e| start_error("creating a directory for logs", e))?;
+        let file = dir.join("scheduler.addr");
+        let scheduler = Command::new(&program)
+            .args(["scheduler", "--port", "0", "--scheduler-file"])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(log(&dir, "scheduler.log")?)
+            .spawn()
+            .map_err(|e| start_error(&format!("starting {} scheduler", program.display()), e))?;
+        let mut backing = Backing::Processes { program, dir, scheduler, workers: Vec::new() };
+        let address = wait_for_file(&file, Duration::from_secs(30)).inspect_err(|_| kill_all(&mut backing))?;
+        let mut cluster = LocalCluster { backing, address, threads_per_worker };
+        for _ in 0..workers {
+            cluster.add_worker()?;
+        }
+        let client = cluster.client()?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.workers()?.len() < workers {
+            if Instant::now() > deadline {
+                return Err(ClientError::Timeout(Duration::from_secs(30)));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(cluster)
+    }
+
+    /// [`LocalCluster::processes`] of the running program: its workers know every function
+    /// it registers. The program's `main` must start with `rask::cli::cluster_main`.
+    pub fn processes_of_this_binary(workers: usize, threads_per_worker: usize) -> Result<Self> {
+        let program = std::env::current_exe().map_err(|e| start_error("finding this program", e))?;
+        Self::processes(program, workers, threads_per_worker)
+    }
+
     /// The scheduler's address.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// The scheduler's process id, when it runs as a child process.
+    pub fn scheduler_pid(&self) -> Option<u32> {
+        match &self.backing {
+            Backing::Processes { scheduler, .. } => Some(scheduler.id()),
+            Backing::InProcess { .. } => None,
+        }
     }
 
     /// A client connected to this cluster.
@@ -66,39 +117,100 @@ impl LocalCluster {
 
     /// Starts one more worker; returns its index.
     pub fn add_worker(&mut self) -> Result<usize> {
-        let index = self.workers.len();
-        let config = WorkerConfig {
-            nthreads: self.threads_per_worker,
-            name: format!("local-worker-{index}"),
-            ..WorkerConfig::new(self.address.clone())
-        };
-        let worker = self.runtime.block_on(rask_worker::start(config)).map_err(|e| {
-            ClientError::Fetch { key: rask_core::Key::new("worker"), reason: e.to_string() }
-        })?;
-        self.workers.push(Some(worker));
-        Ok(index)
+        let threads = self.threads_per_worker;
+        match &mut self.backing {
+            Backing::InProcess { runtime, workers, .. } => {
+                let index = workers.len();
+                let config = WorkerConfig {
+                    nthreads: threads,
+                    name: format!("local-worker-{index}"),
+                    ..WorkerConfig::new(self.address.clone())
+                };
+                let worker = runtime.block_on(rask_worker::start(config)).map_err(|e| start_error("starting a worker", e))?;
+                workers.push(Some(worker));
+                Ok(index)
+            }
+            Backing::Processes { program, dir, workers, .. } => {
+                let index = workers.len();
+                let child = Command::new(&*program)
+                    .args(["worker", &self.address, "--nthreads", &threads.to_string(), "--name"])
+                    .arg(format!("local-worker-{index}"))
+                    .stdout(Stdio::null())
+                    .stderr(log(dir, &format!("worker-{index}.log"))?)
+                    .spawn()
+                    .map_err(|e| start_error("starting a worker process", e))?;
+                workers.push(Some(child));
+                Ok(index)
+            }
+        }
     }
 
-    /// The data address of worker `index`, if it runs.
-    pub fn worker_address(&self, index: usize) -> Option<&str> {
-        self.workers.get(index).and_then(Option::as_ref).map(|w| w.address.as_str())
-    }
-
-    /// Stops worker `index` abruptly, as if it died: its results are lost to the cluster.
+    /// Stops worker `index` abruptly, as if it died (SIGKILL for a process): its results are
+    /// lost to the cluster.
     pub fn stop_worker(&mut self, index: usize) {
-        if let Some(worker) = self.workers.get_mut(index).and_then(Option::take) {
-            let _ = self.runtime.block_on(worker.shutdown());
+        match &mut self.backing {
+            Backing::InProcess { runtime, workers, .. } => {
+                if let Some(worker) = workers.get_mut(index).and_then(Option::take) {
+                    let _ = runtime.block_on(worker.shutdown());
+                }
+            }
+            Backing::Processes { workers, .. } => {
+                if let Some(mut child) = workers.get_mut(index).and_then(Option::take) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
+        }
+    }
+}
+
+fn unique() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+fn log(dir: &Path, name: &str) -> Result<std::fs::File> {
+    std::fs::File::create(dir.join(name)).map_err(|e| start_error("creating a log file", e))
+}
+
+fn wait_for_file(file: &Path, wait: Duration) -> Result<String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            if !text.trim().is_empty() {
+                return Ok(text.trim().to_string());
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(ClientError::Timeout(wait));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn kill_all(backing: &mut Backing) {
+    match backing {
+        Backing::InProcess { runtime, scheduler, workers } => {
+            for worker in workers.iter_mut().filter_map(Option::take) {
+                let _ = runtime.block_on(worker.shutdown());
+            }
+            if let Some(scheduler) = scheduler.take() {
+                runtime.block_on(scheduler.shutdown());
+            }
+        }
+        Backing::Processes { dir, scheduler, workers, .. } => {
+            for mut child in workers.iter_mut().filter_map(Option::take) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            let _ = scheduler.kill();
+            let _ = scheduler.wait();
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
 
 impl Drop for LocalCluster {
     fn drop(&mut self) {
-        for worker in self.workers.iter_mut().filter_map(Option::take) {
-            let _ = self.runtime.block_on(worker.shutdown());
-        }
-        if let Some(scheduler) = self.scheduler.take() {
-            self.runtime.block_on(scheduler.shutdown());
-        }
+        kill_all(&mut self.backing);
     }
 }

@@ -215,7 +215,8 @@ struct WorkerState {
     name: String,
     address: String,
     nthreads: u32,
-    processing: HashSet<TaskId>,
+    /// Tasks sent here and not finished, with the duration expected when they were sent.
+    processing: FxHashMap<TaskId, f64>,
     has: HashSet<TaskId>,
     last_seen_us: u64,
     /// Sum of the expected durations of the tasks processing here.
@@ -278,7 +279,7 @@ impl SchedulerState {
     /// The tasks processing on a worker.
     pub fn processing_on(&self, worker: WorkerId) -> Vec<Key> {
         self.workers.get(&worker).map_or_else(Vec::new, |w| {
-            w.processing.iter().map(|&id| self.t(id).key.clone()).collect()
+            w.processing.keys().map(|&id| self.t(id).key.clone()).collect()
         })
     }
 
@@ -334,7 +335,7 @@ impl SchedulerState {
                         name,
                         address,
                         nthreads: nthreads.max(1),
-                        processing: HashSet::new(),
+                        processing: FxHashMap::default(),
                         has: HashSet::new(),
                         last_seen_us: now_us,
                         occupancy_us: 0.0,
@@ -758,9 +759,8 @@ impl SchedulerState {
     }
 
     fn unassign(&mut self, id: TaskId, worker: WorkerId) {
-        let expected = self.expected_duration(id);
         if let Some(w) = self.workers.get_mut(&worker) {
-            if w.processing.remove(&id) {
+            if let Some(expected) = w.processing.remove(&id) {
                 w.occupancy_us = (w.occupancy_us - expected).max(0.0);
             }
         }
@@ -971,7 +971,7 @@ impl SchedulerState {
             }
         }
         // Tasks that were running there go back to the queue, unless they keep killing workers.
-        let mut processing: Vec<TaskId> = state.processing.iter().copied().collect();
+        let mut processing: Vec<TaskId> = state.processing.keys().copied().collect();
         processing.sort_by_key(|&id| self.t(id).priority);
         let allowed_failures = self.config.allowed_failures;
         for id in processing {
@@ -1016,9 +1016,13 @@ impl SchedulerState {
         if self.workers.is_empty() {
             return;
         }
+        // Tasks that wait for a busy worker (their inputs are there, or they are restricted to
+        // it) are set aside; past a bound, the rest waits for the next event rather than the
+        // scheduler scanning a long queue on every event.
+        const MAX_DEFERRED: usize = 256;
         let mut deferred = Vec::new();
         while let Some(&Reverse((priority, id))) = self.ready.peek() {
-            if !self.workers.values().any(|w| w.processing.len() < capacity(w)) {
+            if deferred.len() >= MAX_DEFERRED || !self.workers.values().any(|w| w.processing.len() < capacity(w)) {
                 break;
             }
             self.ready.pop();
@@ -1083,7 +1087,7 @@ impl SchedulerState {
             .collect();
         let spec = task.spec.clone().expect("queued tasks have a spec");
         let w = self.workers.get_mut(&worker).expect("chosen among live workers");
-        w.processing.insert(id);
+        w.processing.insert(id, expected);
         w.occupancy_us += expected;
         self.tm(id).status = TaskStatus::Processing(worker);
         out.push(Command::ToWorker(worker, SchedulerToWorker::Compute { task: spec, who_has }));
@@ -1103,7 +1107,7 @@ impl SchedulerState {
                         .get(&w)
                         .unwrap_or_else(|| panic!("{} processing on a gone worker", task.key));
                     assert!(
-                        worker.processing.contains(&id),
+                        worker.processing.contains_key(&id),
                         "{} is in its worker's processing set",
                         task.key
                     );
@@ -1146,9 +1150,11 @@ impl SchedulerState {
             );
         }
         for (w, worker) in &self.workers {
-            for id in &worker.processing {
+            for id in worker.processing.keys() {
                 assert_eq!(self.t(*id).status, TaskStatus::Processing(*w));
             }
+            let expected: f64 = worker.processing.values().sum();
+            assert!((worker.occupancy_us - expected).abs() < 1e-3 * expected.max(1.0), "{w}'s occupancy adds up");
             assert!(worker.processing.len() <= capacity(worker), "{w} is over capacity");
         }
     }

@@ -63,6 +63,7 @@ pub use rask_macros::delayed;
 
 pub use rask_client::{AsCompleted, AsyncClient, Client, ClientError, Future, LocalCluster};
 
+pub mod cli;
 pub mod testing;
 
 /// What most programs need: `use rask::prelude::*;`.

@@ -1,0 +1,204 @@
+//! The cluster commands, for the `rask` binary and for any binary of yours.
+//!
+//! A worker can only run functions registered in its own binary. To run your
+//! `#[rask::delayed]` functions on a cluster, start the workers from *your* binary: make
+//! [`cluster_main`] the first line of its `main`, and `your-binary worker HOST:PORT` becomes a
+//! worker that knows your functions (and `your-binary scheduler` a scheduler):
+//!
+//! ```no_run
+//! fn main() {
+//!     if let Some(exit) = rask::cli::cluster_main() {
+//!         std::process::exit(exit);
+//!     }
+//!     // ... the program itself ...
+//! }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// The cluster commands.
+#[derive(Parser)]
+#[command(version, about = "rask cluster commands", long_about = None)]
+struct ClusterCli {
+    #[command(subcommand)]
+    command: ClusterCommand,
+}
+
+/// `scheduler` and `worker`.
+#[derive(Subcommand, Clone, Debug)]
+pub enum ClusterCommand {
+    /// Run a scheduler: clients submit work to it, workers register with it.
+    Scheduler {
+        /// The interface to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// The port to listen on (0: any free port).
+        #[arg(long, default_value_t = 8786)]
+        port: u16,
+        /// Write the scheduler's address to this file (workers and clients can read it).
+        #[arg(long)]
+        scheduler_file: Option<PathBuf>,
+        /// How many worker deaths a task may be part of before it fails as the likely cause.
+        #[arg(long, default_value_t = 3)]
+        allowed_failures: u32,
+    },
+    /// Run a worker for the scheduler at ADDR (or the one named in --scheduler-file).
+    Worker {
+        /// The scheduler's address, `host:port`.
+        address: Option<String>,
+        /// Read the scheduler's address from this file.
+        #[arg(long)]
+        scheduler_file: Option<PathBuf>,
+        /// Execution threads (default: one per core).
+        #[arg(long)]
+        nthreads: Option<usize>,
+        /// A name for logs and restrictions.
+        #[arg(long)]
+        name: Option<String>,
+        /// Abstract resources, such as GPU=2 (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        resources: Vec<String>,
+        /// The interface the worker's data server listens on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// A directory for the worker's files (it must exist).
+        #[arg(long)]
+        local_directory: Option<PathBuf>,
+    },
+}
+
+/// If this process was started as `PROGRAM scheduler ...` or `PROGRAM worker ...`, runs that
+/// until it ends and returns the exit code; otherwise returns `None` at once.
+pub fn cluster_main() -> Option<i32> {
+    let args: Vec<String> = std::env::args().collect();
+    if !matches!(args.get(1).map(String::as_str), Some("scheduler" | "worker")) {
+        return None;
+    }
+    let cli = ClusterCli::parse_from(args);
+    Some(match run(cli.command) {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("error: {error}");
+            1
+        }
+    })
+}
+
+/// Runs a cluster command until it ends (SIGINT or SIGTERM, or the scheduler going away).
+pub fn run(command: ClusterCommand) -> Result<(), String> {
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the async runtime: {e}"))?;
+    match command {
+        ClusterCommand::Scheduler { host, port, scheduler_file, allowed_failures } => {
+            runtime.block_on(scheduler(host, port, scheduler_file, allowed_failures))
+        }
+        ClusterCommand::Worker { address, scheduler_file, nthreads, name, resources, host, local_directory } => {
+            if let Some(dir) = &local_directory {
+                if !dir.is_dir() {
+                    return Err(format!("--local-directory {} is not a directory: create it first", dir.display()));
+                }
+            }
+            let address = match (address, scheduler_file) {
+                (Some(address), _) => address,
+                (None, Some(file)) => read_scheduler_file(&file, Duration::from_secs(30))?,
+                (None, None) => {
+                    return Err("give the scheduler's address (worker HOST:PORT) or --scheduler-file FILE".into())
+                }
+            };
+            let resources = resources.iter().map(|r| parse_resource(r)).collect::<Result<Vec<_>, _>>()?;
+            let mut config = rask_worker::WorkerConfig::new(address);
+            if let Some(n) = nthreads {
+                config.nthreads = n.max(1);
+            }
+            if let Some(name) = name {
+                config.name = name;
+            }
+            config.host = host;
+            config.resources = resources;
+            runtime.block_on(worker(config))
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn parse_resource(text: &str) -> Result<(String, f64), String> {
+    let Some((name, amount)) = text.split_once('=') else {
+        return Err(format!("--resources takes NAME=AMOUNT pairs such as GPU=2, not {text:?}"));
+    };
+    let amount: f64 = amount.parse().map_err(|_| format!("--resources {text}: {amount:?} is not a number"))?;
+    Ok((name.to_string(), amount))
+}
+
+/// Reads a scheduler file written by `scheduler --scheduler-file`, waiting up to `wait` for it
+/// to appear.
+pub fn read_scheduler_file(file: &Path, wait: Duration) -> Result<String, String> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match std::fs::read_to_string(file) {
+            Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_string()),
+            _ if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(_) => return Err(format!("the scheduler file {} is empty", file.display())),
+            Err(e) => return Err(format!("could not read the scheduler file {}: {e}", file.display())),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+async fn scheduler(host: String, port: u16, scheduler_file: Option<PathBuf>, allowed_failures: u32) -> Result<(), String> {
+    let mut config = rask_scheduler::ServerConfig { address: format!("{host}:{port}"), ..Default::default() };
+    config.scheduler.allowed_failures = allowed_failures;
+    let handle = rask_scheduler::serve(config).await.map_err(|e| format!("listening on {host}:{port}: {e}"))?;
+    let address = handle.address.to_string();
+    if let Some(file) = &scheduler_file {
+        // Write then rename, so a reader never sees half an address.
+        let partial = file.with_extension("partial");
+        std::fs::write(&partial, &address).map_err(|e| format!("writing {}: {e}", partial.display()))?;
+        std::fs::rename(&partial, file).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    }
+    println!("rask scheduler at {address}");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    handle.shutdown().await;
+    if let Some(file) = scheduler_file {
+        let _ = std::fs::remove_file(file);
+    }
+    Ok(())
+}
+
+async fn worker(config: rask_worker::WorkerConfig) -> Result<(), String> {
+    let handle = rask_worker::start(config).await.map_err(|e| e.to_string())?;
+    println!("rask worker {} serving data at {}", handle.id, handle.address);
+    handle.run_until(shutdown_signal()).await.map_err(|e| e.to_string())?;
+    tracing::info!("worker stopped");
+    Ok(())
+}
