@@ -45,7 +45,12 @@ fn func(name: &str) -> anyhow::Result<rask::TaskFn> {
 fn map_sum(n: u32) -> anyhow::Result<(Graph, Key, i64, usize)> {
     let (inc, total) = (func(inc::NAME)?, func(total::NAME)?);
     let mut tasks: Vec<(Key, TaskSpec)> = (0..n)
-        .map(|i| (Key::part("inc", i), TaskSpec::new(inc.clone(), vec![Arg::Value(Value::serde(i64::from(i)))])))
+        .map(|i| {
+            (
+                Key::part("inc", i),
+                TaskSpec::new(inc.clone(), vec![Arg::Value(Value::serde(i64::from(i)))]),
+            )
+        })
         .collect();
     let list = Arg::List((0..n).map(|i| Arg::Key(Key::part("inc", i))).collect());
     tasks.push((Key::new("sum"), TaskSpec::new(total, vec![list])));
@@ -57,7 +62,10 @@ fn tree(leaves: u32) -> anyhow::Result<(Graph, Key, i64, usize)> {
     let mut tasks = Vec::with_capacity(2 * leaves as usize);
     let mut level: Vec<Key> = (0..leaves).map(|i| Key::part("leaf", i)).collect();
     for (i, key) in level.iter().enumerate() {
-        tasks.push((key.clone(), TaskSpec::new(inc.clone(), vec![Arg::Value(Value::serde(i as i64))])));
+        tasks.push((
+            key.clone(),
+            TaskSpec::new(inc.clone(), vec![Arg::Value(Value::serde(i as i64))]),
+        ));
     }
     let mut depth = 0;
     while level.len() > 1 {
@@ -83,7 +91,8 @@ fn tree(leaves: u32) -> anyhow::Result<(Graph, Key, i64, usize)> {
 
 /// CPU seconds (user + system) a process has used, from /proc.
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading /proc/PID/stat")?;
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading /proc/PID/stat")?;
     let after_name = &stat[stat.rfind(')').context("a /proc stat line")? + 2..];
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
@@ -98,7 +107,15 @@ fn emit(scenario: &str, extra: serde_json::Value) {
     println!("{line}");
 }
 
-fn run_graph(client: &Client, cluster: &LocalCluster, scenario: &str, graph: &Graph, key: &Key, expected: i64, tasks: usize) -> anyhow::Result<()> {
+fn run_graph(
+    client: &Client,
+    cluster: &LocalCluster,
+    scenario: &str,
+    graph: &Graph,
+    key: &Key,
+    expected: i64,
+    tasks: usize,
+) -> anyhow::Result<()> {
     let pid = cluster.scheduler_pid().context("a scheduler process")?;
     let cpu_before = cpu_seconds(pid)?;
     let started = Instant::now();
@@ -125,8 +142,11 @@ pub fn run(args: &DistributedArgs) -> anyhow::Result<()> {
     let cluster = LocalCluster::processes_of_this_binary(args.workers, args.threads)?;
     let client = cluster.client()?;
     let all = ["roundtrip", "map_sum_100k", "tree_100k"];
-    let scenarios: Vec<String> =
-        if args.scenarios.is_empty() { all.iter().map(|s| s.to_string()).collect() } else { args.scenarios.clone() };
+    let scenarios: Vec<String> = if args.scenarios.is_empty() {
+        all.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.scenarios.clone()
+    };
     for scenario in &scenarios {
         match scenario.as_str() {
             "roundtrip" => {
@@ -138,7 +158,10 @@ pub fn run(args: &DistributedArgs) -> anyhow::Result<()> {
                     ensure!(client.result(&future)? == i as i64 + 1, "roundtrip: wrong answer");
                 }
                 let seconds = started.elapsed().as_secs_f64();
-                emit(scenario, json!({"calls": args.calls, "seconds": seconds, "ms_per_call": seconds * 1e3 / args.calls as f64}));
+                emit(
+                    scenario,
+                    json!({"calls": args.calls, "seconds": seconds, "ms_per_call": seconds * 1e3 / args.calls as f64}),
+                );
             }
             "map_sum_100k" => {
                 let (graph, key, expected, tasks) = map_sum(args.size)?;

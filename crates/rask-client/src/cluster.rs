@@ -18,8 +18,17 @@ use rask_worker::{WorkerConfig, WorkerHandle};
 use crate::{Client, ClientError, Result};
 
 enum Backing {
-    InProcess { runtime: Arc<tokio::runtime::Runtime>, scheduler: Option<SchedulerHandle>, workers: Vec<Option<WorkerHandle>> },
-    Processes { program: PathBuf, dir: PathBuf, scheduler: Child, workers: Vec<Option<Child>> },
+    InProcess {
+        runtime: Arc<tokio::runtime::Runtime>,
+        scheduler: Option<SchedulerHandle>,
+        workers: Vec<Option<WorkerHandle>>,
+    },
+    Processes {
+        program: PathBuf,
+        dir: PathBuf,
+        scheduler: Child,
+        workers: Vec<Option<Child>>,
+    },
 }
 
 /// A scheduler and workers on this machine.
@@ -49,9 +58,12 @@ impl LocalCluster {
                 .map_err(|e| start_error("starting a runtime", e))?,
         );
         let config = ServerConfig { address: "127.0.0.1:0".into(), ..ServerConfig::default() };
-        let scheduler = runtime.block_on(serve(config)).map_err(|e| start_error("starting the scheduler", e))?;
+        let scheduler = runtime
+            .block_on(serve(config))
+            .map_err(|e| start_error("starting the scheduler", e))?;
         let address = scheduler.address.to_string();
-        let backing = Backing::InProcess { runtime, scheduler: Some(scheduler), workers: Vec::new() };
+        let backing =
+            Backing::InProcess { runtime, scheduler: Some(scheduler), workers: Vec::new() };
         let mut cluster = LocalCluster { backing, address, threads_per_worker };
         for _ in 0..workers {
             cluster.add_worker()?;
@@ -61,10 +73,16 @@ impl LocalCluster {
 
     /// Starts `program scheduler` and `workers` times `program worker` as child processes on
     /// loopback, and waits until every worker has registered.
-    pub fn processes(program: impl AsRef<Path>, workers: usize, threads_per_worker: usize) -> Result<Self> {
+    pub fn processes(
+        program: impl AsRef<Path>,
+        workers: usize,
+        threads_per_worker: usize,
+    ) -> Result<Self> {
         let program = program.as_ref().to_path_buf();
-        let dir = std::env::temp_dir().join(format!("rask-cluster-{}-{}", std::process::id(), unique()));
-        std::fs::create_dir_all(&dir).map_err(|e| start_error("creating a directory for logs", e))?;
+        let dir =
+            std::env::temp_dir().join(format!("rask-cluster-{}-{}", std::process::id(), unique()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| start_error("creating a directory for logs", e))?;
         let file = dir.join("scheduler.addr");
         let scheduler = Command::new(&program)
             .args(["scheduler", "--port", "0", "--scheduler-file"])
@@ -74,7 +92,8 @@ impl LocalCluster {
             .spawn()
             .map_err(|e| start_error(&format!("starting {} scheduler", program.display()), e))?;
         let mut backing = Backing::Processes { program, dir, scheduler, workers: Vec::new() };
-        let address = wait_for_file(&file, Duration::from_secs(30)).inspect_err(|_| kill_all(&mut backing))?;
+        let address = wait_for_file(&file, Duration::from_secs(30))
+            .inspect_err(|_| kill_all(&mut backing))?;
         let mut cluster = LocalCluster { backing, address, threads_per_worker };
         for _ in 0..workers {
             cluster.add_worker()?;
@@ -93,7 +112,8 @@ impl LocalCluster {
     /// [`LocalCluster::processes`] of the running program: its workers know every function
     /// it registers. The program's `main` must start with `rask::cli::cluster_main`.
     pub fn processes_of_this_binary(workers: usize, threads_per_worker: usize) -> Result<Self> {
-        let program = std::env::current_exe().map_err(|e| start_error("finding this program", e))?;
+        let program =
+            std::env::current_exe().map_err(|e| start_error("finding this program", e))?;
         Self::processes(program, workers, threads_per_worker)
     }
 
@@ -126,7 +146,9 @@ impl LocalCluster {
                     name: format!("local-worker-{index}"),
                     ..WorkerConfig::new(self.address.clone())
                 };
-                let worker = runtime.block_on(rask_worker::start(config)).map_err(|e| start_error("starting a worker", e))?;
+                let worker = runtime
+                    .block_on(rask_worker::start(config))
+                    .map_err(|e| start_error("starting a worker", e))?;
                 workers.push(Some(worker));
                 Ok(index)
             }
@@ -199,14 +221,34 @@ fn kill_all(backing: &mut Backing) {
         }
         Backing::Processes { dir, scheduler, workers, .. } => {
             for mut child in workers.iter_mut().filter_map(Option::take) {
-                let _ = child.kill();
-                let _ = child.wait();
+                terminate(&mut child);
             }
-            let _ = scheduler.kill();
-            let _ = scheduler.wait();
-            let _ = std::fs::remove_dir_all(dir);
+            terminate(scheduler);
+            if std::env::var_os("RASK_KEEP_LOGS").is_none() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
     }
+}
+
+/// Asks a child process to stop (SIGTERM, so it shuts down cleanly), and kills it if it has
+/// not within two seconds.
+fn terminate(child: &mut Child) {
+    let asked = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .stderr(Stdio::null())
+        .status();
+    if asked.is_ok_and(|status| status.success()) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 impl Drop for LocalCluster {

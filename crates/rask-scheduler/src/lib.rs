@@ -10,4 +10,4 @@ pub mod server;
 pub mod state;
 
 pub use server::{serve, SchedulerHandle, ServerConfig};
-pub use state::{Command, Event, SchedulerConfig, SchedulerState, TaskStatus};
+pub use state::{Command, Event, SchedulerConfig, SchedulerState, SchedulerStats, TaskStatus};

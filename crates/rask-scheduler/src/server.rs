@@ -111,7 +111,13 @@ async fn run(
                 // Drain what is already waiting: one batch of replies per burst.
                 while let Some(input) = next.take().or_else(|| receiver.try_recv().ok()) {
                     match input {
-                        Input::Event(event) => state.handle(event, &mut commands),
+                        Input::Event(event) => {
+                            let client_left = matches!(event, Event::ClientDisconnected(_));
+                            state.handle(event, &mut commands);
+                            if client_left {
+                                info!(stats = ?state.stats, tasks = state.num_tasks(), "scheduler counters");
+                            }
+                        }
                         Input::Client(id, sender) => {
                             clients.insert(id, sender);
                             state.handle(Event::ClientConnected(id), &mut commands);
@@ -125,7 +131,7 @@ async fn run(
         }
         dispatch(&mut commands, &clients, &mut workers);
     }
-    info!("scheduler stopped");
+    info!(stats = ?state.stats, "scheduler stopped");
 }
 
 fn dispatch(

@@ -7,9 +7,10 @@
 //!
 //! * Placement: a ready task goes to the worker that minimises the time to start it — bytes of
 //!   inputs it would have to fetch (at an assumed bandwidth) plus the work already queued there
-//!   (learned task durations per key prefix). Workers take at most `nthreads + 1` tasks, so
-//!   input is not loaded faster than it is consumed, and a task waits on the scheduler for its
-//!   best worker when moving its inputs elsewhere would cost more than waiting.
+//!   (learned task durations per key prefix). Workers take `nthreads + 1` tasks, and more only
+//!   while their queued work is short (tiny tasks), so input is not loaded faster than it is
+//!   consumed; a task waits on the scheduler for its best worker when moving its inputs
+//!   elsewhere would cost more than waiting.
 //! * Memory: a result is dropped as soon as no waiting task needs it and no client holds it;
 //!   a task is forgotten once nothing can need it again.
 //! * Failures: when a worker leaves, its running tasks go back to the queue and results only it
@@ -59,6 +60,9 @@ pub struct SchedulerConfig {
     pub bandwidth: f64,
     /// Assumed duration (microseconds) of a task whose prefix has no history yet.
     pub default_duration_us: f64,
+    /// How much expected work (microseconds per thread) a worker may have queued beyond
+    /// `nthreads + 1` tasks.
+    pub queued_work_per_thread_us: f64,
 }
 
 impl Default for SchedulerConfig {
@@ -68,6 +72,7 @@ impl Default for SchedulerConfig {
             worker_ttl_us: 30_000_000,
             bandwidth: 100e6,
             default_duration_us: 500.0,
+            queued_work_per_thread_us: 5_000.0,
         }
     }
 }
@@ -235,6 +240,19 @@ pub struct SchedulerState {
     submissions: u64,
     /// Learned mean duration per key prefix, in microseconds.
     durations: FxHashMap<String, f64>,
+    /// Counters, for benchmarks and the dashboard.
+    pub stats: SchedulerStats,
+}
+
+/// What the scheduler has done, counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SchedulerStats {
+    /// Tasks sent to workers.
+    pub assigned: u64,
+    /// Times a ready task was set aside to wait for a busy worker.
+    pub deferred: u64,
+    /// Entries taken from the ready queue (including stale ones).
+    pub ready_pops: u64,
 }
 
 impl SchedulerState {
@@ -250,6 +268,7 @@ impl SchedulerState {
             ready: BinaryHeap::new(),
             submissions: 0,
             durations: FxHashMap::default(),
+            stats: SchedulerStats::default(),
         }
     }
 
@@ -1019,30 +1038,42 @@ impl SchedulerState {
         // Tasks that wait for a busy worker (their inputs are there, or they are restricted to
         // it) are set aside; past a bound, the rest waits for the next event rather than the
         // scheduler scanning a long queue on every event.
-        const MAX_DEFERRED: usize = 256;
+        const MAX_DEFERRED: usize = 64;
         let mut deferred = Vec::new();
         while let Some(&Reverse((priority, id))) = self.ready.peek() {
-            if deferred.len() >= MAX_DEFERRED || !self.workers.values().any(|w| w.processing.len() < capacity(w)) {
+            let queued_work_us = self.config.queued_work_per_thread_us;
+            if deferred.len() >= MAX_DEFERRED
+                || !self.workers.values().any(|w| has_room(w, queued_work_us))
+            {
                 break;
             }
             self.ready.pop();
+            self.stats.ready_pops += 1;
             let Some(task) = self.tasks[id.0 as usize].as_ref() else { continue };
             if task.status != TaskStatus::Queued || task.priority != priority {
                 continue; // stale entry
             }
             match self.choose_worker(id) {
                 Some(worker) => self.assign(id, worker, out),
-                None => deferred.push(Reverse((priority, id))),
+                None => {
+                    self.stats.deferred += 1;
+                    deferred.push(Reverse((priority, id)));
+                }
             }
         }
         self.ready.extend(deferred);
     }
 
-    /// The worker where the task can start soonest, if that worker has a free slot now.
+    /// The worker where the task can start soonest. A busy worker wins only through its data:
+    /// the task then waits on the scheduler (`None`) when fetching its inputs elsewhere would
+    /// take longer than waiting for that worker; otherwise the best worker with room takes it.
     fn choose_worker(&self, id: TaskId) -> Option<WorkerId> {
         let task = self.t(id);
         let expected = self.expected_duration(id);
-        let mut best: Option<(f64, WorkerId, bool)> = None;
+        let queued_work_us = self.config.queued_work_per_thread_us;
+        // (cost, transfer, worker) of the best worker overall and of the best one with room.
+        let mut best: Option<(f64, f64, WorkerId, bool)> = None;
+        let mut best_free: Option<(f64, f64, WorkerId)> = None;
         for (&wid, worker) in &self.workers {
             if let Some(allowed) = &task.restrictions {
                 if !allowed.iter().any(|a| *a == worker.name || *a == worker.address) {
@@ -1058,13 +1089,22 @@ impl SchedulerState {
                 .sum();
             let transfer_us = missing_bytes as f64 / self.config.bandwidth * 1e6;
             let wait_us = worker.occupancy_us / f64::from(worker.nthreads);
-            let free = worker.processing.len() < capacity(worker);
+            let free = has_room(worker, queued_work_us);
             let cost = transfer_us + wait_us + if free { 0.0 } else { expected };
-            if best.is_none_or(|(c, _, _)| cost < c) {
-                best = Some((cost, wid, free));
+            if best.is_none_or(|(c, ..)| cost < c) {
+                best = Some((cost, transfer_us, wid, free));
+            }
+            if free && best_free.is_none_or(|(c, ..)| cost < c) {
+                best_free = Some((cost, transfer_us, wid));
             }
         }
-        best.and_then(|(_, wid, free)| free.then_some(wid))
+        match (best, best_free) {
+            (Some((_, _, wid, true)), _) => Some(wid),
+            (Some((_, busy_transfer, _, false)), Some((_, free_transfer, wid))) => {
+                (busy_transfer >= free_transfer).then_some(wid)
+            }
+            _ => None,
+        }
     }
 
     fn assign(&mut self, id: TaskId, worker: WorkerId, out: &mut Vec<Command>) {
@@ -1086,6 +1126,7 @@ impl SchedulerState {
             })
             .collect();
         let spec = task.spec.clone().expect("queued tasks have a spec");
+        self.stats.assigned += 1;
         let w = self.workers.get_mut(&worker).expect("chosen among live workers");
         w.processing.insert(id, expected);
         w.occupancy_us += expected;
@@ -1154,16 +1195,31 @@ impl SchedulerState {
                 assert_eq!(self.t(*id).status, TaskStatus::Processing(*w));
             }
             let expected: f64 = worker.processing.values().sum();
-            assert!((worker.occupancy_us - expected).abs() < 1e-3 * expected.max(1.0), "{w}'s occupancy adds up");
-            assert!(worker.processing.len() <= capacity(worker), "{w} is over capacity");
+            assert!(
+                (worker.occupancy_us - expected).abs() < 1e-3 * expected.max(1.0),
+                "{w}'s occupancy adds up"
+            );
+            let most =
+                (worker.nthreads as usize * MAX_TASKS_PER_THREAD).max(worker.nthreads as usize + 1);
+            assert!(worker.processing.len() <= most, "{w} is over capacity");
         }
     }
 }
 
-/// How many tasks a worker may have at once: its threads plus one, so it never idles between
-/// a result and the next assignment, while the rest stays with the scheduler to place well.
-fn capacity(worker: &WorkerState) -> usize {
-    worker.nthreads as usize + 1
+/// The most tasks a worker holds per thread, however short they are.
+const MAX_TASKS_PER_THREAD: usize = 500;
+
+/// Whether a worker takes another task: always while it has fewer than `nthreads + 1` (so it
+/// never idles between a result and its next task), and beyond that while the work queued
+/// there is expected to take less than `queued_work_us` per thread — many tiny tasks in flight
+/// hide the round trip to the scheduler, while long tasks stay with the scheduler to be placed
+/// well when a worker frees up.
+fn has_room(worker: &WorkerState, queued_work_us: f64) -> bool {
+    let tasks = worker.processing.len();
+    let threads = worker.nthreads as usize;
+    tasks < threads + 1
+        || (tasks < threads * MAX_TASKS_PER_THREAD
+            && worker.occupancy_us < threads as f64 * queued_work_us)
 }
 
 fn unknown_failure(key: &Key) -> TaskFailure {

@@ -151,8 +151,9 @@ fn a_chain_runs_in_order_and_intermediates_are_freed() {
 }
 
 #[test]
-fn workers_take_at_most_threads_plus_one_tasks_and_the_rest_waits_on_the_scheduler() {
-    let mut env = Env::new();
+fn workers_take_at_most_threads_plus_one_long_tasks_and_the_rest_waits_on_the_scheduler() {
+    let mut env =
+        Env::with(SchedulerConfig { default_duration_us: 1e6, ..SchedulerConfig::default() });
     env.worker(1, 1);
     env.worker(2, 1);
     let tasks = (0..10).map(|i| task(&format!("t{i}"), &[], i)).collect();
@@ -173,6 +174,25 @@ fn workers_take_at_most_threads_plus_one_tasks_and_the_rest_waits_on_the_schedul
         [(worker, "t4".into())],
         "a free slot takes the next in priority order"
     );
+}
+
+#[test]
+fn workers_take_many_tiny_tasks_at_once_to_hide_the_round_trip() {
+    let mut env = Env::new();
+    env.worker(1, 1);
+    // Names "tiny-<token>" share the prefix "tiny", under which durations are learned.
+    let names: Vec<String> = (0..100).map(|i| format!("tiny-{i:016x}")).collect();
+    let tasks = names.iter().enumerate().map(|(i, n)| task(n, &[], i as u32)).collect();
+    env.submit(ALICE, tasks, &names.iter().map(String::as_str).collect::<Vec<_>>());
+    let first = env.computes().len();
+    assert_eq!(first, 10, "5 ms of queued work at the default 0.5 ms per unknown task");
+    // The first results teach the scheduler that these tasks take 10 µs.
+    for name in &names[..3] {
+        env.on(Event::TaskFinished { worker: w(1), key: key(name), nbytes: 8, duration_us: 10 });
+    }
+    let _ = env.computes();
+    let in_flight = env.state.processing_on(w(1)).len();
+    assert!(in_flight > 50, "now far more tiny tasks are in flight: {in_flight}");
 }
 
 #[test]
@@ -349,7 +369,8 @@ fn silent_workers_are_removed_after_their_ttl() {
 
 #[test]
 fn restricted_tasks_only_run_where_allowed() {
-    let mut env = Env::new();
+    let mut env =
+        Env::with(SchedulerConfig { default_duration_us: 1e6, ..SchedulerConfig::default() });
     env.worker(1, 1);
     env.worker(2, 1);
     let tasks = (0..4).map(|i| task(&format!("pinned{i}"), &[], i)).collect();
@@ -360,4 +381,40 @@ fn restricted_tasks_only_run_where_allowed() {
     let sent = env.computes();
     assert!(sent.iter().all(|(worker, _)| *worker == 2), "{sent:?}");
     assert_eq!(sent.len(), 2, "worker 2's two slots; worker 1 stays idle");
+}
+
+#[test]
+fn a_wide_graph_is_scheduled_without_rescanning_the_queue() {
+    let mut env = Env::new();
+    env.worker(1, 1);
+    env.worker(2, 1);
+    let n = 5_000;
+    let names: Vec<String> = (0..n).map(|i| format!("inc-{i:016x}")).collect();
+    let mut tasks: Vec<WireTask> =
+        names.iter().enumerate().map(|(i, k)| task(k, &[], i as u32)).collect();
+    let deps: Vec<&str> = names.iter().map(String::as_str).collect();
+    tasks.push(task("sum", &deps, n as u32));
+    env.submit(ALICE, tasks, &["sum"]);
+    let mut done = 0;
+    while env.status("sum") != Some(TaskStatus::Memory) {
+        let sent = env.computes();
+        assert!(!sent.is_empty() || done > 0, "progress");
+        for (worker, name) in sent {
+            env.state.handle(
+                Event::TaskFinished {
+                    worker: w(worker),
+                    key: key(&name),
+                    nbytes: 8,
+                    duration_us: 5,
+                },
+                &mut env.out,
+            );
+            done += 1;
+        }
+        env.frees();
+    }
+    env.state.check_invariants();
+    let stats = env.state.stats.clone();
+    assert_eq!(stats.assigned, n as u64 + 1);
+    assert!(stats.ready_pops < 2 * (n as u64 + 1), "{stats:?}");
 }

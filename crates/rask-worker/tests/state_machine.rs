@@ -48,7 +48,10 @@ fn inputs_are_fetched_grouped_by_holder_then_the_task_runs() {
         (Key::new("b"), vec!["peer-1".to_string()]),
         (Key::new("c"), vec!["peer-2".to_string()]),
     ];
-    let out = run(&mut state, WorkerEvent::Compute { task: identity_task("t", &["a", "b", "c"], 0), who_has });
+    let out = run(
+        &mut state,
+        WorkerEvent::Compute { task: identity_task("t", &["a", "b", "c"], 0), who_has },
+    );
     let mut fetches: Vec<(String, usize)> = out
         .iter()
         .filter_map(|c| match c {
@@ -59,11 +62,16 @@ fn inputs_are_fetched_grouped_by_holder_then_the_task_runs() {
     fetches.sort();
     assert_eq!(fetches, [("peer-1".to_string(), 2), ("peer-2".to_string(), 1)]);
     let values = vec![(Key::new("a"), Value::new(1_i64)), (Key::new("b"), Value::new(2_i64))];
-    let out = run(&mut state, WorkerEvent::Fetched { peer: "peer-1".into(), values, missing: vec![] });
+    let out =
+        run(&mut state, WorkerEvent::Fetched { peer: "peer-1".into(), values, missing: vec![] });
     assert!(executes(&out).is_empty(), "c is still missing");
     let out = run(
         &mut state,
-        WorkerEvent::Fetched { peer: "peer-2".into(), values: vec![(Key::new("c"), Value::new(3_i64))], missing: vec![] },
+        WorkerEvent::Fetched {
+            peer: "peer-2".into(),
+            values: vec![(Key::new("c"), Value::new(3_i64))],
+            missing: vec![],
+        },
     );
     assert_eq!(executes(&out), ["t"]);
 }
@@ -72,11 +80,22 @@ fn inputs_are_fetched_grouped_by_holder_then_the_task_runs() {
 fn a_holder_that_fails_mid_transfer_is_skipped_and_with_none_left_the_scheduler_is_told() {
     let mut state = WorkerState::new(1);
     let who_has = vec![(Key::new("a"), vec!["dying".to_string(), "backup".to_string()])];
-    let out = run(&mut state, WorkerEvent::Compute { task: identity_task("t", &["a"], 0), who_has });
+    let out =
+        run(&mut state, WorkerEvent::Compute { task: identity_task("t", &["a"], 0), who_has });
     assert!(matches!(&out[..], [WorkerCommand::Fetch { peer, .. }] if peer == "dying"));
-    let out = run(&mut state, WorkerEvent::FetchFailed { peer: "dying".into(), keys: vec![Key::new("a")] });
+    let out = run(
+        &mut state,
+        WorkerEvent::FetchFailed { peer: "dying".into(), keys: vec![Key::new("a")] },
+    );
     assert!(matches!(&out[..], [WorkerCommand::Fetch { peer, .. }] if peer == "backup"), "{out:?}");
-    let out = run(&mut state, WorkerEvent::Fetched { peer: "backup".into(), values: vec![], missing: vec![Key::new("a")] });
+    let out = run(
+        &mut state,
+        WorkerEvent::Fetched {
+            peer: "backup".into(),
+            values: vec![],
+            missing: vec![Key::new("a")],
+        },
+    );
     assert!(
         matches!(&out[..], [WorkerCommand::ToScheduler(WorkerToScheduler::MissingData { key, dep })] if key == &Key::new("t") && dep == &Key::new("a")),
         "{out:?}"
@@ -88,10 +107,20 @@ fn execution_slots_are_filled_in_priority_order() {
     let mut state = WorkerState::new(2);
     let mut started = Vec::new();
     for (name, priority) in [("low", 9), ("high", 1), ("mid", 5)] {
-        started.extend(executes(&run(&mut state, WorkerEvent::Compute { task: identity_task(name, &[], priority), who_has: vec![] })));
+        started.extend(executes(&run(
+            &mut state,
+            WorkerEvent::Compute { task: identity_task(name, &[], priority), who_has: vec![] },
+        )));
     }
     assert_eq!(started, ["low", "high"], "two slots, taken as tasks arrive");
-    let out = run(&mut state, WorkerEvent::Executed { key: Key::new("high"), result: Ok(Value::serde(1_i64)), duration_us: 5 });
+    let out = run(
+        &mut state,
+        WorkerEvent::Executed {
+            key: Key::new("high"),
+            result: Ok(Value::serde(1_i64)),
+            duration_us: 5,
+        },
+    );
     assert_eq!(executes(&out), ["mid"]);
     assert!(out.iter().any(|c| matches!(c, WorkerCommand::ToScheduler(WorkerToScheduler::TaskFinished { key, .. }) if key == &Key::new("high"))));
     assert_eq!(state.stored(), 1);
@@ -103,18 +132,32 @@ fn an_unknown_function_fails_the_task_with_an_error_that_says_what_to_do() {
     let mut task = identity_task("t", &[], 0);
     task.ops[0].func = "my_app::secret_step".into();
     let out = run(&mut state, WorkerEvent::Compute { task, who_has: vec![] });
-    let [WorkerCommand::ToScheduler(WorkerToScheduler::TaskErred { failure, .. })] = &out[..] else { panic!("{out:?}") };
+    let [WorkerCommand::ToScheduler(WorkerToScheduler::TaskErred { failure, .. })] = &out[..]
+    else {
+        panic!("{out:?}")
+    };
     let text = failure.error.chain.join(" ");
-    assert!(text.contains("my_app::secret_step") && text.contains("binary that defines it"), "{text}");
+    assert!(
+        text.contains("my_app::secret_step") && text.contains("binary that defines it"),
+        "{text}"
+    );
 }
 
 #[test]
 fn freeing_a_running_task_discards_its_late_result() {
     let mut state = WorkerState::new(1);
-    let out = run(&mut state, WorkerEvent::Compute { task: identity_task("t", &[], 0), who_has: vec![] });
+    let out =
+        run(&mut state, WorkerEvent::Compute { task: identity_task("t", &[], 0), who_has: vec![] });
     assert_eq!(executes(&out), ["t"]);
     run(&mut state, WorkerEvent::Free(vec![Key::new("t")]));
-    let out = run(&mut state, WorkerEvent::Executed { key: Key::new("t"), result: Ok(Value::serde(1_i64)), duration_us: 5 });
+    let out = run(
+        &mut state,
+        WorkerEvent::Executed {
+            key: Key::new("t"),
+            result: Ok(Value::serde(1_i64)),
+            duration_us: 5,
+        },
+    );
     assert!(out.is_empty(), "{out:?}");
     assert_eq!(state.stored(), 0);
 }

@@ -99,20 +99,34 @@ pub fn run(command: ClusterCommand) -> Result<(), String> {
         ClusterCommand::Scheduler { host, port, scheduler_file, allowed_failures } => {
             runtime.block_on(scheduler(host, port, scheduler_file, allowed_failures))
         }
-        ClusterCommand::Worker { address, scheduler_file, nthreads, name, resources, host, local_directory } => {
+        ClusterCommand::Worker {
+            address,
+            scheduler_file,
+            nthreads,
+            name,
+            resources,
+            host,
+            local_directory,
+        } => {
             if let Some(dir) = &local_directory {
                 if !dir.is_dir() {
-                    return Err(format!("--local-directory {} is not a directory: create it first", dir.display()));
+                    return Err(format!(
+                        "--local-directory {} is not a directory: create it first",
+                        dir.display()
+                    ));
                 }
             }
-            let address = match (address, scheduler_file) {
-                (Some(address), _) => address,
-                (None, Some(file)) => read_scheduler_file(&file, Duration::from_secs(30))?,
-                (None, None) => {
-                    return Err("give the scheduler's address (worker HOST:PORT) or --scheduler-file FILE".into())
-                }
-            };
-            let resources = resources.iter().map(|r| parse_resource(r)).collect::<Result<Vec<_>, _>>()?;
+            let address =
+                match (address, scheduler_file) {
+                    (Some(address), _) => address,
+                    (None, Some(file)) => read_scheduler_file(&file, Duration::from_secs(30))?,
+                    (None, None) => return Err(
+                        "give the scheduler's address (worker HOST:PORT) or --scheduler-file FILE"
+                            .into(),
+                    ),
+                };
+            let resources =
+                resources.iter().map(|r| parse_resource(r)).collect::<Result<Vec<_>, _>>()?;
             let mut config = rask_worker::WorkerConfig::new(address);
             if let Some(n) = nthreads {
                 config.nthreads = n.max(1);
@@ -128,15 +142,18 @@ pub fn run(command: ClusterCommand) -> Result<(), String> {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 fn parse_resource(text: &str) -> Result<(String, f64), String> {
     let Some((name, amount)) = text.split_once('=') else {
         return Err(format!("--resources takes NAME=AMOUNT pairs such as GPU=2, not {text:?}"));
     };
-    let amount: f64 = amount.parse().map_err(|_| format!("--resources {text}: {amount:?} is not a number"))?;
+    let amount: f64 =
+        amount.parse().map_err(|_| format!("--resources {text}: {amount:?} is not a number"))?;
     Ok((name.to_string(), amount))
 }
 
@@ -147,9 +164,13 @@ pub fn read_scheduler_file(file: &Path, wait: Duration) -> Result<String, String
     loop {
         match std::fs::read_to_string(file) {
             Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_string()),
-            _ if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
             Ok(_) => return Err(format!("the scheduler file {} is empty", file.display())),
-            Err(e) => return Err(format!("could not read the scheduler file {}: {e}", file.display())),
+            Err(e) => {
+                return Err(format!("could not read the scheduler file {}: {e}", file.display()))
+            }
         }
     }
 }
@@ -174,15 +195,24 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
-async fn scheduler(host: String, port: u16, scheduler_file: Option<PathBuf>, allowed_failures: u32) -> Result<(), String> {
-    let mut config = rask_scheduler::ServerConfig { address: format!("{host}:{port}"), ..Default::default() };
+async fn scheduler(
+    host: String,
+    port: u16,
+    scheduler_file: Option<PathBuf>,
+    allowed_failures: u32,
+) -> Result<(), String> {
+    let mut config =
+        rask_scheduler::ServerConfig { address: format!("{host}:{port}"), ..Default::default() };
     config.scheduler.allowed_failures = allowed_failures;
-    let handle = rask_scheduler::serve(config).await.map_err(|e| format!("listening on {host}:{port}: {e}"))?;
+    let handle = rask_scheduler::serve(config)
+        .await
+        .map_err(|e| format!("listening on {host}:{port}: {e}"))?;
     let address = handle.address.to_string();
     if let Some(file) = &scheduler_file {
         // Write then rename, so a reader never sees half an address.
         let partial = file.with_extension("partial");
-        std::fs::write(&partial, &address).map_err(|e| format!("writing {}: {e}", partial.display()))?;
+        std::fs::write(&partial, &address)
+            .map_err(|e| format!("writing {}: {e}", partial.display()))?;
         std::fs::rename(&partial, file).map_err(|e| format!("writing {}: {e}", file.display()))?;
     }
     println!("rask scheduler at {address}");
