@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use rask_core::optimize::prepare;
 use rask_core::{encode_graph, Collection, Graph, Key, Optimizations, TaskFailure, Value};
-use rask_protocol::data::{fetch_values, put_values};
+use rask_protocol::data::DataPool;
 use rask_protocol::messages::{ClientToScheduler, SchedulerToClient, WorkerInfo};
 use rask_protocol::{connect_tcp, Packet, ProtocolError, Role};
 use rustc_hash::FxHashMap;
@@ -90,6 +90,8 @@ struct Shared {
     changed: Notify,
     replies: Mutex<VecDeque<oneshot::Sender<SchedulerToClient>>>,
     connected: std::sync::atomic::AtomicBool,
+    /// Connections to workers' data servers, for gather and scatter.
+    data: DataPool,
 }
 
 impl Shared {
@@ -225,7 +227,7 @@ async fn fetch(shared: &Shared, key: &Key) -> Result<Value> {
             KeyStatus::InMemory(workers) => {
                 last = String::from("no worker holds it");
                 for worker in &workers {
-                    match fetch_values(worker, std::slice::from_ref(key)).await {
+                    match shared.data.fetch(worker, std::slice::from_ref(key)).await {
                         Ok((mut values, _)) if !values.is_empty() => return Ok(values.remove(0).1),
                         Ok(_) => last = format!("{worker} does not have it"),
                         Err(error) => last = error,
@@ -278,6 +280,7 @@ impl AsyncClient {
             changed: Notify::new(),
             replies: Mutex::new(VecDeque::new()),
             connected: std::sync::atomic::AtomicBool::new(true),
+            data: DataPool::new(),
         });
         tokio::spawn(async move {
             while let Some(message) = outgoing.recv().await {
@@ -506,7 +509,9 @@ impl AsyncClient {
         }
         for (worker, values) in workers.iter().zip(&per_worker) {
             if !values.is_empty() {
-                put_values(&worker.address, values)
+                self.shared
+                    .data
+                    .put(&worker.address, values)
                     .await
                     .map_err(|reason| ClientError::Fetch { key: values[0].0.clone(), reason })?;
             }

@@ -141,6 +141,12 @@ pub enum WorkerToScheduler {
         /// Abstract resources, such as `("GPU", 2.0)`.
         resources: Vec<(String, f64)>,
     },
+    /// These tasks started executing (sent in batches): only they are suspects if the worker
+    /// dies now; the others were merely queued there.
+    Started {
+        /// The tasks.
+        keys: Vec<Key>,
+    },
     /// A task finished and its result is held.
     TaskFinished {
         /// The task.

@@ -301,6 +301,7 @@ async fn worker_connection(
                         WorkerToScheduler::TaskErred { key, failure } => {
                             Event::TaskErred { worker, key, failure }
                         }
+                        WorkerToScheduler::Started { keys } => Event::TaskStarted { worker, keys },
                         WorkerToScheduler::MissingData { key, dep } => {
                             Event::MissingData { worker, key, dep }
                         }

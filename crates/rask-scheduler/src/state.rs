@@ -138,6 +138,13 @@ pub enum Event {
     },
     /// A worker's connection closed.
     WorkerDisconnected(WorkerId),
+    /// Tasks started executing on a worker.
+    TaskStarted {
+        /// Where.
+        worker: WorkerId,
+        /// Which.
+        keys: Vec<Key>,
+    },
     /// A task finished.
     TaskFinished {
         /// Where.
@@ -212,6 +219,8 @@ struct TaskState {
     priority: (u64, u32),
     /// Workers that died while running it.
     killed_on: Vec<WorkerId>,
+    /// Whether its worker said it started (it was not merely queued there).
+    executing: bool,
     failure: Option<Arc<TaskFailure>>,
     restrictions: Option<Vec<String>>,
 }
@@ -362,6 +371,15 @@ impl SchedulerState {
                 );
             }
             Event::WorkerDisconnected(worker) => self.remove_worker(worker, out),
+            Event::TaskStarted { worker, keys } => {
+                for key in keys {
+                    if let Some(&id) = self.by_key.get(&key) {
+                        if self.t(id).status == TaskStatus::Processing(worker) {
+                            self.tm(id).executing = true;
+                        }
+                    }
+                }
+            }
             Event::TaskFinished { worker, key, nbytes, duration_us } => {
                 self.task_finished(worker, &key, nbytes, duration_us, out)
             }
@@ -406,6 +424,7 @@ impl SchedulerState {
             nbytes: 0,
             priority,
             killed_on: Vec::new(),
+            executing: false,
             failure: None,
             restrictions: None,
         };
@@ -778,6 +797,7 @@ impl SchedulerState {
     }
 
     fn unassign(&mut self, id: TaskId, worker: WorkerId) {
+        self.tm(id).executing = false;
         if let Some(w) = self.workers.get_mut(&worker) {
             if let Some(expected) = w.processing.remove(&id) {
                 w.occupancy_us = (w.occupancy_us - expected).max(0.0);
@@ -995,7 +1015,10 @@ impl SchedulerState {
         let allowed_failures = self.config.allowed_failures;
         for id in processing {
             let task = self.tm(id);
-            task.killed_on.push(worker);
+            // Only tasks that were running are suspects; queued ones simply go elsewhere.
+            if std::mem::take(&mut task.executing) {
+                task.killed_on.push(worker);
+            }
             if task.killed_on.len() as u32 > allowed_failures {
                 let names: Vec<String> = task.killed_on.iter().map(|w| w.to_string()).collect();
                 let failure = TaskFailure {

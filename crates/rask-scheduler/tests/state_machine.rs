@@ -247,10 +247,13 @@ fn a_task_that_keeps_killing_workers_fails_as_killed_worker_naming_them() {
     env.worker(1, 1);
     env.submit(ALICE, vec![task("poison", &[], 0), task("fine", &[], 1)], &["poison", "fine"]);
     assert_eq!(env.computes(), [(1, "fine".into()), (1, "poison".into())]);
+    env.on(Event::TaskStarted { worker: w(1), keys: vec![key("poison")] });
     env.on(Event::WorkerDisconnected(w(1)));
     env.worker(2, 1);
     assert_eq!(env.computes(), [(2, "fine".into()), (2, "poison".into())]);
+    env.on(Event::TaskStarted { worker: w(2), keys: vec![key("fine")] });
     env.finish(2, "fine", 8);
+    env.on(Event::TaskStarted { worker: w(2), keys: vec![key("poison")] });
     env.on(Event::WorkerDisconnected(w(2)));
     assert_eq!(env.status("poison"), Some(TaskStatus::Erred));
     let messages = env.messages_for(ALICE);
@@ -271,6 +274,22 @@ fn a_task_that_keeps_killing_workers_fails_as_killed_worker_naming_them() {
     // "fine" finished before the second death but lived on worker 2: it is recomputed.
     env.worker(3, 1);
     assert_eq!(env.computes(), [(3, "fine".into())]);
+}
+
+#[test]
+fn tasks_merely_queued_on_a_dying_worker_are_not_suspects() {
+    let mut env = Env::with(SchedulerConfig { allowed_failures: 0, ..SchedulerConfig::default() });
+    env.worker(1, 1);
+    env.submit(ALICE, vec![task("runs", &[], 0), task("queued", &[], 1)], &["runs", "queued"]);
+    let _ = env.computes();
+    env.on(Event::TaskStarted { worker: w(1), keys: vec![key("runs")] });
+    env.on(Event::WorkerDisconnected(w(1)));
+    assert_eq!(
+        env.status("runs"),
+        Some(TaskStatus::Erred),
+        "allowed_failures = 0: one death is enough"
+    );
+    assert_eq!(env.status("queued"), Some(TaskStatus::Queued), "it never ran there");
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rask_core::{Key, Task, TaskFailure, Value, WireValue};
-use rask_protocol::data::fetch_values;
+use rask_protocol::data::DataPool;
 use rask_protocol::messages::{
     DataRef, DataReply, DataRequest, SchedulerToWorker, WorkerId, WorkerToScheduler,
 };
@@ -177,6 +177,7 @@ async fn event_loop(
     pool: &ExecutionPool,
 ) -> Result<(), WorkerError> {
     let mut state = WorkerState::new(nthreads);
+    let pool_of_peers = Arc::new(DataPool::new());
     let mut commands = Vec::new();
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -228,7 +229,7 @@ async fn event_loop(
             match command {
                 WorkerCommand::Execute { task, inputs } => pool.submit(task, inputs),
                 WorkerCommand::Fetch { peer, keys } => {
-                    tokio::spawn(fetch(peer, keys, inputs.clone()));
+                    tokio::spawn(fetch(pool_of_peers.clone(), peer, keys, inputs.clone()));
                 }
                 WorkerCommand::ToScheduler(message) => outgoing.push(message),
             }
@@ -243,8 +244,13 @@ async fn event_loop(
 }
 
 /// Fetches values from a peer's data server and hands them to the state machine.
-async fn fetch(peer: String, keys: Vec<Key>, inputs: mpsc::UnboundedSender<Input>) {
-    let event = match fetch_values(&peer, &keys).await {
+async fn fetch(
+    peers: Arc<DataPool>,
+    peer: String,
+    keys: Vec<Key>,
+    inputs: mpsc::UnboundedSender<Input>,
+) {
+    let event = match peers.fetch(&peer, &keys).await {
         Ok((values, missing)) => WorkerEvent::Fetched { peer, values, missing },
         Err(error) => {
             debug!(%peer, %error, "fetch failed");

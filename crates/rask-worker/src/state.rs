@@ -99,6 +99,8 @@ pub struct WorkerState {
     executing: FxHashSet<Key>,
     /// Running tasks whose results are no longer wanted.
     discard: FxHashSet<Key>,
+    /// Tasks started since the scheduler was last told.
+    started: Vec<Key>,
 }
 
 impl WorkerState {
@@ -115,6 +117,7 @@ impl WorkerState {
             sequence: 0,
             executing: FxHashSet::default(),
             discard: FxHashSet::default(),
+            started: Vec::new(),
         }
     }
 
@@ -207,6 +210,10 @@ impl WorkerState {
             }
         }
         self.start_ready(out);
+        if !self.started.is_empty() {
+            let keys = std::mem::take(&mut self.started);
+            out.push(WorkerCommand::ToScheduler(WorkerToScheduler::Started { keys }));
+        }
     }
 
     fn compute(
@@ -327,7 +334,8 @@ impl WorkerState {
                 // An input was freed while the task waited: the scheduler will resend it.
                 continue;
             };
-            self.executing.insert(key);
+            self.executing.insert(key.clone());
+            self.started.push(key);
             out.push(WorkerCommand::Execute { task: pending.task, inputs });
         }
     }

@@ -6,11 +6,16 @@
 //! worker that knows your functions (and `your-binary scheduler` a scheduler):
 //!
 //! ```no_run
+//! #[rask::delayed]
+//! fn double(x: i64) -> i64 {
+//!     x * 2
+//! }
+//!
 //! fn main() {
 //!     if let Some(exit) = rask::cli::cluster_main() {
 //!         std::process::exit(exit);
 //!     }
-//!     // ... the program itself ...
+//!     // ... the program itself, which may send `double::lazy(..)` to the cluster ...
 //! }
 //! ```
 
@@ -90,8 +95,10 @@ pub fn cluster_main() -> Option<i32> {
 /// Runs a cluster command until it ends (SIGINT or SIGTERM, or the scheduler going away).
 pub fn run(command: ClusterCommand) -> Result<(), String> {
     init_logging();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the scheduler's state machine is single-threaded anyway, and a worker runs
+    // tasks on its own threads; a single async thread saves the cross-thread wake-ups that
+    // otherwise dominate the cost of tiny tasks.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("starting the async runtime: {e}"))?;
