@@ -22,7 +22,7 @@ use std::time::Duration;
 use rask_core::optimize::prepare;
 use rask_core::{encode_graph, Collection, Graph, Key, Optimizations, TaskFailure, Value};
 use rask_protocol::data::DataPool;
-use rask_protocol::messages::{ClientToScheduler, SchedulerToClient, WorkerInfo};
+use rask_protocol::messages::{ClientToScheduler, Reply, Request, SchedulerToClient, WorkerInfo};
 use rask_protocol::{connect_tcp, Packet, ProtocolError, Role};
 use rustc_hash::FxHashMap;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -70,6 +70,12 @@ pub enum ClientError {
     /// Waiting took longer than allowed.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// The scheduler refused a request.
+    #[error("the scheduler refused: {reason}")]
+    Refused {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The result type of the client.
@@ -88,7 +94,7 @@ struct Shared {
     status: Mutex<FxHashMap<Key, KeyStatus>>,
     refcounts: Mutex<FxHashMap<Key, usize>>,
     changed: Notify,
-    replies: Mutex<VecDeque<oneshot::Sender<SchedulerToClient>>>,
+    replies: Mutex<VecDeque<oneshot::Sender<Reply>>>,
     connected: std::sync::atomic::AtomicBool,
     /// Connections to workers' data servers, for gather and scatter.
     data: DataPool,
@@ -161,6 +167,19 @@ impl Shared {
             notified.await;
         }
     }
+}
+
+/// Where and how urgently submitted work runs (see [`AsyncClient::submit_with`]).
+#[derive(Clone, Debug, Default)]
+pub struct SubmitOptions {
+    /// Names or data addresses of the workers it may run on (empty: any).
+    pub workers: Vec<String>,
+    /// Abstract resources it holds while it runs, such as `("GPU", 1.0)`: it runs only on
+    /// workers started with enough of them (`rask worker --resources GPU=2`), and only while
+    /// they are free.
+    pub resources: Vec<(String, f64)>,
+    /// Higher runs first; then first come, first served.
+    pub priority: i32,
 }
 
 /// A result on the cluster, of type `T`.
@@ -325,8 +344,7 @@ impl AsyncClient {
                                     *s = KeyStatus::Cancelled(reason);
                                 }
                             }
-                            reply @ (SchedulerToClient::Workers { .. }
-                            | SchedulerToClient::Restarted) => {
+                            SchedulerToClient::Reply(reply) => {
                                 if let Some(waiter) =
                                     shared.replies.lock().expect("not poisoned").pop_front()
                                 {
@@ -347,10 +365,15 @@ impl AsyncClient {
         &self.address
     }
 
-    async fn request(&self, message: ClientToScheduler) -> Result<SchedulerToClient> {
+    async fn request(&self, request: Request) -> Result<Reply> {
         let (reply, answer) = oneshot::channel();
-        self.shared.replies.lock().expect("not poisoned").push_back(reply);
-        self.shared.send(message)?;
+        {
+            // Queue the waiter and send under one lock, so replies match requests in order
+            // even when several tasks ask at once.
+            let mut replies = self.shared.replies.lock().expect("not poisoned");
+            replies.push_back(reply);
+            self.shared.send(ClientToScheduler::Request(request))?;
+        }
         tokio::time::timeout(Duration::from_secs(60), answer)
             .await
             .map_err(|_| ClientError::Timeout(Duration::from_secs(60)))?
@@ -365,17 +388,16 @@ impl AsyncClient {
         outputs: &[Key],
         optimizations: &Optimizations,
     ) -> Result<Vec<Key>> {
-        self.submit_graph_to(graph, outputs, optimizations, &[])
+        self.submit_graph_to(graph, outputs, optimizations, &SubmitOptions::default())
     }
 
-    /// `submit_graph`, with the outputs' tasks restricted to the named workers (names or data
-    /// addresses; empty: anywhere).
+    /// `submit_graph` with options for the outputs' tasks.
     fn submit_graph_to(
         &self,
         graph: &Graph,
         outputs: &[Key],
         optimizations: &Optimizations,
-        workers: &[String],
+        options: &SubmitOptions,
     ) -> Result<Vec<Key>> {
         let tasks = prepare(graph, outputs, optimizations)?;
         let wire = encode_graph(&tasks)?;
@@ -388,15 +410,22 @@ impl AsyncClient {
         for key in outputs {
             self.shared.hold(key);
         }
-        let restrictions = if workers.is_empty() {
+        let restrictions = if options.workers.is_empty() {
             Vec::new()
         } else {
-            outputs.iter().map(|k| (k.clone(), workers.to_vec())).collect()
+            outputs.iter().map(|k| (k.clone(), options.workers.clone())).collect()
+        };
+        let resources = if options.resources.is_empty() {
+            Vec::new()
+        } else {
+            outputs.iter().map(|k| (k.clone(), options.resources.clone())).collect()
         };
         self.shared.send(ClientToScheduler::UpdateGraph {
             tasks: wire,
             wanted: outputs.to_vec(),
             restrictions,
+            resources,
+            priority: options.priority,
         })?;
         Ok(outputs.to_vec())
     }
@@ -423,25 +452,38 @@ impl AsyncClient {
         self.compute(&call)
     }
 
-    /// Starts one task that may only run on the named workers (names or data addresses), like
-    /// Dask's `client.submit(..., workers=[...])`.
+    /// Starts one task with options: the workers it may run on, resources it holds while it
+    /// runs, and its priority — like Dask's `client.submit(..., workers=, resources=,
+    /// priority=)`. The options apply to the call's own task, not to its inputs.
+    pub fn submit_with<C: Collection>(
+        &self,
+        call: C,
+        options: &SubmitOptions,
+    ) -> Result<Future<C::Output>> {
+        let keys = call.output_keys();
+        let [key] = keys.as_slice() else {
+            return Err(ClientError::Task(rask_core::Error::Arity {
+                function: "AsyncClient::submit_with".into(),
+                expected: 1,
+                given: keys.len(),
+            }));
+        };
+        self.submit_graph_to(&call.graph(), &keys, &call.optimizations(), options)?;
+        let future = Future::new(key.clone(), self.shared.clone());
+        self.shared.drop_hold(key);
+        Ok(future)
+    }
+
+    /// Starts one task that may only run on the named workers (names or data addresses).
     pub fn submit_to<C: Collection>(
         &self,
         call: C,
         workers: &[String],
     ) -> Result<Future<C::Output>> {
-        let keys = call.output_keys();
-        let [key] = keys.as_slice() else {
-            return Err(ClientError::Task(rask_core::Error::Arity {
-                function: "AsyncClient::submit_to".into(),
-                expected: 1,
-                given: keys.len(),
-            }));
-        };
-        self.submit_graph_to(&call.graph(), &keys, &call.optimizations(), workers)?;
-        let future = Future::new(key.clone(), self.shared.clone());
-        self.shared.drop_hold(key);
-        Ok(future)
+        self.submit_with(
+            call,
+            &SubmitOptions { workers: workers.to_vec(), ..SubmitOptions::default() },
+        )
     }
 
     /// Starts `f(item)` for every item, all in one graph submission.
@@ -529,17 +571,17 @@ impl AsyncClient {
 
     /// The workers of the cluster.
     pub async fn workers(&self) -> Result<Vec<WorkerInfo>> {
-        match self.request(ClientToScheduler::ListWorkers).await? {
-            SchedulerToClient::Workers { workers, .. } => Ok(workers),
-            _ => Err(ClientError::Disconnected),
+        match self.request(Request::ListWorkers).await? {
+            Reply::Workers { workers, .. } => Ok(workers),
+            other => Err(unexpected(other)),
         }
     }
 
     /// How many tasks the scheduler knows, of all clients (after `restart`: none).
     pub async fn scheduler_tasks(&self) -> Result<u64> {
-        match self.request(ClientToScheduler::ListWorkers).await? {
-            SchedulerToClient::Workers { tasks, .. } => Ok(tasks),
-            _ => Err(ClientError::Disconnected),
+        match self.request(Request::ListWorkers).await? {
+            Reply::Workers { tasks, .. } => Ok(tasks),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -557,10 +599,125 @@ impl AsyncClient {
 
     /// Forgets every task and result on the cluster (all clients' futures are cancelled).
     pub async fn restart(&self) -> Result<()> {
-        match self.request(ClientToScheduler::Restart).await? {
-            SchedulerToClient::Restarted => Ok(()),
-            _ => Err(ClientError::Disconnected),
+        match self.request(Request::Restart).await? {
+            Reply::Restarted => Ok(()),
+            other => Err(unexpected(other)),
         }
+    }
+
+    /// The data addresses of the workers holding each future's result.
+    pub async fn who_has<T>(&self, futures: &[Future<T>]) -> Result<Vec<Vec<String>>> {
+        let keys = futures.iter().map(|f| f.key.clone()).collect();
+        match self.request(Request::WhoHas { keys }).await? {
+            Reply::WhoHas { entries } => {
+                Ok(entries.into_iter().map(|(_, holders)| holders).collect())
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Keeps a result under a name for any client, even after this client lets go of it (like
+    /// Dask's `client.publish_dataset`). Refused if the name is taken, unless `overwrite`.
+    pub async fn publish<T>(&self, name: &str, future: &Future<T>, overwrite: bool) -> Result<()> {
+        let request =
+            Request::Publish { name: name.to_string(), keys: vec![future.key.clone()], overwrite };
+        expect_done(self.request(request).await?)
+    }
+
+    /// Drops a named dataset.
+    pub async fn unpublish(&self, name: &str) -> Result<()> {
+        expect_done(self.request(Request::Unpublish { name: name.to_string() }).await?)
+    }
+
+    /// A future for a named dataset published by any client.
+    pub async fn get_dataset<T>(&self, name: &str) -> Result<Future<T>> {
+        match self.request(Request::GetDataset { name: name.to_string() }).await? {
+            Reply::Dataset { keys: Some(keys) } if keys.len() == 1 => {
+                Ok(self.adopt(keys)?.remove(0))
+            }
+            Reply::Dataset { .. } => {
+                Err(ClientError::Refused { reason: format!("there is no dataset named {name:?}") })
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Runs the task that made `future` fail again, here in the client process, with its real
+    /// inputs (fetched from the cluster, recomputed if they were dropped), and returns what it
+    /// does now: its error again, or a value if it succeeds this time. Like Dask's
+    /// `recreate_error_locally`: set breakpoints or add prints in the function and call this.
+    pub async fn rerun_locally<T>(
+        &self,
+        future: &Future<T>,
+    ) -> Result<std::result::Result<Value, TaskFailure>> {
+        let failure = match self.shared.wait_status(&future.key).await? {
+            KeyStatus::Erred(failure) => failure,
+            KeyStatus::InMemory(_) => {
+                return Err(ClientError::Refused { reason: format!("{} did not fail", future.key) })
+            }
+            KeyStatus::Cancelled(reason) => {
+                return Err(ClientError::Cancelled { key: future.key.clone(), reason })
+            }
+            KeyStatus::Pending => unreachable!("wait_status returns a final status"),
+        };
+        // The failing task may be an input of the future's task (the error propagated).
+        let failed = failure.key.clone();
+        let Reply::Spec { task: Some(spec) } =
+            self.request(Request::TaskSpec { key: failed.clone() }).await?
+        else {
+            return Err(ClientError::Refused {
+                reason: format!("the scheduler no longer knows how {failed} is computed"),
+            });
+        };
+        let task = spec.decode()?;
+        let inputs: Vec<Future<()>> = self.adopt(spec.deps.clone())?;
+        let mut values = Vec::with_capacity(inputs.len());
+        for input in &inputs {
+            values.push(fetch(&self.shared, &input.key).await?);
+        }
+        Ok(run_with_retries(&task, &values))
+    }
+
+    /// The names of the published datasets.
+    pub async fn list_datasets(&self) -> Result<Vec<String>> {
+        match self.request(Request::ListDatasets).await? {
+            Reply::Datasets { names } => Ok(names),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A named channel of results shared between clients (like the channels of Dask's
+    /// TensorFlow walkthrough): some append futures, others read the newest. It keeps the
+    /// newest `maxlen` items.
+    pub fn channel<T>(&self, name: &str, maxlen: u32) -> Channel<T> {
+        Channel {
+            client: self.clone(),
+            name: name.to_string(),
+            maxlen,
+            next: 0,
+            _type: PhantomData,
+        }
+    }
+
+    /// Futures for keys the scheduler holds (a dataset's, a channel's): the client registers
+    /// its own hold, so the results stay while the futures live.
+    fn adopt<T>(&self, keys: Vec<Key>) -> Result<Vec<Future<T>>> {
+        {
+            let mut status = self.shared.status.lock().expect("not poisoned");
+            for key in &keys {
+                status.entry(key.clone()).or_insert(KeyStatus::Pending);
+            }
+        }
+        let futures =
+            keys.iter().map(|key| Future::new(key.clone(), self.shared.clone())).collect();
+        self.shared.send(ClientToScheduler::UpdateGraph {
+            tasks: Vec::new(),
+            wanted: keys,
+            restrictions: Vec::new(),
+            resources: Vec::new(),
+            priority: 0,
+        })?;
+        Ok(futures)
     }
 
     /// Waits until every future is done (ready, failed or cancelled), or the timeout passes.
@@ -577,6 +734,111 @@ impl AsyncClient {
     /// Yields futures as they finish, in completion order; more can be added while iterating.
     pub fn as_completed<T>(&self, futures: Vec<Future<T>>) -> AsCompleted<T> {
         AsCompleted { shared: self.shared.clone(), pending: futures }
+    }
+}
+
+fn run_with_retries(
+    task: &rask_core::Task,
+    inputs: &[Value],
+) -> std::result::Result<Value, TaskFailure> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match task.run_caught(inputs) {
+            Ok(value) => return Ok(value),
+            Err(_) if attempts <= task.retries => continue,
+            Err((op, error)) => return Err(task.failure(op, error, attempts)),
+        }
+    }
+}
+
+fn unexpected(reply: Reply) -> ClientError {
+    match reply {
+        Reply::Refused { reason } => ClientError::Refused { reason },
+        other => ClientError::Refused {
+            reason: format!("unexpected reply from the scheduler: {other:?}"),
+        },
+    }
+}
+
+fn expect_done(reply: Reply) -> Result<()> {
+    match reply {
+        Reply::Done => Ok(()),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// A named channel of results shared between clients (see [`AsyncClient::channel`]).
+pub struct Channel<T> {
+    client: AsyncClient,
+    name: String,
+    maxlen: u32,
+    next: u64,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Channel<T> {
+    /// Adds a result to the channel.
+    pub async fn append(&self, future: &Future<T>) -> Result<()> {
+        let request = Request::ChannelAppend {
+            name: self.name.clone(),
+            key: future.key.clone(),
+            maxlen: self.maxlen,
+        };
+        expect_done(self.client.request(request).await?)
+    }
+
+    /// The items appended since the last `poll` (or all it keeps, the first time).
+    pub async fn poll(&mut self) -> Result<Vec<Future<T>>> {
+        match self
+            .client
+            .request(Request::ChannelRead { name: self.name.clone(), since: self.next })
+            .await?
+        {
+            Reply::ChannelItems { items, next } => {
+                self.next = next;
+                self.client.adopt(items)
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The newest item, if any.
+    pub async fn latest(&self) -> Result<Option<Future<T>>> {
+        match self
+            .client
+            .request(Request::ChannelRead { name: self.name.clone(), since: 0 })
+            .await?
+        {
+            Reply::ChannelItems { mut items, .. } => match items.pop() {
+                Some(key) => Ok(self.client.adopt(vec![key])?.pop()),
+                None => Ok(None),
+            },
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+/// A [`Channel`] for blocking code (see [`Client::channel`]).
+pub struct BlockingChannel<T> {
+    inner: Channel<T>,
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+impl<T> BlockingChannel<T> {
+    /// See [`Channel::append`].
+    pub fn append(&self, future: &Future<T>) -> Result<()> {
+        self.runtime.block_on(self.inner.append(future))
+    }
+
+    /// See [`Channel::poll`].
+    pub fn poll(&mut self) -> Result<Vec<Future<T>>> {
+        self.runtime.block_on(self.inner.poll())
+    }
+
+    /// See [`Channel::latest`].
+    pub fn latest(&self) -> Result<Option<Future<T>>> {
+        self.runtime.block_on(self.inner.latest())
     }
 }
 
@@ -679,6 +941,16 @@ impl Client {
         self.compute(&call)
     }
 
+    /// See [`AsyncClient::submit_with`].
+    pub fn submit_with<C: Collection>(
+        &self,
+        call: C,
+        options: &SubmitOptions,
+    ) -> Result<Future<C::Output>> {
+        let _guard = self.runtime.enter();
+        self.inner.submit_with(call, options)
+    }
+
     /// See [`AsyncClient::submit_to`].
     pub fn submit_to<C: Collection>(
         &self,
@@ -744,6 +1016,44 @@ impl Client {
     /// See [`AsyncClient::restart`].
     pub fn restart(&self) -> Result<()> {
         self.runtime.block_on(self.inner.restart())
+    }
+
+    /// See [`AsyncClient::who_has`].
+    pub fn who_has<T>(&self, futures: &[Future<T>]) -> Result<Vec<Vec<String>>> {
+        self.runtime.block_on(self.inner.who_has(futures))
+    }
+
+    /// See [`AsyncClient::publish`].
+    pub fn publish<T>(&self, name: &str, future: &Future<T>, overwrite: bool) -> Result<()> {
+        self.runtime.block_on(self.inner.publish(name, future, overwrite))
+    }
+
+    /// See [`AsyncClient::unpublish`].
+    pub fn unpublish(&self, name: &str) -> Result<()> {
+        self.runtime.block_on(self.inner.unpublish(name))
+    }
+
+    /// See [`AsyncClient::get_dataset`].
+    pub fn get_dataset<T>(&self, name: &str) -> Result<Future<T>> {
+        self.runtime.block_on(self.inner.get_dataset(name))
+    }
+
+    /// See [`AsyncClient::channel`]; this one's methods block.
+    pub fn channel<T>(&self, name: &str, maxlen: u32) -> BlockingChannel<T> {
+        BlockingChannel { inner: self.inner.channel(name, maxlen), runtime: self.runtime.clone() }
+    }
+
+    /// See [`AsyncClient::rerun_locally`].
+    pub fn rerun_locally<T>(
+        &self,
+        future: &Future<T>,
+    ) -> Result<std::result::Result<Value, TaskFailure>> {
+        self.runtime.block_on(self.inner.rerun_locally(future))
+    }
+
+    /// See [`AsyncClient::list_datasets`].
+    pub fn list_datasets(&self) -> Result<Vec<String>> {
+        self.runtime.block_on(self.inner.list_datasets())
     }
 
     /// See [`AsyncClient::wait`].

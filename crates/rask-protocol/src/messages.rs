@@ -55,6 +55,11 @@ pub enum ClientToScheduler {
         wanted: Vec<Key>,
         /// Keys that may only run on the named workers (names or data addresses).
         restrictions: Vec<(Key, Vec<String>)>,
+        /// Abstract resources each listed key needs while it runs, such as `("GPU", 1.0)`.
+        resources: Vec<(Key, Vec<(String, f64)>)>,
+        /// The user's priority of this submission: higher runs first (then first come,
+        /// first served, then graph order).
+        priority: i32,
     },
     /// The client dropped its futures for these keys.
     ReleaseKeys {
@@ -73,10 +78,112 @@ pub enum ClientToScheduler {
         /// The workers that hold all of them.
         workers: Vec<WorkerId>,
     },
-    /// Asks for the workers (for scatter and `ncores`).
+    /// A question; the scheduler answers every request with exactly one [`Reply`], in order.
+    Request(Request),
+}
+
+/// A client's question to the scheduler.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// The workers (for scatter and `ncores`) and how many tasks the scheduler knows.
     ListWorkers,
     /// Forget every task and every result of every client.
     Restart,
+    /// Which workers hold these results.
+    WhoHas {
+        /// The keys.
+        keys: Vec<Key>,
+    },
+    /// Keep these results under a name, for any client (a named dataset).
+    Publish {
+        /// The name.
+        name: String,
+        /// The results.
+        keys: Vec<Key>,
+        /// Replace a dataset of the same name.
+        overwrite: bool,
+    },
+    /// Drop a named dataset.
+    Unpublish {
+        /// The name.
+        name: String,
+    },
+    /// The keys of a named dataset.
+    GetDataset {
+        /// The name.
+        name: String,
+    },
+    /// The names of all datasets.
+    ListDatasets,
+    /// Add a result to a named channel (the oldest beyond `maxlen` are dropped).
+    ChannelAppend {
+        /// The channel.
+        name: String,
+        /// The result.
+        key: Key,
+        /// How many items the channel keeps.
+        maxlen: u32,
+    },
+    /// How a task is computed (to re-run a failed task in the client).
+    TaskSpec {
+        /// The task.
+        key: Key,
+    },
+    /// The items of a channel from position `since` on.
+    ChannelRead {
+        /// The channel.
+        name: String,
+        /// The first position wanted.
+        since: u64,
+    },
+}
+
+/// The scheduler's answer to a [`Request`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Reply {
+    /// The workers, and how many tasks the scheduler knows (of all clients).
+    Workers {
+        /// The workers.
+        workers: Vec<WorkerInfo>,
+        /// Known tasks.
+        tasks: u64,
+    },
+    /// The restart is done: no task is left.
+    Restarted,
+    /// Holders of each key (data addresses).
+    WhoHas {
+        /// Key and holders.
+        entries: Vec<(Key, Vec<String>)>,
+    },
+    /// Done.
+    Done,
+    /// The request was refused; why, for the user.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// A dataset's keys (`None`: no such dataset).
+    Dataset {
+        /// The keys.
+        keys: Option<Vec<Key>>,
+    },
+    /// The dataset names.
+    Datasets {
+        /// The names.
+        names: Vec<String>,
+    },
+    /// How a task is computed (`None`: unknown, or scattered data).
+    Spec {
+        /// The task.
+        task: Option<std::sync::Arc<WireTask>>,
+    },
+    /// A channel's items from the requested position, and the position after them.
+    ChannelItems {
+        /// The items, oldest first.
+        items: Vec<Key>,
+        /// The position to read from next time.
+        next: u64,
+    },
 }
 
 /// A worker as the scheduler describes it to clients.
@@ -116,15 +223,8 @@ pub enum SchedulerToClient {
         /// Why, for the user.
         reason: String,
     },
-    /// The answer to `ListWorkers`.
-    Workers {
-        /// The workers.
-        workers: Vec<WorkerInfo>,
-        /// How many tasks the scheduler knows (of all clients).
-        tasks: u64,
-    },
-    /// The restart is done: no task is left.
-    Restarted,
+    /// The answer to a request.
+    Reply(Reply),
 }
 
 /// What a worker tells the scheduler.

@@ -220,9 +220,20 @@ async fn client_connection(
             Ok(Some(packet)) => {
                 for message in packet.messages {
                     let event = match message {
-                        ClientToScheduler::UpdateGraph { tasks, wanted, restrictions } => {
-                            Event::UpdateGraph { client, tasks, wanted, restrictions }
-                        }
+                        ClientToScheduler::UpdateGraph {
+                            tasks,
+                            wanted,
+                            restrictions,
+                            resources,
+                            priority,
+                        } => Event::UpdateGraph {
+                            client,
+                            tasks,
+                            wanted,
+                            restrictions,
+                            resources,
+                            priority,
+                        },
                         ClientToScheduler::ReleaseKeys { keys } => {
                             Event::ReleaseKeys { client, keys }
                         }
@@ -230,8 +241,7 @@ async fn client_connection(
                         ClientToScheduler::Scattered { keys, workers } => {
                             Event::Scattered { client, keys, workers }
                         }
-                        ClientToScheduler::ListWorkers => Event::ListWorkers(client),
-                        ClientToScheduler::Restart => Event::Restart(client),
+                        ClientToScheduler::Request(request) => Event::Request { client, request },
                     };
                     let _ = inputs.send(Input::Event(event));
                 }
@@ -260,7 +270,7 @@ async fn worker_connection(
         Ok(Some(packet)) => packet.messages.into_iter().next(),
         _ => None,
     };
-    let Some(WorkerToScheduler::Register { name, nthreads, address, resources: _ }) = registration
+    let Some(WorkerToScheduler::Register { name, nthreads, address, resources }) = registration
     else {
         warn!(%peer, "a worker connection did not start with Register; closed");
         return;
@@ -277,6 +287,7 @@ async fn worker_connection(
         name: name.clone(),
         address,
         nthreads,
+        resources,
         now_us,
     }));
     let writer = tokio::spawn(async move {

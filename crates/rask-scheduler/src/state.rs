@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use rask_core::{Key, TaskError, TaskFailure, WireTask};
 use rask_protocol::messages::{
-    ClientId, SchedulerToClient, SchedulerToWorker, WorkerId, WorkerInfo,
+    ClientId, Reply, Request, SchedulerToClient, SchedulerToWorker, WorkerId, WorkerInfo,
 };
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
@@ -95,6 +95,10 @@ pub enum Event {
         wanted: Vec<Key>,
         /// Per key, the workers (names or addresses) it may run on.
         restrictions: Vec<(Key, Vec<String>)>,
+        /// Per key, the resources it holds while it runs.
+        resources: Vec<(Key, Vec<(String, f64)>)>,
+        /// The user's priority (higher first).
+        priority: i32,
     },
     /// A client dropped futures.
     ReleaseKeys {
@@ -119,10 +123,13 @@ pub enum Event {
         /// The holders.
         workers: Vec<WorkerId>,
     },
-    /// A client asks for the workers.
-    ListWorkers(ClientId),
-    /// A client asks to forget everything.
-    Restart(ClientId),
+    /// A client asks something; it gets exactly one reply.
+    Request {
+        /// The client.
+        client: ClientId,
+        /// The question.
+        request: Request,
+    },
     /// A worker registered.
     WorkerConnected {
         /// Its id.
@@ -133,6 +140,8 @@ pub enum Event {
         address: String,
         /// Its threads.
         nthreads: u32,
+        /// The resources it offers, such as `("GPU", 2.0)`.
+        resources: Vec<(String, f64)>,
         /// The time, in microseconds.
         now_us: u64,
     },
@@ -216,14 +225,27 @@ struct TaskState {
     wanted_by: u32,
     who_has: SmallVec<[WorkerId; 2]>,
     nbytes: u64,
-    priority: (u64, u32),
+    priority: Priority,
     /// Workers that died while running it.
     killed_on: Vec<WorkerId>,
     /// Whether its worker said it started (it was not merely queued there).
     executing: bool,
     failure: Option<Arc<TaskFailure>>,
     restrictions: Option<Vec<String>>,
+    /// Resources it holds while it runs.
+    needs: Vec<(String, f64)>,
 }
+
+/// Where and how urgently a submission's tasks run.
+struct SubmitRules {
+    restrictions: Vec<(Key, Vec<String>)>,
+    resources: Vec<(Key, Vec<(String, f64)>)>,
+    priority: i32,
+}
+
+/// The order of ready tasks: the user's priority (negated: higher first), then first come
+/// first served between submissions, then the graph's own order.
+type Priority = (i64, u64, u32);
 
 struct WorkerState {
     name: String,
@@ -235,6 +257,27 @@ struct WorkerState {
     last_seen_us: u64,
     /// Sum of the expected durations of the tasks processing here.
     occupancy_us: f64,
+    /// Resources offered.
+    resources: Vec<(String, f64)>,
+    /// Resources held by its processing tasks.
+    resources_used: FxHashMap<String, f64>,
+}
+
+impl WorkerState {
+    /// Whether the worker offers `needs` at all.
+    fn offers(&self, needs: &[(String, f64)]) -> bool {
+        needs.iter().all(|(name, amount)| {
+            self.resources.iter().any(|(n, total)| n == name && total >= amount)
+        })
+    }
+
+    /// Whether `needs` are free on the worker now.
+    fn has_free(&self, needs: &[(String, f64)]) -> bool {
+        needs.iter().all(|(name, amount)| {
+            let total = self.resources.iter().find(|(n, _)| n == name).map_or(0.0, |(_, t)| *t);
+            total - self.resources_used.get(name).copied().unwrap_or(0.0) >= *amount - 1e-9
+        })
+    }
 }
 
 /// The distributed scheduler's state.
@@ -245,12 +288,16 @@ pub struct SchedulerState {
     by_key: FxHashMap<Key, TaskId>,
     workers: BTreeMap<WorkerId, WorkerState>,
     clients: FxHashMap<ClientId, HashSet<TaskId>>,
-    ready: BinaryHeap<Reverse<((u64, u32), TaskId)>>,
+    ready: BinaryHeap<Reverse<(Priority, TaskId)>>,
     submissions: u64,
     /// Learned mean duration per key prefix, in microseconds.
     durations: FxHashMap<String, f64>,
     /// Counters, for benchmarks and the dashboard.
     pub stats: SchedulerStats,
+    /// Named datasets: results kept for any client.
+    datasets: FxHashMap<String, Vec<TaskId>>,
+    /// Named channels: recent results, oldest first, and the position of the oldest.
+    channels: FxHashMap<String, (std::collections::VecDeque<TaskId>, u64)>,
 }
 
 /// What the scheduler has done, counted.
@@ -278,7 +325,108 @@ impl SchedulerState {
             submissions: 0,
             durations: FxHashMap::default(),
             stats: SchedulerStats::default(),
+            datasets: FxHashMap::default(),
+            channels: FxHashMap::default(),
         }
+    }
+
+    fn answer(&mut self, client: ClientId, request: Request, out: &mut Vec<Command>) -> Reply {
+        match request {
+            Request::ListWorkers => Reply::Workers { workers: self.worker_infos(), tasks: self.by_key.len() as u64 },
+            Request::Restart => {
+                self.restart(out);
+                Reply::Restarted
+            }
+            Request::WhoHas { keys } => Reply::WhoHas {
+                entries: keys
+                    .into_iter()
+                    .map(|key| {
+                        let holders = self
+                            .who_has(&key)
+                            .iter()
+                            .filter_map(|w| self.workers.get(w))
+                            .map(|w| w.address.clone())
+                            .collect();
+                        (key, holders)
+                    })
+                    .collect(),
+            },
+            Request::Publish { name, keys, overwrite } => {
+                if self.datasets.contains_key(&name) && !overwrite {
+                    return Reply::Refused {
+                        reason: format!("a dataset named {name:?} exists already: unpublish it first, or publish with overwrite"),
+                    };
+                }
+                let mut ids = Vec::with_capacity(keys.len());
+                for key in &keys {
+                    match self.by_key.get(key) {
+                        Some(&id) => ids.push(id),
+                        None => {
+                            return Reply::Refused {
+                                reason: format!("{key} is unknown to the scheduler: publish a future that is still held"),
+                            }
+                        }
+                    }
+                }
+                for &id in &ids {
+                    self.tm(id).wanted_by += 1;
+                }
+                if let Some(old) = self.datasets.insert(name, ids) {
+                    for id in old {
+                        self.unwant(id, out);
+                    }
+                }
+                Reply::Done
+            }
+            Request::Unpublish { name } => match self.datasets.remove(&name) {
+                Some(ids) => {
+                    for id in ids {
+                        self.unwant(id, out);
+                    }
+                    Reply::Done
+                }
+                None => Reply::Refused { reason: format!("there is no dataset named {name:?}") },
+            },
+            Request::GetDataset { name } => Reply::Dataset {
+                keys: self.datasets.get(&name).map(|ids| ids.iter().map(|&id| self.t(id).key.clone()).collect()),
+            },
+            Request::ListDatasets => {
+                let mut names: Vec<String> = self.datasets.keys().cloned().collect();
+                names.sort();
+                Reply::Datasets { names }
+            }
+            Request::ChannelAppend { name, key, maxlen } => {
+                let Some(&id) = self.by_key.get(&key) else {
+                    return Reply::Refused { reason: format!("{key} is unknown to the scheduler: append a future that is still held") };
+                };
+                self.tm(id).wanted_by += 1;
+                let (items, first) = self.channels.entry(name).or_default();
+                items.push_back(id);
+                let mut dropped = Vec::new();
+                while items.len() > maxlen.max(1) as usize {
+                    dropped.extend(items.pop_front());
+                    *first += 1;
+                }
+                for id in dropped {
+                    self.unwant(id, out);
+                }
+                Reply::Done
+            }
+            Request::TaskSpec { key } => {
+                Reply::Spec { task: self.by_key.get(&key).and_then(|&id| self.t(id).spec.clone()) }
+            }
+            Request::ChannelRead { name, since } => match self.channels.get(&name) {
+                Some((items, first)) => {
+                    let skip = since.saturating_sub(*first) as usize;
+                    Reply::ChannelItems {
+                        items: items.iter().skip(skip).map(|&id| self.t(id).key.clone()).collect(),
+                        next: first + items.len() as u64,
+                    }
+                }
+                None => Reply::ChannelItems { items: Vec::new(), next: 0 },
+            },
+        }
+        .tap_client(client)
     }
 
     fn t(&self, id: TaskId) -> &TaskState {
@@ -340,8 +488,9 @@ impl SchedulerState {
                     self.unwant(id, out);
                 }
             }
-            Event::UpdateGraph { client, tasks, wanted, restrictions } => {
-                self.update_graph(client, tasks, &wanted, restrictions, out)
+            Event::UpdateGraph { client, tasks, wanted, restrictions, resources, priority } => {
+                let rules = SubmitRules { restrictions, resources, priority };
+                self.update_graph(client, tasks, &wanted, rules, out)
             }
             Event::ReleaseKeys { client, keys } => self.release_keys(client, &keys, None, out),
             Event::Cancel { client, keys } => {
@@ -350,13 +499,11 @@ impl SchedulerState {
             Event::Scattered { client, keys, workers } => {
                 self.scattered(client, keys, &workers, out)
             }
-            Event::ListWorkers(client) => {
-                let tasks = self.by_key.len() as u64;
-                let workers = self.worker_infos();
-                out.push(Command::ToClient(client, SchedulerToClient::Workers { workers, tasks }));
+            Event::Request { client, request } => {
+                let reply = self.answer(client, request, out);
+                out.push(Command::ToClient(client, SchedulerToClient::Reply(reply)));
             }
-            Event::Restart(client) => self.restart(client, out),
-            Event::WorkerConnected { worker, name, address, nthreads, now_us } => {
+            Event::WorkerConnected { worker, name, address, nthreads, resources, now_us } => {
                 self.workers.insert(
                     worker,
                     WorkerState {
@@ -367,6 +514,8 @@ impl SchedulerState {
                         has: HashSet::new(),
                         last_seen_us: now_us,
                         occupancy_us: 0.0,
+                        resources,
+                        resources_used: FxHashMap::default(),
                     },
                 );
             }
@@ -409,7 +558,7 @@ impl SchedulerState {
         self.schedule(out);
     }
 
-    fn new_task(&mut self, key: Key, spec: Option<Arc<WireTask>>, priority: (u64, u32)) -> TaskId {
+    fn new_task(&mut self, key: Key, spec: Option<Arc<WireTask>>, priority: Priority) -> TaskId {
         let state = TaskState {
             key: key.clone(),
             spec,
@@ -427,6 +576,7 @@ impl SchedulerState {
             executing: false,
             failure: None,
             restrictions: None,
+            needs: Vec::new(),
         };
         let id = match self.free_ids.pop() {
             Some(slot) => {
@@ -447,9 +597,10 @@ impl SchedulerState {
         client: ClientId,
         tasks: Vec<WireTask>,
         wanted: &[Key],
-        restrictions: Vec<(Key, Vec<String>)>,
+        rules: SubmitRules,
         out: &mut Vec<Command>,
     ) {
+        let SubmitRules { restrictions, resources, priority: user_priority } = rules;
         self.submissions += 1;
         let submission = self.submissions;
         for wire in tasks {
@@ -469,7 +620,7 @@ impl SchedulerState {
                 }
             }
             let key = wire.key.clone();
-            let priority = (submission, wire.priority);
+            let priority = (-i64::from(user_priority), submission, wire.priority);
             let id = self.new_task(key.clone(), Some(Arc::new(wire)), priority);
             for &d in &deps {
                 let dep = self.tm(d);
@@ -493,6 +644,11 @@ impl SchedulerState {
         for (key, allowed) in restrictions {
             if let Some(&id) = self.by_key.get(&key) {
                 self.tm(id).restrictions = Some(allowed);
+            }
+        }
+        for (key, needs) in resources {
+            if let Some(&id) = self.by_key.get(&key) {
+                self.tm(id).needs = needs;
             }
         }
         let wants = self.clients.entry(client).or_default();
@@ -743,7 +899,7 @@ impl SchedulerState {
         for (key, nbytes) in keys {
             let id = match self.by_key.get(&key) {
                 Some(&id) => id,
-                None => self.new_task(key.clone(), None, (submission, 0)),
+                None => self.new_task(key.clone(), None, (0, submission, 0)),
             };
             let live: Vec<WorkerId> =
                 workers.iter().copied().filter(|w| self.workers.contains_key(w)).collect();
@@ -761,7 +917,7 @@ impl SchedulerState {
         }
     }
 
-    fn restart(&mut self, client: ClientId, out: &mut Vec<Command>) {
+    fn restart(&mut self, out: &mut Vec<Command>) {
         for (&c, wants) in &self.clients {
             for &id in wants {
                 out.push(Command::ToClient(
@@ -786,7 +942,8 @@ impl SchedulerState {
         self.free_ids.clear();
         self.by_key.clear();
         self.ready.clear();
-        out.push(Command::ToClient(client, SchedulerToClient::Restarted));
+        self.datasets.clear();
+        self.channels.clear();
     }
 
     fn expected_duration(&self, id: TaskId) -> f64 {
@@ -798,11 +955,18 @@ impl SchedulerState {
 
     fn unassign(&mut self, id: TaskId, worker: WorkerId) {
         self.tm(id).executing = false;
+        let needs = std::mem::take(&mut self.tm(id).needs);
         if let Some(w) = self.workers.get_mut(&worker) {
             if let Some(expected) = w.processing.remove(&id) {
                 w.occupancy_us = (w.occupancy_us - expected).max(0.0);
+                for (name, amount) in &needs {
+                    if let Some(used) = w.resources_used.get_mut(name) {
+                        *used = (*used - amount).max(0.0);
+                    }
+                }
             }
         }
+        self.tm(id).needs = needs;
     }
 
     fn task_finished(
@@ -1103,6 +1267,9 @@ impl SchedulerState {
                     continue;
                 }
             }
+            if !worker.offers(&task.needs) {
+                continue;
+            }
             let missing_bytes: u64 = task
                 .deps
                 .iter()
@@ -1112,7 +1279,7 @@ impl SchedulerState {
                 .sum();
             let transfer_us = missing_bytes as f64 / self.config.bandwidth * 1e6;
             let wait_us = worker.occupancy_us / f64::from(worker.nthreads);
-            let free = has_room(worker, queued_work_us);
+            let free = has_room(worker, queued_work_us) && worker.has_free(&task.needs);
             let cost = transfer_us + wait_us + if free { 0.0 } else { expected };
             if best.is_none_or(|(c, ..)| cost < c) {
                 best = Some((cost, transfer_us, wid, free));
@@ -1150,7 +1317,11 @@ impl SchedulerState {
             .collect();
         let spec = task.spec.clone().expect("queued tasks have a spec");
         self.stats.assigned += 1;
+        let needs = self.t(id).needs.clone();
         let w = self.workers.get_mut(&worker).expect("chosen among live workers");
+        for (name, amount) in needs {
+            *w.resources_used.entry(name).or_insert(0.0) += amount;
+        }
         w.processing.insert(id, expected);
         w.occupancy_us += expected;
         self.tm(id).status = TaskStatus::Processing(worker);
@@ -1243,6 +1414,20 @@ fn has_room(worker: &WorkerState, queued_work_us: f64) -> bool {
     tasks < threads + 1
         || (tasks < threads * MAX_TASKS_PER_THREAD
             && worker.occupancy_us < threads as f64 * queued_work_us)
+}
+
+/// Lets `answer` end in one expression whatever the request (the client is only for logs).
+trait TapClient {
+    fn tap_client(self, client: ClientId) -> Self;
+}
+
+impl TapClient for Reply {
+    fn tap_client(self, client: ClientId) -> Self {
+        if let Reply::Refused { reason } = &self {
+            tracing::debug!(%client, %reason, "refused a request");
+        }
+        self
+    }
 }
 
 fn unknown_failure(key: &Key) -> TaskFailure {

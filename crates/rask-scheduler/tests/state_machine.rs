@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use rask_core::{Key, TaskError, TaskFailure, WireTask};
-use rask_protocol::messages::{ClientId, SchedulerToClient, SchedulerToWorker, WorkerId};
+use rask_protocol::messages::{
+    ClientId, Reply, Request, SchedulerToClient, SchedulerToWorker, WorkerId,
+};
 use rask_scheduler::{Command, Event, SchedulerConfig, SchedulerState, TaskStatus};
 
 struct Env {
@@ -59,13 +61,21 @@ impl Env {
             name: format!("w{id}"),
             address: format!("10.0.0.{id}:1"),
             nthreads,
+            resources: if id == 9 { vec![("GPU".into(), 1.0)] } else { vec![] },
             now_us: 0,
         });
     }
 
     fn submit(&mut self, client: ClientId, tasks: Vec<WireTask>, wanted: &[&str]) {
         let wanted = wanted.iter().map(|k| key(k)).collect();
-        self.on(Event::UpdateGraph { client, tasks, wanted, restrictions: vec![] });
+        self.on(Event::UpdateGraph {
+            client,
+            tasks,
+            wanted,
+            restrictions: vec![],
+            resources: vec![],
+            priority: 0,
+        });
     }
 
     fn finish(&mut self, worker: u32, name: &str, nbytes: u64) {
@@ -350,12 +360,12 @@ fn restart_forgets_everything_and_clears_workers() {
     let mut env = Env::new();
     env.worker(1, 1);
     env.submit(ALICE, vec![task("a", &[], 0), task("b", &["a"], 1)], &["b"]);
-    env.on(Event::Restart(BOB));
+    env.on(Event::Request { client: BOB, request: Request::Restart });
     assert_eq!(env.state.num_tasks(), 0);
     assert!(env.state.processing_on(w(1)).is_empty());
     assert!(env.out.iter().any(|c| matches!(c, Command::ToWorker(_, SchedulerToWorker::Clear))));
     assert!(matches!(&env.messages_for(ALICE)[..], [SchedulerToClient::KeyCancelled { .. }]));
-    assert!(matches!(&env.messages_for(BOB)[..], [SchedulerToClient::Restarted]));
+    assert!(matches!(&env.messages_for(BOB)[..], [SchedulerToClient::Reply(Reply::Restarted)]));
 }
 
 #[test]
@@ -396,7 +406,14 @@ fn restricted_tasks_only_run_where_allowed() {
     let restrictions =
         (0..4).map(|i| (key(&format!("pinned{i}")), vec!["w2".to_string()])).collect();
     let wanted = (0..4).map(|i| key(&format!("pinned{i}"))).collect();
-    env.on(Event::UpdateGraph { client: ALICE, tasks, wanted, restrictions });
+    env.on(Event::UpdateGraph {
+        client: ALICE,
+        tasks,
+        wanted,
+        restrictions,
+        resources: vec![],
+        priority: 0,
+    });
     let sent = env.computes();
     assert!(sent.iter().all(|(worker, _)| *worker == 2), "{sent:?}");
     assert_eq!(sent.len(), 2, "worker 2's two slots; worker 1 stays idle");
@@ -436,4 +453,99 @@ fn a_wide_graph_is_scheduled_without_rescanning_the_queue() {
     let stats = env.state.stats.clone();
     assert_eq!(stats.assigned, n as u64 + 1);
     assert!(stats.ready_pops < 2 * (n as u64 + 1), "{stats:?}");
+}
+
+#[test]
+fn datasets_and_channels_keep_results_for_any_client() {
+    let mut env = Env::new();
+    env.worker(1, 1);
+    env.submit(ALICE, vec![task("model", &[], 0)], &["model"]);
+    let _ = env.computes();
+    env.finish(1, "model", 8);
+    let publish =
+        Request::Publish { name: "best".into(), keys: vec![key("model")], overwrite: false };
+    env.on(Event::Request { client: ALICE, request: publish.clone() });
+    env.on(Event::Request { client: ALICE, request: publish });
+    let replies = env.messages_for(ALICE);
+    assert!(
+        matches!(replies.last(), Some(SchedulerToClient::Reply(Reply::Refused { reason })) if reason.contains("exists"))
+    );
+    // Alice lets go of her future: the dataset keeps the result.
+    env.on(Event::ClientDisconnected(ALICE));
+    assert_eq!(env.status("model"), Some(TaskStatus::Memory));
+    env.on(Event::Request { client: BOB, request: Request::GetDataset { name: "best".into() } });
+    assert!(
+        matches!(&env.messages_for(BOB)[..], [SchedulerToClient::Reply(Reply::Dataset { keys: Some(keys) })] if keys == &vec![key("model")])
+    );
+    // A channel keeps the newest `maxlen` items.
+    for (i, name) in ["s0", "s1", "s2"].iter().enumerate() {
+        env.submit(BOB, vec![task(name, &[], i as u32)], &[name]);
+        let _ = env.computes();
+        env.finish(1, name, 8);
+        env.on(Event::Request {
+            client: BOB,
+            request: Request::ChannelAppend { name: "scores".into(), key: key(name), maxlen: 2 },
+        });
+    }
+    let _ = env.messages_for(BOB);
+    env.on(Event::Request {
+        client: BOB,
+        request: Request::ChannelRead { name: "scores".into(), since: 0 },
+    });
+    let replies = env.messages_for(BOB);
+    let [SchedulerToClient::Reply(Reply::ChannelItems { items, next })] = &replies[..] else {
+        panic!("{replies:?}")
+    };
+    assert_eq!(items, &vec![key("s1"), key("s2")]);
+    assert_eq!(*next, 3);
+    env.on(Event::Request { client: BOB, request: Request::Unpublish { name: "best".into() } });
+    assert_eq!(env.status("model"), None, "nobody holds it any more");
+}
+
+#[test]
+fn resources_limit_where_and_how_many_tasks_run() {
+    let mut env =
+        Env::with(SchedulerConfig { default_duration_us: 1e6, ..SchedulerConfig::default() });
+    env.worker(1, 2);
+    env.worker(9, 2); // worker 9 offers GPU=1
+    let tasks = (0..3).map(|i| task(&format!("gpu{i}"), &[], i)).collect();
+    let resources =
+        (0..3).map(|i| (key(&format!("gpu{i}")), vec![("GPU".to_string(), 1.0)])).collect();
+    let wanted = (0..3).map(|i| key(&format!("gpu{i}"))).collect();
+    env.on(Event::UpdateGraph {
+        client: ALICE,
+        tasks,
+        wanted,
+        restrictions: vec![],
+        resources,
+        priority: 0,
+    });
+    assert_eq!(
+        env.computes(),
+        [(9, "gpu0".into())],
+        "one GPU: one task at a time, on the GPU worker"
+    );
+    env.finish(9, "gpu0", 8);
+    assert_eq!(env.computes(), [(9, "gpu1".into())]);
+}
+
+#[test]
+fn a_higher_user_priority_runs_first() {
+    let mut env =
+        Env::with(SchedulerConfig { default_duration_us: 1e6, ..SchedulerConfig::default() });
+    env.worker(1, 1);
+    env.submit(ALICE, vec![task("busy1", &[], 0), task("busy2", &[], 1)], &["busy1", "busy2"]);
+    let _ = env.computes();
+    env.submit(ALICE, vec![task("normal", &[], 0)], &["normal"]);
+    let urgent = vec![task("urgent", &[], 0)];
+    env.on(Event::UpdateGraph {
+        client: BOB,
+        tasks: urgent,
+        wanted: vec![key("urgent")],
+        restrictions: vec![],
+        resources: vec![],
+        priority: 10,
+    });
+    env.finish(1, "busy1", 8);
+    assert_eq!(env.computes(), [(1, "urgent".into())], "submitted later, but more urgent");
 }

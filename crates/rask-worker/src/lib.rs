@@ -147,7 +147,7 @@ pub async fn start(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
     let (inputs, receiver) = mpsc::unbounded_channel();
     let (stop, stopped) = oneshot::channel();
     let server = tokio::spawn(data_server(listener, inputs.clone()));
-    let pool = ExecutionPool::start(config.nthreads, &config.name, &inputs);
+    let pool = ExecutionPool::start(config.nthreads, &config.name, &config.scheduler, &inputs);
     let done = tokio::spawn(async move {
         let result = event_loop(
             config.nthreads,
@@ -351,6 +351,13 @@ type Job = (Task, Vec<Value>);
 
 thread_local! {
     static WORKER_NAME: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    static SCHEDULER_ADDRESS: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The address of the scheduler of the worker whose execution thread calls this (`None`
+/// outside workers): lets a task connect a client of its own (`rask::worker_client`).
+pub fn current_scheduler_address() -> Option<String> {
+    SCHEDULER_ADDRESS.with(|address| address.borrow().clone())
 }
 
 /// The name of the worker whose execution thread calls this (`None` outside workers): lets a
@@ -365,17 +372,24 @@ struct ExecutionPool {
 }
 
 impl ExecutionPool {
-    fn start(nthreads: usize, name: &str, inputs: &mpsc::UnboundedSender<Input>) -> Self {
+    fn start(
+        nthreads: usize,
+        name: &str,
+        scheduler: &str,
+        inputs: &mpsc::UnboundedSender<Input>,
+    ) -> Self {
         let (jobs, receiver) = std::sync::mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for thread in 0..nthreads.max(1) {
             let receiver = receiver.clone();
             let inputs = inputs.clone();
             let name = name.to_string();
+            let scheduler = scheduler.to_string();
             std::thread::Builder::new()
                 .name(format!("rask-worker-{thread}"))
                 .spawn(move || loop {
                     WORKER_NAME.with(|slot| *slot.borrow_mut() = Some(name.clone()));
+                    SCHEDULER_ADDRESS.with(|slot| *slot.borrow_mut() = Some(scheduler.clone()));
                     let job = receiver.lock().map(|r| r.recv());
                     let Ok(Ok((task, values))) = job else { return };
                     let started = Instant::now();

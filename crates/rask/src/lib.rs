@@ -61,7 +61,28 @@ pub use rask_local::{
 };
 pub use rask_macros::delayed;
 
-pub use rask_client::{AsCompleted, AsyncClient, Client, ClientError, Future, LocalCluster};
+pub use rask_client::{
+    AsCompleted, AsyncClient, BlockingChannel, Channel, Client, ClientError, Future, LocalCluster,
+    SubmitOptions,
+};
+
+/// A client for use inside a task running on a worker: connected to that worker's scheduler,
+/// one per execution thread (made on first use). Tasks use it to read channels or datasets, or
+/// to submit more work, like Dask's `get_client()`.
+pub fn worker_client() -> std::result::Result<Client, ClientError> {
+    thread_local! {
+        static CLIENT: std::cell::RefCell<Option<Client>> = const { std::cell::RefCell::new(None) };
+    }
+    if let Some(client) = CLIENT.with(|c| c.borrow().clone()) {
+        return Ok(client);
+    }
+    let address = rask_worker::current_scheduler_address().ok_or_else(|| ClientError::Refused {
+        reason: "worker_client() works only inside a task running on a worker; elsewhere use Client::connect".into(),
+    })?;
+    let client = Client::connect(&address)?;
+    CLIENT.with(|c| *c.borrow_mut() = Some(client.clone()));
+    Ok(client)
+}
 
 pub mod cli;
 pub mod testing;

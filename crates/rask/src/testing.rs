@@ -65,3 +65,14 @@ pub fn where_am_i(input: &[f64], millis: u64) -> String {
     std::thread::sleep(Duration::from_millis(millis));
     rask_worker::current_worker_name().unwrap_or_default()
 }
+
+/// The newest `i64` in the named channel (0 when it is empty), read from inside a task through
+/// `rask::worker_client()`: how a task sees what a client published.
+#[crate::delayed(impure)]
+pub fn read_latest(channel: &str) -> Result<i64, crate::ClientError> {
+    let client = crate::worker_client()?;
+    match client.channel::<i64>(channel, 1000).latest()? {
+        Some(future) => client.result(&future),
+        None => Ok(0),
+    }
+}

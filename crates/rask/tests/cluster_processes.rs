@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rask::prelude::*;
 use rask::testing::{abort_process, add, inc, make_data, slow_inc, where_am_i};
-use rask::{Client, ClientError};
+use rask::{Client, ClientError, SubmitOptions};
 
 /// A function the test binary registers but the stock `rask worker` binary does not know.
 #[rask::delayed]
@@ -87,9 +87,14 @@ impl Cluster {
     }
 
     fn add_worker(&mut self) -> usize {
+        self.add_worker_with(&[])
+    }
+
+    fn add_worker_with(&mut self, extra: &[&str]) -> usize {
         let index = self.workers.len();
         let child = Command::new(env!("CARGO_BIN_EXE_rask"))
             .args(["worker", &self.address, "--nthreads", "1", "--name", &format!("w{index}")])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.dir.join(format!("worker-{index}.log"))).unwrap())
             .spawn()
@@ -323,5 +328,25 @@ fn garbage_and_wrong_versions_on_the_scheduler_port_leave_it_unharmed() {
         let log = std::fs::read_to_string(cluster.dir.join("scheduler.log")).unwrap();
         assert!(log.contains("refused a connection"), "{log}");
         assert!(log.contains("version mismatch"), "{log}");
+    });
+}
+
+#[test]
+fn tasks_that_need_a_resource_run_only_where_it_is_offered() {
+    within(120, || {
+        let mut cluster = Cluster::start(1, &[]);
+        cluster.add_worker_with(&["--resources", "GPU=1"]);
+        let client = cluster.client();
+        eventually(20, "the GPU worker", || client.workers().unwrap().len() == 2);
+        let data = client.submit(make_data::lazy(10)).unwrap();
+        let gpu =
+            SubmitOptions { resources: vec![("GPU".into(), 1.0)], ..SubmitOptions::default() };
+        let places: Vec<_> = (0..4)
+            .map(|i| client.submit_with(where_am_i::lazy(&data, 5 + i), &gpu).unwrap())
+            .collect();
+        let names = client.gather(&places).unwrap();
+        assert!(names.iter().all(|n| n == "w1"), "{names:?}");
+        let urgent = SubmitOptions { priority: 5, ..SubmitOptions::default() };
+        assert_eq!(client.result(&client.submit_with(inc::lazy(1), &urgent).unwrap()).unwrap(), 2);
     });
 }

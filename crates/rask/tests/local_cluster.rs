@@ -5,7 +5,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use rask::prelude::*;
-use rask::testing::{add, fail, inc, make_data, slow_inc, slow_len, total};
+use rask::testing::{add, fail, inc, make_data, read_latest, slow_inc, slow_len, total};
 use rask::{Client, ClientError, LocalCluster};
 
 /// Runs `body` on its own thread and fails the test if it takes longer than `seconds`.
@@ -179,5 +179,62 @@ fn cancel_and_restart_leave_nothing_behind() {
         // The cluster still works after a restart.
         let again = client.submit(inc::lazy(5)).unwrap();
         assert_eq!(client.result(&again).unwrap(), 6);
+    });
+}
+
+#[test]
+fn named_datasets_and_channels_between_clients_and_tasks() {
+    within(60, || {
+        let (_cluster, alice) = cluster(2);
+        let bob = _cluster.client().unwrap();
+        let model = alice.submit(inc::lazy(99)).unwrap();
+        alice.publish("model", &model, false).unwrap();
+        let refused = alice.publish("model", &model, false).unwrap_err().to_string();
+        assert!(refused.contains("exists"), "{refused}");
+        drop(model);
+        let shared = bob.get_dataset::<i64>("model").unwrap();
+        assert_eq!(bob.result(&shared).unwrap(), 100, "the dataset outlives alice's future");
+        assert_eq!(bob.list_datasets().unwrap(), ["model"]);
+        let missing = bob.get_dataset::<i64>("nope").unwrap_err().to_string();
+        assert!(missing.contains("no dataset named"), "{missing}");
+        // A scorer appends to a channel; tasks on workers read the newest score.
+        let mut scores = alice.channel::<i64>("scores", 10);
+        assert_eq!(bob.result(&bob.submit(read_latest::lazy("scores")).unwrap()).unwrap(), 0);
+        for score in [5, 7, 9] {
+            scores.append(&alice.submit(add::lazy(score, 0)).unwrap()).unwrap();
+        }
+        let seen = bob.result(&bob.submit(read_latest::lazy("scores")).unwrap()).unwrap();
+        assert_eq!(seen, 9);
+        let polled: Vec<i64> =
+            scores.poll().unwrap().iter().map(|f| alice.result(f).unwrap()).collect();
+        assert_eq!(polled, vec![5, 7, 9]);
+        assert!(scores.poll().unwrap().is_empty(), "nothing new since the last poll");
+    });
+}
+
+/// Fails for negative inputs: to debug with `rerun_locally`.
+#[rask::delayed]
+fn checked_sqrt(x: i64) -> Result<f64, std::io::Error> {
+    if x < 0 {
+        return Err(std::io::Error::other(format!("negative input {x}")));
+    }
+    Ok((x as f64).sqrt())
+}
+
+#[test]
+fn a_failed_task_reruns_in_the_client_with_its_real_inputs() {
+    within(60, || {
+        // In-process workers share this test binary's registry, so they know checked_sqrt.
+        let (_cluster, client) = cluster(2);
+        let input = client.submit(add::lazy(-10, 1)).unwrap();
+        let root = client.submit(checked_sqrt::lazy(&input)).unwrap();
+        let err = client.result(&root).unwrap_err().to_string();
+        assert!(err.contains("negative input -9"), "{err}");
+        drop(input); // the input may be dropped on the cluster: rerun recomputes it
+        let local = client.rerun_locally(&root).unwrap();
+        let failure = local.expect_err("it fails again, here");
+        assert_eq!(failure.error.chain, vec!["negative input -9".to_string()]);
+        let ok = client.submit(checked_sqrt::lazy(16)).unwrap();
+        assert!(client.rerun_locally(&ok).unwrap_err().to_string().contains("did not fail"));
     });
 }
