@@ -276,6 +276,13 @@ impl<T> rask_core::IntoArg<T> for &Future<T> {
     }
 }
 
+impl<T> rask_core::delayed::RemoteResult for Future<T> {
+    type Output = T;
+    fn remote_key(&self) -> &Key {
+        &self.key
+    }
+}
+
 /// A client of a rask cluster, for async code.
 #[derive(Clone)]
 pub struct AsyncClient {

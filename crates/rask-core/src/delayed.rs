@@ -215,6 +215,30 @@ impl DelayedArg {
         }
     }
 
+    /// A list argument of results held on a cluster (a client's futures).
+    pub fn external_list(keys: &[Key]) -> Self {
+        let mut tokenizer = Tokenizer::new();
+        tokenizer.u64(keys.len() as u64);
+        keys.iter().for_each(|key| {
+            tokenizer.key(key);
+        });
+        let layers = keys
+            .iter()
+            .map(|key| {
+                Arc::new(Layer::new(
+                    key.name().clone(),
+                    LayerKind::External(vec![key.clone()]),
+                    Vec::new(),
+                ))
+            })
+            .collect();
+        DelayedArg {
+            arg: Arg::List(keys.iter().cloned().map(Arg::Key).collect()),
+            token: tokenizer.finish(),
+            layers,
+        }
+    }
+
     /// For a literal argument: the key a value of this content gets, and the value.
     pub fn into_literal(self) -> Option<(Key, Value)> {
         match self.arg {
@@ -291,6 +315,28 @@ impl<T> IntoArg<Vec<T>> for &Vec<Delayed<T>> {
 }
 
 impl<T> IntoArg<Vec<T>> for Vec<Delayed<T>> {
+    fn into_arg(self) -> DelayedArg {
+        self.as_slice().into_arg()
+    }
+}
+
+/// A result that already exists on a cluster (a client's future): a list of them can be the
+/// argument of a lazy call that takes a `Vec<T>` or `&[T]`.
+pub trait RemoteResult {
+    /// The type of the result.
+    type Output;
+    /// Its key on the cluster.
+    fn remote_key(&self) -> &Key;
+}
+
+impl<T, R: RemoteResult<Output = T>> IntoArg<Vec<T>> for &[R] {
+    fn into_arg(self) -> DelayedArg {
+        let keys: Vec<Key> = self.iter().map(|r| r.remote_key().clone()).collect();
+        DelayedArg::external_list(&keys)
+    }
+}
+
+impl<T, R: RemoteResult<Output = T>> IntoArg<Vec<T>> for &Vec<R> {
     fn into_arg(self) -> DelayedArg {
         self.as_slice().into_arg()
     }

@@ -31,6 +31,8 @@ fn map_gather_and_a_reduction_over_futures() {
         let (_cluster, client) = cluster(2);
         let futures = client.map(inc::lazy, 0..10).unwrap();
         assert_eq!(client.gather(&futures).unwrap(), (1..=10).collect::<Vec<i64>>());
+        let over_futures = client.submit(total::lazy(&futures)).unwrap();
+        assert_eq!(client.result(&over_futures).unwrap(), 55, "a list of futures as an input");
         let lazies: Vec<Delayed<i64>> = (0..10).map(inc::lazy).collect();
         let sum = client.compute(&total::lazy(lazies)).unwrap();
         assert_eq!(client.result(&sum).unwrap(), 55);
