@@ -10,3 +10,4 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 cargo run --locked -p rask --example custom_etl -- --files 20 --pairs 40 --sleep-ms 1
+cargo run --locked -p rask --example async_optimization -- --seconds 1
