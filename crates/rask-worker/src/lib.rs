@@ -177,6 +177,7 @@ async fn event_loop(
     pool: &ExecutionPool,
 ) -> Result<(), WorkerError> {
     let mut state = WorkerState::new(nthreads);
+    let mut durations = Durations::default();
     let pool_of_peers = Arc::new(DataPool::new());
     let mut commands = Vec::new();
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
@@ -212,7 +213,10 @@ async fn event_loop(
                 let mut next = Some(input);
                 while let Some(input) = next.take().or_else(|| receiver.try_recv().ok()) {
                     match input {
-                        Input::Event(event) => state.handle(event, &mut commands),
+                        Input::Event(event) => {
+                            durations.learn(&event);
+                            state.handle(event, &mut commands);
+                        }
                         Input::GetData(keys, reply) => {
                             let _ = reply.send(state.get_data(&keys));
                         }
@@ -225,13 +229,29 @@ async fn event_loop(
             }
         }
         let mut outgoing = Vec::new();
-        for command in commands.drain(..) {
-            match command {
-                WorkerCommand::Execute { task, inputs } => pool.submit(task, inputs),
-                WorkerCommand::Fetch { peer, keys } => {
-                    tokio::spawn(fetch(pool_of_peers.clone(), peer, keys, inputs.clone()));
+        loop {
+            let mut ran_inline = Vec::new();
+            for command in commands.drain(..) {
+                match command {
+                    WorkerCommand::Execute { task, inputs } => {
+                        if durations.is_tiny(&task) {
+                            ran_inline.push(execute(&task, &inputs));
+                        } else {
+                            pool.submit(task, inputs);
+                        }
+                    }
+                    WorkerCommand::Fetch { peer, keys } => {
+                        tokio::spawn(fetch(pool_of_peers.clone(), peer, keys, inputs.clone()));
+                    }
+                    WorkerCommand::ToScheduler(message) => outgoing.push(message),
                 }
-                WorkerCommand::ToScheduler(message) => outgoing.push(message),
+            }
+            if ran_inline.is_empty() {
+                break;
+            }
+            for event in ran_inline {
+                durations.learn(&event);
+                state.handle(event, &mut commands);
             }
         }
         if !outgoing.is_empty()
@@ -392,14 +412,7 @@ impl ExecutionPool {
                     SCHEDULER_ADDRESS.with(|slot| *slot.borrow_mut() = Some(scheduler.clone()));
                     let job = receiver.lock().map(|r| r.recv());
                     let Ok(Ok((task, values))) = job else { return };
-                    let started = Instant::now();
-                    let result = run_with_retries(&task, &values);
-                    let event = WorkerEvent::Executed {
-                        key: task.key.clone(),
-                        result,
-                        duration_us: started.elapsed().as_micros() as u64,
-                    };
-                    if inputs.send(Input::Event(event)).is_err() {
+                    if inputs.send(Input::Event(execute(&task, &values))).is_err() {
                         return;
                     }
                 })
@@ -419,6 +432,46 @@ impl ExecutionPool {
     }
 }
 
+/// Learned task durations per key prefix, to run tiny tasks on the event-loop thread: handing a
+/// 2 µs task to an execution thread and its result back costs two thread wake-ups, far more
+/// than the task. A task whose kind has taken under `TINY_US` on average runs inline.
+#[derive(Default)]
+struct Durations {
+    mean_us: rustc_hash::FxHashMap<String, f64>,
+}
+
+/// Tasks whose kind averages less than this many microseconds run inline.
+const TINY_US: f64 = 50.0;
+
+impl Durations {
+    fn learn(&mut self, event: &WorkerEvent) {
+        if let WorkerEvent::Executed { key, duration_us, .. } = event {
+            let duration = *duration_us as f64;
+            match self.mean_us.get_mut(key.prefix()) {
+                Some(mean) => *mean = 0.8 * *mean + 0.2 * duration,
+                None => {
+                    self.mean_us.insert(key.prefix().to_string(), duration);
+                }
+            }
+        }
+    }
+
+    fn is_tiny(&self, task: &Task) -> bool {
+        self.mean_us.get(task.key.prefix()).is_some_and(|mean| *mean < TINY_US)
+    }
+}
+
+/// Runs a task on the calling thread and reports it as the execution threads do.
+fn execute(task: &Task, inputs: &[Value]) -> WorkerEvent {
+    let started = Instant::now();
+    let result = run_with_retries(task, inputs);
+    WorkerEvent::Executed {
+        key: task.key.clone(),
+        result,
+        duration_us: started.elapsed().as_micros() as u64,
+    }
+}
+
 fn run_with_retries(task: &Task, inputs: &[Value]) -> Result<Value, TaskFailure> {
     let mut attempts = 0;
     loop {
@@ -428,5 +481,37 @@ fn run_with_retries(task: &Task, inputs: &[Value]) -> Result<Value, TaskFailure>
             Err(_) if attempts <= task.retries => continue,
             Err((op, error)) => return Err(task.failure(op, error, attempts)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rask_core::task_graph::Body;
+
+    fn task(name: &str) -> Task {
+        let identity = rask_core::registry::lookup("rask::identity").unwrap();
+        let op = rask_core::task_graph::Op { func: identity, args: Box::new([]) };
+        Task { key: Key::new(name), body: Body::Call(op), part: 0, retries: 0 }
+    }
+
+    fn executed(name: &str, duration_us: u64) -> WorkerEvent {
+        WorkerEvent::Executed { key: Key::new(name), result: Ok(Value::new(())), duration_us }
+    }
+
+    #[test]
+    fn only_kinds_of_task_known_to_be_tiny_run_inline() {
+        let mut durations = Durations::default();
+        let tiny = format!("inc-{:032x}", 1);
+        let slow = format!("train-{:032x}", 2);
+        assert!(!durations.is_tiny(&task(&tiny)), "unknown kinds go to the execution threads");
+        durations.learn(&executed(&format!("inc-{:032x}", 7), 3));
+        durations.learn(&executed(&slow, 20_000));
+        assert!(durations.is_tiny(&task(&tiny)), "learned per prefix, not per key");
+        assert!(!durations.is_tiny(&task(&slow)));
+        for _ in 0..20 {
+            durations.learn(&executed(&tiny, 5_000));
+        }
+        assert!(!durations.is_tiny(&task(&tiny)), "a kind that became slow leaves the event loop");
     }
 }
