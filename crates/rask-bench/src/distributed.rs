@@ -9,10 +9,11 @@
 
 use std::time::Instant;
 
+use crate::graphs::{map_sum, tree, Functions, Workload};
 use anyhow::{ensure, Context};
 use clap::Args;
 use rask::testing::{add, inc, total};
-use rask::{Arg, Client, ComputeExt, Delayed, Graph, Key, LocalCluster, Name, TaskSpec, Value};
+use rask::{Client, ComputeExt, Delayed, LocalCluster, Value};
 use serde_json::json;
 
 /// Options of `rask-bench distributed`.
@@ -42,51 +43,13 @@ fn func(name: &str) -> anyhow::Result<rask::TaskFn> {
     Ok(rask::registry::lookup(name)?)
 }
 
-fn map_sum(n: u32) -> anyhow::Result<(Graph, Key, i64, usize)> {
-    let (inc, total) = (func(inc::NAME)?, func(total::NAME)?);
-    let mut tasks: Vec<(Key, TaskSpec)> = (0..n)
-        .map(|i| {
-            (
-                Key::part("inc", i),
-                TaskSpec::new(inc.clone(), vec![Arg::Value(Value::serde(i64::from(i)))]),
-            )
-        })
-        .collect();
-    let list = Arg::List((0..n).map(|i| Arg::Key(Key::part("inc", i))).collect());
-    tasks.push((Key::new("sum"), TaskSpec::new(total, vec![list])));
-    Ok((Graph::from_tasks(tasks), Key::new("sum"), (1..=i64::from(n)).sum(), n as usize + 1))
-}
-
-fn tree(leaves: u32) -> anyhow::Result<(Graph, Key, i64, usize)> {
-    let (inc, add) = (func(inc::NAME)?, func(add::NAME)?);
-    let mut tasks = Vec::with_capacity(2 * leaves as usize);
-    let mut level: Vec<Key> = (0..leaves).map(|i| Key::part("leaf", i)).collect();
-    for (i, key) in level.iter().enumerate() {
-        tasks.push((
-            key.clone(),
-            TaskSpec::new(inc.clone(), vec![Arg::Value(Value::serde(i as i64))]),
-        ));
-    }
-    let mut depth = 0;
-    while level.len() > 1 {
-        depth += 1;
-        let name = Name::from(format!("add-level-{depth}"));
-        let mut next = Vec::with_capacity(level.len().div_ceil(2));
-        for (i, pair) in level.chunks(2).enumerate() {
-            match pair {
-                [a, b] => {
-                    let key = Key::part(name.clone(), i as u32);
-                    tasks.push((key.clone(), TaskSpec::new(add.clone(), vec![a.into(), b.into()])));
-                    next.push(key);
-                }
-                [odd] => next.push(odd.clone()),
-                _ => unreachable!(),
-            }
-        }
-        level = next;
-    }
-    let n = tasks.len();
-    Ok((Graph::from_tasks(tasks), level.remove(0), (1..=i64::from(leaves)).sum(), n))
+fn functions() -> anyhow::Result<Functions> {
+    Ok(Functions {
+        inc: func(inc::NAME)?,
+        add: func(add::NAME)?,
+        sum: func(total::NAME)?,
+        literal: Value::serde,
+    })
 }
 
 /// CPU seconds (user + system) a process has used, from /proc.
@@ -111,15 +74,14 @@ fn run_graph(
     client: &Client,
     cluster: &LocalCluster,
     scenario: &str,
-    graph: &Graph,
-    key: &Key,
-    expected: i64,
-    tasks: usize,
+    workload: &Workload,
 ) -> anyhow::Result<()> {
+    let (expected, tasks) = (workload.expected, workload.tasks);
     let pid = cluster.scheduler_pid().context("a scheduler process")?;
     let cpu_before = cpu_seconds(pid)?;
     let started = Instant::now();
-    let result: Delayed<i64> = Delayed::from_graph(graph.clone(), key.clone());
+    let result: Delayed<i64> =
+        Delayed::from_graph(workload.graph.clone(), workload.outputs[0].clone());
     let got = result.compute_with(client)?;
     let seconds = started.elapsed().as_secs_f64();
     let scheduler_cpu = cpu_seconds(pid)? - cpu_before;
@@ -164,12 +126,10 @@ pub fn run(args: &DistributedArgs) -> anyhow::Result<()> {
                 );
             }
             "map_sum_100k" => {
-                let (graph, key, expected, tasks) = map_sum(args.size)?;
-                run_graph(&client, &cluster, scenario, &graph, &key, expected, tasks)?;
+                run_graph(&client, &cluster, scenario, &map_sum(args.size, &functions()?))?;
             }
             "tree_100k" => {
-                let (graph, key, expected, tasks) = tree(args.size)?;
-                run_graph(&client, &cluster, scenario, &graph, &key, expected, tasks)?;
+                run_graph(&client, &cluster, scenario, &tree(args.size, &functions()?))?;
             }
             other => anyhow::bail!("unknown scenario {other:?}; known: {}", all.join(", ")),
         }

@@ -15,6 +15,7 @@
 
 use std::time::Instant;
 
+use crate::graphs::{map_sum, tree, Functions, Workload};
 use anyhow::ensure;
 use clap::Args;
 use rask::optimize::prepare;
@@ -82,60 +83,12 @@ fn func(name: &str) -> anyhow::Result<rask::TaskFn> {
     Ok(rask::registry::lookup(name)?)
 }
 
-/// A graph, the keys to compute, and the expected answer.
-struct Workload {
-    graph: Graph,
-    outputs: Vec<Key>,
-    tasks: usize,
-    expected: i64,
-}
-
-fn tree(leaves: u32) -> anyhow::Result<Workload> {
-    let (inc, add) = (func("rask_bench::inc")?, func("rask_bench::add")?);
-    let mut tasks = Vec::with_capacity(2 * leaves as usize);
-    let mut level: Vec<Key> = (0..leaves).map(|i| Key::part("leaf", i)).collect();
-    for (i, key) in level.iter().enumerate() {
-        tasks.push((key.clone(), TaskSpec::new(inc.clone(), vec![Arg::value(i as i64)])));
-    }
-    let mut depth = 0;
-    while level.len() > 1 {
-        depth += 1;
-        let name = Name::from(format!("add-level-{depth}"));
-        let mut next = Vec::with_capacity(level.len().div_ceil(2));
-        for (i, pair) in level.chunks(2).enumerate() {
-            match pair {
-                [a, b] => {
-                    let key = Key::part(name.clone(), i as u32);
-                    tasks.push((key.clone(), TaskSpec::new(add.clone(), vec![a.into(), b.into()])));
-                    next.push(key);
-                }
-                [odd] => next.push(odd.clone()),
-                _ => unreachable!(),
-            }
-        }
-        level = next;
-    }
-    let n = tasks.len();
-    Ok(Workload {
-        graph: Graph::from_tasks(tasks),
-        outputs: level,
-        tasks: n,
-        expected: (1..=i64::from(leaves)).sum(),
-    })
-}
-
-fn map_sum(n: u32) -> anyhow::Result<Workload> {
-    let (inc, sum) = (func("rask_bench::inc")?, func("rask_bench::sum")?);
-    let mut tasks: Vec<(Key, TaskSpec)> = (0..n)
-        .map(|i| (Key::part("inc", i), TaskSpec::new(inc.clone(), vec![Arg::value(i64::from(i))])))
-        .collect();
-    let list = Arg::List((0..n).map(|i| Arg::Key(Key::part("inc", i))).collect());
-    tasks.push((Key::new("sum"), TaskSpec::new(sum, vec![list])));
-    Ok(Workload {
-        graph: Graph::from_tasks(tasks),
-        outputs: vec![Key::new("sum")],
-        tasks: n as usize + 1,
-        expected: (1..=i64::from(n)).sum(),
+fn functions() -> anyhow::Result<Functions> {
+    Ok(Functions {
+        inc: func("rask_bench::inc")?,
+        add: func("rask_bench::add")?,
+        sum: func("rask_bench::sum")?,
+        literal: |x| Value::new(x),
     })
 }
 
@@ -264,28 +217,28 @@ pub fn run(args: &LocalArgs) -> anyhow::Result<()> {
         match scenario.as_str() {
             "tree_100k" => run_workload(
                 scenario,
-                &tree(100_000)?,
+                &tree(100_000, &functions()?),
                 &scheduler,
                 &Optimizations::default(),
                 args.repeat,
             )?,
             "map_sum_10k" => run_workload(
                 scenario,
-                &map_sum(10_000)?,
+                &map_sum(10_000, &functions()?),
                 &scheduler,
                 &Optimizations::default(),
                 args.repeat,
             )?,
             "map_sum_100k" => run_workload(
                 scenario,
-                &map_sum(100_000)?,
+                &map_sum(100_000, &functions()?),
                 &scheduler,
                 &Optimizations::default(),
                 args.repeat,
             )?,
             "map_sum_1m" => run_workload(
                 scenario,
-                &map_sum(1_000_000)?,
+                &map_sum(1_000_000, &functions()?),
                 &scheduler,
                 &Optimizations::default(),
                 args.repeat,

@@ -7,6 +7,7 @@
 //! ```
 
 mod distributed;
+mod graphs;
 mod local;
 
 use clap::{Parser, Subcommand};

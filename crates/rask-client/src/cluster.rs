@@ -2,7 +2,8 @@
 //! that wants the distributed scheduler's behaviour.
 //!
 //! * [`LocalCluster::new`]: everything inside this process, on a private tokio runtime,
-//!   talking over loopback sockets — the same code paths as a real cluster, no processes.
+//!   talking over in-memory pipes (`memory://` addresses) — the same protocol and code paths
+//!   as a real cluster, without sockets or processes.
 //! * [`LocalCluster::processes`]: a scheduler and workers as child processes of a program
 //!   that runs `rask::cli::cluster_main` (the `rask` binary, or your own binary so that the
 //!   workers know your functions: [`LocalCluster::processes_of_this_binary`]).
@@ -57,11 +58,15 @@ impl LocalCluster {
                 .build()
                 .map_err(|e| start_error("starting a runtime", e))?,
         );
-        let config = ServerConfig { address: "127.0.0.1:0".into(), ..ServerConfig::default() };
+        // In-memory pipes instead of sockets: the same protocol, no ports, no kernel.
+        let config = ServerConfig {
+            address: rask_protocol::transport::memory_address("scheduler"),
+            ..ServerConfig::default()
+        };
         let scheduler = runtime
             .block_on(serve(config))
             .map_err(|e| start_error("starting the scheduler", e))?;
-        let address = scheduler.address.to_string();
+        let address = scheduler.address.clone();
         let backing =
             Backing::InProcess { runtime, scheduler: Some(scheduler), workers: Vec::new() };
         let mut cluster = LocalCluster { backing, address, threads_per_worker };

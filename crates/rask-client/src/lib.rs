@@ -23,7 +23,7 @@ use rask_core::optimize::prepare;
 use rask_core::{encode_graph, Collection, Graph, Key, Optimizations, TaskFailure, Value};
 use rask_protocol::data::DataPool;
 use rask_protocol::messages::{ClientToScheduler, Reply, Request, SchedulerToClient, WorkerInfo};
-use rask_protocol::{connect_tcp, Packet, ProtocolError, Role};
+use rask_protocol::{connect, Packet, ProtocolError, Role};
 use rustc_hash::FxHashMap;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::warn;
@@ -291,10 +291,11 @@ pub struct AsyncClient {
 }
 
 impl AsyncClient {
-    /// Connects to the scheduler at `address` (`host:port`).
+    /// Connects to the scheduler at `address` (`host:port`, or `memory://NAME` for a
+    /// scheduler in this process).
     pub async fn connect(address: &str) -> Result<Self> {
         let (connection, _) =
-            connect_tcp::<SchedulerToClient, ClientToScheduler>(address, Role::Client)
+            connect::<SchedulerToClient, ClientToScheduler>(address, Role::Client)
                 .await
                 .map_err(|source| ClientError::Connect { address: address.to_string(), source })?;
         let (mut sender, mut receiver) = connection.split();
@@ -682,7 +683,7 @@ impl AsyncClient {
         for input in &inputs {
             values.push(fetch(&self.shared, &input.key).await?);
         }
-        Ok(run_with_retries(&task, &values))
+        Ok(task.run_with_retries(&values))
     }
 
     /// The names of the published datasets.
@@ -741,21 +742,6 @@ impl AsyncClient {
     /// Yields futures as they finish, in completion order; more can be added while iterating.
     pub fn as_completed<T>(&self, futures: Vec<Future<T>>) -> AsCompleted<T> {
         AsCompleted { shared: self.shared.clone(), pending: futures }
-    }
-}
-
-fn run_with_retries(
-    task: &rask_core::Task,
-    inputs: &[Value],
-) -> std::result::Result<Value, TaskFailure> {
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        match task.run_caught(inputs) {
-            Ok(value) => return Ok(value),
-            Err(_) if attempts <= task.retries => continue,
-            Err((op, error)) => return Err(task.failure(op, error, attempts)),
-        }
     }
 }
 

@@ -225,6 +225,19 @@ impl Task {
             .unwrap_or_else(|panic| Err((0, TaskError::from_panic(&*panic))))
     }
 
+    /// Runs the task (catching panics), again up to `retries` times while it fails.
+    pub fn run_with_retries(&self, deps: &[Value]) -> Result<Value, crate::TaskFailure> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.run_caught(deps) {
+                Ok(value) => return Ok(value),
+                Err(_) if attempts <= self.retries => continue,
+                Err((op, error)) => return Err(self.failure(op, error, attempts)),
+            }
+        }
+    }
+
     /// The failure report for an error of op `op` after `attempts` runs.
     pub fn failure(&self, op: usize, error: TaskError, attempts: u32) -> crate::TaskFailure {
         crate::TaskFailure {

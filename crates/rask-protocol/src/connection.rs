@@ -169,13 +169,13 @@ where
     Ok((Connection { framed, _types: std::marker::PhantomData }, theirs))
 }
 
-/// Connects to `address` over TCP (no Nagle delay) and shakes hands.
-pub async fn connect_tcp<In, Out>(
+/// Connects to `address` (`host:port` over TCP without Nagle delay, or `memory://NAME` in
+/// this process) and shakes hands.
+pub async fn connect<In, Out>(
     address: &str,
     role: Role,
-) -> Result<(Connection<tokio::net::TcpStream, In, Out>, Hello), ProtocolError> {
-    let stream = tokio::net::TcpStream::connect(address).await?;
-    stream.set_nodelay(true)?;
+) -> Result<(Connection<crate::transport::Stream, In, Out>, Hello), ProtocolError> {
+    let stream = crate::transport::Stream::connect(address).await?;
     handshake(stream, role, MAX_FRAME_BYTES).await
 }
 

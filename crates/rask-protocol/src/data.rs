@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rask_core::{Key, Value, WireValue};
-use tokio::net::TcpStream;
 
 use crate::messages::{DataRef, DataReply, DataRequest};
-use crate::{connect_tcp, Connection, Packet, Role};
+use crate::transport::Stream;
+use crate::{connect, Connection, Packet, Role};
 
-type DataConnection = Connection<TcpStream, DataReply, DataRequest>;
+type DataConnection = Connection<Stream, DataReply, DataRequest>;
 
 /// Idle connections kept per peer.
 const IDLE_PER_PEER: usize = 4;
@@ -58,7 +58,7 @@ impl DataPool {
         }
         let (mut connection, _) = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            connect_tcp::<DataReply, DataRequest>(peer, Role::Peer),
+            connect::<DataReply, DataRequest>(peer, Role::Peer),
         )
         .await
         .map_err(|_| format!("connecting to {peer} timed out"))?

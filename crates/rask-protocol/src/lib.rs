@@ -11,16 +11,18 @@
 //!   serialized with `postcard`) followed by its data frames. Messages point at data by index,
 //!   so a large value is never copied into a control message. A data frame over 64 KiB is
 //!   compressed with lz4 when compressing a sample of it pays off.
-//! * **Transports**: any `AsyncRead + AsyncWrite`: TCP between processes, `tokio::io::duplex`
-//!   for in-process clusters, with the same code on top.
+//! * **Transports** ([`transport`]): TCP between processes (`host:port`), in-memory pipes inside
+//!   one process (`memory://NAME`), with the same code on top.
 //!
 //! [`messages`] holds what the scheduler, workers and clients say to each other.
 
 pub mod connection;
 pub mod data;
 pub mod messages;
+pub mod transport;
 
 pub use connection::{
-    connect_tcp, handshake, Connection, Hello, Packet, PacketReceiver, PacketSender, ProtocolError,
+    connect, handshake, Connection, Hello, Packet, PacketReceiver, PacketSender, ProtocolError,
     Role, MAX_FRAME_BYTES, PROTOCOL_VERSION,
 };
+pub use transport::{Listener, Stream};

@@ -84,3 +84,32 @@ async fn an_oversized_frame_is_an_error_not_an_allocation() {
     let err = got.unwrap().expect_err("refused");
     assert!(err.to_string().contains("frame"), "{err}");
 }
+
+#[tokio::test]
+async fn in_memory_listeners_carry_the_same_protocol_and_refuse_unknown_names() {
+    use rask_protocol::transport::memory_address;
+    use rask_protocol::{connect, Listener};
+    let address = memory_address("test");
+    let mut listener = Listener::bind(&address).await.unwrap();
+    assert_eq!(listener.address().unwrap(), address);
+    assert!(Listener::bind(&address).await.is_err(), "a name is taken once");
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (mut connection, _) =
+            handshake::<_, String, String>(stream, Role::Scheduler, 1 << 20).await.unwrap();
+        let packet = connection.recv().await.unwrap().unwrap();
+        connection.send(Packet::one(format!("echo {}", packet.messages[0]))).await.unwrap();
+    });
+    let (mut client, hello) =
+        within(connect::<String, String>(&address, Role::Client)).await.unwrap().unwrap();
+    assert_eq!(hello.role, Role::Scheduler);
+    client.send(Packet::one("ping".to_string())).await.unwrap();
+    let reply = within(client.recv()).await.unwrap().unwrap().unwrap();
+    assert_eq!(reply.messages, ["echo ping"]);
+    within(server).await.unwrap().unwrap();
+    let err = connect::<String, String>("memory://nobody-here", Role::Client)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("nothing listens at memory://nobody-here"), "{err}");
+}

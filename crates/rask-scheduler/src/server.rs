@@ -6,15 +6,13 @@
 //! batch per connection. A bad peer (garbage, a wrong version, an oversized frame) only loses
 //! its own connection, which is logged.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rask_protocol::messages::{
     ClientId, ClientToScheduler, SchedulerToClient, SchedulerToWorker, WorkerId, WorkerToScheduler,
 };
-use rask_protocol::{handshake, Packet, Role, MAX_FRAME_BYTES};
+use rask_protocol::{handshake, Listener, Packet, Role, Stream, MAX_FRAME_BYTES};
 use rustc_hash::FxHashMap;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -23,7 +21,8 @@ use crate::state::{Command, Event, SchedulerConfig, SchedulerState};
 /// Settings of a scheduler server.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
-    /// Where to listen, such as `127.0.0.1:8786` (port 0: any free port).
+    /// Where to listen, such as `127.0.0.1:8786` (port 0: any free port), or `memory://NAME`
+    /// for clients and workers in this process.
     pub address: String,
     /// The state machine's settings.
     pub scheduler: SchedulerConfig,
@@ -44,7 +43,7 @@ impl Default for ServerConfig {
 /// A running scheduler.
 pub struct SchedulerHandle {
     /// The address it listens on.
-    pub address: SocketAddr,
+    pub address: String,
     shutdown: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<()>,
 }
@@ -67,8 +66,8 @@ enum Input {
 
 /// Binds and starts a scheduler in the current tokio runtime.
 pub async fn serve(config: ServerConfig) -> std::io::Result<SchedulerHandle> {
-    let listener = TcpListener::bind(&config.address).await?;
-    let address = listener.local_addr()?;
+    let listener = Listener::bind(&config.address).await?;
+    let address = listener.address()?;
     info!(%address, "scheduler listening");
     let (inputs, receiver) = mpsc::unbounded_channel();
     let (stop, stopped) = oneshot::channel();
@@ -77,7 +76,7 @@ pub async fn serve(config: ServerConfig) -> std::io::Result<SchedulerHandle> {
 }
 
 async fn run(
-    listener: TcpListener,
+    mut listener: Listener,
     config: ServerConfig,
     inputs: mpsc::UnboundedSender<Input>,
     mut receiver: mpsc::UnboundedReceiver<Input>,
@@ -100,7 +99,11 @@ async fn run(
                     next_id += 1;
                     tokio::spawn(connection(stream, peer, next_id, inputs.clone(), started, config.max_frame));
                 }
-                Err(error) => warn!(%error, "accept failed"),
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
             },
             _ = tick.tick() => {
                 state.handle(Event::Tick { now_us: started.elapsed().as_micros() as u64 }, &mut commands);
@@ -162,15 +165,29 @@ fn dispatch(
     }
 }
 
+/// Sends what the scheduler queues for one connection, everything queued so far in one packet.
+async fn write_batches<M: serde::Serialize>(
+    mut sender: rask_protocol::PacketSender<Stream, M>,
+    mut outgoing: mpsc::UnboundedReceiver<Vec<M>>,
+) {
+    while let Some(mut batch) = outgoing.recv().await {
+        while let Ok(more) = outgoing.try_recv() {
+            batch.extend(more);
+        }
+        if sender.send(Packet { messages: batch, data: Vec::new() }).await.is_err() {
+            break;
+        }
+    }
+}
+
 async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
+    stream: Stream,
+    peer: String,
     id: u32,
     inputs: mpsc::UnboundedSender<Input>,
     started: Instant,
     max_frame: usize,
 ) {
-    let _ = stream.set_nodelay(true);
     // The peer's role decides the message types; read the hello with the generic handshake
     // and then re-type the connection.
     let result =
@@ -196,25 +213,16 @@ async fn connection(
 }
 
 async fn client_connection(
-    connection: rask_protocol::Connection<TcpStream, ClientToScheduler, SchedulerToClient>,
-    peer: SocketAddr,
+    connection: rask_protocol::Connection<Stream, ClientToScheduler, SchedulerToClient>,
+    peer: String,
     client: ClientId,
     inputs: mpsc::UnboundedSender<Input>,
 ) {
     info!(%peer, %client, "client connected");
-    let (mut sender, mut receiver) = connection.split();
-    let (outbox, mut outgoing) = mpsc::unbounded_channel::<Vec<SchedulerToClient>>();
+    let (sender, mut receiver) = connection.split();
+    let (outbox, outgoing) = mpsc::unbounded_channel::<Vec<SchedulerToClient>>();
     let _ = inputs.send(Input::Client(client, outbox));
-    let writer = tokio::spawn(async move {
-        while let Some(mut batch) = outgoing.recv().await {
-            while let Ok(more) = outgoing.try_recv() {
-                batch.extend(more);
-            }
-            if sender.send(Packet { messages: batch, data: Vec::new() }).await.is_err() {
-                break;
-            }
-        }
-    });
+    let writer = tokio::spawn(write_batches(sender, outgoing));
     loop {
         match receiver.recv().await {
             Ok(Some(packet)) => {
@@ -259,8 +267,8 @@ async fn client_connection(
 }
 
 async fn worker_connection(
-    connection: rask_protocol::Connection<TcpStream, WorkerToScheduler, SchedulerToWorker>,
-    peer: SocketAddr,
+    connection: rask_protocol::Connection<Stream, WorkerToScheduler, SchedulerToWorker>,
+    peer: String,
     worker: WorkerId,
     inputs: mpsc::UnboundedSender<Input>,
     started: Instant,
@@ -279,7 +287,7 @@ async fn worker_connection(
     if sender.send(Packet::one(SchedulerToWorker::Welcome { id: worker })).await.is_err() {
         return;
     }
-    let (outbox, mut outgoing) = mpsc::unbounded_channel::<Vec<SchedulerToWorker>>();
+    let (outbox, outgoing) = mpsc::unbounded_channel::<Vec<SchedulerToWorker>>();
     let _ = inputs.send(Input::Worker(worker, outbox));
     let now_us = started.elapsed().as_micros() as u64;
     let _ = inputs.send(Input::Event(Event::WorkerConnected {
@@ -290,17 +298,9 @@ async fn worker_connection(
         resources,
         now_us,
     }));
-    let writer = tokio::spawn(async move {
-        while let Some(mut batch) = outgoing.recv().await {
-            while let Ok(more) = outgoing.try_recv() {
-                batch.extend(more);
-            }
-            if sender.send(Packet { messages: batch, data: Vec::new() }).await.is_err() {
-                break;
-            }
-        }
-        // The scheduler dropped this worker (CloseWorker): closing the socket tells it.
-    });
+    // When the scheduler drops this worker (CloseWorker), the writer ends and closing the
+    // socket tells the worker.
+    let writer = tokio::spawn(write_batches(sender, outgoing));
     loop {
         match receiver.recv().await {
             Ok(Some(packet)) => {

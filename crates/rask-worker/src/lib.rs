@@ -15,13 +15,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rask_core::{Key, Task, TaskFailure, Value, WireValue};
+use rask_core::{Key, Task, Value, WireValue};
 use rask_protocol::data::DataPool;
 use rask_protocol::messages::{
     DataRef, DataReply, DataRequest, SchedulerToWorker, WorkerId, WorkerToScheduler,
 };
-use rask_protocol::{connect_tcp, handshake, Packet, ProtocolError, Role, MAX_FRAME_BYTES};
-use tokio::net::TcpListener;
+use rask_protocol::transport::{memory_address, MEMORY_PREFIX};
+use rask_protocol::{
+    connect, handshake, Listener, Packet, ProtocolError, Role, Stream, MAX_FRAME_BYTES,
+};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -118,10 +120,16 @@ enum Input {
 /// Starts a worker in the current tokio runtime: connects, registers, and runs until stopped or
 /// until the scheduler goes away.
 pub async fn start(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
-    let listener = TcpListener::bind((config.host.as_str(), 0)).await?;
-    let address = listener.local_addr()?.to_string();
+    // A worker of an in-process scheduler serves its data in-process too.
+    let data_address = if config.scheduler.starts_with(MEMORY_PREFIX) {
+        memory_address("worker")
+    } else {
+        format!("{}:0", config.host)
+    };
+    let listener = Listener::bind(&data_address).await?;
+    let address = listener.address()?;
     let (connection, _) =
-        connect_tcp::<SchedulerToWorker, WorkerToScheduler>(&config.scheduler, Role::Worker)
+        connect::<SchedulerToWorker, WorkerToScheduler>(&config.scheduler, Role::Worker)
             .await
             .map_err(|source| WorkerError::Connect { address: config.scheduler.clone(), source })?;
     let (mut to_scheduler, mut from_scheduler) = connection.split();
@@ -169,8 +177,8 @@ pub async fn start(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
 
 async fn event_loop(
     nthreads: usize,
-    mut to_scheduler: rask_protocol::PacketSender<tokio::net::TcpStream, WorkerToScheduler>,
-    mut from_scheduler: rask_protocol::PacketReceiver<tokio::net::TcpStream, SchedulerToWorker>,
+    mut to_scheduler: rask_protocol::PacketSender<Stream, WorkerToScheduler>,
+    mut from_scheduler: rask_protocol::PacketReceiver<Stream, SchedulerToWorker>,
     inputs: mpsc::UnboundedSender<Input>,
     mut receiver: mpsc::UnboundedReceiver<Input>,
     mut stopped: oneshot::Receiver<()>,
@@ -280,12 +288,20 @@ async fn fetch(
     let _ = inputs.send(Input::Event(event));
 }
 
-async fn data_server(listener: TcpListener, inputs: mpsc::UnboundedSender<Input>) {
+async fn data_server(mut listener: Listener, inputs: mpsc::UnboundedSender<Input>) {
     loop {
-        let Ok((stream, peer)) = listener.accept().await else { continue };
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) if error.kind() == std::io::ErrorKind::NotConnected => return,
+            Err(error) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                warn!(%error, "accepting a data connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
         let inputs = inputs.clone();
         tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
             let (mut connection, hello) = match handshake::<_, DataRequest, DataReply>(
                 stream,
                 Role::WorkerServer,
@@ -464,23 +480,11 @@ impl Durations {
 /// Runs a task on the calling thread and reports it as the execution threads do.
 fn execute(task: &Task, inputs: &[Value]) -> WorkerEvent {
     let started = Instant::now();
-    let result = run_with_retries(task, inputs);
+    let result = task.run_with_retries(inputs);
     WorkerEvent::Executed {
         key: task.key.clone(),
         result,
         duration_us: started.elapsed().as_micros() as u64,
-    }
-}
-
-fn run_with_retries(task: &Task, inputs: &[Value]) -> Result<Value, TaskFailure> {
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        match task.run_caught(inputs) {
-            Ok(value) => return Ok(value),
-            Err(_) if attempts <= task.retries => continue,
-            Err((op, error)) => return Err(task.failure(op, error, attempts)),
-        }
     }
 }
 

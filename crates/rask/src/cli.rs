@@ -214,7 +214,7 @@ async fn scheduler(
     let handle = rask_scheduler::serve(config)
         .await
         .map_err(|e| format!("listening on {host}:{port}: {e}"))?;
-    let address = handle.address.to_string();
+    let address = handle.address.clone();
     if let Some(file) = &scheduler_file {
         // Write then rename, so a reader never sees half an address.
         let partial = file.with_extension("partial");

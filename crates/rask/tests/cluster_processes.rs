@@ -1,11 +1,13 @@
 //! End to end: a real `rask scheduler` and real `rask worker` processes on loopback, a client
 //! in this test process, and workers killed with SIGKILL. Every wait has a deadline.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::{eventually, within};
 use rask::prelude::*;
 use rask::testing::{abort_process, add, inc, make_data, slow_inc, where_am_i};
 use rask::{Client, ClientError, SubmitOptions};
@@ -32,25 +34,6 @@ impl rask::Collection for Unfused {
     }
     fn optimizations(&self) -> rask::Optimizations {
         rask::Optimizations { fuse_linear: false, ..rask::Optimizations::default() }
-    }
-}
-
-fn within<T: Send + 'static>(seconds: u64, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, result) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(body());
-    });
-    result
-        .recv_timeout(Duration::from_secs(seconds))
-        .unwrap_or_else(|_| panic!("the test did not finish within {seconds} s"))
-}
-
-/// Polls `condition` every 20 ms until it holds, failing after `seconds`.
-fn eventually(seconds: u64, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out after {seconds} s waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -1,23 +1,14 @@
 //! The distributed runtime in one process: a scheduler and workers on loopback sockets, driven
 //! through the blocking `Client`.
 
-use std::sync::mpsc;
+mod common;
+
 use std::time::Duration;
 
+use common::within;
 use rask::prelude::*;
 use rask::testing::{add, fail, inc, make_data, read_latest, slow_inc, slow_len, total};
 use rask::{Client, ClientError, LocalCluster};
-
-/// Runs `body` on its own thread and fails the test if it takes longer than `seconds`.
-fn within<T: Send + 'static>(seconds: u64, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, result) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done.send(body());
-    });
-    result
-        .recv_timeout(Duration::from_secs(seconds))
-        .unwrap_or_else(|_| panic!("the test did not finish within {seconds} s"))
-}
 
 fn cluster(workers: usize) -> (LocalCluster, Client) {
     let cluster = LocalCluster::new(workers, 1).unwrap();
