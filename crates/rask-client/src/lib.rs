@@ -441,23 +441,12 @@ impl AsyncClient {
     /// Starts computing a collection on the cluster; the future's result is the collection's
     /// single output value (for a `Delayed<T>`, the `T`).
     pub fn compute<C: Collection>(&self, collection: &C) -> Result<Future<C::Output>> {
-        let keys = collection.output_keys();
-        let [key] = keys.as_slice() else {
-            return Err(ClientError::Task(rask_core::Error::Arity {
-                function: "AsyncClient::compute".into(),
-                expected: 1,
-                given: keys.len(),
-            }));
-        };
-        self.submit_graph(&collection.graph(), &keys, &collection.optimizations())?;
-        let future = Future::new(key.clone(), self.shared.clone());
-        self.shared.drop_hold(key); // submit_graph held it for the call; the future holds it now
-        Ok(future)
+        self.submit_one(collection, &SubmitOptions::default())
     }
 
     /// Starts one task (a lazy call): like Dask's `client.submit(func, *args)`.
     pub fn submit<C: Collection>(&self, call: C) -> Result<Future<C::Output>> {
-        self.compute(&call)
+        self.submit_one(&call, &SubmitOptions::default())
     }
 
     /// Starts one task with options: the workers it may run on, resources it holds while it
@@ -468,17 +457,27 @@ impl AsyncClient {
         call: C,
         options: &SubmitOptions,
     ) -> Result<Future<C::Output>> {
-        let keys = call.output_keys();
+        self.submit_one(&call, options)
+    }
+
+    fn submit_one<C: Collection>(
+        &self,
+        collection: &C,
+        options: &SubmitOptions,
+    ) -> Result<Future<C::Output>> {
+        let keys = collection.output_keys();
         let [key] = keys.as_slice() else {
-            return Err(ClientError::Task(rask_core::Error::Arity {
-                function: "AsyncClient::submit_with".into(),
-                expected: 1,
-                given: keys.len(),
-            }));
+            return Err(ClientError::Refused {
+                reason: format!(
+                    "a future holds one result, but this collection has {} outputs: compute it with \
+                     `collection.compute_with(&client)`, or submit its parts one by one",
+                    keys.len()
+                ),
+            });
         };
-        self.submit_graph_to(&call.graph(), &keys, &call.optimizations(), options)?;
+        self.submit_graph_to(&collection.graph(), &keys, &collection.optimizations(), options)?;
         let future = Future::new(key.clone(), self.shared.clone());
-        self.shared.drop_hold(key);
+        self.shared.drop_hold(key); // submit_graph held it for the call; the future holds it now
         Ok(future)
     }
 
