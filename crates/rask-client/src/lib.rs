@@ -247,7 +247,9 @@ async fn fetch(shared: &Shared, key: &Key) -> Result<Value> {
                 last = String::from("no worker holds it");
                 for worker in &workers {
                     match shared.data.fetch(worker, std::slice::from_ref(key)).await {
-                        Ok((mut values, _)) if !values.is_empty() => return Ok(values.remove(0).1),
+                        Ok(mut fetched) if !fetched.values.is_empty() => {
+                            return Ok(fetched.values.remove(0).1)
+                        }
                         Ok(_) => last = format!("{worker} does not have it"),
                         Err(error) => last = error,
                     }
@@ -447,6 +449,14 @@ impl AsyncClient {
     /// Starts one task (a lazy call): like Dask's `client.submit(func, *args)`.
     pub fn submit<C: Collection>(&self, call: C) -> Result<Future<C::Output>> {
         self.submit_one(&call, &SubmitOptions::default())
+    }
+
+    /// Computes a collection on the cluster and keeps the result there, like Dask's
+    /// `client.persist`: the future stands for it, and later lazy calls can take the future as
+    /// an input (`f::lazy(&future)`) without recomputing anything. (The same as `compute`: a
+    /// rask future always keeps its result on the cluster until dropped.)
+    pub fn persist<C: Collection>(&self, collection: &C) -> Result<Future<C::Output>> {
+        self.submit_one(collection, &SubmitOptions::default())
     }
 
     /// Starts one task with options: the workers it may run on, resources it holds while it
@@ -881,6 +891,17 @@ impl<T> AsCompleted<T> {
         }
     }
 
+    /// The next future to finish with its result (or its error), like Dask's
+    /// `as_completed(..., with_results=True)`; `None` when none is left.
+    pub async fn next_with_result(&mut self) -> Result<Option<(Future<T>, Result<T>)>>
+    where
+        T: Clone + Send + Sync + 'static,
+    {
+        let Some(future) = self.next().await? else { return Ok(None) };
+        let result = future.result().await;
+        Ok(Some((future, result)))
+    }
+
     /// The next future to finish, or `None` when none is left.
     pub async fn next(&mut self) -> Result<Option<Future<T>>> {
         let mut batch = self.next_batch().await?;
@@ -931,6 +952,12 @@ impl Client {
     /// See [`AsyncClient::submit`].
     pub fn submit<C: Collection>(&self, call: C) -> Result<Future<C::Output>> {
         self.compute(&call)
+    }
+
+    /// See [`AsyncClient::persist`].
+    pub fn persist<C: Collection>(&self, collection: &C) -> Result<Future<C::Output>> {
+        let _guard = self.runtime.enter();
+        self.inner.persist(collection)
     }
 
     /// See [`AsyncClient::submit_with`].

@@ -30,6 +30,9 @@ struct Boxed<T> {
     encoder: Option<Encoder<T>>,
     /// The size in bytes, when the maker knows it (for placement decisions).
     size: Option<usize>,
+    /// Measures the size when asked (serde values: their encoded size, counted without
+    /// allocating).
+    measure: Option<fn(&T) -> usize>,
 }
 
 impl<T: Send + Sync + 'static> ValueObject for Boxed<T> {
@@ -38,7 +41,9 @@ impl<T: Send + Sync + 'static> ValueObject for Boxed<T> {
     }
 
     fn size_hint(&self) -> usize {
-        self.size.unwrap_or(std::mem::size_of::<T>())
+        self.size
+            .or_else(|| self.measure.map(|measure| measure(&self.data)))
+            .unwrap_or(std::mem::size_of::<T>())
     }
 
     fn encode(&self) -> Result<Vec<u8>> {
@@ -63,28 +68,34 @@ pub type ValueList = Vec<Value>;
 impl Value {
     /// A value that stays in this process (it has no encoder).
     pub fn new<T: Send + Sync + 'static>(data: T) -> Self {
-        Value(Arc::new(Boxed { data, encoder: None, size: None }))
+        Value(Arc::new(Boxed { data, encoder: None, size: None, measure: None }))
     }
 
     /// A value that can be serialized with serde when it has to leave the process.
     pub fn serde<T: Serialize + Send + Sync + 'static>(data: T) -> Self {
-        Value(Arc::new(Boxed { data, encoder: Some(encode_serde::<T>), size: None }))
+        Value(Arc::new(Boxed {
+            data,
+            encoder: Some(encode_serde::<T>),
+            size: None,
+            measure: Some(measure_serde::<T>),
+        }))
     }
 
     /// A value with its own encoder (for types with a better format than serde, such as data
     /// frames as Arrow IPC).
     pub fn with_encoder<T: Send + Sync + 'static>(data: T, encoder: Encoder<T>) -> Self {
-        Value(Arc::new(Boxed { data, encoder: Some(encoder), size: None }))
+        Value(Arc::new(Boxed { data, encoder: Some(encoder), size: None, measure: None }))
     }
 
     /// A value with its own encoder and a known size in bytes (placement uses sizes to keep
     /// large inputs where they are).
     pub fn sized<T: Send + Sync + 'static>(data: T, encoder: Encoder<T>, size: usize) -> Self {
-        Value(Arc::new(Boxed { data, encoder: Some(encoder), size: Some(size) }))
+        Value(Arc::new(Boxed { data, encoder: Some(encoder), size: Some(size), measure: None }))
     }
 
-    /// The value's size in bytes: known for [`Value::sized`] values, the size of the type's
-    /// inline part otherwise.
+    /// The value's size in bytes: as given for [`Value::sized`] values, the encoded size for
+    /// [`Value::serde`] values (measured by a serialization pass that writes nothing), the size
+    /// of the type's inline part otherwise. Placement uses it to keep large inputs in place.
     pub fn size_hint(&self) -> usize {
         self.0.size_hint()
     }
@@ -170,6 +181,25 @@ pub fn encode_serde<T: Serialize>(data: &T) -> std::result::Result<Vec<u8>, Stri
     rmp_serde::to_vec(data).map_err(|e| e.to_string())
 }
 
+/// The encoded size of a serde value, counted without allocating.
+fn measure_serde<T: Serialize>(data: &T) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    match rmp_serde::encode::write(&mut counter, data) {
+        Ok(()) => counter.0,
+        Err(_) => std::mem::size_of::<T>(),
+    }
+}
+
 /// Turns bytes made by [`Value::serde`] back into a value of type `T`.
 pub fn decode_serde<T: Serialize + DeserializeOwned + Send + Sync + 'static>(
     bytes: &[u8],
@@ -200,6 +230,15 @@ mod tests {
         let taken: Vec<i32> = value.into_inner(&"x").unwrap();
         assert_eq!(taken, vec![1, 2, 3]);
         assert_eq!(shared.downcast_ref::<Vec<i32>>(), Some(&vec![1, 2, 3]));
+    }
+
+    #[test]
+    fn sizes_are_measured_for_serde_values_and_given_for_sized_ones() {
+        let big = Value::serde(vec![1.5_f64; 10_000]);
+        assert_eq!(big.size_hint(), big.encode().unwrap().len());
+        assert!(big.size_hint() > 80_000);
+        assert_eq!(Value::new(vec![0u8; 100]).size_hint(), std::mem::size_of::<Vec<u8>>());
+        assert_eq!(Value::sized(1_u8, |_| Ok(vec![]), 12_345).size_hint(), 12_345);
     }
 
     #[test]

@@ -17,6 +17,19 @@ use crate::{connect, Connection, Packet, Role};
 
 type DataConnection = Connection<Stream, DataReply, DataRequest>;
 
+/// What a fetch brought.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The values found.
+    pub values: Vec<(Key, Value)>,
+    /// The keys the peer does not hold.
+    pub missing: Vec<Key>,
+    /// Bytes received (as sent, compressed or not).
+    pub bytes: usize,
+    /// How long the exchange took.
+    pub seconds: f64,
+}
+
 /// Idle connections kept per peer.
 const IDLE_PER_PEER: usize = 4;
 
@@ -76,15 +89,14 @@ impl DataPool {
         }
     }
 
-    /// Asks the data server at `peer` for `keys`; returns the decoded values and the keys it
-    /// does not hold.
-    pub async fn fetch(
-        &self,
-        peer: &str,
-        keys: &[Key],
-    ) -> Result<(Vec<(Key, Value)>, Vec<Key>), String> {
+    /// Asks the data server at `peer` for `keys`; returns the decoded values, the keys it does
+    /// not hold, and how fast the bytes came.
+    pub async fn fetch(&self, peer: &str, keys: &[Key]) -> Result<Fetched, String> {
+        let started = std::time::Instant::now();
         let packet =
             self.exchange(peer, Packet::one(DataRequest::Get { keys: keys.to_vec() })).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        let received: usize = packet.data.iter().map(Bytes::len).sum();
         match packet.messages.into_iter().next() {
             Some(DataReply::Values { values, missing }) => {
                 let mut decoded = Vec::with_capacity(values.len());
@@ -96,7 +108,7 @@ impl DataPool {
                     let wire = WireValue { type_name, bytes: bytes.to_vec() };
                     decoded.push((key, wire.decode().map_err(|e| e.to_string())?));
                 }
-                Ok((decoded, missing))
+                Ok(Fetched { values: decoded, missing, bytes: received, seconds })
             }
             Some(DataReply::Failed { reason }) => Err(reason),
             other => Err(format!("unexpected reply {other:?}")),

@@ -276,6 +276,8 @@ pub enum WorkerToScheduler {
         executing: u32,
         /// Results held.
         stored: u32,
+        /// Bytes per second its recent fetches from peers achieved (0: none measured).
+        bandwidth: f64,
     },
 }
 

@@ -316,9 +316,10 @@ async fn worker_connection(
                         WorkerToScheduler::MissingData { key, dep } => {
                             Event::MissingData { worker, key, dep }
                         }
-                        WorkerToScheduler::Heartbeat { .. } => Event::Heartbeat {
+                        WorkerToScheduler::Heartbeat { bandwidth, .. } => Event::Heartbeat {
                             worker,
                             now_us: started.elapsed().as_micros() as u64,
+                            bandwidth,
                         },
                         WorkerToScheduler::Register { .. } => {
                             debug!(%worker, "ignored a second Register");

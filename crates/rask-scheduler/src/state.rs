@@ -56,7 +56,7 @@ pub struct SchedulerConfig {
     pub allowed_failures: u32,
     /// A worker silent for this long (microseconds) is removed.
     pub worker_ttl_us: u64,
-    /// Assumed network bandwidth, bytes per second, for placement.
+    /// Network bandwidth, bytes per second, assumed for placement until workers measure it.
     pub bandwidth: f64,
     /// Assumed duration (microseconds) of a task whose prefix has no history yet.
     pub default_duration_us: f64,
@@ -189,6 +189,8 @@ pub enum Event {
         worker: WorkerId,
         /// The time, in microseconds.
         now_us: u64,
+        /// Bytes per second its fetches achieved lately (0: nothing measured).
+        bandwidth: f64,
     },
     /// Time passes (for removing silent workers).
     Tick {
@@ -294,6 +296,9 @@ pub struct SchedulerState {
     durations: FxHashMap<String, f64>,
     /// Counters, for benchmarks and the dashboard.
     pub stats: SchedulerStats,
+    /// Bytes per second a transfer between workers is expected to achieve: the configured
+    /// guess, then what workers measure.
+    bandwidth: f64,
     /// Named datasets: results kept for any client.
     datasets: FxHashMap<String, Vec<TaskId>>,
     /// Named channels: recent results, oldest first, and the position of the oldest.
@@ -314,6 +319,7 @@ pub struct SchedulerStats {
 impl SchedulerState {
     /// An empty scheduler.
     pub fn new(config: SchedulerConfig) -> Self {
+        let bandwidth = config.bandwidth;
         SchedulerState {
             config,
             tasks: Vec::new(),
@@ -327,7 +333,13 @@ impl SchedulerState {
             stats: SchedulerStats::default(),
             datasets: FxHashMap::default(),
             channels: FxHashMap::default(),
+            bandwidth,
         }
+    }
+
+    /// The bandwidth placement assumes now, in bytes per second.
+    pub fn bandwidth(&self) -> f64 {
+        self.bandwidth
     }
 
     fn answer(&mut self, client: ClientId, request: Request, out: &mut Vec<Command>) -> Reply {
@@ -536,9 +548,14 @@ impl SchedulerState {
                 self.task_erred(worker, &key, failure, out)
             }
             Event::MissingData { worker, key, dep } => self.missing_data(worker, &key, &dep, out),
-            Event::Heartbeat { worker, now_us } => {
+            Event::Heartbeat { worker, now_us, bandwidth } => {
                 if let Some(w) = self.workers.get_mut(&worker) {
                     w.last_seen_us = now_us;
+                }
+                if bandwidth > 0.0 {
+                    // Placement uses what transfers really achieve, starting from the
+                    // configured guess.
+                    self.bandwidth = 0.8 * self.bandwidth + 0.2 * bandwidth;
                 }
             }
             Event::Tick { now_us } => {
@@ -1277,7 +1294,7 @@ impl SchedulerState {
                 .filter(|dep| !dep.who_has.contains(&wid))
                 .map(|dep| dep.nbytes)
                 .sum();
-            let transfer_us = missing_bytes as f64 / self.config.bandwidth * 1e6;
+            let transfer_us = missing_bytes as f64 / self.bandwidth * 1e6;
             let wait_us = worker.occupancy_us / f64::from(worker.nthreads);
             let free = has_room(worker, queued_work_us) && worker.has_free(&task.needs);
             let cost = transfer_us + wait_us + if free { 0.0 } else { expected };

@@ -549,3 +549,16 @@ fn a_higher_user_priority_runs_first() {
     env.finish(1, "busy1", 8);
     assert_eq!(env.computes(), [(1, "urgent".into())], "submitted later, but more urgent");
 }
+
+#[test]
+fn measured_bandwidth_replaces_the_guess_for_placement() {
+    let mut env = Env::new();
+    env.worker(1, 1);
+    let guess = env.state.bandwidth();
+    for _ in 0..30 {
+        env.on(Event::Heartbeat { worker: w(1), now_us: 1, bandwidth: 1e9 });
+    }
+    assert!(env.state.bandwidth() > 5.0 * guess, "{} vs {guess}", env.state.bandwidth());
+    env.on(Event::Heartbeat { worker: w(1), now_us: 2, bandwidth: 0.0 });
+    assert!(env.state.bandwidth() > 5.0 * guess, "nothing measured: the estimate stays");
+}

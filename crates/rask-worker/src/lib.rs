@@ -114,6 +114,8 @@ type DataAnswer = (Vec<(Key, Value)>, Vec<Key>);
 
 enum Input {
     Event(WorkerEvent),
+    /// A fetch measured this many bytes per second.
+    Bandwidth(f64),
     GetData(Vec<Key>, oneshot::Sender<DataAnswer>),
 }
 
@@ -186,6 +188,8 @@ async fn event_loop(
 ) -> Result<(), WorkerError> {
     let mut state = WorkerState::new(nthreads);
     let mut durations = Durations::default();
+    // Measured bytes per second of fetches from peers (0: nothing measured yet).
+    let mut bandwidth = 0.0_f64;
     let pool_of_peers = Arc::new(DataPool::new());
     let mut commands = Vec::new();
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
@@ -228,11 +232,18 @@ async fn event_loop(
                         Input::GetData(keys, reply) => {
                             let _ = reply.send(state.get_data(&keys));
                         }
+                        Input::Bandwidth(measured) => {
+                            bandwidth = if bandwidth > 0.0 { 0.8 * bandwidth + 0.2 * measured } else { measured };
+                        }
                     }
                 }
             }
             _ = heartbeat.tick() => {
-                let beat = WorkerToScheduler::Heartbeat { executing: state.executing() as u32, stored: state.stored() as u32 };
+                let beat = WorkerToScheduler::Heartbeat {
+                    executing: state.executing() as u32,
+                    stored: state.stored() as u32,
+                    bandwidth,
+                };
                 commands.push(WorkerCommand::ToScheduler(beat));
             }
         }
@@ -279,7 +290,14 @@ async fn fetch(
     inputs: mpsc::UnboundedSender<Input>,
 ) {
     let event = match peers.fetch(&peer, &keys).await {
-        Ok((values, missing)) => WorkerEvent::Fetched { peer, values, missing },
+        Ok(fetched) => {
+            // Only transfers big enough to be dominated by bandwidth, not latency, say
+            // something about bandwidth.
+            if fetched.bytes >= 64 * 1024 && fetched.seconds > 0.0 {
+                let _ = inputs.send(Input::Bandwidth(fetched.bytes as f64 / fetched.seconds));
+            }
+            WorkerEvent::Fetched { peer, values: fetched.values, missing: fetched.missing }
+        }
         Err(error) => {
             debug!(%peer, %error, "fetch failed");
             WorkerEvent::FetchFailed { peer, keys }

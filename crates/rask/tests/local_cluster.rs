@@ -22,6 +22,8 @@ fn map_gather_and_a_reduction_over_futures() {
         let (_cluster, client) = cluster(2);
         let futures = client.map(inc::lazy, 0..10).unwrap();
         assert_eq!(client.gather(&futures).unwrap(), (1..=10).collect::<Vec<i64>>());
+        let persisted = client.persist(&total::lazy(&futures)).unwrap();
+        assert_eq!(client.result(&client.submit(inc::lazy(&persisted)).unwrap()).unwrap(), 56);
         let over_futures = client.submit(total::lazy(&futures)).unwrap();
         assert_eq!(client.result(&over_futures).unwrap(), 55, "a list of futures as an input");
         let lazies: Vec<Delayed<i64>> = (0..10).map(inc::lazy).collect();
@@ -127,8 +129,8 @@ fn as_completed_yields_each_future_once_and_takes_new_ones() {
             let mut completed = client.asynchronous().as_completed(futures);
             let mut seen = Vec::new();
             let mut added = false;
-            while let Some(future) = completed.next().await.unwrap() {
-                seen.push(future.result().await.unwrap());
+            while let Some((_future, result)) = completed.next_with_result().await.unwrap() {
+                seen.push(result.unwrap());
                 if !added {
                     completed.add(extra.clone());
                     added = true;
