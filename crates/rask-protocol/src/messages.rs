@@ -263,6 +263,13 @@ pub enum WorkerToScheduler {
         /// Why.
         failure: TaskFailure,
     },
+    /// The answer to `Steal`: whether the task was given back (it had not started).
+    StealResponse {
+        /// The task.
+        key: Key,
+        /// Given back.
+        stolen: bool,
+    },
     /// A dependency of `key` could not be fetched from any holder.
     MissingData {
         /// The task that needed it.
@@ -300,6 +307,11 @@ pub enum SchedulerToWorker {
     Free {
         /// The keys.
         keys: Vec<Key>,
+    },
+    /// Give back this task if it has not started (work stealing); answer with `StealResponse`.
+    Steal {
+        /// The task.
+        key: Key,
     },
     /// Drop every task and result.
     Clear,

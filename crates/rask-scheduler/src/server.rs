@@ -313,6 +313,9 @@ async fn worker_connection(
                             Event::TaskErred { worker, key, failure }
                         }
                         WorkerToScheduler::Started { keys } => Event::TaskStarted { worker, keys },
+                        WorkerToScheduler::StealResponse { key, stolen } => {
+                            Event::StealResponse { worker, key, stolen }
+                        }
                         WorkerToScheduler::MissingData { key, dep } => {
                             Event::MissingData { worker, key, dep }
                         }

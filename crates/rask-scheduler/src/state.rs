@@ -174,6 +174,15 @@ pub enum Event {
         /// Why.
         failure: TaskFailure,
     },
+    /// A worker answered a steal request.
+    StealResponse {
+        /// The worker asked.
+        worker: WorkerId,
+        /// The task.
+        key: Key,
+        /// Whether it gave the task back.
+        stolen: bool,
+    },
     /// A worker could not fetch `dep` for `key`.
     MissingData {
         /// Where.
@@ -232,6 +241,8 @@ struct TaskState {
     killed_on: Vec<WorkerId>,
     /// Whether its worker said it started (it was not merely queued there).
     executing: bool,
+    /// Whether a steal request for it is out.
+    stealing: bool,
     failure: Option<Arc<TaskFailure>>,
     restrictions: Option<Vec<String>>,
     /// Resources it holds while it runs.
@@ -314,6 +325,10 @@ pub struct SchedulerStats {
     pub deferred: u64,
     /// Entries taken from the ready queue (including stale ones).
     pub ready_pops: u64,
+    /// Steal requests sent to busy workers.
+    pub steal_requests: u64,
+    /// Tasks given back by busy workers and placed again.
+    pub stolen: u64,
 }
 
 impl SchedulerState {
@@ -541,6 +556,21 @@ impl SchedulerState {
                     }
                 }
             }
+            Event::StealResponse { worker, key, stolen } => {
+                if let Some(&id) = self.by_key.get(&key) {
+                    if self.t(id).status == TaskStatus::Processing(worker) && self.t(id).stealing {
+                        self.tm(id).stealing = false;
+                        if stolen {
+                            self.unassign(id, worker);
+                            self.stats.stolen += 1;
+                            let task = self.tm(id);
+                            task.status = TaskStatus::Queued;
+                            let priority = task.priority;
+                            self.ready.push(Reverse((priority, id)));
+                        }
+                    }
+                }
+            }
             Event::TaskFinished { worker, key, nbytes, duration_us } => {
                 self.task_finished(worker, &key, nbytes, duration_us, out)
             }
@@ -591,6 +621,7 @@ impl SchedulerState {
             priority,
             killed_on: Vec::new(),
             executing: false,
+            stealing: false,
             failure: None,
             restrictions: None,
             needs: Vec::new(),
@@ -972,6 +1003,7 @@ impl SchedulerState {
 
     fn unassign(&mut self, id: TaskId, worker: WorkerId) {
         self.tm(id).executing = false;
+        self.tm(id).stealing = false;
         let needs = std::mem::take(&mut self.tm(id).needs);
         if let Some(w) = self.workers.get_mut(&worker) {
             if let Some(expected) = w.processing.remove(&id) {
@@ -1266,6 +1298,74 @@ impl SchedulerState {
             }
         }
         self.ready.extend(deferred);
+        self.steal(out);
+    }
+
+    /// Work stealing: when a worker is idle after placement (nothing ready can go there), ask
+    /// busy workers to give back
+    /// tasks that have not started, where running them on the idle worker (fetching their
+    /// inputs) is expected to finish sooner than waiting. Only tasks that take a while are worth
+    /// it; tasks restricted away from the idle worker never move.
+    fn steal(&mut self, out: &mut Vec<Command>) {
+        /// Tasks expected to take less than this are not worth a steal round trip.
+        const MIN_STEAL_US: f64 = 1_000.0;
+        let idle: Vec<(WorkerId, usize)> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| w.processing.len() < w.nthreads as usize)
+            .map(|(&id, w)| (id, w.nthreads as usize - w.processing.len()))
+            .collect();
+        for (thief, slots) in idle {
+            let mut wanted = slots;
+            // Victims: the busiest workers first.
+            let mut victims: Vec<(f64, WorkerId)> = self
+                .workers
+                .iter()
+                .filter(|(&id, w)| id != thief && w.processing.len() > w.nthreads as usize)
+                .map(|(&id, w)| (w.occupancy_us / f64::from(w.nthreads), id))
+                .collect();
+            victims.sort_by(|a, b| b.0.total_cmp(&a.0));
+            for (wait_us, victim) in victims {
+                if wanted == 0 {
+                    break;
+                }
+                let candidates: Vec<TaskId> =
+                    self.workers[&victim].processing.keys().copied().collect();
+                for id in candidates {
+                    if wanted == 0 {
+                        break;
+                    }
+                    let task = self.t(id);
+                    if task.executing || task.stealing {
+                        continue;
+                    }
+                    let expected = self.expected_duration(id);
+                    let thief_state = &self.workers[&thief];
+                    let allowed = task.restrictions.as_ref().is_none_or(|a| {
+                        a.iter().any(|n| *n == thief_state.name || *n == thief_state.address)
+                    });
+                    if expected < MIN_STEAL_US || !allowed || !thief_state.offers(&task.needs) {
+                        continue;
+                    }
+                    let missing_bytes: u64 = task
+                        .deps
+                        .iter()
+                        .map(|&d| self.t(d))
+                        .filter(|dep| !dep.who_has.contains(&thief))
+                        .map(|dep| dep.nbytes)
+                        .sum();
+                    let transfer_us = missing_bytes as f64 / self.bandwidth * 1e6;
+                    if transfer_us >= wait_us {
+                        continue;
+                    }
+                    let key = task.key.clone();
+                    self.tm(id).stealing = true;
+                    self.stats.steal_requests += 1;
+                    out.push(Command::ToWorker(victim, SchedulerToWorker::Steal { key }));
+                    wanted -= 1;
+                }
+            }
+        }
     }
 
     /// The worker where the task can start soonest. A busy worker wins only through its data:

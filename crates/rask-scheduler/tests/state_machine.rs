@@ -562,3 +562,64 @@ fn measured_bandwidth_replaces_the_guess_for_placement() {
     env.on(Event::Heartbeat { worker: w(1), now_us: 2, bandwidth: 0.0 });
     assert!(env.state.bandwidth() > 5.0 * guess, "nothing measured: the estimate stays");
 }
+
+#[test]
+fn an_idle_worker_steals_queued_work_but_not_running_or_pinned_tasks() {
+    let mut env =
+        Env::with(SchedulerConfig { default_duration_us: 100_000.0, ..SchedulerConfig::default() });
+    env.worker(1, 1);
+    let names = ["slow0", "slow1", "pinned"];
+    let tasks = names.iter().enumerate().map(|(i, n)| task(n, &[], i as u32)).collect();
+    let wanted = names.iter().map(|n| key(n)).collect();
+    let restrictions = vec![(key("pinned"), vec!["w1".to_string()])];
+    env.on(Event::UpdateGraph {
+        client: ALICE,
+        tasks,
+        wanted,
+        restrictions,
+        resources: vec![],
+        priority: 0,
+    });
+    assert_eq!(env.computes(), [(1, "slow0".into()), (1, "slow1".into())], "two slots on worker 1");
+    env.on(Event::TaskStarted { worker: w(1), keys: vec![key("slow0")] });
+    // A second worker arrives: "pinned" must wait for worker 1, "slow1" is queued there.
+    env.worker(2, 1);
+    let steals: Vec<String> = env
+        .out
+        .iter()
+        .filter_map(|c| match c {
+            Command::ToWorker(id, SchedulerToWorker::Steal { key }) if *id == w(1) => {
+                Some(key.name().to_string())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steals, ["slow1"], "not the running slow0");
+    env.on(Event::StealResponse { worker: w(1), key: key("slow1"), stolen: true });
+    assert_eq!(env.status("slow1"), Some(TaskStatus::Processing(w(2))));
+    assert_eq!(env.state.stats.stolen, 1);
+    env.finish(1, "slow0", 8);
+    assert_eq!(
+        env.status("pinned"),
+        Some(TaskStatus::Processing(w(1))),
+        "pinned stays on worker 1"
+    );
+}
+
+#[test]
+fn a_task_that_started_meanwhile_is_not_moved() {
+    let mut env =
+        Env::with(SchedulerConfig { default_duration_us: 100_000.0, ..SchedulerConfig::default() });
+    env.worker(1, 1);
+    env.submit(ALICE, vec![task("a", &[], 0), task("b", &[], 1)], &["a", "b"]);
+    env.on(Event::TaskStarted { worker: w(1), keys: vec![key("a")] });
+    env.worker(2, 1);
+    assert!(env
+        .out
+        .iter()
+        .any(|c| matches!(c, Command::ToWorker(_, SchedulerToWorker::Steal { .. }))));
+    env.on(Event::StealResponse { worker: w(1), key: key("b"), stolen: false });
+    assert_eq!(env.status("b"), Some(TaskStatus::Processing(w(1))));
+    env.finish(1, "b", 8);
+    assert_eq!(env.status("b"), Some(TaskStatus::Memory));
+}

@@ -205,6 +205,7 @@ async fn event_loop(
                             }
                             SchedulerToWorker::Free { keys } => WorkerEvent::Free(keys),
                             SchedulerToWorker::Clear => WorkerEvent::Clear,
+                            SchedulerToWorker::Steal { key } => WorkerEvent::Steal(key),
                             SchedulerToWorker::Close => return Ok(()),
                             SchedulerToWorker::Welcome { .. } => continue,
                         };

@@ -25,6 +25,8 @@ pub enum WorkerEvent {
     },
     /// The scheduler frees results (or tasks not started).
     Free(Vec<Key>),
+    /// The scheduler wants a task back if it has not started (work stealing).
+    Steal(Key),
     /// The scheduler clears everything.
     Clear,
     /// Values arrived from a peer; `missing` are keys the peer did not have.
@@ -155,6 +157,14 @@ impl WorkerState {
                         self.discard.insert(key);
                     }
                 }
+            }
+            WorkerEvent::Steal(key) => {
+                // A task not yet running can go: it may still wait for inputs, or for a slot.
+                let stolen = self.pending.remove(&key).is_some();
+                out.push(WorkerCommand::ToScheduler(WorkerToScheduler::StealResponse {
+                    key,
+                    stolen,
+                }));
             }
             WorkerEvent::Clear => {
                 self.data.clear();

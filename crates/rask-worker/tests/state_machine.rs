@@ -161,3 +161,32 @@ fn freeing_a_running_task_discards_its_late_result() {
     assert!(out.is_empty(), "{out:?}");
     assert_eq!(state.stored(), 0);
 }
+
+#[test]
+fn a_task_not_yet_running_can_be_stolen_and_a_running_one_cannot() {
+    let mut state = WorkerState::new(1);
+    run(
+        &mut state,
+        WorkerEvent::Compute { task: identity_task("running", &[], 0), who_has: vec![] },
+    );
+    run(
+        &mut state,
+        WorkerEvent::Compute { task: identity_task("queued", &[], 1), who_has: vec![] },
+    );
+    for (key, expected) in [("queued", true), ("running", false)] {
+        let out = run(&mut state, WorkerEvent::Steal(Key::new(key)));
+        assert!(
+            matches!(&out[..], [WorkerCommand::ToScheduler(WorkerToScheduler::StealResponse { stolen, .. })] if *stolen == expected),
+            "{key}: {out:?}"
+        );
+    }
+    let out = run(
+        &mut state,
+        WorkerEvent::Executed {
+            key: Key::new("running"),
+            result: Ok(Value::serde(1_i64)),
+            duration_us: 5,
+        },
+    );
+    assert!(executes(&out).is_empty(), "the stolen task does not run here");
+}
