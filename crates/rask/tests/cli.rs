@@ -27,3 +27,36 @@ fn version_and_help() {
     assert!(!ok);
     assert!(out.contains("unrecognized subcommand"), "{out}");
 }
+
+#[test]
+fn the_scheduler_stops_cleanly_on_sigterm() {
+    let dir = std::env::temp_dir().join(format!("rask-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("scheduler.addr");
+    let mut scheduler = Command::new(env!("CARGO_BIN_EXE_rask"))
+        .args(["scheduler", "--port", "0", "--scheduler-file"])
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !file.exists() {
+        assert!(std::time::Instant::now() < deadline, "the scheduler did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status =
+        Command::new("kill").args(["-TERM", &scheduler.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = scheduler.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(std::time::Instant::now() < deadline, "the scheduler did not stop on SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert!(!file.exists(), "a clean stop removes the scheduler file");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -233,3 +233,34 @@ fn a_failed_task_reruns_in_the_client_with_its_real_inputs() {
         assert!(client.rerun_locally(&ok).unwrap_err().to_string().contains("did not fail"));
     });
 }
+
+/// Fails the first `failures` times it is called with `tag`, then returns `x`.
+#[rask::delayed(impure)]
+fn flaky(x: i64, tag: &str, failures: u32) -> Result<i64, std::io::Error> {
+    static CALLS: std::sync::Mutex<std::collections::BTreeMap<String, u32>> =
+        std::sync::Mutex::new(std::collections::BTreeMap::new());
+    let mut calls = CALLS.lock().unwrap();
+    let seen = calls.entry(tag.to_string()).or_insert(0);
+    *seen += 1;
+    if *seen <= failures {
+        return Err(std::io::Error::other(format!("transient failure {seen}")));
+    }
+    Ok(x)
+}
+
+#[test]
+fn retries_run_on_the_worker_and_who_has_names_the_holders() {
+    within(60, || {
+        let (_cluster, client) = cluster(2);
+        let ok = client.submit(flaky::lazy(7, "twice", 2).retries(2)).unwrap();
+        assert_eq!(client.result(&ok).unwrap(), 7);
+        let failed = client.submit(flaky::lazy(7, "thrice", 3).retries(1)).unwrap();
+        let err = client.result(&failed).unwrap_err().to_string();
+        assert!(err.contains("after 2 attempts") && err.contains("transient failure 2"), "{err}");
+        let holders = client.who_has(std::slice::from_ref(&ok)).unwrap();
+        let addresses: Vec<String> =
+            client.workers().unwrap().into_iter().map(|w| w.address).collect();
+        assert_eq!(holders[0].len(), 1);
+        assert!(addresses.contains(&holders[0][0]), "{holders:?} not among {addresses:?}");
+    });
+}
