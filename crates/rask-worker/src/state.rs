@@ -103,6 +103,11 @@ pub struct WorkerState {
     discard: FxHashSet<Key>,
     /// Tasks started since the scheduler was last told.
     started: Vec<Key>,
+    /// Inputs fetched from peers: copies the scheduler does not track, dropped here once no
+    /// task on this worker needs them.
+    fetched: FxHashSet<Key>,
+    /// How many pending tasks on this worker read each key.
+    needed: FxHashMap<Key, u32>,
 }
 
 impl WorkerState {
@@ -120,6 +125,34 @@ impl WorkerState {
             executing: FxHashSet::default(),
             discard: FxHashSet::default(),
             started: Vec::new(),
+            fetched: FxHashSet::default(),
+            needed: FxHashMap::default(),
+        }
+    }
+
+    /// A pending task no longer needs its inputs (it started, or it left): fetched copies
+    /// nobody else here needs are dropped.
+    fn release_inputs(&mut self, deps: &[Key]) {
+        for dep in deps {
+            let Some(count) = self.needed.get_mut(dep) else { continue };
+            *count -= 1;
+            if *count == 0 {
+                self.needed.remove(dep);
+                if self.fetched.remove(dep) {
+                    self.data.remove(dep);
+                }
+            }
+        }
+    }
+
+    /// Removes a pending task and releases its inputs; whether it was pending.
+    fn drop_pending(&mut self, key: &Key) -> bool {
+        match self.pending.remove(key) {
+            Some(pending) => {
+                self.release_inputs(&pending.deps);
+                true
+            }
+            None => false,
         }
     }
 
@@ -153,14 +186,14 @@ impl WorkerState {
             WorkerEvent::Free(keys) => {
                 for key in keys {
                     self.data.remove(&key);
-                    if self.pending.remove(&key).is_none() && self.executing.contains(&key) {
+                    if !self.drop_pending(&key) && self.executing.contains(&key) {
                         self.discard.insert(key);
                     }
                 }
             }
             WorkerEvent::Steal(key) => {
                 // A task not yet running can go: it may still wait for inputs, or for a slot.
-                let stolen = self.pending.remove(&key).is_some();
+                let stolen = self.drop_pending(&key);
                 out.push(WorkerCommand::ToScheduler(WorkerToScheduler::StealResponse {
                     key,
                     stolen,
@@ -169,6 +202,8 @@ impl WorkerState {
             WorkerEvent::Clear => {
                 self.data.clear();
                 self.pending.clear();
+                self.fetched.clear();
+                self.needed.clear();
                 self.waiting_for.clear();
                 self.holders.clear();
                 self.ready.clear();
@@ -178,6 +213,12 @@ impl WorkerState {
                 for (key, value) in values {
                     self.fetching.remove(&key);
                     self.holders.remove(&key);
+                    if !self.needed.contains_key(&key) {
+                        continue; // every task that wanted it left meanwhile
+                    }
+                    if !self.data.contains_key(&key) {
+                        self.fetched.insert(key.clone());
+                    }
                     self.data.insert(key.clone(), value);
                     self.input_arrived(&key);
                 }
@@ -277,6 +318,9 @@ impl WorkerState {
             out.push(WorkerCommand::Fetch { peer, keys });
         }
         let key = wire.key.clone();
+        for dep in &wire.deps {
+            *self.needed.entry(dep.clone()).or_insert(0) += 1;
+        }
         self.pending.insert(
             key.clone(),
             Pending { task, deps: wire.deps, priority: wire.priority, missing },
@@ -323,7 +367,7 @@ impl WorkerState {
                 self.fetching.remove(&key);
                 self.holders.remove(&key);
                 for waiter in self.waiting_for.remove(&key).unwrap_or_default() {
-                    if self.pending.remove(&waiter).is_some() {
+                    if self.drop_pending(&waiter) {
                         out.push(WorkerCommand::ToScheduler(WorkerToScheduler::MissingData {
                             key: waiter,
                             dep: key.clone(),
@@ -338,12 +382,22 @@ impl WorkerState {
         while self.executing.len() < self.nthreads {
             let Some(Reverse((_, _, key))) = self.ready.pop() else { break };
             let Some(pending) = self.pending.remove(&key) else { continue }; // freed meanwhile
-            let inputs: Option<Vec<Value>> =
-                pending.deps.iter().map(|d| self.data.get(d).cloned()).collect();
-            let Some(inputs) = inputs else {
-                // An input was freed while the task waited: the scheduler will resend it.
-                continue;
+            let inputs: Result<Vec<Value>, &Key> =
+                pending.deps.iter().map(|d| self.data.get(d).cloned().ok_or(d)).collect();
+            let inputs = match inputs {
+                Ok(inputs) => inputs,
+                Err(lost) => {
+                    // An input vanished while the task waited: the scheduler reschedules it.
+                    let dep = lost.clone();
+                    self.release_inputs(&pending.deps);
+                    out.push(WorkerCommand::ToScheduler(WorkerToScheduler::MissingData {
+                        key,
+                        dep,
+                    }));
+                    continue;
+                }
             };
+            self.release_inputs(&pending.deps);
             self.executing.insert(key.clone());
             self.started.push(key);
             out.push(WorkerCommand::Execute { task: pending.task, inputs });

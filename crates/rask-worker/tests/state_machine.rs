@@ -190,3 +190,50 @@ fn a_task_not_yet_running_can_be_stolen_and_a_running_one_cannot() {
     );
     assert!(executes(&out).is_empty(), "the stolen task does not run here");
 }
+
+#[test]
+fn fetched_copies_are_dropped_once_no_task_here_needs_them_but_own_results_stay() {
+    let mut state = WorkerState::new(1);
+    // A result computed here.
+    run(&mut state, WorkerEvent::Compute { task: identity_task("own", &[], 0), who_has: vec![] });
+    run(
+        &mut state,
+        WorkerEvent::Executed {
+            key: Key::new("own"),
+            result: Ok(Value::serde(1_i64)),
+            duration_us: 5,
+        },
+    );
+    // Two tasks read a value fetched from a peer, and the local result.
+    let who_has = vec![(Key::new("remote"), vec!["peer".to_string()])];
+    run(
+        &mut state,
+        WorkerEvent::Compute {
+            task: identity_task("t1", &["remote", "own"], 1),
+            who_has: who_has.clone(),
+        },
+    );
+    run(&mut state, WorkerEvent::Compute { task: identity_task("t2", &["remote"], 2), who_has });
+    let out = run(
+        &mut state,
+        WorkerEvent::Fetched {
+            peer: "peer".into(),
+            values: vec![(Key::new("remote"), Value::serde(2_i64))],
+            missing: vec![],
+        },
+    );
+    assert_eq!(executes(&out), ["t1"]);
+    assert_eq!(state.stored(), 2, "t2 still needs the copy");
+    let out = run(
+        &mut state,
+        WorkerEvent::Executed {
+            key: Key::new("t1"),
+            result: Ok(Value::serde(3_i64)),
+            duration_us: 5,
+        },
+    );
+    assert_eq!(executes(&out), ["t2"]);
+    let (found, missing) = state.get_data(&[Key::new("remote"), Key::new("own"), Key::new("t1")]);
+    assert_eq!(missing, vec![Key::new("remote")], "the fetched copy is gone: {found:?}");
+    assert_eq!(found.len(), 2, "own results stay until the scheduler frees them");
+}
