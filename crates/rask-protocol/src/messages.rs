@@ -33,6 +33,26 @@ id_type!(
     WorkerId
 );
 
+/// When and where a task ran: for the scheduler's duration estimates and the dashboard's task
+/// stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskTiming {
+    /// When it started, in microseconds since the Unix epoch (the worker's clock).
+    pub started_at_us: u64,
+    /// How long it ran, in microseconds.
+    pub duration_us: u64,
+    /// Which of the worker's execution threads ran it (`nthreads` stands for the worker's
+    /// event-loop thread, where tiny tasks run).
+    pub thread: u32,
+}
+
+impl TaskTiming {
+    /// A timing of `duration_us` with no start time or thread (for tests and simulations).
+    pub fn lasting(duration_us: u64) -> Self {
+        TaskTiming { started_at_us: 0, duration_us, thread: 0 }
+    }
+}
+
 /// A value that lives in a packet's data frames.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataRef {
@@ -253,8 +273,8 @@ pub enum WorkerToScheduler {
         key: Key,
         /// The result's size in bytes (estimated).
         nbytes: u64,
-        /// Microseconds the task ran.
-        duration_us: u64,
+        /// When and where it ran.
+        timing: TaskTiming,
     },
     /// A task failed after its retries.
     TaskErred {

@@ -10,4 +10,7 @@ pub mod server;
 pub mod state;
 
 pub use server::{serve, SchedulerHandle, ServerConfig};
-pub use state::{Command, Event, SchedulerConfig, SchedulerState, SchedulerStats, TaskStatus};
+pub use state::{
+    Command, Event, PrefixProgress, SchedulerConfig, SchedulerState, SchedulerStats, TaskRecord,
+    TaskStatus,
+};

@@ -306,8 +306,8 @@ async fn worker_connection(
             Ok(Some(packet)) => {
                 for message in packet.messages {
                     let event = match message {
-                        WorkerToScheduler::TaskFinished { key, nbytes, duration_us } => {
-                            Event::TaskFinished { worker, key, nbytes, duration_us }
+                        WorkerToScheduler::TaskFinished { key, nbytes, timing } => {
+                            Event::TaskFinished { worker, key, nbytes, timing }
                         }
                         WorkerToScheduler::TaskErred { key, failure } => {
                             Event::TaskErred { worker, key, failure }

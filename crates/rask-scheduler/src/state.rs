@@ -23,7 +23,8 @@ use std::sync::Arc;
 
 use rask_core::{Key, TaskError, TaskFailure, WireTask};
 use rask_protocol::messages::{
-    ClientId, Reply, Request, SchedulerToClient, SchedulerToWorker, WorkerId, WorkerInfo,
+    ClientId, Reply, Request, SchedulerToClient, SchedulerToWorker, TaskTiming, WorkerId,
+    WorkerInfo,
 };
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
@@ -63,6 +64,8 @@ pub struct SchedulerConfig {
     /// How much expected work (microseconds per thread) a worker may have queued beyond
     /// `nthreads + 1` tasks.
     pub queued_work_per_thread_us: f64,
+    /// How many finished tasks the task stream keeps (for the dashboard); 0 keeps none.
+    pub task_stream_length: usize,
 }
 
 impl Default for SchedulerConfig {
@@ -73,6 +76,7 @@ impl Default for SchedulerConfig {
             bandwidth: 100e6,
             default_duration_us: 500.0,
             queued_work_per_thread_us: 5_000.0,
+            task_stream_length: 100_000,
         }
     }
 }
@@ -162,8 +166,8 @@ pub enum Event {
         key: Key,
         /// The result's size.
         nbytes: u64,
-        /// How long it ran.
-        duration_us: u64,
+        /// When and where it ran.
+        timing: TaskTiming,
     },
     /// A task failed.
     TaskErred {
@@ -310,10 +314,42 @@ pub struct SchedulerState {
     /// Bytes per second a transfer between workers is expected to achieve: the configured
     /// guess, then what workers measure.
     bandwidth: f64,
+    /// The last finished tasks, oldest first (the dashboard's task stream).
+    task_stream: std::collections::VecDeque<TaskRecord>,
     /// Named datasets: results kept for any client.
     datasets: FxHashMap<String, Vec<TaskId>>,
     /// Named channels: recent results, oldest first, and the position of the oldest.
     channels: FxHashMap<String, (std::collections::VecDeque<TaskId>, u64)>,
+}
+
+/// One finished task, as the task stream keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRecord {
+    /// The task.
+    pub key: Key,
+    /// Where it ran.
+    pub worker: WorkerId,
+    /// Its result's size.
+    pub nbytes: u64,
+    /// When, how long and on which thread.
+    pub timing: TaskTiming,
+}
+
+/// How many tasks of one key prefix are in each state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PrefixProgress {
+    /// Known, not being computed, no result held.
+    pub released: u64,
+    /// Waiting for inputs.
+    pub waiting: u64,
+    /// Ready, waiting for a worker.
+    pub queued: u64,
+    /// On a worker.
+    pub processing: u64,
+    /// Result held.
+    pub memory: u64,
+    /// Failed.
+    pub erred: u64,
 }
 
 /// What the scheduler has done, counted.
@@ -349,7 +385,30 @@ impl SchedulerState {
             datasets: FxHashMap::default(),
             channels: FxHashMap::default(),
             bandwidth,
+            task_stream: std::collections::VecDeque::new(),
         }
+    }
+
+    /// The last finished tasks, oldest first: when, where and how long each ran.
+    pub fn task_stream(&self) -> impl Iterator<Item = &TaskRecord> {
+        self.task_stream.iter()
+    }
+
+    /// How many tasks of each key prefix are in each state now.
+    pub fn progress(&self) -> std::collections::BTreeMap<String, PrefixProgress> {
+        let mut progress: std::collections::BTreeMap<String, PrefixProgress> = Default::default();
+        for task in self.tasks.iter().flatten() {
+            let entry = progress.entry(task.key.prefix().to_string()).or_default();
+            match task.status {
+                TaskStatus::Released => entry.released += 1,
+                TaskStatus::Waiting => entry.waiting += 1,
+                TaskStatus::Queued => entry.queued += 1,
+                TaskStatus::Processing(_) => entry.processing += 1,
+                TaskStatus::Memory => entry.memory += 1,
+                TaskStatus::Erred => entry.erred += 1,
+            }
+        }
+        progress
     }
 
     /// The bandwidth placement assumes now, in bytes per second.
@@ -571,8 +630,8 @@ impl SchedulerState {
                     }
                 }
             }
-            Event::TaskFinished { worker, key, nbytes, duration_us } => {
-                self.task_finished(worker, &key, nbytes, duration_us, out)
+            Event::TaskFinished { worker, key, nbytes, timing } => {
+                self.task_finished(worker, &key, nbytes, timing, out)
             }
             Event::TaskErred { worker, key, failure } => {
                 self.task_erred(worker, &key, failure, out)
@@ -1023,7 +1082,7 @@ impl SchedulerState {
         worker: WorkerId,
         key: &Key,
         nbytes: u64,
-        duration_us: u64,
+        timing: TaskTiming,
         out: &mut Vec<Command>,
     ) {
         let Some(&id) = self.by_key.get(key) else {
@@ -1053,9 +1112,19 @@ impl SchedulerState {
             }
         }
         self.unassign(id, worker);
-        let prefix = key.prefix().to_string();
-        let mean = self.durations.entry(prefix).or_insert(duration_us as f64);
-        *mean = 0.8 * *mean + 0.2 * duration_us as f64;
+        let duration = timing.duration_us as f64;
+        match self.durations.get_mut(key.prefix()) {
+            Some(mean) => *mean = 0.8 * *mean + 0.2 * duration,
+            None => {
+                self.durations.insert(key.prefix().to_string(), duration);
+            }
+        }
+        if self.config.task_stream_length > 0 {
+            if self.task_stream.len() == self.config.task_stream_length {
+                self.task_stream.pop_front();
+            }
+            self.task_stream.push_back(TaskRecord { key: key.clone(), worker, nbytes, timing });
+        }
         if let Some(w) = self.workers.get_mut(&worker) {
             w.has.insert(id);
         }

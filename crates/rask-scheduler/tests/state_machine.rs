@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rask_core::{Key, TaskError, TaskFailure, WireTask};
 use rask_protocol::messages::{
-    ClientId, Reply, Request, SchedulerToClient, SchedulerToWorker, WorkerId,
+    ClientId, Reply, Request, SchedulerToClient, SchedulerToWorker, TaskTiming, WorkerId,
 };
 use rask_scheduler::{Command, Event, SchedulerConfig, SchedulerState, TaskStatus};
 
@@ -83,7 +83,7 @@ impl Env {
             worker: w(worker),
             key: key(name),
             nbytes,
-            duration_us: 1000,
+            timing: TaskTiming::lasting(1000),
         });
     }
 
@@ -198,7 +198,12 @@ fn workers_take_many_tiny_tasks_at_once_to_hide_the_round_trip() {
     assert_eq!(first, 10, "5 ms of queued work at the default 0.5 ms per unknown task");
     // The first results teach the scheduler that these tasks take 10 µs.
     for name in &names[..3] {
-        env.on(Event::TaskFinished { worker: w(1), key: key(name), nbytes: 8, duration_us: 10 });
+        env.on(Event::TaskFinished {
+            worker: w(1),
+            key: key(name),
+            nbytes: 8,
+            timing: TaskTiming::lasting(10),
+        });
     }
     let _ = env.computes();
     let in_flight = env.state.processing_on(w(1)).len();
@@ -441,7 +446,7 @@ fn a_wide_graph_is_scheduled_without_rescanning_the_queue() {
                     worker: w(worker),
                     key: key(&name),
                     nbytes: 8,
-                    duration_us: 5,
+                    timing: TaskTiming::lasting(5),
                 },
                 &mut env.out,
             );
@@ -622,4 +627,31 @@ fn a_task_that_started_meanwhile_is_not_moved() {
     assert_eq!(env.status("b"), Some(TaskStatus::Processing(w(1))));
     env.finish(1, "b", 8);
     assert_eq!(env.status("b"), Some(TaskStatus::Memory));
+}
+
+#[test]
+fn the_task_stream_and_progress_describe_the_computation_for_the_dashboard() {
+    let mut env =
+        Env::with(SchedulerConfig { task_stream_length: 2, ..SchedulerConfig::default() });
+    env.worker(1, 1);
+    let names: Vec<String> = (0..3).map(|i| format!("load-{i:016x}")).collect();
+    let mut tasks: Vec<WireTask> =
+        names.iter().enumerate().map(|(i, n)| task(n, &[], i as u32)).collect();
+    tasks.push(task(
+        "sum-0000000000000001",
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+        3,
+    ));
+    env.submit(ALICE, tasks, &["sum-0000000000000001"]);
+    let progress = env.state.progress();
+    assert_eq!(progress["load"].processing + progress["load"].queued, 3);
+    assert_eq!(progress["sum"].waiting, 1);
+    for (i, name) in names.iter().enumerate() {
+        let timing = TaskTiming { started_at_us: 1_000 * i as u64, duration_us: 10, thread: 0 };
+        env.on(Event::TaskFinished { worker: w(1), key: key(name), nbytes: 8, timing });
+    }
+    let stream: Vec<String> = env.state.task_stream().map(|r| r.key.name().to_string()).collect();
+    assert_eq!(stream, names[1..], "the stream keeps the newest two");
+    assert_eq!(env.state.task_stream().last().unwrap().timing.started_at_us, 2_000);
+    assert_eq!(env.state.progress()["sum"].processing, 1);
 }

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use rask_core::{Key, Task, Value, WireValue};
 use rask_protocol::data::DataPool;
 use rask_protocol::messages::{
-    DataRef, DataReply, DataRequest, SchedulerToWorker, WorkerId, WorkerToScheduler,
+    DataRef, DataReply, DataRequest, SchedulerToWorker, TaskTiming, WorkerId, WorkerToScheduler,
 };
 use rask_protocol::transport::{memory_address, MEMORY_PREFIX};
 use rask_protocol::{
@@ -255,7 +255,7 @@ async fn event_loop(
                 match command {
                     WorkerCommand::Execute { task, inputs } => {
                         if durations.is_tiny(&task) {
-                            ran_inline.push(execute(&task, &inputs));
+                            ran_inline.push(execute(&task, &inputs, nthreads as u32));
                         } else {
                             pool.submit(task, inputs);
                         }
@@ -447,7 +447,7 @@ impl ExecutionPool {
                     SCHEDULER_ADDRESS.with(|slot| *slot.borrow_mut() = Some(scheduler.clone()));
                     let job = receiver.lock().map(|r| r.recv());
                     let Ok(Ok((task, values))) = job else { return };
-                    if inputs.send(Input::Event(execute(&task, &values))).is_err() {
+                    if inputs.send(Input::Event(execute(&task, &values, thread as u32))).is_err() {
                         return;
                     }
                 })
@@ -480,8 +480,8 @@ const TINY_US: f64 = 50.0;
 
 impl Durations {
     fn learn(&mut self, event: &WorkerEvent) {
-        if let WorkerEvent::Executed { key, duration_us, .. } = event {
-            let duration = *duration_us as f64;
+        if let WorkerEvent::Executed { key, timing, .. } = event {
+            let duration = timing.duration_us as f64;
             match self.mean_us.get_mut(key.prefix()) {
                 Some(mean) => *mean = 0.8 * *mean + 0.2 * duration,
                 None => {
@@ -497,14 +497,15 @@ impl Durations {
 }
 
 /// Runs a task on the calling thread and reports it as the execution threads do.
-fn execute(task: &Task, inputs: &[Value]) -> WorkerEvent {
+fn execute(task: &Task, inputs: &[Value], thread: u32) -> WorkerEvent {
+    let started_at_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
     let started = Instant::now();
     let result = task.run_with_retries(inputs);
-    WorkerEvent::Executed {
-        key: task.key.clone(),
-        result,
-        duration_us: started.elapsed().as_micros() as u64,
-    }
+    let timing =
+        TaskTiming { started_at_us, duration_us: started.elapsed().as_micros() as u64, thread };
+    WorkerEvent::Executed { key: task.key.clone(), result, timing }
 }
 
 #[cfg(test)]
@@ -519,7 +520,11 @@ mod tests {
     }
 
     fn executed(name: &str, duration_us: u64) -> WorkerEvent {
-        WorkerEvent::Executed { key: Key::new(name), result: Ok(Value::new(())), duration_us }
+        WorkerEvent::Executed {
+            key: Key::new(name),
+            result: Ok(Value::new(())),
+            timing: TaskTiming::lasting(duration_us),
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use rask_core::{Key, Task, TaskFailure, Value, WireTask};
-use rask_protocol::messages::WorkerToScheduler;
+use rask_protocol::messages::{TaskTiming, WorkerToScheduler};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// What happens to a worker.
@@ -51,8 +51,8 @@ pub enum WorkerEvent {
         key: Key,
         /// The result or the failure.
         result: Result<Value, TaskFailure>,
-        /// How long it ran, in microseconds.
-        duration_us: u64,
+        /// When and where it ran.
+        timing: TaskTiming,
     },
     /// A client or peer stored values here (scatter).
     Stored(Vec<(Key, Value)>),
@@ -231,7 +231,7 @@ impl WorkerState {
                     self.fetch_failed(&peer, key, out);
                 }
             }
-            WorkerEvent::Executed { key, result, duration_us } => {
+            WorkerEvent::Executed { key, result, timing } => {
                 self.executing.remove(&key);
                 if !self.discard.remove(&key) {
                     match result {
@@ -241,7 +241,7 @@ impl WorkerState {
                             out.push(WorkerCommand::ToScheduler(WorkerToScheduler::TaskFinished {
                                 key,
                                 nbytes,
-                                duration_us,
+                                timing,
                             }));
                         }
                         Err(failure) => {

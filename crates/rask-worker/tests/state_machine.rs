@@ -3,7 +3,7 @@
 
 use rask_core::wire::{WireArg, WireOp};
 use rask_core::{Key, Value, WireTask, WireValue};
-use rask_protocol::messages::WorkerToScheduler;
+use rask_protocol::messages::{TaskTiming, WorkerToScheduler};
 use rask_worker::state::{WorkerCommand, WorkerEvent, WorkerState};
 
 fn identity_task(name: &str, deps: &[&str], priority: u32) -> WireTask {
@@ -118,7 +118,7 @@ fn execution_slots_are_filled_in_priority_order() {
         WorkerEvent::Executed {
             key: Key::new("high"),
             result: Ok(Value::serde(1_i64)),
-            duration_us: 5,
+            timing: TaskTiming::lasting(5),
         },
     );
     assert_eq!(executes(&out), ["mid"]);
@@ -155,7 +155,7 @@ fn freeing_a_running_task_discards_its_late_result() {
         WorkerEvent::Executed {
             key: Key::new("t"),
             result: Ok(Value::serde(1_i64)),
-            duration_us: 5,
+            timing: TaskTiming::lasting(5),
         },
     );
     assert!(out.is_empty(), "{out:?}");
@@ -185,7 +185,7 @@ fn a_task_not_yet_running_can_be_stolen_and_a_running_one_cannot() {
         WorkerEvent::Executed {
             key: Key::new("running"),
             result: Ok(Value::serde(1_i64)),
-            duration_us: 5,
+            timing: TaskTiming::lasting(5),
         },
     );
     assert!(executes(&out).is_empty(), "the stolen task does not run here");
@@ -201,7 +201,7 @@ fn fetched_copies_are_dropped_once_no_task_here_needs_them_but_own_results_stay(
         WorkerEvent::Executed {
             key: Key::new("own"),
             result: Ok(Value::serde(1_i64)),
-            duration_us: 5,
+            timing: TaskTiming::lasting(5),
         },
     );
     // Two tasks read a value fetched from a peer, and the local result.
@@ -229,7 +229,7 @@ fn fetched_copies_are_dropped_once_no_task_here_needs_them_but_own_results_stay(
         WorkerEvent::Executed {
             key: Key::new("t1"),
             result: Ok(Value::serde(3_i64)),
-            duration_us: 5,
+            timing: TaskTiming::lasting(5),
         },
     );
     assert_eq!(executes(&out), ["t2"]);
