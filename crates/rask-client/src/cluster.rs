@@ -47,9 +47,27 @@ fn start_error(what: &str, error: impl std::fmt::Display) -> ClientError {
 }
 
 impl LocalCluster {
-    /// Starts a scheduler on a free loopback port and `workers` workers of
-    /// `threads_per_worker` threads each, all in this process.
+    /// Starts a scheduler and `workers` workers of `threads_per_worker` threads each, all in
+    /// this process.
     pub fn new(workers: usize, threads_per_worker: usize) -> Result<Self> {
+        Self::in_process(workers, threads_per_worker, None)
+    }
+
+    /// [`LocalCluster::new`] with the scheduler's dashboard served at `dashboard` (`host:port`,
+    /// port 0: any free port; see [`LocalCluster::dashboard_address`]).
+    pub fn with_dashboard(
+        workers: usize,
+        threads_per_worker: usize,
+        dashboard: &str,
+    ) -> Result<Self> {
+        Self::in_process(workers, threads_per_worker, Some(dashboard.to_string()))
+    }
+
+    fn in_process(
+        workers: usize,
+        threads_per_worker: usize,
+        dashboard: Option<String>,
+    ) -> Result<Self> {
         let runtime = Arc::new(
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -61,6 +79,7 @@ impl LocalCluster {
         // In-memory pipes instead of sockets: the same protocol, no ports, no kernel.
         let config = ServerConfig {
             address: rask_protocol::transport::memory_address("scheduler"),
+            dashboard_address: dashboard,
             ..ServerConfig::default()
         };
         let scheduler = runtime
@@ -90,7 +109,7 @@ impl LocalCluster {
             .map_err(|e| start_error("creating a directory for logs", e))?;
         let file = dir.join("scheduler.addr");
         let scheduler = Command::new(&program)
-            .args(["scheduler", "--port", "0", "--scheduler-file"])
+            .args(["scheduler", "--port", "0", "--dashboard-address", "none", "--scheduler-file"])
             .arg(&file)
             .stdout(Stdio::null())
             .stderr(log(&dir, "scheduler.log")?)
@@ -125,6 +144,17 @@ impl LocalCluster {
     /// The scheduler's address.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// Where the scheduler's dashboard is served, if it has one (in-process clusters made with
+    /// [`LocalCluster::with_dashboard`]).
+    pub fn dashboard_address(&self) -> Option<&str> {
+        match &self.backing {
+            Backing::InProcess { scheduler, .. } => {
+                scheduler.as_ref().and_then(|s| s.dashboard_address.as_deref())
+            }
+            Backing::Processes { .. } => None,
+        }
     }
 
     /// The scheduler's process id, when it runs as a child process.

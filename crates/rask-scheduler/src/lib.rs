@@ -6,11 +6,12 @@
 //! drive it directly and deterministically. [`server`] is the thin tokio shell around it: it
 //! accepts connections, turns packets into events, and sends the commands.
 
+pub mod dashboard;
 pub mod server;
 pub mod state;
 
 pub use server::{serve, SchedulerHandle, ServerConfig};
 pub use state::{
     Command, Event, PrefixProgress, SchedulerConfig, SchedulerState, SchedulerStats, TaskRecord,
-    TaskStatus,
+    TaskStatus, WorkerView,
 };

@@ -16,6 +16,7 @@ use rustc_hash::FxHashMap;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+use crate::dashboard::{self, DashboardData, SharedDashboard};
 use crate::state::{Command, Event, SchedulerConfig, SchedulerState};
 
 /// Settings of a scheduler server.
@@ -28,6 +29,9 @@ pub struct ServerConfig {
     pub scheduler: SchedulerConfig,
     /// The largest frame accepted from a peer.
     pub max_frame: usize,
+    /// Where to serve the dashboard (`host:port`, port 0: any free port); `None`: no
+    /// dashboard. An address that cannot be bound is logged and the scheduler runs without it.
+    pub dashboard_address: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +40,7 @@ impl Default for ServerConfig {
             address: "127.0.0.1:8786".into(),
             scheduler: SchedulerConfig::default(),
             max_frame: MAX_FRAME_BYTES,
+            dashboard_address: None,
         }
     }
 }
@@ -44,6 +49,8 @@ impl Default for ServerConfig {
 pub struct SchedulerHandle {
     /// The address it listens on.
     pub address: String,
+    /// Where its dashboard is served, if it has one.
+    pub dashboard_address: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<()>,
 }
@@ -69,10 +76,28 @@ pub async fn serve(config: ServerConfig) -> std::io::Result<SchedulerHandle> {
     let listener = Listener::bind(&config.address).await?;
     let address = listener.address()?;
     info!(%address, "scheduler listening");
+    let mut dashboard = None;
+    let mut dashboard_address = None;
+    if let Some(requested) = &config.dashboard_address {
+        match tokio::net::TcpListener::bind(requested).await {
+            Ok(http) => {
+                let bound = http.local_addr()?.to_string();
+                info!(address = %bound, "dashboard at http://{bound}/");
+                let data = DashboardData::new(config.scheduler.task_stream_length);
+                tokio::spawn(dashboard::serve(http, data.clone()));
+                dashboard = Some(data);
+                dashboard_address = Some(bound);
+            }
+            Err(error) => {
+                warn!(%error, address = %requested, "the dashboard could not start; the scheduler runs without it")
+            }
+        }
+    }
     let (inputs, receiver) = mpsc::unbounded_channel();
     let (stop, stopped) = oneshot::channel();
-    let done = tokio::spawn(run(listener, config, inputs, receiver, stopped));
-    Ok(SchedulerHandle { address, shutdown: Some(stop), done })
+    let done =
+        tokio::spawn(run(listener, config, inputs, receiver, stopped, dashboard, address.clone()));
+    Ok(SchedulerHandle { address, dashboard_address, shutdown: Some(stop), done })
 }
 
 async fn run(
@@ -81,8 +106,12 @@ async fn run(
     inputs: mpsc::UnboundedSender<Input>,
     mut receiver: mpsc::UnboundedReceiver<Input>,
     mut stopped: oneshot::Receiver<()>,
+    dashboard: Option<SharedDashboard>,
+    address: String,
 ) {
     let started = Instant::now();
+    // The dashboard gets a copy a few times a second; HTTP requests never reach the state.
+    let mut dashboard_tick = tokio::time::interval(Duration::from_millis(500));
     let mut state = SchedulerState::new(config.scheduler.clone());
     let mut clients: FxHashMap<ClientId, mpsc::UnboundedSender<Vec<SchedulerToClient>>> =
         FxHashMap::default();
@@ -105,6 +134,11 @@ async fn run(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
+            _ = dashboard_tick.tick(), if dashboard.is_some() => {
+                if let Some(data) = &dashboard {
+                    dashboard::refresh(data, &state, &address);
+                }
+            }
             _ = tick.tick() => {
                 state.handle(Event::Tick { now_us: started.elapsed().as_micros() as u64 }, &mut commands);
             }

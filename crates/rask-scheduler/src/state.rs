@@ -316,6 +316,8 @@ pub struct SchedulerState {
     bandwidth: f64,
     /// The last finished tasks, oldest first (the dashboard's task stream).
     task_stream: std::collections::VecDeque<TaskRecord>,
+    /// How many records were ever added to the task stream.
+    task_stream_total: u64,
     /// Named datasets: results kept for any client.
     datasets: FxHashMap<String, Vec<TaskId>>,
     /// Named channels: recent results, oldest first, and the position of the oldest.
@@ -333,6 +335,31 @@ pub struct TaskRecord {
     pub nbytes: u64,
     /// When, how long and on which thread.
     pub timing: TaskTiming,
+}
+
+/// A worker as the dashboard shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerView {
+    /// Its id.
+    pub id: WorkerId,
+    /// Its name.
+    pub name: String,
+    /// Its data address.
+    pub address: String,
+    /// Its execution threads.
+    pub nthreads: u32,
+    /// Tasks sent to it and not finished.
+    pub processing: usize,
+    /// Of those, the ones it said started.
+    pub executing: usize,
+    /// Results it holds.
+    pub results: usize,
+    /// Their size in bytes.
+    pub bytes: u64,
+    /// When it was last heard from (scheduler clock, microseconds).
+    pub last_seen_us: u64,
+    /// Resources it offers.
+    pub resources: Vec<(String, f64)>,
 }
 
 /// How many tasks of one key prefix are in each state.
@@ -386,7 +413,36 @@ impl SchedulerState {
             channels: FxHashMap::default(),
             bandwidth,
             task_stream: std::collections::VecDeque::new(),
+            task_stream_total: 0,
         }
+    }
+
+    /// Task-stream records numbered `since` and later (numbers count every record ever
+    /// added), and the number the next record will get: a reader keeps the number and asks
+    /// again for what is new.
+    pub fn task_stream_since(&self, since: u64) -> (Vec<&TaskRecord>, u64) {
+        let first = self.task_stream_total - self.task_stream.len() as u64;
+        let skip = since.saturating_sub(first) as usize;
+        (self.task_stream.iter().skip(skip).collect(), self.task_stream_total)
+    }
+
+    /// The workers as the dashboard shows them.
+    pub fn worker_views(&self) -> Vec<WorkerView> {
+        self.workers
+            .iter()
+            .map(|(&id, w)| WorkerView {
+                id,
+                name: w.name.clone(),
+                address: w.address.clone(),
+                nthreads: w.nthreads,
+                processing: w.processing.len(),
+                executing: w.processing.keys().filter(|&&t| self.t(t).executing).count(),
+                results: w.has.len(),
+                bytes: w.has.iter().map(|&t| self.t(t).nbytes).sum(),
+                last_seen_us: w.last_seen_us,
+                resources: w.resources.clone(),
+            })
+            .collect()
     }
 
     /// The last finished tasks, oldest first: when, where and how long each ran.
@@ -1124,6 +1180,7 @@ impl SchedulerState {
                 self.task_stream.pop_front();
             }
             self.task_stream.push_back(TaskRecord { key: key.clone(), worker, nbytes, timing });
+            self.task_stream_total += 1;
         }
         if let Some(w) = self.workers.get_mut(&worker) {
             w.has.insert(id);

@@ -49,6 +49,9 @@ pub enum ClusterCommand {
         /// How many worker deaths a task may be part of before it fails as the likely cause.
         #[arg(long, default_value_t = 3)]
         allowed_failures: u32,
+        /// Where to serve the live dashboard (`host:port`), or `none`.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        dashboard_address: String,
     },
     /// Run a worker for the scheduler at ADDR (or the one named in --scheduler-file).
     Worker {
@@ -103,8 +106,15 @@ pub fn run(command: ClusterCommand) -> Result<(), String> {
         .build()
         .map_err(|e| format!("starting the async runtime: {e}"))?;
     match command {
-        ClusterCommand::Scheduler { host, port, scheduler_file, allowed_failures } => {
-            runtime.block_on(scheduler(host, port, scheduler_file, allowed_failures))
+        ClusterCommand::Scheduler {
+            host,
+            port,
+            scheduler_file,
+            allowed_failures,
+            dashboard_address,
+        } => {
+            let dashboard = (dashboard_address != "none").then_some(dashboard_address);
+            runtime.block_on(scheduler(host, port, scheduler_file, allowed_failures, dashboard))
         }
         ClusterCommand::Worker {
             address,
@@ -207,10 +217,12 @@ async fn scheduler(
     port: u16,
     scheduler_file: Option<PathBuf>,
     allowed_failures: u32,
+    dashboard_address: Option<String>,
 ) -> Result<(), String> {
     let mut config =
         rask_scheduler::ServerConfig { address: format!("{host}:{port}"), ..Default::default() };
     config.scheduler.allowed_failures = allowed_failures;
+    config.dashboard_address = dashboard_address;
     let handle = rask_scheduler::serve(config)
         .await
         .map_err(|e| format!("listening on {host}:{port}: {e}"))?;
@@ -223,6 +235,9 @@ async fn scheduler(
         std::fs::rename(&partial, file).map_err(|e| format!("writing {}: {e}", file.display()))?;
     }
     println!("rask scheduler at {address}");
+    if let Some(dashboard) = &handle.dashboard_address {
+        println!("dashboard at http://{dashboard}/");
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     handle.shutdown().await;

@@ -34,7 +34,7 @@ fn the_scheduler_stops_cleanly_on_sigterm() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("scheduler.addr");
     let mut scheduler = Command::new(env!("CARGO_BIN_EXE_rask"))
-        .args(["scheduler", "--port", "0", "--scheduler-file"])
+        .args(["scheduler", "--port", "0", "--dashboard-address", "none", "--scheduler-file"])
         .arg(&file)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -51,7 +51,7 @@ impl Cluster {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("scheduler.addr");
         let scheduler = Command::new(env!("CARGO_BIN_EXE_rask"))
-            .args(["scheduler", "--port", "0", "--scheduler-file"])
+            .args(["scheduler", "--port", "0", "--dashboard-address", "none", "--scheduler-file"])
             .arg(&file)
             .args(scheduler_args)
             .stdout(Stdio::null())

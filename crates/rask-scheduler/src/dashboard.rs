@@ -1,0 +1,166 @@
+//! The scheduler's dashboard: what it knows, over HTTP.
+//!
+//! The scheduler's core loop copies a summary into [`DashboardData`] a few times a second —
+//! workers, per-prefix progress, counters, and the task-stream records added since the last
+//! copy — so HTTP handlers never touch the scheduler's state and never slow scheduling down.
+//! Every page's data is a JSON endpoint (`/api/status`, `/api/workers`, `/api/progress`,
+//! `/api/task-stream?since=N`); `/` is the live page, plain HTML and JavaScript embedded in the
+//! binary (no CDN, no third-party code), drawing the task stream on a canvas.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Json};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value as JsonValue};
+use tokio::net::TcpListener;
+
+use crate::state::SchedulerState;
+
+/// The live page.
+const INDEX_HTML: &str = include_str!("dashboard/index.html");
+
+/// What the dashboard serves, refreshed by the scheduler's core loop.
+pub struct DashboardData {
+    status: JsonValue,
+    workers: JsonValue,
+    progress: JsonValue,
+    stream: VecDeque<JsonValue>,
+    /// The number of the next task-stream record (numbers count every record ever added).
+    stream_next: u64,
+    capacity: usize,
+}
+
+/// The dashboard data shared between the core loop and the HTTP handlers.
+pub type SharedDashboard = Arc<Mutex<DashboardData>>;
+
+impl DashboardData {
+    /// Empty data, keeping at most `capacity` task-stream records.
+    pub fn new(capacity: usize) -> SharedDashboard {
+        Arc::new(Mutex::new(DashboardData {
+            status: json!({}),
+            workers: json!([]),
+            progress: json!({}),
+            stream: VecDeque::new(),
+            stream_next: 0,
+            capacity: capacity.max(1),
+        }))
+    }
+}
+
+/// Copies what the scheduler knows now into the dashboard data.
+pub fn refresh(data: &SharedDashboard, state: &SchedulerState, address: &str) {
+    let workers: Vec<JsonValue> = state
+        .worker_views()
+        .into_iter()
+        .map(|w| {
+            json!({
+                "id": w.id.0, "name": w.name, "address": w.address, "nthreads": w.nthreads,
+                "processing": w.processing, "executing": w.executing, "results": w.results,
+                "bytes": w.bytes, "last_seen_us": w.last_seen_us, "resources": w.resources,
+            })
+        })
+        .collect();
+    let progress: serde_json::Map<String, JsonValue> = state
+        .progress()
+        .into_iter()
+        .map(|(prefix, p)| {
+            let counts = json!({
+                "released": p.released, "waiting": p.waiting, "queued": p.queued,
+                "processing": p.processing, "memory": p.memory, "erred": p.erred,
+            });
+            (prefix, counts)
+        })
+        .collect();
+    let stats = &state.stats;
+    let status = json!({
+        "address": address,
+        "version": env!("CARGO_PKG_VERSION"),
+        "workers": workers.len(),
+        "threads": workers.iter().map(|w| w["nthreads"].as_u64().unwrap_or(0)).sum::<u64>(),
+        "tasks": state.num_tasks(),
+        "bandwidth": state.bandwidth(),
+        "assigned": stats.assigned,
+        "stolen": stats.stolen,
+        "steal_requests": stats.steal_requests,
+    });
+    let mut data = data.lock().expect("not poisoned");
+    let (records, next) = state.task_stream_since(data.stream_next);
+    let first_number = next - records.len() as u64;
+    for (i, record) in records.into_iter().enumerate() {
+        if data.stream.len() == data.capacity {
+            data.stream.pop_front();
+        }
+        data.stream.push_back(json!({
+            "seq": first_number + i as u64,
+            "key": record.key.to_string(),
+            "prefix": record.key.prefix(),
+            "worker": record.worker.0,
+            "thread": record.timing.thread,
+            "start_us": record.timing.started_at_us,
+            "duration_us": record.timing.duration_us,
+            "nbytes": record.nbytes,
+        }));
+    }
+    data.stream_next = next;
+    data.status = status;
+    data.workers = JsonValue::Array(workers);
+    data.progress = JsonValue::Object(progress);
+}
+
+/// Serves the dashboard on `listener` until the task is dropped or aborted.
+pub async fn serve(listener: TcpListener, data: SharedDashboard) {
+    let app = Router::new()
+        .route("/", get(|| async { Html(INDEX_HTML) }))
+        .route(
+            "/api/status",
+            get(|State(d): State<SharedDashboard>| async move {
+                Json(d.lock().expect("not poisoned").status.clone())
+            }),
+        )
+        .route(
+            "/api/workers",
+            get(|State(d): State<SharedDashboard>| async move {
+                Json(d.lock().expect("not poisoned").workers.clone())
+            }),
+        )
+        .route(
+            "/api/progress",
+            get(|State(d): State<SharedDashboard>| async move {
+                Json(d.lock().expect("not poisoned").progress.clone())
+            }),
+        )
+        .route("/api/task-stream", get(task_stream))
+        .with_state(data);
+    if let Err(error) = axum::serve(listener, app).await {
+        tracing::warn!(%error, "the dashboard stopped");
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct StreamQuery {
+    since: Option<u64>,
+    limit: Option<usize>,
+}
+
+async fn task_stream(
+    State(data): State<SharedDashboard>,
+    Query(query): Query<StreamQuery>,
+) -> impl IntoResponse {
+    let data = data.lock().expect("not poisoned");
+    let since = query.since.unwrap_or(0);
+    let limit = query.limit.unwrap_or(20_000);
+    let records: Vec<&JsonValue> = data
+        .stream
+        .iter()
+        .filter(|r| r["seq"].as_u64().is_some_and(|seq| seq >= since))
+        .take(limit)
+        .collect();
+    let next = records
+        .last()
+        .and_then(|r| r["seq"].as_u64())
+        .map_or(data.stream_next.max(since), |s| s + 1);
+    Json(json!({ "records": records, "next": next }))
+}

@@ -1,0 +1,73 @@
+//! The dashboard's JSON endpoints and page, against a running in-process cluster.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::{eventually, within};
+use rask::testing::{inc, slow_inc};
+use rask::LocalCluster;
+
+/// A plain HTTP/1.1 GET; returns the status line and the body.
+fn get(address: &str, path: &str) -> (String, String) {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    (head.lines().next().unwrap_or_default().to_string(), body.to_string())
+}
+
+fn json(address: &str, path: &str) -> serde_json::Value {
+    let (status, body) = get(address, path);
+    assert!(status.contains("200"), "{path}: {status}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+#[test]
+fn the_dashboard_shows_the_computation_its_tasks_and_its_workers() {
+    within(60, || {
+        let cluster = LocalCluster::with_dashboard(2, 1, "127.0.0.1:0").unwrap();
+        let address = cluster.dashboard_address().expect("a dashboard").to_string();
+        let client = cluster.client().unwrap();
+        let futures = client.map(|i| slow_inc::lazy(i, 2), 0..20).unwrap();
+        assert_eq!(client.gather(&futures).unwrap().len(), 20);
+        let more = client.submit(inc::lazy(1)).unwrap();
+        client.result(&more).unwrap();
+
+        eventually(10, "the task stream to show the 21 tasks", || {
+            json(&address, "/api/task-stream?since=0")["records"]
+                .as_array()
+                .is_some_and(|r| r.len() == 21)
+        });
+        let stream = json(&address, "/api/task-stream?since=0");
+        let records = stream["records"].as_array().unwrap();
+        assert!(records.iter().filter(|r| r["prefix"] == "slow_inc").count() == 20, "{records:?}");
+        assert!(records
+            .iter()
+            .all(|r| r["duration_us"].as_u64().is_some() && r["start_us"].as_u64() > Some(0)));
+        let next = stream["next"].as_u64().unwrap();
+        let newer = json(&address, &format!("/api/task-stream?since={next}"));
+        assert!(newer["records"].as_array().unwrap().is_empty(), "nothing new since {next}");
+
+        let status = json(&address, "/api/status");
+        assert_eq!(status["workers"], 2);
+        assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+        assert!(status["assigned"].as_u64().unwrap() >= 21);
+        let workers = json(&address, "/api/workers");
+        assert_eq!(workers.as_array().unwrap().len(), 2);
+        let progress = json(&address, "/api/progress");
+        assert_eq!(progress["slow_inc"]["memory"], 20, "{progress}");
+
+        let (status, page) = get(&address, "/");
+        assert!(status.contains("200") && page.contains("<canvas id=\"stream\">"), "{status}");
+        assert!(
+            !page.contains("http://") && !page.contains("https://"),
+            "no CDN links: the page works offline"
+        );
+        let (status, _) = get(&address, "/no/such/page");
+        assert!(status.contains("404"), "{status}");
+    });
+}
