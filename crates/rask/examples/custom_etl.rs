@@ -9,12 +9,17 @@
 //!
 //! ```text
 //! cargo run --release -p rask --example custom_etl -- [--files 100] [--pairs 200] [--threads 8] [--sleep-ms 8]
+//!     [--cluster WORKERS [--dashboard 127.0.0.1:8787] [--hold SECONDS]]
 //! ```
+//!
+//! With `--cluster N` the same graph runs on an in-process cluster of N workers (each with
+//! `--threads` threads), optionally with the scheduler's live dashboard.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rask::prelude::*;
+use rask::LocalCluster;
 
 /// Upper bound of each simulated step's sleep, in microseconds (set from --sleep-ms).
 static SLEEP_SCALE_US: AtomicU64 = AtomicU64::new(8_000);
@@ -139,9 +144,38 @@ fn main() -> rask::Result<()> {
     println!("built a graph of {tasks} tasks in {build:.2?} (files={files}, pairs={npairs})");
 
     let started = Instant::now();
-    let parallel_best = best.compute_with(&LocalScheduler::new().threads(threads))?;
+    let workers = flag(&args, "--cluster", 0);
+    let parallel_best = if workers == 0 {
+        let best = best.compute_with(&LocalScheduler::new().threads(threads))?;
+        println!("rask, {threads} threads: best score {best:.4} in {:.2?}", started.elapsed());
+        best
+    } else {
+        // The same graph on a cluster in this process: `workers` workers of `threads` threads,
+        // with the scheduler's dashboard when --dashboard HOST:PORT is given.
+        let cluster_error = |e: rask::ClientError| rask::Error::Cluster(e.to_string());
+        let dashboard = args.iter().position(|a| a == "--dashboard").and_then(|i| args.get(i + 1));
+        let cluster = match dashboard {
+            Some(address) => LocalCluster::with_dashboard(workers, threads, address),
+            None => LocalCluster::new(workers, threads),
+        }
+        .map_err(cluster_error)?;
+        if let Some(address) = cluster.dashboard_address() {
+            println!("dashboard at http://{address}/");
+        }
+        let client = cluster.client().map_err(cluster_error)?;
+        let best = best.compute_with(&client)?;
+        println!(
+            "rask, {workers} workers x {threads} threads: best score {best:.4} in {:.2?}",
+            started.elapsed()
+        );
+        let hold = flag(&args, "--hold", 0);
+        if hold > 0 {
+            println!("keeping the cluster (and its dashboard) up for {hold} s");
+            std::thread::sleep(Duration::from_secs(hold as u64));
+        }
+        best
+    };
     let parallel = started.elapsed();
-    println!("rask, {threads} threads: best score {parallel_best:.4} in {parallel:.2?}");
 
     let started = Instant::now();
     let sequential_best = sequential(files, &pairs);
