@@ -71,3 +71,74 @@ fn the_dashboard_shows_the_computation_its_tasks_and_its_workers() {
         assert!(status.contains("404"), "{status}");
     });
 }
+
+/// Runs headless Chromium on `url` with `extra` arguments; returns standard output and error.
+fn chromium(url: &str, extra: &[&str]) -> (String, String) {
+    let profile =
+        std::env::temp_dir().join(format!("rask-chromium-{}-{}", std::process::id(), extra.len()));
+    let output = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1400,800",
+            "--virtual-time-budget=3000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("chromium runs (scripts/install-chromium.sh installs it)");
+    let _ = std::fs::remove_dir_all(&profile);
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_real_browser_shows_the_tasks_progress_and_workers_without_console_errors() {
+    within(180, || {
+        let cluster = LocalCluster::with_dashboard(2, 2, "127.0.0.1:0").unwrap();
+        let address = cluster.dashboard_address().expect("a dashboard").to_string();
+        let client = cluster.client().unwrap();
+        // Held while the browser looks, so the progress table lists them.
+        let futures = client.map(|i| slow_inc::lazy(i, 5), 0..40).unwrap();
+        client.gather(&futures).unwrap();
+        eventually(10, "the task stream", || {
+            json(&address, "/api/task-stream?since=0")["records"]
+                .as_array()
+                .is_some_and(|r| r.len() == 40)
+        });
+        let url = format!("http://{address}/");
+        let (dom, log) = chromium(&url, &["--dump-dom"]);
+        assert!(
+            dom.contains("local-worker-0") && dom.contains("local-worker-1"),
+            "the workers table: {dom}"
+        );
+        assert!(dom.contains("slow_inc") && dom.contains("40 / 40"), "the progress table: {dom}");
+        assert!(dom.contains("2 workers, 4 threads"), "the status line: {dom}");
+        assert!(!dom.contains("id=\"status\">disconnected"), "the page reached its endpoints: {dom}");
+        let console_errors: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("CONSOLE") && (l.contains("Uncaught") || l.contains("Error")))
+            .collect();
+        assert!(console_errors.is_empty(), "console errors: {console_errors:?}");
+        // A screenshot for people, next to the test's other output.
+        let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+        let _ = chromium(&url, &[&format!("--screenshot={}", shot.display())]);
+        assert!(
+            std::fs::metadata(&shot).is_ok_and(|m| m.len() > 10_000),
+            "a screenshot at {}",
+            shot.display()
+        );
+        drop(futures);
+    });
+}
