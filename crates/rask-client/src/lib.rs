@@ -169,6 +169,11 @@ impl Shared {
     }
 }
 
+/// Where a performance report starts in the scheduler's task stream (see
+/// [`AsyncClient::start_report`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ReportStart(u64);
+
 /// Where and how urgently submitted work runs (see [`AsyncClient::submit_with`]).
 #[derive(Clone, Debug, Default)]
 pub struct SubmitOptions {
@@ -695,6 +700,48 @@ impl AsyncClient {
         Ok(task.run_with_retries(&values))
     }
 
+    /// Starts a performance report: returns the point in the scheduler's task stream from which
+    /// [`AsyncClient::write_report`] will report (like entering Dask's `performance_report`).
+    pub async fn start_report(&self) -> Result<ReportStart> {
+        match self.request(Request::TaskStream { since: u64::MAX }).await? {
+            Reply::TaskStream { next, .. } => Ok(ReportStart(next)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Writes a self-contained HTML report of every task finished on the cluster since
+    /// `start` (by any client): task stream, time and bytes per prefix, workers. The scheduler
+    /// keeps the last 100,000 tasks; older ones are not in the report.
+    pub async fn write_report(
+        &self,
+        start: &ReportStart,
+        title: &str,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<usize> {
+        let records = match self.request(Request::TaskStream { since: start.0 }).await? {
+            Reply::TaskStream { records, .. } => records,
+            other => return Err(unexpected(other)),
+        };
+        let names: Vec<(u32, String)> =
+            self.workers().await?.into_iter().map(|w| (w.id.0, w.name)).collect();
+        let tasks: Vec<rask_local::report::ReportTask> = records
+            .into_iter()
+            .map(|(key, worker, nbytes, timing)| rask_local::report::ReportTask {
+                prefix: key.prefix().to_string(),
+                key: key.to_string(),
+                worker: worker.0,
+                thread: timing.thread,
+                start_us: timing.started_at_us,
+                duration_us: timing.duration_us,
+                nbytes,
+            })
+            .collect();
+        let html = rask_local::report::render(title, &tasks, &names);
+        std::fs::write(path, html)
+            .map_err(|e| ClientError::Refused { reason: format!("writing the report: {e}") })?;
+        Ok(tasks.len())
+    }
+
     /// The names of the published datasets.
     pub async fn list_datasets(&self) -> Result<Vec<String>> {
         match self.request(Request::ListDatasets).await? {
@@ -1068,6 +1115,21 @@ impl Client {
         future: &Future<T>,
     ) -> Result<std::result::Result<Value, TaskFailure>> {
         self.runtime.block_on(self.inner.rerun_locally(future))
+    }
+
+    /// See [`AsyncClient::start_report`].
+    pub fn start_report(&self) -> Result<ReportStart> {
+        self.runtime.block_on(self.inner.start_report())
+    }
+
+    /// See [`AsyncClient::write_report`]; returns how many tasks the report shows.
+    pub fn write_report(
+        &self,
+        start: &ReportStart,
+        title: &str,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<usize> {
+        self.runtime.block_on(self.inner.write_report(start, title, path))
     }
 
     /// See [`AsyncClient::list_datasets`].

@@ -12,7 +12,8 @@
 //! * Sync mode ([`LocalScheduler::sync`]): everything on the calling thread, in exact priority
 //!   order, for debugging with ordinary tools.
 //! * [`Callbacks`] see every task start and finish; [`progress`] draws a terminal progress bar
-//!   with them, like `dask.diagnostics.ProgressBar`.
+//!   with them, like `dask.diagnostics.ProgressBar`, and [`report`] records a self-contained HTML
+//!   performance report.
 //!
 //! [`ComputeExt`] gives every collection `compute()` (and `Delayed` values `persist()`), run on
 //! the process's default scheduler: this one, unless a distributed client installed itself.
@@ -28,6 +29,7 @@
 
 mod executor;
 pub mod progress;
+pub mod report;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -40,6 +42,7 @@ use rask_core::{
 };
 
 pub use progress::{ProgressBar, ProgressMode};
+pub use report::PerformanceReport;
 
 /// Sees the tasks of a run start and finish. Every method has an empty default.
 pub trait Callbacks: Send + Sync {

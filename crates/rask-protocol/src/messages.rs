@@ -144,6 +144,12 @@ pub enum Request {
         /// How many items the channel keeps.
         maxlen: u32,
     },
+    /// Task-stream records numbered `since` and later (`u64::MAX`: none, just the next
+    /// number), for performance reports.
+    TaskStream {
+        /// The first record wanted.
+        since: u64,
+    },
     /// How a task is computed (to re-run a failed task in the client).
     TaskSpec {
         /// The task.
@@ -191,6 +197,13 @@ pub enum Reply {
     Datasets {
         /// The names.
         names: Vec<String>,
+    },
+    /// Finished tasks, and the number of the next record.
+    TaskStream {
+        /// Key, worker, result size and timing of each.
+        records: Vec<(Key, WorkerId, u64, TaskTiming)>,
+        /// The number the next record will get.
+        next: u64,
     },
     /// How a task is computed (`None`: unknown, or scattered data).
     Spec {

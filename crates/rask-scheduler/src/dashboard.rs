@@ -19,8 +19,13 @@ use tokio::net::TcpListener;
 
 use crate::state::SchedulerState;
 
-/// The live page.
-const INDEX_HTML: &str = include_str!("dashboard/index.html");
+/// The live page, with the shared task-stream drawing code put in once.
+fn index_html() -> &'static str {
+    static PAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PAGE.get_or_init(|| {
+        include_str!("dashboard/index.html").replace("/*STREAM_JS*/", rask_local::report::STREAM_JS)
+    })
+}
 
 /// What the dashboard serves, refreshed by the scheduler's core loop.
 pub struct DashboardData {
@@ -113,7 +118,7 @@ pub fn refresh(data: &SharedDashboard, state: &SchedulerState, address: &str) {
 /// Serves the dashboard on `listener` until the task is dropped or aborted.
 pub async fn serve(listener: TcpListener, data: SharedDashboard) {
     let app = Router::new()
-        .route("/", get(|| async { Html(INDEX_HTML) }))
+        .route("/", get(|| async { Html(index_html()) }))
         .route(
             "/api/status",
             get(|State(d): State<SharedDashboard>| async move {

@@ -554,6 +554,11 @@ impl SchedulerState {
                 }
                 Reply::Done
             }
+            Request::TaskStream { since } => {
+                let (records, next) = self.task_stream_since(since);
+                let records = records.into_iter().map(|r| (r.key.clone(), r.worker, r.nbytes, r.timing)).collect();
+                Reply::TaskStream { records, next }
+            }
             Request::TaskSpec { key } => {
                 Reply::Spec { task: self.by_key.get(&key).and_then(|&id| self.t(id).spec.clone()) }
             }

@@ -56,14 +56,14 @@ pub use rask_core::{
     ValueList,
 };
 pub use rask_local::{
-    progress, Callbacks, CancelToken, ComputeExt, LocalScheduler, PersistExt, ProgressMode,
-    RunReport, RunStats,
+    progress, report, Callbacks, CancelToken, ComputeExt, LocalScheduler, PerformanceReport,
+    PersistExt, ProgressMode, RunReport, RunStats,
 };
 pub use rask_macros::delayed;
 
 pub use rask_client::{
     AsCompleted, AsyncClient, BlockingChannel, Channel, Client, ClientError, Future, LocalCluster,
-    SubmitOptions,
+    ReportStart, SubmitOptions,
 };
 
 /// A client for use inside a task running on a worker: connected to that worker's scheduler,

@@ -125,7 +125,10 @@ fn a_real_browser_shows_the_tasks_progress_and_workers_without_console_errors() 
         );
         assert!(dom.contains("slow_inc") && dom.contains("40 / 40"), "the progress table: {dom}");
         assert!(dom.contains("2 workers, 4 threads"), "the status line: {dom}");
-        assert!(!dom.contains("id=\"status\">disconnected"), "the page reached its endpoints: {dom}");
+        assert!(
+            !dom.contains("id=\"status\">disconnected"),
+            "the page reached its endpoints: {dom}"
+        );
         let console_errors: Vec<&str> = log
             .lines()
             .filter(|l| l.contains("CONSOLE") && (l.contains("Uncaught") || l.contains("Error")))
@@ -140,5 +143,62 @@ fn a_real_browser_shows_the_tasks_progress_and_workers_without_console_errors() 
             shot.display()
         );
         drop(futures);
+    });
+}
+
+#[test]
+fn performance_reports_of_local_and_cluster_computations_open_offline() {
+    use rask::prelude::*;
+    within(180, || {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        // Local: the report is a callback of the local scheduler.
+        let report = std::sync::Arc::new(rask::PerformanceReport::new("local </script> run"));
+        let scheduler = rask::LocalScheduler::new().threads(2).callbacks(report.clone());
+        let total =
+            rask::testing::total::lazy((0..30).map(|i| slow_inc::lazy(i, 1)).collect::<Vec<_>>());
+        assert_eq!(total.compute_with(&scheduler).unwrap(), (1..=30).sum::<i64>());
+        assert_eq!(report.tasks().len(), 31);
+        let local_path = dir.join("local-report.html");
+        report.write(&local_path).unwrap();
+        let html = std::fs::read_to_string(&local_path).unwrap();
+        assert!(
+            html.contains("slow_inc") && html.contains("class TaskStream"),
+            "data and code are inside"
+        );
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "no links out: it opens offline"
+        );
+        assert_eq!(html.matches("</script>").count(), 2, "the title cannot end a script early");
+
+        // Cluster: the report covers what ran since it started.
+        let cluster = LocalCluster::new(2, 1).unwrap();
+        let client = cluster.client().unwrap();
+        let before = client.map(|i| inc::lazy(i + 1000), 0..5).unwrap();
+        client.gather(&before).unwrap();
+        let start = client.start_report().unwrap();
+        let futures = client.map(|i| slow_inc::lazy(i, 2), 0..12).unwrap();
+        client.gather(&futures).unwrap();
+        let cluster_path = dir.join("cluster-report.html");
+        assert_eq!(client.write_report(&start, "cluster run", &cluster_path).unwrap(), 12);
+        let html = std::fs::read_to_string(&cluster_path).unwrap();
+        assert!(
+            html.contains("local-worker-0") || html.contains("local-worker-1"),
+            "workers are named"
+        );
+
+        // A real browser renders it without errors.
+        let url = format!("file://{}", cluster_path.display());
+        let (dom, log) = chromium(&url, &["--dump-dom"]);
+        assert!(dom.contains("12 tasks in"), "the summary line: {dom}");
+        assert!(
+            dom.contains("<td>slow_inc</td><td class=\"n\">12</td>"),
+            "the prefix table: {dom}"
+        );
+        let console_errors: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("CONSOLE") && (l.contains("Uncaught") || l.contains("Error")))
+            .collect();
+        assert!(console_errors.is_empty(), "console errors: {console_errors:?}");
     });
 }
