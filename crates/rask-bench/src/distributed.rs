@@ -16,6 +16,9 @@ use rask::testing::{add, inc, total};
 use rask::{Client, ComputeExt, Delayed, LocalCluster, Value};
 use serde_json::json;
 
+/// Whether this run keeps a dashboard reader going (reported in every line).
+static DASHBOARD_OPEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Options of `rask-bench distributed`.
 #[derive(Args)]
 pub struct DistributedArgs {
@@ -37,6 +40,10 @@ pub struct DistributedArgs {
     /// Tasks (leaves) in `map_sum` and `tree` (the scenario names say 100k for the default).
     #[arg(long, default_value_t = 100_000)]
     size: u32,
+    /// Serve the scheduler's dashboard and keep a reader polling every JSON endpoint five times
+    /// a second (twice the page's own rate) while the benchmark runs: the dashboard's cost.
+    #[arg(long)]
+    dashboard_open: bool,
 }
 
 fn func(name: &str) -> anyhow::Result<rask::TaskFn> {
@@ -62,8 +69,66 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok(ticks / 100.0)
 }
 
+/// Polls the dashboard's endpoints five times a second until dropped, like an open page.
+struct DashboardReader {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl DashboardReader {
+    fn start(address: String) -> Self {
+        use std::io::{Read, Write};
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut requests = 0;
+            let mut since = 0u64;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                for path in [
+                    "/api/status",
+                    "/api/workers",
+                    "/api/progress",
+                    &format!("/api/task-stream?since={since}"),
+                ] {
+                    let Ok(mut stream) = std::net::TcpStream::connect(&address) else { continue };
+                    let _ = write!(
+                        stream,
+                        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                    );
+                    let mut body = String::new();
+                    let _ = stream.read_to_string(&mut body);
+                    if let Some(next) = body
+                        .rsplit("\"next\":")
+                        .next()
+                        .and_then(|t| t.trim_end_matches('}').trim().parse().ok())
+                    {
+                        since = next;
+                    }
+                    requests += 1;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            requests
+        });
+        DashboardReader { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for DashboardReader {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let requests = thread.join().unwrap_or(0);
+            eprintln!("the dashboard reader made {requests} requests");
+        }
+    }
+}
+
 fn emit(scenario: &str, extra: serde_json::Value) {
     let mut line = json!({"bench": "distributed", "engine": "rask", "scenario": scenario});
+    if DASHBOARD_OPEN.load(std::sync::atomic::Ordering::Relaxed) {
+        line["dashboard_open"] = json!(true);
+    }
     if let (Some(line), serde_json::Value::Object(extra)) = (line.as_object_mut(), extra) {
         line.extend(extra);
     }
@@ -101,9 +166,25 @@ fn run_graph(
 
 /// Runs the distributed benchmarks.
 pub fn run(args: &DistributedArgs) -> anyhow::Result<()> {
-    let cluster = LocalCluster::processes_of_this_binary(args.workers, args.threads)?;
+    let program = std::env::current_exe()?;
+    let (cluster, reader) = if args.dashboard_open {
+        // A free port: bind one, let go, hand it to the scheduler.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let address = format!("127.0.0.1:{port}");
+        let cluster = LocalCluster::processes_with(
+            &program,
+            args.workers,
+            args.threads,
+            &["--dashboard-address", &address],
+        )?;
+        (cluster, Some(DashboardReader::start(address)))
+    } else {
+        (LocalCluster::processes(&program, args.workers, args.threads)?, None)
+    };
+    DASHBOARD_OPEN.store(reader.is_some(), std::sync::atomic::Ordering::Relaxed);
     let client = cluster.client()?;
     let all = ["roundtrip", "map_sum_100k", "tree_100k"];
+    let _reader = reader;
     let scenarios: Vec<String> = if args.scenarios.is_empty() {
         all.iter().map(|s| s.to_string()).collect()
     } else {

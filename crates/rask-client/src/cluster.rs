@@ -102,6 +102,17 @@ impl LocalCluster {
         workers: usize,
         threads_per_worker: usize,
     ) -> Result<Self> {
+        Self::processes_with(program, workers, threads_per_worker, &["--dashboard-address", "none"])
+    }
+
+    /// [`LocalCluster::processes`] with extra arguments for `program scheduler`, such as
+    /// `["--dashboard-address", "127.0.0.1:8787"]`.
+    pub fn processes_with(
+        program: impl AsRef<Path>,
+        workers: usize,
+        threads_per_worker: usize,
+        scheduler_args: &[&str],
+    ) -> Result<Self> {
         let program = program.as_ref().to_path_buf();
         let dir =
             std::env::temp_dir().join(format!("rask-cluster-{}-{}", std::process::id(), unique()));
@@ -109,8 +120,9 @@ impl LocalCluster {
             .map_err(|e| start_error("creating a directory for logs", e))?;
         let file = dir.join("scheduler.addr");
         let scheduler = Command::new(&program)
-            .args(["scheduler", "--port", "0", "--dashboard-address", "none", "--scheduler-file"])
+            .args(["scheduler", "--port", "0", "--scheduler-file"])
             .arg(&file)
+            .args(scheduler_args)
             .stdout(Stdio::null())
             .stderr(log(&dir, "scheduler.log")?)
             .spawn()
