@@ -318,6 +318,10 @@ pub enum WorkerToScheduler {
         stored: u32,
         /// Bytes per second its recent fetches from peers achieved (0: none measured).
         bandwidth: f64,
+        /// The worker process's resident memory, in bytes (0: unknown).
+        memory_bytes: u64,
+        /// CPU seconds the worker process has used so far (0: unknown).
+        cpu_seconds: f64,
     },
 }
 

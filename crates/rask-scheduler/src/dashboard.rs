@@ -65,6 +65,8 @@ pub fn refresh(data: &SharedDashboard, state: &SchedulerState, address: &str) {
                 "id": w.id.0, "name": w.name, "address": w.address, "nthreads": w.nthreads,
                 "processing": w.processing, "executing": w.executing, "results": w.results,
                 "bytes": w.bytes, "last_seen_us": w.last_seen_us, "resources": w.resources,
+                "memory_bytes": w.memory_bytes, "cpu_percent": w.cpu_percent, "bandwidth": w.bandwidth,
+                "seconds_since_heartbeat": state.now_us().saturating_sub(w.last_seen_us) as f64 / 1e6,
             })
         })
         .collect();

@@ -353,10 +353,17 @@ async fn worker_connection(
                         WorkerToScheduler::MissingData { key, dep } => {
                             Event::MissingData { worker, key, dep }
                         }
-                        WorkerToScheduler::Heartbeat { bandwidth, .. } => Event::Heartbeat {
+                        WorkerToScheduler::Heartbeat {
+                            bandwidth,
+                            memory_bytes,
+                            cpu_seconds,
+                            ..
+                        } => Event::Heartbeat {
                             worker,
                             now_us: started.elapsed().as_micros() as u64,
                             bandwidth,
+                            memory_bytes,
+                            cpu_seconds,
                         },
                         WorkerToScheduler::Register { .. } => {
                             debug!(%worker, "ignored a second Register");

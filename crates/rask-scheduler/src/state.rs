@@ -204,6 +204,10 @@ pub enum Event {
         now_us: u64,
         /// Bytes per second its fetches achieved lately (0: nothing measured).
         bandwidth: f64,
+        /// Its resident memory in bytes (0: unknown).
+        memory_bytes: u64,
+        /// CPU seconds its process has used (0: unknown).
+        cpu_seconds: f64,
     },
     /// Time passes (for removing silent workers).
     Tick {
@@ -278,6 +282,14 @@ struct WorkerState {
     resources: Vec<(String, f64)>,
     /// Resources held by its processing tasks.
     resources_used: FxHashMap<String, f64>,
+    /// Resident memory at the last heartbeat.
+    memory_bytes: u64,
+    /// CPU seconds at the last heartbeat.
+    cpu_seconds: f64,
+    /// CPU use between the last two heartbeats, in percent of one core.
+    cpu_percent: f64,
+    /// The bandwidth its fetches achieved lately.
+    bandwidth: f64,
 }
 
 impl WorkerState {
@@ -318,6 +330,8 @@ pub struct SchedulerState {
     task_stream: std::collections::VecDeque<TaskRecord>,
     /// How many records were ever added to the task stream.
     task_stream_total: u64,
+    /// The latest time an event told (microseconds on the scheduler's clock).
+    now_us: u64,
     /// Named datasets: results kept for any client.
     datasets: FxHashMap<String, Vec<TaskId>>,
     /// Named channels: recent results, oldest first, and the position of the oldest.
@@ -360,6 +374,12 @@ pub struct WorkerView {
     pub last_seen_us: u64,
     /// Resources it offers.
     pub resources: Vec<(String, f64)>,
+    /// Its resident memory in bytes.
+    pub memory_bytes: u64,
+    /// Its CPU use lately, in percent of one core.
+    pub cpu_percent: f64,
+    /// The bandwidth its fetches achieved lately (bytes per second, 0: none measured).
+    pub bandwidth: f64,
 }
 
 /// How many tasks of one key prefix are in each state.
@@ -414,7 +434,13 @@ impl SchedulerState {
             bandwidth,
             task_stream: std::collections::VecDeque::new(),
             task_stream_total: 0,
+            now_us: 0,
         }
+    }
+
+    /// The latest time an event told, in microseconds on the scheduler's clock.
+    pub fn now_us(&self) -> u64 {
+        self.now_us
     }
 
     /// Task-stream records numbered `since` and later (numbers count every record ever
@@ -441,6 +467,9 @@ impl SchedulerState {
                 bytes: w.has.iter().map(|&t| self.t(t).nbytes).sum(),
                 last_seen_us: w.last_seen_us,
                 resources: w.resources.clone(),
+                memory_bytes: w.memory_bytes,
+                cpu_percent: w.cpu_percent,
+                bandwidth: w.bandwidth,
             })
             .collect()
     }
@@ -663,6 +692,10 @@ impl SchedulerState {
                         occupancy_us: 0.0,
                         resources,
                         resources_used: FxHashMap::default(),
+                        memory_bytes: 0,
+                        cpu_seconds: 0.0,
+                        cpu_percent: 0.0,
+                        bandwidth: 0.0,
                     },
                 );
             }
@@ -698,9 +731,17 @@ impl SchedulerState {
                 self.task_erred(worker, &key, failure, out)
             }
             Event::MissingData { worker, key, dep } => self.missing_data(worker, &key, &dep, out),
-            Event::Heartbeat { worker, now_us, bandwidth } => {
+            Event::Heartbeat { worker, now_us, bandwidth, memory_bytes, cpu_seconds } => {
+                self.now_us = self.now_us.max(now_us);
                 if let Some(w) = self.workers.get_mut(&worker) {
+                    let wall = now_us.saturating_sub(w.last_seen_us) as f64 / 1e6;
+                    if wall > 0.0 && w.cpu_seconds > 0.0 {
+                        w.cpu_percent = ((cpu_seconds - w.cpu_seconds) / wall * 100.0).max(0.0);
+                    }
                     w.last_seen_us = now_us;
+                    w.memory_bytes = memory_bytes;
+                    w.cpu_seconds = cpu_seconds;
+                    w.bandwidth = bandwidth;
                 }
                 if bandwidth > 0.0 {
                     // Placement uses what transfers really achieve, starting from the
@@ -709,6 +750,7 @@ impl SchedulerState {
                 }
             }
             Event::Tick { now_us } => {
+                self.now_us = self.now_us.max(now_us);
                 let ttl = self.config.worker_ttl_us;
                 let silent: Vec<WorkerId> = self
                     .workers

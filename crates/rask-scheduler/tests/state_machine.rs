@@ -561,10 +561,22 @@ fn measured_bandwidth_replaces_the_guess_for_placement() {
     env.worker(1, 1);
     let guess = env.state.bandwidth();
     for _ in 0..30 {
-        env.on(Event::Heartbeat { worker: w(1), now_us: 1, bandwidth: 1e9 });
+        env.on(Event::Heartbeat {
+            worker: w(1),
+            now_us: 1,
+            bandwidth: 1e9,
+            memory_bytes: 0,
+            cpu_seconds: 0.0,
+        });
     }
     assert!(env.state.bandwidth() > 5.0 * guess, "{} vs {guess}", env.state.bandwidth());
-    env.on(Event::Heartbeat { worker: w(1), now_us: 2, bandwidth: 0.0 });
+    env.on(Event::Heartbeat {
+        worker: w(1),
+        now_us: 2,
+        bandwidth: 0.0,
+        memory_bytes: 0,
+        cpu_seconds: 0.0,
+    });
     assert!(env.state.bandwidth() > 5.0 * guess, "nothing measured: the estimate stays");
 }
 

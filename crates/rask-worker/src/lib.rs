@@ -240,10 +240,13 @@ async fn event_loop(
                 }
             }
             _ = heartbeat.tick() => {
+                let (memory_bytes, cpu_seconds) = process_usage();
                 let beat = WorkerToScheduler::Heartbeat {
                     executing: state.executing() as u32,
                     stored: state.stored() as u32,
                     bandwidth,
+                    memory_bytes,
+                    cpu_seconds,
                 };
                 commands.push(WorkerCommand::ToScheduler(beat));
             }
@@ -281,6 +284,27 @@ async fn event_loop(
             return Ok(());
         }
     }
+}
+
+/// This process's resident memory (bytes) and CPU time (seconds), from /proc; zeros where it
+/// is not available.
+fn process_usage() -> (u64, f64) {
+    let memory = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|statm| {
+            statm.split_whitespace().nth(1).and_then(|pages| pages.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096);
+    let cpu = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let ticks =
+                fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(0.0);
+    (memory, cpu)
 }
 
 /// Fetches values from a peer's data server and hands them to the state machine.

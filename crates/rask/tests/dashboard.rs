@@ -73,34 +73,45 @@ fn the_dashboard_shows_the_computation_its_tasks_and_its_workers() {
 }
 
 /// Runs headless Chromium on `url` with `extra` arguments; returns standard output and error.
+/// One Chromium at a time (they are heavy on two cores), and a launch that crashes under load
+/// is tried again, up to three times.
 fn chromium(url: &str, extra: &[&str]) -> (String, String) {
-    let profile =
-        std::env::temp_dir().join(format!("rask-chromium-{}-{}", std::process::id(), extra.len()));
-    let output = std::process::Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--window-size=1400,800",
-            "--virtual-time-budget=3000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .arg(url)
-        .output()
-        .expect("chromium runs (scripts/install-chromium.sh installs it)");
-    let _ = std::fs::remove_dir_all(&profile);
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    static ONE_AT_A_TIME: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+    let mut runs = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut last_error = String::new();
+    for _ in 0..3 {
+        *runs += 1;
+        // A profile of its own for every run: two Chromiums on one profile refuse each other.
+        let profile =
+            std::env::temp_dir().join(format!("rask-chromium-{}-{}", std::process::id(), *runs));
+        let output = std::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--window-size=1400,800",
+                "--virtual-time-budget=3000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
+            .arg(url)
+            .output()
+            .expect("chromium runs (scripts/install-chromium.sh installs it)");
+        let _ = std::fs::remove_dir_all(&profile);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        if output.status.success() {
+            return (String::from_utf8_lossy(&output.stdout).into_owned(), stderr);
+        }
+        last_error = format!("{:?}: {stderr}", output.status);
+    }
+    panic!("chromium failed three times; the last time: {last_error}");
 }
 
 #[test]
