@@ -4,8 +4,9 @@
 //! workers, per-prefix progress, counters, and the task-stream records added since the last
 //! copy — so HTTP handlers never touch the scheduler's state and never slow scheduling down.
 //! Every page's data is a JSON endpoint (`/api/status`, `/api/workers`, `/api/progress`,
-//! `/api/task-stream?since=N`); `/` is the live page, plain HTML and JavaScript embedded in the
-//! binary (no CDN, no third-party code), drawing the task stream on a canvas.
+//! `/api/task-stream?since=N`, `/api/graph`); the pages (`/` for everything at a glance,
+//! `/tasks`, `/progress`, `/workers`, `/graph`) are plain HTML and JavaScript embedded in the
+//! binary (no CDN, no third-party code), drawing on canvases.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -27,9 +28,15 @@ fn index_html() -> &'static str {
     })
 }
 
+/// The page showing one view (`status` shows them all).
+fn page(name: &str) -> String {
+    index_html().replacen("<body>", &format!("<body data-page=\"{name}\">"), 1)
+}
+
 /// What the dashboard serves, refreshed by the scheduler's core loop.
 pub struct DashboardData {
     status: JsonValue,
+    graph: JsonValue,
     workers: JsonValue,
     progress: JsonValue,
     stream: VecDeque<JsonValue>,
@@ -46,6 +53,7 @@ impl DashboardData {
     pub fn new(capacity: usize) -> SharedDashboard {
         Arc::new(Mutex::new(DashboardData {
             status: json!({}),
+            graph: json!({"nodes": [], "too_large": false}),
             workers: json!([]),
             progress: json!({}),
             stream: VecDeque::new(),
@@ -93,7 +101,25 @@ pub fn refresh(data: &SharedDashboard, state: &SchedulerState, address: &str) {
         "stolen": stats.stolen,
         "steal_requests": stats.steal_requests,
     });
+    let graph = match state.graph_view(GRAPH_LIMIT) {
+        Some(tasks) => {
+            let nodes: Vec<JsonValue> = tasks
+                .into_iter()
+                .map(|(key, status, deps)| {
+                    json!({
+                        "key": key.to_string(),
+                        "prefix": key.prefix(),
+                        "status": status_name(status),
+                        "deps": deps.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            json!({ "nodes": nodes, "too_large": false })
+        }
+        None => json!({ "nodes": [], "too_large": true, "limit": GRAPH_LIMIT }),
+    };
     let mut data = data.lock().expect("not poisoned");
+    data.graph = graph;
     let (records, next) = state.task_stream_since(data.stream_next);
     let first_number = next - records.len() as u64;
     for (i, record) in records.into_iter().enumerate() {
@@ -117,10 +143,35 @@ pub fn refresh(data: &SharedDashboard, state: &SchedulerState, address: &str) {
     data.progress = JsonValue::Object(progress);
 }
 
+/// The most tasks the graph page draws.
+const GRAPH_LIMIT: usize = 1_000;
+
+fn status_name(status: crate::state::TaskStatus) -> &'static str {
+    use crate::state::TaskStatus;
+    match status {
+        TaskStatus::Released => "released",
+        TaskStatus::Waiting => "waiting",
+        TaskStatus::Queued => "queued",
+        TaskStatus::Processing(_) => "processing",
+        TaskStatus::Memory => "memory",
+        TaskStatus::Erred => "erred",
+    }
+}
+
 /// Serves the dashboard on `listener` until the task is dropped or aborted.
 pub async fn serve(listener: TcpListener, data: SharedDashboard) {
     let app = Router::new()
-        .route("/", get(|| async { Html(index_html()) }))
+        .route("/", get(|| async { Html(page("status")) }))
+        .route("/tasks", get(|| async { Html(page("tasks")) }))
+        .route("/progress", get(|| async { Html(page("progress")) }))
+        .route("/workers", get(|| async { Html(page("workers")) }))
+        .route("/graph", get(|| async { Html(page("graph")) }))
+        .route(
+            "/api/graph",
+            get(|State(d): State<SharedDashboard>| async move {
+                Json(d.lock().expect("not poisoned").graph.clone())
+            }),
+        )
         .route(
             "/api/status",
             get(|State(d): State<SharedDashboard>| async move {

@@ -452,6 +452,27 @@ impl SchedulerState {
         (self.task_stream.iter().skip(skip).collect(), self.task_stream_total)
     }
 
+    /// The task graph the scheduler holds now — each task's key, status and inputs — if it has
+    /// at most `limit` tasks (`None` otherwise: too large to draw).
+    pub fn graph_view(&self, limit: usize) -> Option<Vec<(Key, TaskStatus, Vec<Key>)>> {
+        if self.by_key.len() > limit {
+            return None;
+        }
+        Some(
+            self.tasks
+                .iter()
+                .flatten()
+                .map(|t| {
+                    (
+                        t.key.clone(),
+                        t.status,
+                        t.deps.iter().map(|&d| self.t(d).key.clone()).collect(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
     /// The workers as the dashboard shows them.
     pub fn worker_views(&self) -> Vec<WorkerView> {
         self.workers

@@ -61,6 +61,22 @@ fn the_dashboard_shows_the_computation_its_tasks_and_its_workers() {
         let progress = json(&address, "/api/progress");
         assert_eq!(progress["slow_inc"]["memory"], 20, "{progress}");
 
+        // The graph of what the scheduler holds: the 20 held results (the rest was released).
+        let graph = json(&address, "/api/graph");
+        assert_eq!(graph["too_large"], false);
+        let nodes = graph["nodes"].as_array().unwrap();
+        assert!(
+            nodes.iter().filter(|n| n["prefix"] == "slow_inc" && n["status"] == "memory").count()
+                == 20,
+            "{graph}"
+        );
+        for page in ["/tasks", "/progress", "/workers", "/graph"] {
+            let (status, html) = get(&address, page);
+            assert!(
+                status.contains("200") && html.contains(&format!("data-page=\"{}\"", &page[1..])),
+                "{page}: {status}"
+            );
+        }
         let (status, page) = get(&address, "/");
         assert!(status.contains("200") && page.contains("<canvas id=\"stream\">"), "{status}");
         assert!(
@@ -136,6 +152,8 @@ fn a_real_browser_shows_the_tasks_progress_and_workers_without_console_errors() 
         );
         assert!(dom.contains("slow_inc") && dom.contains("40 / 40"), "the progress table: {dom}");
         assert!(dom.contains("2 workers, 4 threads"), "the status line: {dom}");
+        let (graph_dom, _) = chromium(&format!("http://{address}/graph"), &["--dump-dom"]);
+        assert!(graph_dom.contains("(40 tasks, coloured by state)"), "the graph page: {graph_dom}");
         assert!(
             !dom.contains("id=\"status\">disconnected"),
             "the page reached its endpoints: {dom}"
