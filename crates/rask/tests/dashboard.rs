@@ -152,8 +152,21 @@ fn a_real_browser_shows_the_tasks_progress_and_workers_without_console_errors() 
         );
         assert!(dom.contains("slow_inc") && dom.contains("40 / 40"), "the progress table: {dom}");
         assert!(dom.contains("2 workers, 4 threads"), "the status line: {dom}");
-        let (graph_dom, _) = chromium(&format!("http://{address}/graph"), &["--dump-dom"]);
-        assert!(graph_dom.contains("(40 tasks, coloured by state)"), "the graph page: {graph_dom}");
+        // Every single-view page loads and draws without console errors.
+        for (page, expect) in [
+            ("graph", "(40 tasks, coloured by state)"),
+            ("tasks", "data-page=\"tasks\""),
+            ("progress", "40 / 40"),
+            ("workers", "local-worker-1"),
+        ] {
+            let (page_dom, page_log) =
+                chromium(&format!("http://{address}/{page}"), &["--dump-dom"]);
+            assert!(page_dom.contains(expect), "the {page} page: {page_dom}");
+            assert!(
+                !page_log.lines().any(|l| l.contains("CONSOLE") && l.contains("Uncaught")),
+                "{page}: {page_log}"
+            );
+        }
         assert!(
             !dom.contains("id=\"status\">disconnected"),
             "the page reached its endpoints: {dom}"
