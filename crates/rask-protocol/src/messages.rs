@@ -296,6 +296,17 @@ pub enum WorkerToScheduler {
         /// Why.
         failure: TaskFailure,
     },
+    /// The worker fetched values from a peer (for the dashboard's task stream).
+    Transferred {
+        /// The peer's data address.
+        from: String,
+        /// How many values.
+        values: u32,
+        /// How many bytes arrived.
+        bytes: u64,
+        /// When and how long (`thread` is unused).
+        timing: TaskTiming,
+    },
     /// The answer to `Steal`: whether the task was given back (it had not started).
     StealResponse {
         /// The task.

@@ -129,9 +129,11 @@ pub fn refresh(data: &SharedDashboard, state: &SchedulerState, address: &str) {
         data.stream.push_back(json!({
             "seq": first_number + i as u64,
             "key": record.key.to_string(),
-            "prefix": record.key.prefix(),
+            "prefix": if record.transfer { "transfer" } else { record.key.prefix() },
+            "kind": if record.transfer { "transfer" } else { "task" },
             "worker": record.worker.0,
-            "thread": record.timing.thread,
+            // Transfers get a row of their own under the worker's threads.
+            "thread": if record.transfer { TRANSFER_ROW } else { record.timing.thread },
             "start_us": record.timing.started_at_us,
             "duration_us": record.timing.duration_us,
             "nbytes": record.nbytes,
@@ -142,6 +144,9 @@ pub fn refresh(data: &SharedDashboard, state: &SchedulerState, address: &str) {
     data.workers = JsonValue::Array(workers);
     data.progress = JsonValue::Object(progress);
 }
+
+/// The row number the task stream gives a worker's transfers.
+const TRANSFER_ROW: u32 = 1_000;
 
 /// The most tasks the graph page draws.
 const GRAPH_LIMIT: usize = 1_000;

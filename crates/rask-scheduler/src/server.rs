@@ -347,6 +347,9 @@ async fn worker_connection(
                             Event::TaskErred { worker, key, failure }
                         }
                         WorkerToScheduler::Started { keys } => Event::TaskStarted { worker, keys },
+                        WorkerToScheduler::Transferred { from, values, bytes, timing } => {
+                            Event::Transferred { worker, from, values, bytes, timing }
+                        }
                         WorkerToScheduler::StealResponse { key, stolen } => {
                             Event::StealResponse { worker, key, stolen }
                         }

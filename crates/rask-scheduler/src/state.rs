@@ -178,6 +178,19 @@ pub enum Event {
         /// Why.
         failure: TaskFailure,
     },
+    /// A worker fetched values from a peer.
+    Transferred {
+        /// The worker that fetched.
+        worker: WorkerId,
+        /// The peer's data address.
+        from: String,
+        /// How many values.
+        values: u32,
+        /// How many bytes.
+        bytes: u64,
+        /// When and how long.
+        timing: TaskTiming,
+    },
     /// A worker answered a steal request.
     StealResponse {
         /// The worker asked.
@@ -349,6 +362,8 @@ pub struct TaskRecord {
     pub nbytes: u64,
     /// When, how long and on which thread.
     pub timing: TaskTiming,
+    /// Whether this records a transfer of inputs between workers rather than a task.
+    pub transfer: bool,
 }
 
 /// A worker as the dashboard shows it.
@@ -436,6 +451,18 @@ impl SchedulerState {
             task_stream_total: 0,
             now_us: 0,
         }
+    }
+
+    /// Adds a record to the task stream, dropping the oldest beyond its length.
+    fn record(&mut self, record: TaskRecord) {
+        if self.config.task_stream_length == 0 {
+            return;
+        }
+        if self.task_stream.len() == self.config.task_stream_length {
+            self.task_stream.pop_front();
+        }
+        self.task_stream.push_back(record);
+        self.task_stream_total += 1;
     }
 
     /// The latest time an event told, in microseconds on the scheduler's clock.
@@ -606,7 +633,11 @@ impl SchedulerState {
             }
             Request::TaskStream { since } => {
                 let (records, next) = self.task_stream_since(since);
-                let records = records.into_iter().map(|r| (r.key.clone(), r.worker, r.nbytes, r.timing)).collect();
+                let records = records
+                    .into_iter()
+                    .filter(|r| !r.transfer)
+                    .map(|r| (r.key.clone(), r.worker, r.nbytes, r.timing))
+                    .collect();
                 Reply::TaskStream { records, next }
             }
             Request::TaskSpec { key } => {
@@ -729,6 +760,10 @@ impl SchedulerState {
                         }
                     }
                 }
+            }
+            Event::Transferred { worker, from, values, bytes, timing } => {
+                let key = Key::new(format!("transfer of {values} values from {from}").as_str());
+                self.record(TaskRecord { key, worker, nbytes: bytes, timing, transfer: true });
             }
             Event::StealResponse { worker, key, stolen } => {
                 if let Some(&id) = self.by_key.get(&key) {
@@ -1243,13 +1278,7 @@ impl SchedulerState {
                 self.durations.insert(key.prefix().to_string(), duration);
             }
         }
-        if self.config.task_stream_length > 0 {
-            if self.task_stream.len() == self.config.task_stream_length {
-                self.task_stream.pop_front();
-            }
-            self.task_stream.push_back(TaskRecord { key: key.clone(), worker, nbytes, timing });
-            self.task_stream_total += 1;
-        }
+        self.record(TaskRecord { key: key.clone(), worker, nbytes, timing, transfer: false });
         if let Some(w) = self.workers.get_mut(&worker) {
             w.has.insert(id);
         }

@@ -667,3 +667,26 @@ fn the_task_stream_and_progress_describe_the_computation_for_the_dashboard() {
     assert_eq!(env.state.task_stream().last().unwrap().timing.started_at_us, 2_000);
     assert_eq!(env.state.progress()["sum"].processing, 1);
 }
+
+#[test]
+fn transfers_join_the_task_stream_but_not_reports_of_tasks() {
+    let mut env = Env::new();
+    env.worker(1, 1);
+    let timing = TaskTiming { started_at_us: 5, duration_us: 7, thread: 0 };
+    env.on(Event::Transferred {
+        worker: w(1),
+        from: "10.0.0.2:1".into(),
+        values: 3,
+        bytes: 300,
+        timing,
+    });
+    let (records, next) = env.state.task_stream_since(0);
+    assert_eq!(next, 1);
+    assert!(records[0].transfer && records[0].nbytes == 300);
+    assert!(records[0].key.name().as_str().contains("3 values from 10.0.0.2:1"));
+    env.on(Event::Request { client: ALICE, request: Request::TaskStream { since: 0 } });
+    let replies = env.messages_for(ALICE);
+    assert!(
+        matches!(&replies[..], [SchedulerToClient::Reply(Reply::TaskStream { records, next: 1 })] if records.is_empty())
+    );
+}

@@ -12,7 +12,7 @@
 pub mod state;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rask_core::{Key, Task, Value, WireValue};
@@ -116,6 +116,8 @@ enum Input {
     Event(WorkerEvent),
     /// A fetch measured this many bytes per second.
     Bandwidth(f64),
+    /// A fetch to report to the scheduler.
+    Transferred(WorkerToScheduler),
     GetData(Vec<Key>, oneshot::Sender<DataAnswer>),
 }
 
@@ -233,6 +235,7 @@ async fn event_loop(
                         Input::GetData(keys, reply) => {
                             let _ = reply.send(state.get_data(&keys));
                         }
+                        Input::Transferred(message) => commands.push(WorkerCommand::ToScheduler(message)),
                         Input::Bandwidth(measured) => {
                             bandwidth = if bandwidth > 0.0 { 0.8 * bandwidth + 0.2 * measured } else { measured };
                         }
@@ -314,8 +317,21 @@ async fn fetch(
     keys: Vec<Key>,
     inputs: mpsc::UnboundedSender<Input>,
 ) {
+    let started_at_us =
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
     let event = match peers.fetch(&peer, &keys).await {
         Ok(fetched) => {
+            let timing = TaskTiming {
+                started_at_us,
+                duration_us: (fetched.seconds * 1e6) as u64,
+                thread: 0,
+            };
+            let _ = inputs.send(Input::Transferred(WorkerToScheduler::Transferred {
+                from: peer.clone(),
+                values: fetched.values.len() as u32,
+                bytes: fetched.bytes as u64,
+                timing,
+            }));
             // Only transfers big enough to be dominated by bandwidth, not latency, say
             // something about bandwidth.
             if fetched.bytes >= 64 * 1024 && fetched.seconds > 0.0 {

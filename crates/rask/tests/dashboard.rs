@@ -77,6 +77,14 @@ fn the_dashboard_shows_the_computation_its_tasks_and_its_workers() {
                 "{page}: {status}"
             );
         }
+        // A reduction over results on both workers moves inputs: transfers show in the stream.
+        let sum = client.submit(rask::testing::total::lazy(&futures)).unwrap();
+        assert_eq!(client.result(&sum).unwrap(), (1..=20).sum::<i64>());
+        eventually(10, "a transfer in the task stream", || {
+            json(&address, "/api/task-stream?since=0")["records"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["kind"] == "transfer" && r["thread"] == 1000))
+        });
         let (status, page) = get(&address, "/");
         assert!(status.contains("200") && page.contains("<canvas id=\"stream\">"), "{status}");
         assert!(

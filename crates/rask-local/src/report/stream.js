@@ -51,11 +51,15 @@ class TaskStream {
     const v = this.current(), rh = this.rowHeight(h), L = this.label;
     const x = t => L + (t - v.start) / (v.end - v.start) * (w - L);
     ctx.fillStyle = "#666"; ctx.font = "11px system-ui, sans-serif";
-    for (const [id, row] of this.rows) ctx.fillText("worker " + id.replace("/", " · t"), 2, row * rh + rh / 2 + 4);
+    for (const [id, row] of this.rows) {
+      const [worker, thread] = id.split("/");
+      ctx.fillText(`worker ${worker} · ` + (thread === "1000" ? "transfers" : "t" + thread), 2, row * rh + rh / 2 + 4);
+    }
     for (const r of this.records) {
       const x0 = Math.max(x(r.start_us), L), x1 = x(r.start_us + r.duration_us);
       if (x1 < L || x0 > w) continue;
-      ctx.fillStyle = TaskStream.colour(r.prefix);
+      // Transfers between workers in red, as in Dask's task stream.
+      ctx.fillStyle = r.kind === "transfer" ? "#dc2626" : TaskStream.colour(r.prefix);
       ctx.fillRect(x0, this.rowOf(r) * rh + 2, Math.max(x1 - x0, 1), rh - 3);
     }
     ctx.fillStyle = "#666";
