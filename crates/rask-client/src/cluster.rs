@@ -40,10 +40,7 @@ pub struct LocalCluster {
 }
 
 fn start_error(what: &str, error: impl std::fmt::Display) -> ClientError {
-    ClientError::Connect {
-        address: "127.0.0.1".into(),
-        source: rask_protocol::ProtocolError::Io(std::io::Error::other(format!("{what}: {error}"))),
-    }
+    ClientError::ClusterStart { step: what.to_string(), reason: error.to_string() }
 }
 
 impl LocalCluster {
@@ -138,7 +135,10 @@ impl LocalCluster {
         let deadline = Instant::now() + Duration::from_secs(30);
         while client.workers()?.len() < workers {
             if Instant::now() > deadline {
-                return Err(ClientError::Timeout(Duration::from_secs(30)));
+                return Err(start_error(
+                    "waiting for the workers to register",
+                    "not all did within 30 s",
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -250,7 +250,10 @@ fn wait_for_file(file: &Path, wait: Duration) -> Result<String> {
             }
         }
         if Instant::now() > deadline {
-            return Err(ClientError::Timeout(wait));
+            return Err(start_error(
+                "waiting for the scheduler to write its address",
+                format!("nothing within {wait:?}"),
+            ));
         }
         std::thread::sleep(Duration::from_millis(20));
     }

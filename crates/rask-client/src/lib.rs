@@ -70,6 +70,17 @@ pub enum ClientError {
     /// Waiting took longer than allowed.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// A local cluster could not start.
+    #[error(
+        "the local cluster could not start ({step}: {reason}); its logs, for clusters of \
+         processes, are kept when RASK_KEEP_LOGS is set"
+    )]
+    ClusterStart {
+        /// What it was doing.
+        step: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// The scheduler refused a request.
     #[error("the scheduler refused: {reason}")]
     Refused {

@@ -171,35 +171,22 @@ pub async fn serve(listener: TcpListener, data: SharedDashboard) {
         .route("/progress", get(|| async { Html(page("progress")) }))
         .route("/workers", get(|| async { Html(page("workers")) }))
         .route("/graph", get(|| async { Html(page("graph")) }))
-        .route(
-            "/api/graph",
-            get(|State(d): State<SharedDashboard>| async move {
-                Json(d.lock().expect("not poisoned").graph.clone())
-            }),
-        )
-        .route(
-            "/api/status",
-            get(|State(d): State<SharedDashboard>| async move {
-                Json(d.lock().expect("not poisoned").status.clone())
-            }),
-        )
-        .route(
-            "/api/workers",
-            get(|State(d): State<SharedDashboard>| async move {
-                Json(d.lock().expect("not poisoned").workers.clone())
-            }),
-        )
-        .route(
-            "/api/progress",
-            get(|State(d): State<SharedDashboard>| async move {
-                Json(d.lock().expect("not poisoned").progress.clone())
-            }),
-        )
+        .route("/api/graph", part(|d| &d.graph))
+        .route("/api/status", part(|d| &d.status))
+        .route("/api/workers", part(|d| &d.workers))
+        .route("/api/progress", part(|d| &d.progress))
         .route("/api/task-stream", get(task_stream))
         .with_state(data);
     if let Err(error) = axum::serve(listener, app).await {
         tracing::warn!(%error, "the dashboard stopped");
     }
+}
+
+/// A JSON endpoint serving one part of the latest copy.
+fn part(pick: fn(&DashboardData) -> &JsonValue) -> axum::routing::MethodRouter<SharedDashboard> {
+    get(move |State(data): State<SharedDashboard>| async move {
+        Json(pick(&data.lock().expect("not poisoned")).clone())
+    })
 }
 
 #[derive(serde::Deserialize)]

@@ -1,8 +1,6 @@
 //! The scheduler state machine driven directly: events in, commands checked, invariants after
 //! every step. No sockets, no threads, no time.
 
-use std::sync::Arc;
-
 use rask_core::{Key, TaskError, TaskFailure, WireTask};
 use rask_protocol::messages::{
     ClientId, Reply, Request, SchedulerToClient, SchedulerToWorker, TaskTiming, WorkerId,
@@ -398,7 +396,6 @@ fn silent_workers_are_removed_after_their_ttl() {
     env.on(Event::Tick { now_us: 2_000_000 });
     assert!(env.out.iter().any(|c| matches!(c, Command::CloseWorker(id) if *id == w(1))));
     assert_eq!(env.status("t"), Some(TaskStatus::Queued));
-    let _ = Arc::new(());
 }
 
 #[test]
