@@ -123,6 +123,15 @@ pub enum Error {
     /// The scheduler could not start its threads.
     #[error("could not start scheduler threads: {0}")]
     Threads(String),
+    /// A collection could not turn its computed parts into its result (for example, the
+    /// partitions of a data frame do not concatenate).
+    #[error("could not assemble the result of the {collection}: {reason}")]
+    Finalize {
+        /// What kind of collection.
+        collection: &'static str,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Error {

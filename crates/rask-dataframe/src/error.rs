@@ -1,0 +1,143 @@
+//! The one error type of `rask-dataframe`.
+//!
+//! Every message names the thing that is wrong (the file, the column, the byte offset) and says
+//! how to fix it, because a data engineer reading it is usually in the middle of a long job.
+
+use std::fmt;
+
+/// The result type of `rask-dataframe`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while building or running a DataFrame computation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A path or glob matched no file.
+    #[error("no files match `{pattern}`: check the path (globs like `data/*.csv` are expanded; a directory reads every file in it)")]
+    NoFiles {
+        /// The path, glob or URL as given.
+        pattern: String,
+    },
+    /// A file could not be opened, read or written.
+    #[error("{action} `{path}`: {reason}")]
+    Io {
+        /// What was being done ("cannot read", "cannot write").
+        action: &'static str,
+        /// The file or URL.
+        path: String,
+        /// The cause.
+        reason: String,
+    },
+    /// A CSV line could not be parsed.
+    #[error("malformed CSV in `{path}` at byte {offset} (line {line} of the block that starts at byte {block_start}): {reason}")]
+    MalformedCsv {
+        /// The file.
+        path: String,
+        /// The byte offset of the first line of the failing block.
+        offset: u64,
+        /// The line within that block (1-based), where the parser knows it.
+        line: u64,
+        /// Where the block starts.
+        block_start: u64,
+        /// What the parser said.
+        reason: String,
+    },
+    /// Columns hold values of another type than the sample suggested.
+    #[error("{}", TypeMismatches(.path, .columns))]
+    ColumnTypes {
+        /// The file.
+        path: String,
+        /// Every offending column.
+        columns: Vec<ColumnMismatch>,
+    },
+    /// A column named in an expression does not exist.
+    #[error("unknown column `{column}` in {context}; the columns are: {}", .available.join(", "))]
+    UnknownColumn {
+        /// The missing name.
+        column: String,
+        /// The operation that named it.
+        context: String,
+        /// The columns that do exist.
+        available: Vec<String>,
+    },
+    /// A Parquet file is not valid Parquet.
+    #[error("`{path}` is not a valid Parquet file: {reason}")]
+    CorruptParquet {
+        /// The file.
+        path: String,
+        /// What the reader said.
+        reason: String,
+    },
+    /// The target of a write exists and neither `overwrite` nor `append` was asked for.
+    #[error("`{path}` already exists: pass `.overwrite(true)` to replace it or `.append(true)` to add partitions to it")]
+    AlreadyExists {
+        /// The target.
+        path: String,
+    },
+    /// Appended data overlaps what the dataset holds.
+    #[error("cannot append to `{path}`: the new data's `{column}` values ({new}) overlap the existing ones ({existing}); append only data that sorts after it, or overwrite")]
+    OverlappingAppend {
+        /// The dataset.
+        path: String,
+        /// The index column.
+        column: String,
+        /// The new range.
+        new: String,
+        /// The existing range.
+        existing: String,
+    },
+    /// The arguments of an operation do not fit together.
+    #[error("{0}")]
+    Invalid(String),
+    /// Polars reported an error.
+    #[error("{context}: {reason}")]
+    Polars {
+        /// The operation.
+        context: String,
+        /// What Polars said.
+        reason: String,
+    },
+    /// The engine failed (a task error, a cancelled computation, a cluster error).
+    #[error(transparent)]
+    Engine(#[from] rask_core::Error),
+}
+
+/// One column whose values do not fit the type inferred from the sample.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ColumnMismatch {
+    /// The column.
+    pub column: String,
+    /// The type from the sample (or from `dtypes`).
+    pub expected: String,
+    /// The type its values really have.
+    pub found: String,
+    /// A value that does not parse.
+    pub example: String,
+}
+
+struct TypeMismatches<'a>(&'a String, &'a Vec<ColumnMismatch>);
+
+impl fmt::Display for TypeMismatches<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let TypeMismatches(path, columns) = self;
+        write!(f, "columns of `{path}` hold values of another type than the sample at the start of the data showed:")?;
+        for c in columns.iter() {
+            write!(f, "\n  - `{}`: expected {}, found {} (for example {:?})", c.column, c.expected, c.found, c.example)?;
+        }
+        let overrides: Vec<String> = columns
+            .iter()
+            .map(|c| format!("(\"{}\", DataType::{})", c.column, c.found))
+            .collect();
+        write!(f, "\nset the types explicitly: CsvOptions::default().dtypes([{}])", overrides.join(", "))
+    }
+}
+
+impl Error {
+    pub(crate) fn polars(context: impl Into<String>, error: impl fmt::Display) -> Self {
+        Error::Polars { context: context.into(), reason: error.to_string() }
+    }
+
+    pub(crate) fn io(action: &'static str, path: impl fmt::Display, error: impl fmt::Display) -> Self {
+        Error::Io { action, path: path.to_string(), reason: error.to_string() }
+    }
+}

@@ -1,0 +1,369 @@
+//! Group-bys and reductions by tree reduction.
+//!
+//! `df.group_by(["passenger_count"]).agg([agg::mean("trip_distance")])` becomes: one *partial*
+//! task per partition (its groups' partial aggregates, a few rows), then *combine* tasks that
+//! merge `split_every` partials at a time, then one *finish* task that computes the final
+//! values — like Dask's `apply-concat-apply`. With `split_out(k)` every partial is cut into `k`
+//! shards by a hash of the keys and each shard is reduced on its own, giving `k` output
+//! partitions for results with many groups. A reduction of a whole frame (`df.sum()`) is the
+//! same tree with no keys.
+
+use std::sync::Arc;
+
+use rask_core::{Arg, Graph, Key, Layer, Name, TaskError, TaskResult, TaskSpec, Tokenizer, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::frame::DataFrame;
+use crate::polars_adapter::{self as pl, aggregate};
+use crate::tasks::{self, frame_of, frames_of, partition_value};
+
+/// What an aggregation computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AggKind {
+    /// Sum of the values.
+    Sum,
+    /// Mean of the non-null values.
+    Mean,
+    /// Smallest value.
+    Min,
+    /// Largest value.
+    Max,
+    /// Number of non-null values.
+    Count,
+    /// Number of rows (nulls included).
+    Size,
+    /// Standard deviation with the given delta degrees of freedom.
+    Std(u8),
+    /// Variance with the given delta degrees of freedom.
+    Var(u8),
+    /// Number of distinct values (null counts as one).
+    NUnique,
+    /// First value in partition order.
+    First,
+    /// Last value in partition order.
+    Last,
+}
+
+/// One aggregation of one column, named `alias` in the result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agg {
+    /// What to compute.
+    pub kind: AggKind,
+    /// The input column.
+    pub column: String,
+    /// The output column (the input's name unless renamed).
+    pub alias: String,
+}
+
+impl Agg {
+    fn new(kind: AggKind, column: &str) -> Self {
+        Agg { kind, column: column.to_string(), alias: column.to_string() }
+    }
+
+    /// Names the output column.
+    pub fn alias(mut self, name: &str) -> Self {
+        self.alias = name.to_string();
+        self
+    }
+}
+
+/// Aggregations for [`GroupBy::agg`] and [`DataFrame::agg`]: `agg::mean("fare_amount")`.
+pub mod agg {
+    use super::{Agg, AggKind};
+
+    /// Sum.
+    pub fn sum(column: &str) -> Agg {
+        Agg::new(AggKind::Sum, column)
+    }
+    /// Mean.
+    pub fn mean(column: &str) -> Agg {
+        Agg::new(AggKind::Mean, column)
+    }
+    /// Minimum.
+    pub fn min(column: &str) -> Agg {
+        Agg::new(AggKind::Min, column)
+    }
+    /// Maximum.
+    pub fn max(column: &str) -> Agg {
+        Agg::new(AggKind::Max, column)
+    }
+    /// Non-null count.
+    pub fn count(column: &str) -> Agg {
+        Agg::new(AggKind::Count, column)
+    }
+    /// Rows per group (output named `size` unless aliased).
+    pub fn size() -> Agg {
+        Agg { kind: AggKind::Size, column: String::new(), alias: "size".into() }
+    }
+    /// Sample standard deviation (ddof = 1).
+    pub fn std(column: &str) -> Agg {
+        Agg::new(AggKind::Std(1), column)
+    }
+    /// Sample variance (ddof = 1).
+    pub fn var(column: &str) -> Agg {
+        Agg::new(AggKind::Var(1), column)
+    }
+    /// Distinct values.
+    pub fn n_unique(column: &str) -> Agg {
+        Agg::new(AggKind::NUnique, column)
+    }
+    /// First value.
+    pub fn first(column: &str) -> Agg {
+        Agg::new(AggKind::First, column)
+    }
+    /// Last value.
+    pub fn last(column: &str) -> Agg {
+        Agg::new(AggKind::Last, column)
+    }
+}
+
+/// Everything the tasks of one tree reduction need to know.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GroupSpec {
+    /// Group keys (none: reduce the whole frame to one row).
+    pub keys: Vec<String>,
+    /// The aggregations.
+    pub aggs: Vec<Agg>,
+    /// Drop rows whose keys are null (otherwise null is a group of its own).
+    pub dropna: bool,
+    /// How to sort the result: columns with `descending`.
+    pub sort: Vec<(String, bool)>,
+}
+rask_core::register_type!(GroupSpec);
+
+/// A pending group-by: `df.group_by(keys)`, then options, then `.agg([...])`.
+#[derive(Clone)]
+pub struct GroupBy {
+    frame: DataFrame,
+    keys: Vec<String>,
+    split_every: usize,
+    split_out: u32,
+    dropna: bool,
+}
+
+impl DataFrame {
+    /// Groups by the key columns.
+    pub fn group_by<S: AsRef<str>>(&self, keys: impl IntoIterator<Item = S>) -> GroupBy {
+        GroupBy {
+            frame: self.clone(),
+            keys: keys.into_iter().map(|k| k.as_ref().to_string()).collect(),
+            split_every: 8,
+            split_out: 1,
+            dropna: false,
+        }
+    }
+
+    /// Aggregates the whole frame to one row: `df.agg([agg::sum("x"), agg::mean("y")])`.
+    pub fn agg(&self, aggs: impl IntoIterator<Item = Agg>) -> Result<DataFrame> {
+        let spec = GroupSpec { keys: Vec::new(), aggs: aggs.into_iter().collect(), dropna: false, sort: Vec::new() };
+        tree_reduce(self, spec, 8, 1)
+    }
+
+    fn numeric_aggs(&self, kind: AggKind) -> Vec<Agg> {
+        self.dtypes()
+            .into_iter()
+            .filter(|(_, t)| pl::is_numeric(t))
+            .map(|(name, _)| Agg::new(kind, &name))
+            .collect()
+    }
+
+    /// Sum of every numeric column (one row).
+    pub fn sum(&self) -> Result<DataFrame> {
+        self.agg(self.numeric_aggs(AggKind::Sum))
+    }
+    /// Mean of every numeric column.
+    pub fn mean(&self) -> Result<DataFrame> {
+        self.agg(self.numeric_aggs(AggKind::Mean))
+    }
+    /// Minimum of every numeric column.
+    pub fn min(&self) -> Result<DataFrame> {
+        self.agg(self.numeric_aggs(AggKind::Min))
+    }
+    /// Maximum of every numeric column.
+    pub fn max(&self) -> Result<DataFrame> {
+        self.agg(self.numeric_aggs(AggKind::Max))
+    }
+    /// Non-null count of every column.
+    pub fn count(&self) -> Result<DataFrame> {
+        self.agg(self.columns().iter().map(|c| Agg::new(AggKind::Count, c)))
+    }
+    /// Sample standard deviation of every numeric column.
+    pub fn std(&self) -> Result<DataFrame> {
+        self.agg(self.numeric_aggs(AggKind::Std(1)))
+    }
+    /// Sample variance of every numeric column.
+    pub fn var(&self) -> Result<DataFrame> {
+        self.agg(self.numeric_aggs(AggKind::Var(1)))
+    }
+    /// Distinct values of every column.
+    pub fn n_unique(&self) -> Result<DataFrame> {
+        self.agg(self.columns().iter().map(|c| Agg::new(AggKind::NUnique, c)))
+    }
+
+    /// How often each value of `column` occurs, most frequent first: columns `column` and
+    /// `count`.
+    pub fn value_counts(&self, column: &str) -> Result<DataFrame> {
+        self.check_columns(&[column.to_string()], "value_counts")?;
+        let spec = GroupSpec {
+            keys: vec![column.to_string()],
+            aggs: vec![agg::size().alias("count")],
+            dropna: false,
+            sort: vec![("count".into(), true), (column.to_string(), false)],
+        };
+        tree_reduce(self, spec, 8, 1)
+    }
+
+    /// The distinct rows of the given columns, sorted.
+    pub fn unique<S: AsRef<str>>(&self, columns: impl IntoIterator<Item = S>) -> Result<DataFrame> {
+        let keys: Vec<String> = columns.into_iter().map(|c| c.as_ref().to_string()).collect();
+        self.check_columns(&keys, "unique")?;
+        let sort = keys.iter().map(|k| (k.clone(), false)).collect();
+        tree_reduce(self, GroupSpec { keys, aggs: Vec::new(), dropna: false, sort }, 8, 1)
+    }
+}
+
+impl GroupBy {
+    /// How many partial results one combine task merges (default 8).
+    pub fn split_every(mut self, n: usize) -> Self {
+        self.split_every = n.max(2);
+        self
+    }
+
+    /// How many output partitions (default 1): use more when there are very many groups.
+    pub fn split_out(mut self, n: u32) -> Self {
+        self.split_out = n.max(1);
+        self
+    }
+
+    /// Whether rows with a null key are dropped (default: kept, null is a group).
+    pub fn dropna(mut self, dropna: bool) -> Self {
+        self.dropna = dropna;
+        self
+    }
+
+    /// Computes the aggregations per group; the result is sorted by the keys.
+    pub fn agg(self, aggs: impl IntoIterator<Item = Agg>) -> Result<DataFrame> {
+        self.frame.check_columns(&self.keys, "group_by")?;
+        let aggs: Vec<Agg> = aggs.into_iter().collect();
+        let columns: Vec<String> = aggs.iter().filter(|a| a.kind != AggKind::Size).map(|a| a.column.clone()).collect();
+        self.frame.check_columns(&columns, "agg")?;
+        let sort = self.keys.iter().map(|k| (k.clone(), false)).collect();
+        let spec = GroupSpec { keys: self.keys, aggs, dropna: self.dropna, sort };
+        tree_reduce(&self.frame, spec, self.split_every, self.split_out)
+    }
+}
+
+fn tokenized(prefix: &str, base: &Name, spec_bytes: &[u8], extra: u64) -> Name {
+    let mut tokenizer = Tokenizer::new();
+    tokenizer.str(base.as_str()).bytes(spec_bytes).u64(extra);
+    Name::tokenized(prefix, tokenizer.finish())
+}
+
+/// Builds the partial → combine → finish tree over the frame's partitions.
+pub(crate) fn tree_reduce(frame: &DataFrame, spec: GroupSpec, split_every: usize, split_out: u32) -> Result<DataFrame> {
+    let schema = aggregate::result_schema(frame.schema(), &spec)?;
+    let (graph, input) = frame.partitions();
+    let spec_bytes = rmp_serde::to_vec(&spec).map_err(|e| Error::Invalid(e.to_string()))?;
+    let spec_value = Value::serde(spec);
+    let mut layers: Vec<Graph> = vec![graph];
+    let add_layer = |name: &Name, tasks: Vec<(Key, TaskSpec)>, layers: &mut Vec<Graph>| {
+        let previous = layers.last().expect("the input graph").clone();
+        layers.push(Graph::from_layer(Layer::tasks(name.clone(), tasks, &[&previous])));
+    };
+
+    let partial_name = tokenized("agg-partial", &input, &spec_bytes, 0);
+    let partial = tasks::function("rask_dataframe::agg_partial");
+    let partials: Vec<(Key, TaskSpec)> = (0..frame.npartitions())
+        .map(|i| {
+            let args = vec![Arg::Key(Key::part(input.clone(), i)), Arg::Value(spec_value.clone())];
+            (Key::part(partial_name.clone(), i), TaskSpec::new(partial.clone(), args))
+        })
+        .collect();
+    let partial_keys: Vec<Key> = partials.iter().map(|(k, _)| k.clone()).collect();
+    add_layer(&partial_name, partials, &mut layers);
+
+    let finish_name = tokenized("agg-finish", &input, &spec_bytes, u64::from(split_out));
+    let mut finish_tasks = Vec::new();
+    for shard in 0..split_out {
+        // The inputs of this shard's tree.
+        let mut level: Vec<Key> = if split_out == 1 {
+            partial_keys.clone()
+        } else {
+            let shard_name = tokenized("agg-shard", &input, &spec_bytes, u64::from(shard) << 32 | u64::from(split_out));
+            let shard_fn = tasks::function("rask_dataframe::agg_shard");
+            let shard_tasks: Vec<(Key, TaskSpec)> = partial_keys
+                .iter()
+                .enumerate()
+                .map(|(i, key)| {
+                    let args = vec![
+                        Arg::Key(key.clone()),
+                        Arg::Value(spec_value.clone()),
+                        Arg::Value(Value::serde(shard)),
+                        Arg::Value(Value::serde(split_out)),
+                    ];
+                    (Key::part(shard_name.clone(), i as u32), TaskSpec::new(shard_fn.clone(), args))
+                })
+                .collect();
+            let keys = shard_tasks.iter().map(|(k, _)| k.clone()).collect();
+            add_layer(&shard_name, shard_tasks, &mut layers);
+            keys
+        };
+        let mut depth = 0u64;
+        while level.len() > split_every {
+            depth += 1;
+            let name = tokenized("agg-combine", &input, &spec_bytes, depth << 32 | u64::from(shard));
+            let combine = tasks::function("rask_dataframe::agg_combine");
+            let combined: Vec<(Key, TaskSpec)> = level
+                .chunks(split_every)
+                .enumerate()
+                .map(|(i, chunk)| {
+                    let list = Arg::List(chunk.iter().cloned().map(Arg::Key).collect());
+                    (Key::part(name.clone(), i as u32), TaskSpec::new(combine.clone(), vec![list, Arg::Value(spec_value.clone())]))
+                })
+                .collect();
+            level = combined.iter().map(|(k, _)| k.clone()).collect();
+            add_layer(&name, combined, &mut layers);
+        }
+        let list = Arg::List(level.into_iter().map(Arg::Key).collect());
+        let finish = tasks::function("rask_dataframe::agg_finish");
+        finish_tasks.push((Key::part(finish_name.clone(), shard), TaskSpec::new(finish, vec![list, Arg::Value(spec_value.clone())])));
+    }
+    add_layer(&finish_name, finish_tasks, &mut layers);
+    let graph = layers.pop().expect("the finish layer");
+    Ok(DataFrame::from_partitions(graph, finish_name, split_out, Arc::new(schema)))
+}
+
+fn spec_arg(args: &[Value], index: usize) -> std::result::Result<&GroupSpec, TaskError> {
+    let value = args.get(index).ok_or_else(|| TaskError::msg("missing the group-by spec"))?;
+    Ok(value.get::<GroupSpec>(&"the group-by spec")?)
+}
+
+fn agg_partial(args: &[Value]) -> TaskResult {
+    let frame = frame_of(args.first().ok_or_else(|| TaskError::msg("missing the partition"))?)?;
+    Ok(partition_value(aggregate::partial(frame, spec_arg(args, 1)?)?))
+}
+
+fn agg_shard(args: &[Value]) -> TaskResult {
+    let frame = frame_of(args.first().ok_or_else(|| TaskError::msg("missing the partition"))?)?;
+    let shard: &u32 = args.get(2).ok_or_else(|| TaskError::msg("missing the shard"))?.get(&"shard")?;
+    let shards: &u32 = args.get(3).ok_or_else(|| TaskError::msg("missing the shard count"))?.get(&"shards")?;
+    Ok(partition_value(aggregate::shard(frame, spec_arg(args, 1)?, *shard, *shards)?))
+}
+
+fn agg_combine(args: &[Value]) -> TaskResult {
+    let frames = frames_of(args.first().ok_or_else(|| TaskError::msg("missing the partials"))?)?;
+    let frames = frames.into_iter().cloned().collect();
+    Ok(partition_value(aggregate::combine(frames, spec_arg(args, 1)?)?))
+}
+
+fn agg_finish(args: &[Value]) -> TaskResult {
+    let frames = frames_of(args.first().ok_or_else(|| TaskError::msg("missing the partials"))?)?;
+    let frames = frames.into_iter().cloned().collect();
+    Ok(partition_value(aggregate::finish(frames, spec_arg(args, 1)?)?))
+}
+
+rask_core::register_function!("rask_dataframe::agg_partial", agg_partial);
+rask_core::register_function!("rask_dataframe::agg_shard", agg_shard);
+rask_core::register_function!("rask_dataframe::agg_combine", agg_combine);
+rask_core::register_function!("rask_dataframe::agg_finish", agg_finish);

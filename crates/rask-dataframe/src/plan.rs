@@ -1,0 +1,196 @@
+//! The per-partition steps a DataFrame records, and the sources it reads from.
+//!
+//! Consecutive per-partition operations (select, filter, with_columns, rename, cast, a join
+//! with a broadcast frame, ...) are not turned into tasks one by one: a [`DataFrame`] keeps
+//! them as a list of [`Step`]s and emits **one task per partition** for the whole list when it
+//! is needed. That task hands the list to Polars as one lazy query over the partition's
+//! source, so Polars' own optimizer pushes the column projection and the filters into the CSV
+//! or Parquet reader: a CSV block is parsed only for the columns the query uses, and Parquet
+//! row groups whose statistics exclude the filter are skipped.
+//!
+//! Steps and sources are plain serializable data (expressions are Polars `Expr`s), so the same
+//! task runs on a cluster worker of the stock `rask` binary.
+//!
+//! [`DataFrame`]: crate::DataFrame
+
+use serde::{Deserialize, Serialize};
+
+use crate::io::blocks::ByteRange;
+use crate::io::store::Location;
+use crate::polars_adapter::{DataType, Expr};
+
+/// One per-partition operation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Step {
+    /// Keep (or compute) these columns.
+    Select(Vec<Expr>),
+    /// Keep the rows where the predicate holds.
+    Filter(Expr),
+    /// Add or replace columns.
+    WithColumns(Vec<Expr>),
+    /// Remove columns.
+    Drop(Vec<String>),
+    /// Rename columns.
+    Rename {
+        /// Old names.
+        existing: Vec<String>,
+        /// New names, in the same order.
+        new: Vec<String>,
+    },
+    /// Change column types.
+    Cast(Vec<(String, DataType)>),
+    /// The first `len` rows (head).
+    Limit(u32),
+    /// The last `len` rows (tail).
+    Tail(u32),
+    /// Join with broadcast input number `right` (see `DataFrame::join_frame`).
+    Join {
+        /// Which extra input of the task is the right side.
+        right: usize,
+        /// Key expressions on this side.
+        left_on: Vec<Expr>,
+        /// Key expressions on the right side.
+        right_on: Vec<Expr>,
+        /// Inner or left.
+        how: JoinHow,
+        /// Suffix for right-side columns whose names clash.
+        suffix: String,
+    },
+    /// A random sample of a fraction of the rows, seeded per partition.
+    Sample {
+        /// Fraction of rows to keep.
+        fraction: f64,
+        /// Base seed (the partition index is mixed in).
+        seed: u64,
+    },
+    /// The rows whose seeded uniform draw falls in `low..high`: the pieces of a random split
+    /// with the same seed are disjoint and cover every row.
+    RandomSlice {
+        /// Lower bound of the draw (inclusive).
+        low: f64,
+        /// Upper bound (exclusive).
+        high: f64,
+        /// Base seed (the partition index is mixed in).
+        seed: u64,
+    },
+}
+
+/// How a join keeps rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JoinHow {
+    /// Rows with a match on both sides.
+    Inner,
+    /// Every row of the left side, with nulls where the right side has no match.
+    Left,
+}
+
+/// The steps of one fused task, as it travels.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Steps(pub Vec<Step>);
+rask_core::register_type!(Steps);
+
+impl Steps {
+    /// Whether the steps can change how many rows a partition has.
+    pub fn changes_row_count(&self) -> bool {
+        self.0.iter().any(|step| {
+            matches!(
+                step,
+                Step::Filter(_)
+                    | Step::Limit(_)
+                    | Step::Tail(_)
+                    | Step::Join { .. }
+                    | Step::Sample { .. }
+                    | Step::RandomSlice { .. }
+            )
+        })
+    }
+}
+
+/// How to parse CSV text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CsvParse {
+    /// Field separator.
+    pub separator: u8,
+    /// Quote character.
+    pub quote: u8,
+    /// Strings read as null.
+    pub null_values: Vec<String>,
+    /// Columns parsed as datetimes.
+    pub parse_dates: Vec<String>,
+}
+
+impl Default for CsvParse {
+    fn default() -> Self {
+        CsvParse { separator: b',', quote: b'"', null_values: Vec::new(), parse_dates: Vec::new() }
+    }
+}
+
+/// One CSV partition: a block of a file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CsvBlock {
+    /// The file.
+    pub location: Location,
+    /// Its bytes.
+    pub range: ByteRange,
+    /// Where the header line ends (no block returns it).
+    pub header_end: u64,
+    /// The file's size.
+    pub file_size: u64,
+}
+
+/// One Parquet partition: a file, or some of its row groups.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ParquetPiece {
+    /// The file.
+    pub location: Location,
+    /// The first row of the piece within the file.
+    pub row_offset: u64,
+    /// How many rows.
+    pub rows: u64,
+    /// Whether the piece is the whole file.
+    pub whole_file: bool,
+}
+
+/// Where the partitions of a DataFrame come from before any step.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Source {
+    /// Blocks of CSV files.
+    Csv {
+        /// One block per partition.
+        blocks: Vec<CsvBlock>,
+        /// The column names and types (from the sample, with overrides).
+        schema: crate::polars_adapter::Schema,
+        /// Parsing options.
+        parse: CsvParse,
+    },
+    /// Parquet files or row groups.
+    Parquet {
+        /// One piece per partition.
+        pieces: Vec<ParquetPiece>,
+        /// The schema of the files.
+        schema: crate::polars_adapter::Schema,
+    },
+    /// `datasets::timeseries`: generated partitions.
+    Timeseries(crate::datasets::TimeseriesSpec),
+}
+rask_core::register_type!(Source);
+
+impl Source {
+    /// How many partitions the source has.
+    pub fn npartitions(&self) -> u32 {
+        match self {
+            Source::Csv { blocks, .. } => blocks.len() as u32,
+            Source::Parquet { pieces, .. } => pieces.len() as u32,
+            Source::Timeseries(spec) => spec.npartitions(),
+        }
+    }
+
+    /// The name of the tasks that read it.
+    pub fn prefix(&self) -> &'static str {
+        match self {
+            Source::Csv { .. } => "read-csv",
+            Source::Parquet { .. } => "read-parquet",
+            Source::Timeseries(_) => "timeseries",
+        }
+    }
+}

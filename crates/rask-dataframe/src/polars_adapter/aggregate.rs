@@ -1,0 +1,175 @@
+//! The three stages of a tree reduction, as Polars queries.
+//!
+//! Every aggregation is split into *partial* columns that can be combined associatively: a
+//! mean is a sum and a count, a variance a count, a sum and a sum of squares, `n_unique` the
+//! list of distinct values. Each partition is reduced to its partials (one row per group), the
+//! partials of `split_every` partitions are combined into one, and the last combination
+//! computes the final values. With no keys the same stages reduce a whole frame to one row.
+
+use polars::prelude::{
+    col, len, lit, when, DataType, ExplodeOptions, Expr, IntoLazy, LazyFrame, Null, Schema,
+    SortMultipleOptions, IDX_DTYPE,
+};
+
+use super::{concat, PlFrame};
+use crate::error::{Error, Result};
+use crate::groupby::{Agg, AggKind, GroupSpec};
+
+fn partial_name(index: usize, part: &str) -> String {
+    format!("__rask_{index}_{part}")
+}
+
+fn p(index: usize, part: &str) -> Expr {
+    col(partial_name(index, part))
+}
+
+fn float(expr: Expr) -> Expr {
+    expr.cast(DataType::Float64)
+}
+
+const EXPLODE: ExplodeOptions = ExplodeOptions { empty_as_null: false, keep_nulls: true };
+
+/// The partial columns of one aggregation over raw rows.
+fn partial_exprs(index: usize, agg: &Agg, grouped: bool) -> Vec<Expr> {
+    let c = || col(agg.column.as_str());
+    let name = |part| partial_name(index, part);
+    match agg.kind {
+        AggKind::Sum => vec![c().sum().alias(name("s"))],
+        AggKind::Mean => vec![float(c()).sum().alias(name("s")), c().count().alias(name("c"))],
+        AggKind::Min => vec![c().min().alias(name("m"))],
+        AggKind::Max => vec![c().max().alias(name("m"))],
+        AggKind::Count => vec![c().count().alias(name("c"))],
+        AggKind::Size => vec![len().alias(name("c"))],
+        AggKind::Std(_) | AggKind::Var(_) => vec![
+            c().count().alias(name("c")),
+            float(c()).sum().alias(name("s")),
+            (float(c()) * float(c())).sum().alias(name("q")),
+        ],
+        AggKind::NUnique => {
+            let unique = c().unique();
+            vec![if grouped { unique } else { unique.implode(false) }.alias(name("u"))]
+        }
+        AggKind::First => vec![c().first().alias(name("f"))],
+        AggKind::Last => vec![c().last().alias(name("f"))],
+    }
+}
+
+/// Combines partial columns into partial columns.
+fn combine_exprs(index: usize, agg: &Agg, grouped: bool) -> Vec<Expr> {
+    let keep = |part: &str, f: fn(Expr) -> Expr| f(p(index, part)).alias(partial_name(index, part));
+    match agg.kind {
+        AggKind::Sum => vec![keep("s", |e| e.sum())],
+        AggKind::Mean => vec![keep("s", |e| e.sum()), keep("c", |e| e.sum())],
+        AggKind::Min => vec![keep("m", |e| e.min())],
+        AggKind::Max => vec![keep("m", |e| e.max())],
+        AggKind::Count | AggKind::Size => vec![keep("c", |e| e.sum())],
+        AggKind::Std(_) | AggKind::Var(_) => {
+            vec![keep("c", |e| e.sum()), keep("s", |e| e.sum()), keep("q", |e| e.sum())]
+        }
+        AggKind::NUnique => {
+            let unique = p(index, "u").explode(EXPLODE).unique();
+            vec![if grouped { unique } else { unique.implode(false) }.alias(partial_name(index, "u"))]
+        }
+        AggKind::First => vec![keep("f", |e| e.first())],
+        AggKind::Last => vec![keep("f", |e| e.last())],
+    }
+}
+
+/// The final value of one aggregation from (combined) partial columns, in an aggregation
+/// context (group-by or whole-frame select).
+fn final_expr(index: usize, agg: &Agg) -> Expr {
+    let n = || float(p(index, "c").sum());
+    let s = || p(index, "s").sum();
+    let variance = |ddof: u8| {
+        let q = p(index, "q").sum();
+        let n_minus = n() - lit(f64::from(ddof));
+        when(n_minus.clone().gt(lit(0.0)))
+            .then((q - s() * s() / n()) / n_minus)
+            .otherwise(lit(Null {}).cast(DataType::Float64))
+    };
+    let expr = match agg.kind {
+        AggKind::Sum => s(),
+        AggKind::Mean => when(n().gt(lit(0.0))).then(s() / n()).otherwise(lit(Null {}).cast(DataType::Float64)),
+        AggKind::Min => p(index, "m").min(),
+        AggKind::Max => p(index, "m").max(),
+        AggKind::Count | AggKind::Size => p(index, "c").sum().cast(IDX_DTYPE),
+        AggKind::Var(ddof) => variance(ddof),
+        // Rounding error can make a tiny variance negative.
+        AggKind::Std(ddof) => variance(ddof).clip_min(lit(0.0)).sqrt(),
+        AggKind::NUnique => p(index, "u").explode(EXPLODE).n_unique(),
+        AggKind::First => p(index, "f").first(),
+        AggKind::Last => p(index, "f").last(),
+    };
+    expr.alias(agg.alias.as_str())
+}
+
+fn keys(spec: &GroupSpec) -> Vec<Expr> {
+    spec.keys.iter().map(|k| col(k.as_str())).collect()
+}
+
+fn aggregate(lazy: LazyFrame, spec: &GroupSpec, exprs: Vec<Expr>) -> LazyFrame {
+    if spec.keys.is_empty() {
+        lazy.select(exprs)
+    } else {
+        lazy.group_by(keys(spec)).agg(exprs)
+    }
+}
+
+fn run(lazy: LazyFrame, what: &str) -> Result<PlFrame> {
+    lazy.collect().map_err(|e| Error::polars(what, e))
+}
+
+/// Reduces one partition to its partial columns.
+pub fn partial(frame: &PlFrame, spec: &GroupSpec) -> Result<PlFrame> {
+    let grouped = !spec.keys.is_empty();
+    let mut lazy = frame.clone().lazy();
+    if spec.dropna && grouped {
+        for key in &spec.keys {
+            lazy = lazy.filter(col(key.as_str()).is_not_null());
+        }
+    }
+    let exprs = spec.aggs.iter().enumerate().flat_map(|(i, a)| partial_exprs(i, a, grouped)).collect();
+    run(aggregate(lazy, spec, exprs), "aggregating a partition")
+}
+
+/// Combines partials into one partial frame.
+pub fn combine(frames: Vec<PlFrame>, spec: &GroupSpec) -> Result<PlFrame> {
+    let grouped = !spec.keys.is_empty();
+    let schema = frames.first().map(super::frame_schema).unwrap_or_default();
+    let lazy = concat(frames, &schema)?.lazy();
+    let exprs = spec.aggs.iter().enumerate().flat_map(|(i, a)| combine_exprs(i, a, grouped)).collect();
+    run(aggregate(lazy, spec, exprs), "combining partial aggregates")
+}
+
+/// Computes the final values from partials, sorted as the spec asks.
+pub fn finish(frames: Vec<PlFrame>, spec: &GroupSpec) -> Result<PlFrame> {
+    let schema = frames.first().map(super::frame_schema).unwrap_or_default();
+    let lazy = concat(frames, &schema)?.lazy();
+    let exprs = spec.aggs.iter().enumerate().map(|(i, a)| final_expr(i, a)).collect();
+    let mut lazy = aggregate(lazy, spec, exprs);
+    if !spec.sort.is_empty() {
+        let by: Vec<&str> = spec.sort.iter().map(|(c, _)| c.as_str()).collect();
+        let descending: Vec<bool> = spec.sort.iter().map(|(_, d)| *d).collect();
+        lazy = lazy.sort(by, SortMultipleOptions::new().with_order_descending_multi(descending).with_maintain_order(true));
+    }
+    run(lazy, "finishing an aggregation")
+}
+
+/// The rows of a partial frame whose keys hash to shard `shard` of `shards` (for
+/// `split_out`): equal keys always land in the same shard.
+pub fn shard(frame: &PlFrame, spec: &GroupSpec, shard: u32, shards: u32) -> Result<PlFrame> {
+    let k = lit(u64::from(shards));
+    let mut bucket = lit(0u64);
+    for key in &spec.keys {
+        bucket = bucket + col(key.as_str()).hash(1, 2, 3, 4) % k.clone();
+    }
+    let lazy = frame.clone().lazy().filter((bucket % k).eq(lit(u64::from(shard))));
+    run(lazy, "splitting groups into shards")
+}
+
+/// The schema of a group-by result, without data (aggregating an empty frame).
+pub fn result_schema(input: &Schema, spec: &GroupSpec) -> Result<Schema> {
+    let empty = super::empty(input);
+    let partial = partial(&empty, spec)?;
+    Ok(super::frame_schema(&finish(vec![partial], spec)?))
+}

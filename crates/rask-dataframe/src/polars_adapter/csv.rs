@@ -1,0 +1,253 @@
+//! CSV through Polars: parsing one block with the query on top, inferring a schema from a
+//! sample, and explaining what went wrong when a block does not parse.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use polars::prelude::{
+    CsvReadOptions, DataType, IntoLazy, LazyCsvReader, LazyFileListReader, LazyFrame, NullValues,
+    PolarsError, ScanSource, Schema, SerReader, StrptimeOptions, TimeUnit,
+};
+
+use super::{column_names, polars_error, PlFrame};
+use crate::error::{ColumnMismatch, Error, Result};
+use crate::io::blocks;
+use crate::plan::{CsvBlock, CsvParse};
+
+fn null_values(parse: &CsvParse) -> Option<NullValues> {
+    (!parse.null_values.is_empty())
+        .then(|| NullValues::AllColumns(parse.null_values.iter().map(|s| s.as_str().into()).collect()))
+}
+
+/// The type `parse_dates` columns get.
+pub fn datetime_type() -> DataType {
+    DataType::Datetime(TimeUnit::Microseconds, None)
+}
+
+/// Infers the schema from the first bytes of a file (cut at the last complete line), then
+/// applies `parse_dates` and the `dtypes` overrides.
+pub fn infer_schema(
+    sample: &[u8],
+    parse: &CsvParse,
+    dtypes: &[(String, DataType)],
+    path: &str,
+) -> Result<Schema> {
+    let cut = sample.iter().rposition(|&b| b == b'\n').map_or(sample.len(), |p| p + 1);
+    let frame = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(None)
+        .map_parse_options(|p| {
+            p.with_separator(parse.separator)
+                .with_quote_char(Some(parse.quote))
+                .with_null_values(null_values(parse))
+        })
+        .into_reader_with_file_handle(Cursor::new(&sample[..cut]))
+        .finish()
+        .map_err(|e| Error::io("cannot infer the columns of", path, e))?;
+    let mut schema = frame.schema().as_ref().clone();
+    for name in &parse.parse_dates {
+        match schema.get_mut(name.as_str()) {
+            Some(dtype) => *dtype = datetime_type(),
+            None => {
+                return Err(Error::UnknownColumn {
+                    column: name.clone(),
+                    context: "parse_dates".into(),
+                    available: column_names(&schema),
+                })
+            }
+        }
+    }
+    for (name, dtype) in dtypes {
+        match schema.get_mut(name.as_str()) {
+            Some(slot) => *slot = dtype.clone(),
+            None => {
+                return Err(Error::UnknownColumn {
+                    column: name.clone(),
+                    context: "dtypes".into(),
+                    available: column_names(&schema),
+                })
+            }
+        }
+    }
+    Ok(schema)
+}
+
+/// Reads the lines a block owns (see [`blocks`]): its range, the byte before it, and the rest
+/// of the line that crosses its end.
+pub fn block_lines(block: &CsvBlock) -> Result<Vec<u8>> {
+    let range = &block.range;
+    if range.end <= block.header_end && range.end < block.file_size {
+        return Ok(Vec::new());
+    }
+    let window_start = range.start.saturating_sub(1);
+    let mut read_to = (range.end + blocks::LINE_OVERREAD).min(block.file_size);
+    let mut window = block.location.read_range(window_start, read_to)?;
+    // Read further until the line that crosses the end is complete.
+    while read_to < block.file_size
+        && !window[(range.end.saturating_sub(1).max(window_start) - window_start) as usize..].contains(&b'\n')
+    {
+        let more_to = (read_to + blocks::LINE_OVERREAD * 16).min(block.file_size);
+        window.extend(block.location.read_range(read_to, more_to)?);
+        read_to = more_to;
+    }
+    let span = blocks::own_lines(&window, window_start, range, block.header_end);
+    window.truncate(span.end);
+    window.drain(..span.start);
+    Ok(window)
+}
+
+/// Parses a block with the query `steps` on top (Polars pushes the query's projection and
+/// filters into the parse). A block that fails is diagnosed: a malformed line (file, byte
+/// offset, line), or columns whose values do not fit their type (every one of them).
+pub fn read_block(
+    block: &CsvBlock,
+    schema: &Schema,
+    parse: &CsvParse,
+    steps: impl FnOnce(LazyFrame) -> Result<LazyFrame, PolarsError>,
+) -> Result<PlFrame> {
+    let lines = block_lines(block)?;
+    if lines.is_empty() {
+        let empty = super::empty(schema).lazy();
+        return steps(empty).and_then(LazyFrame::collect).map_err(|e| polars_error(e, schema, "reading CSV"));
+    }
+    let source = ScanSource::Buffer(lines.clone().into()).into_sources();
+    let lazy = LazyCsvReader::new_with_sources(source)
+        .with_has_header(false)
+        .with_schema(Some(Arc::new(schema.clone())))
+        .with_separator(parse.separator)
+        .with_quote_char(Some(parse.quote))
+        .with_null_values(null_values(parse))
+        .with_raise_if_empty(false)
+        .finish();
+    let result = lazy.and_then(|lazy| steps(lazy)).and_then(LazyFrame::collect);
+    match result {
+        Ok(frame) => Ok(frame),
+        Err(PolarsError::ColumnNotFound(message)) => {
+            Err(polars_error(PolarsError::ColumnNotFound(message), schema, "reading CSV"))
+        }
+        Err(error) => Err(diagnose(block, &lines, schema, parse, error)),
+    }
+}
+
+/// Explains why a block did not parse.
+fn diagnose(block: &CsvBlock, lines: &[u8], schema: &Schema, parse: &CsvParse, error: PolarsError) -> Error {
+    let path = block.location.to_string();
+    let block_start = block.range.start.max(block.header_end);
+    // A line with the wrong number of fields?
+    let expected = schema.len();
+    let mut offset = 0usize;
+    for (index, line) in lines.split(|&b| b == b'\n').enumerate() {
+        let text = line.strip_suffix(b"\r").unwrap_or(line);
+        if !text.is_empty() && count_fields(text, parse) != expected {
+            let line_in_file = block
+                .location
+                .read_range(0, block_start)
+                .map(|prefix| prefix.iter().filter(|&&b| b == b'\n').count() as u64 + index as u64 + 1)
+                .unwrap_or(0);
+            let mut reason = format!(
+                "expected {expected} fields, found {}: {:?}",
+                count_fields(text, parse),
+                String::from_utf8_lossy(&text[..text.len().min(200)])
+            );
+            if text.contains(&parse.quote) {
+                reason.push_str(" (if a quoted field holds a line break, read each file whole: CsvOptions::default().blocksize(None))");
+            }
+            return Error::MalformedCsv {
+                path,
+                offset: block_start + offset as u64,
+                line: line_in_file,
+                block_start,
+                reason,
+            };
+        }
+        offset += line.len() + 1;
+    }
+    // Values of other types than the schema says? Parse everything as text and try each column.
+    let text_schema: Schema = schema.iter().map(|(n, _)| (n.clone(), DataType::String)).collect();
+    let text = CsvReadOptions::default()
+        .with_has_header(false)
+        .with_schema(Some(Arc::new(text_schema)))
+        .map_parse_options(|p| {
+            p.with_separator(parse.separator)
+                .with_quote_char(Some(parse.quote))
+                .with_null_values(null_values(parse))
+        })
+        .into_reader_with_file_handle(Cursor::new(lines))
+        .finish();
+    let Ok(text) = text else {
+        return Error::MalformedCsv { path, offset: block_start, line: 0, block_start, reason: error.to_string() };
+    };
+    let mut columns = Vec::new();
+    for (name, dtype) in schema.iter() {
+        if *dtype == DataType::String {
+            continue;
+        }
+        let Ok(values) = text.column(name.as_str()).and_then(|c| c.str().cloned()) else { continue };
+        let first_bad = values.iter().flatten().find(|value| !parses_as(value, dtype));
+        if let Some(example) = first_bad {
+            columns.push(ColumnMismatch {
+                column: name.to_string(),
+                expected: dtype.to_string(),
+                found: type_of_text(example),
+                example: example.to_string(),
+            });
+        }
+    }
+    if columns.is_empty() {
+        Error::MalformedCsv { path, offset: block_start, line: 0, block_start, reason: error.to_string() }
+    } else {
+        Error::ColumnTypes { path, columns }
+    }
+}
+
+fn count_fields(line: &[u8], parse: &CsvParse) -> usize {
+    let mut quoted = false;
+    let mut fields = 1;
+    for &b in line {
+        if b == parse.quote {
+            quoted = !quoted;
+        } else if b == parse.separator && !quoted {
+            fields += 1;
+        }
+    }
+    fields
+}
+
+/// Whether a text value parses as `dtype`.
+fn parses_as(value: &str, dtype: &DataType) -> bool {
+    let v = value.trim();
+    match dtype {
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => v.parse::<i64>().is_ok(),
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => v.parse::<u64>().is_ok(),
+        DataType::Float32 | DataType::Float64 => v.parse::<f64>().is_ok(),
+        DataType::Boolean => matches!(v.to_ascii_lowercase().as_str(), "true" | "false"),
+        DataType::Datetime(..) | DataType::Date => {
+            let probe = polars::prelude::Column::new("v".into(), [v]);
+            let options = StrptimeOptions { strict: true, ..Default::default() };
+            probe.as_materialized_series().str().is_ok_and(|s| {
+                s.clone()
+                    .into_series()
+                    .into_frame()
+                    .lazy()
+                    .select([polars::prelude::col("v").str().to_datetime(None, None, options, polars::prelude::lit("raise"))])
+                    .collect()
+                    .is_ok_and(|f| f.column("v").is_ok_and(|c| c.null_count() == 0))
+            })
+        }
+        _ => true,
+    }
+}
+
+/// The type a text value looks like, as a `DataType` variant name for the suggested override.
+fn type_of_text(value: &str) -> String {
+    let v = value.trim();
+    if v.parse::<i64>().is_ok() {
+        "Int64".into()
+    } else if v.parse::<f64>().is_ok() {
+        "Float64".into()
+    } else {
+        "String".into()
+    }
+}
+
+use polars::prelude::IntoSeries as _;

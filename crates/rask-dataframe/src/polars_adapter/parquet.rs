@@ -1,0 +1,110 @@
+//! Parquet through Polars: metadata (row counts per row group, schema) without reading data,
+//! reading a piece with the query on top (Polars prunes row groups by their statistics and
+//! reads only the projected columns), and writing a partition.
+
+use std::io::Cursor;
+
+use polars::prelude::{
+    ChunkAgg, LazyFrame, ParquetCompression, SchemaExt, ParquetReader, ParquetWriter, PlRefPath, PolarsError,
+    ScanArgsParquet, ScanSource, Schema, SerReader,
+};
+
+use super::{polars_error, PlFrame};
+use crate::error::{Error, Result};
+use crate::io::store::Location;
+use crate::plan::ParquetPiece;
+
+/// What a Parquet file's footer says.
+pub struct ParquetMeta {
+    /// The schema.
+    pub schema: Schema,
+    /// Rows in each row group.
+    pub row_groups: Vec<u64>,
+}
+
+/// Reads a file's footer. Local files are opened in place; remote ones are fetched.
+pub fn metadata(location: &Location) -> Result<ParquetMeta> {
+    let corrupt = |e: PolarsError| Error::CorruptParquet { path: location.to_string(), reason: e.to_string() };
+    let mut reader = match location {
+        Location::Local(path) => {
+            let file = std::fs::File::open(path).map_err(|e| Error::io("cannot read", location, e))?;
+            ParquetReader::new(Box::new(file) as Box<dyn polars::io::mmap::MmapBytesReader>)
+        }
+        Location::Remote { .. } => ParquetReader::new(Box::new(Cursor::new(location.read_all()?)) as Box<dyn polars::io::mmap::MmapBytesReader>),
+    };
+    let arrow_schema = reader.schema().map_err(corrupt)?;
+    let schema = Schema::from_arrow_schema(&arrow_schema);
+    let meta = reader.get_metadata().map_err(corrupt)?;
+    let row_groups = meta.row_groups.iter().map(|rg| rg.num_rows() as u64).collect();
+    Ok(ParquetMeta { schema, row_groups })
+}
+
+/// Reads a piece with the query `steps` on top.
+pub fn read_piece(
+    piece: &ParquetPiece,
+    schema: &Schema,
+    steps: impl FnOnce(LazyFrame) -> Result<LazyFrame, PolarsError>,
+) -> Result<PlFrame> {
+    let args = ScanArgsParquet::default();
+    let lazy = match &piece.location {
+        Location::Local(path) => LazyFrame::scan_parquet(PlRefPath::from(path.to_string_lossy().as_ref()), args),
+        Location::Remote { .. } => {
+            let bytes = piece.location.read_all()?;
+            LazyFrame::scan_parquet_sources(ScanSource::Buffer(bytes.into()).into_sources(), args)
+        }
+    };
+    let lazy = lazy.map(|lazy| {
+        if piece.whole_file {
+            lazy
+        } else {
+            lazy.slice(piece.row_offset as i64, piece.rows as _)
+        }
+    });
+    lazy.and_then(steps).and_then(LazyFrame::collect).map_err(|e| match e {
+        PolarsError::ColumnNotFound(_) => polars_error(e, schema, "reading Parquet"),
+        other => Error::CorruptParquet { path: piece.location.to_string(), reason: other.to_string() },
+    })
+}
+
+/// Compression codecs for writing Parquet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Compression {
+    /// No compression.
+    Uncompressed,
+    /// Snappy (fast, the common default of other tools).
+    #[default]
+    Snappy,
+    /// Zstandard (smaller files).
+    Zstd,
+    /// LZ4.
+    Lz4,
+}
+
+/// A frame as Parquet bytes.
+pub fn write(frame: &PlFrame, compression: Compression) -> Result<Vec<u8>> {
+    let compression = match compression {
+        Compression::Uncompressed => ParquetCompression::Uncompressed,
+        Compression::Snappy => ParquetCompression::Snappy,
+        Compression::Zstd => ParquetCompression::Zstd(None),
+        Compression::Lz4 => ParquetCompression::Lz4Raw,
+    };
+    let mut bytes = Vec::new();
+    let mut frame = frame.clone();
+    ParquetWriter::new(&mut bytes)
+        .with_compression(compression)
+        .finish(&mut frame)
+        .map_err(|e| Error::polars("writing Parquet", e))?;
+    Ok(bytes)
+}
+
+/// The minimum and maximum of a column (numbers, dates and times by their physical value),
+/// for the overlap check of `append`; `None` when the column has no values.
+pub fn min_max(frame: &PlFrame, column: &str) -> Result<Option<(f64, f64)>> {
+    let context = || format!("reading `{column}`");
+    let values = frame
+        .column(column)
+        .and_then(|c| c.as_materialized_series().to_physical_repr().cast(&polars::prelude::DataType::Float64))
+        .map_err(|e| Error::polars(context(), e))?;
+    let values = values.f64().map_err(|e| Error::polars(context(), e))?;
+    Ok(values.min().zip(values.max()))
+}
