@@ -4,11 +4,13 @@
 //! ```text
 //! cargo run --release -p rask-bench -- local --json [--scenarios tree_100k,map_sum_100k] [--repeat 3]
 //! cargo run --release -p rask-bench -- distributed --json [--workers 2] [--threads 1]
+//! cargo run --release -p rask-bench -- taxi --data DIR --rows-per-file N [--workers W] --json
 //! ```
 
 mod distributed;
 mod graphs;
 mod local;
+mod taxi;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +28,8 @@ enum Command {
     Local(local::LocalArgs),
     /// The distributed runtime on loopback: round trips, tasks per second, scheduler CPU.
     Distributed(distributed::DistributedArgs),
+    /// The NYC-taxi analysis on rask (local and cluster) and on plain Polars.
+    Taxi(taxi::TaxiArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +41,6 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Local(args) => local::run(&args),
         Command::Distributed(args) => distributed::run(&args),
+        Command::Taxi(args) => taxi::run(&args),
     }
 }

@@ -87,6 +87,11 @@ pub fn worker_client() -> std::result::Result<Client, ClientError> {
 pub mod cli;
 pub mod testing;
 
+/// DataFrames: lazy partitioned Polars frames (`rask::dataframe::prelude::*`).
+pub use rask_dataframe as dataframe;
+/// Example datasets: `timeseries` and the synthetic NYC-taxi files.
+pub use rask_dataframe::datasets;
+
 /// What most programs need: `use rask::prelude::*;`.
 pub mod prelude {
     pub use crate::{

@@ -369,3 +369,13 @@ pub fn timeseries_frame(
     ])
     .map_err(|e| Error::polars("building a timeseries partition", e))
 }
+
+/// The payment-type lookup table of the taxi data: `payment_type` (Int64), `payment_name`.
+pub fn payment_names_frame(names: &[(i64, &str)]) -> Result<PlFrame> {
+    use polars::prelude::Column;
+    DataFrame::new_infer_height(vec![
+        Column::new("payment_type".into(), names.iter().map(|(code, _)| *code).collect::<Vec<_>>()),
+        Column::new("payment_name".into(), names.iter().map(|(_, name)| *name).collect::<Vec<_>>()),
+    ])
+    .map_err(|e| Error::polars("building the payment names", e))
+}

@@ -1,0 +1,83 @@
+"""The NYC-taxi steps of `rask-bench taxi` on Dask DataFrames (pandas backend), on the threaded
+scheduler and on a LocalCluster of worker processes, printing the same JSON lines.
+
+    python taxi_bench.py --data DIR --rows-per-file N [--workers 2]
+
+The CSV files are the ones `rask-bench taxi` generated (run it first).
+"""
+import argparse
+import json
+import os
+import shutil
+import time
+
+import dask
+import dask.dataframe as dd
+import pandas as pd
+
+PAYMENT_NAMES = [(1, "Credit Card"), (2, "Cash"), (3, "No Charge"), (4, "Dispute"), (5, "Unknown"), (6, "Voided trip")]
+
+
+def emit(engine, scenario, seconds, result):
+    print(json.dumps({"bench": "taxi", "engine": engine, "scenario": scenario, "seconds": seconds, "result": result}), flush=True)
+
+
+def as_map(series):
+    return {str(k): (None if pd.isna(v) else round(float(v), 6)) for k, v in series.items()}
+
+
+def timed(run):
+    started = time.perf_counter()
+    out = run()
+    return time.perf_counter() - started, out
+
+
+def run(engine, csv_glob, parquet_dir):
+    df = dd.read_csv(csv_glob, parse_dates=["tpep_pickup_datetime", "tpep_dropoff_datetime"], blocksize="64MiB")
+    s, n = timed(lambda: len(df))
+    emit(engine, "len", s, n)
+    s, r = timed(lambda: df.groupby("passenger_count").trip_distance.mean().compute())
+    emit(engine, "groupby_passenger_mean", s, as_map(r.sort_index()))
+
+    def tips():
+        tipped = df[(df.tip_amount > 0) & (df.fare_amount > 0)]
+        tipped = tipped.assign(
+            tip_fraction=tipped.tip_amount / tipped.fare_amount,
+            day_of_week=tipped.tpep_pickup_datetime.dt.dayofweek + 1,
+            hour=tipped.tpep_pickup_datetime.dt.hour,
+        )
+        return dask.compute(tipped.groupby("day_of_week").tip_fraction.mean(), tipped.groupby("hour").tip_fraction.mean())
+
+    s, (dow, hour) = timed(tips)
+    emit(engine, "tip_fraction_by_dow_hour", s, {"dow": as_map(dow.sort_index()), "hour": as_map(hour.sort_index())})
+    names = pd.DataFrame(PAYMENT_NAMES, columns=["payment_type", "payment_name"])
+    s, r = timed(lambda: df.merge(names, on="payment_type", how="left").groupby("payment_name").tip_amount.mean().compute())
+    emit(engine, "merge_groupby", s, as_map(r))
+    s, r = timed(lambda: df.passenger_count.value_counts().compute())
+    emit(engine, "value_counts", s, as_map(r))
+    target = os.path.join(parquet_dir, engine)
+    shutil.rmtree(target, ignore_errors=True)
+    s, _ = timed(lambda: df.to_parquet(target, compression="snappy", write_index=False))
+    emit(engine, "to_parquet", s, None)
+    s, r = timed(lambda: dd.read_parquet(target, columns=["passenger_count"]).passenger_count.sum().compute())
+    emit(engine, "parquet_column_sum", s, float(r))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default="target/nyc-taxi")
+    parser.add_argument("--rows-per-file", type=int, default=400_000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    csv_glob = os.path.join(args.data, f"csv-{args.rows_per_file}", "*.csv")
+    parquet_dir = os.path.join(args.data, f"parquet-bench-{args.rows_per_file}")
+    with dask.config.set(scheduler="threads"):
+        run("dask-threads", csv_glob, parquet_dir)
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster):
+        run("dask-processes", csv_glob, parquet_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+//! The NYC-taxi benchmark: the steps of the `nyc_taxi` example on rask's local scheduler, on a
+//! local cluster of worker processes, and on plain single-process Polars, in one invocation.
+//!
+//! ```text
+//! rask-bench taxi --data DIR --rows-per-file N [--workers W] [--engines rask,rask-cluster,polars] --json
+//! ```
+//!
+//! Each step prints `{"bench":"taxi","engine":E,"scenario":STEP,"seconds":S,"result":...}`;
+//! `result` is the step's answer, so the engines can be checked against each other.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+use polars::prelude::*;
+use rask::dataframe::{agg, read_csv, read_parquet, CsvOptions, JoinHow, WriteOptions};
+use rask::datasets::{write_taxi_csvs, PAYMENT_NAMES};
+use rask::ComputeExt;
+use serde_json::{json, Value as Json};
+
+/// Arguments of `rask-bench taxi`.
+#[derive(Args)]
+pub struct TaxiArgs {
+    /// Where the monthly CSV files are (made when missing) and the Parquet copies go.
+    #[arg(long, default_value = "target/nyc-taxi")]
+    data: PathBuf,
+    /// Trips per monthly file.
+    #[arg(long, default_value_t = 400_000)]
+    rows_per_file: usize,
+    /// Worker processes of the `rask-cluster` engine (one thread each).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Engines to run, in order.
+    #[arg(long, value_delimiter = ',', default_value = "polars,rask,rask-cluster")]
+    engines: Vec<String>,
+    /// Print JSON lines (the default output too; kept for the scripts' symmetry).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Two columns of a small result as a JSON object `{key: value}`.
+fn to_json(frame: &DataFrame, key: &str, value: &str) -> Json {
+    let keys = frame.column(key).unwrap().cast(&DataType::String).unwrap();
+    let values = frame.column(value).unwrap().cast(&DataType::Float64).unwrap();
+    let mut map = serde_json::Map::new();
+    for (k, v) in keys.str().unwrap().iter().zip(values.f64().unwrap().iter()) {
+        let v = v.map(|v| (v * 1e6).round() / 1e6);
+        map.insert(k.unwrap_or("null").to_string(), json!(v));
+    }
+    Json::Object(map)
+}
+
+fn scalar(frame: &DataFrame, column: &str) -> Json {
+    json!(frame.column(column).unwrap().get(0).unwrap().extract::<f64>())
+}
+
+fn emit(engine: &str, scenario: &str, seconds: f64, result: Json) {
+    println!("{}", json!({"bench": "taxi", "engine": engine, "scenario": scenario, "seconds": seconds, "result": result}));
+}
+
+fn timed<T>(run: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
+    let started = Instant::now();
+    let out = run()?;
+    Ok((started.elapsed().as_secs_f64(), out))
+}
+
+fn payment_names() -> DataFrame {
+    df!(
+        "payment_type" => PAYMENT_NAMES.iter().map(|(c, _)| *c).collect::<Vec<_>>(),
+        "payment_name" => PAYMENT_NAMES.iter().map(|(_, n)| *n).collect::<Vec<_>>()
+    )
+    .unwrap()
+}
+
+fn run_rask(engine: &str, csv_glob: &str, parquet_dir: &Path) -> Result<()> {
+    let df = read_csv(csv_glob, CsvOptions::default().parse_dates(["tpep_pickup_datetime", "tpep_dropoff_datetime"]))?;
+    let (s, n) = timed(|| Ok(df.len()?.compute()?))?;
+    emit(engine, "len", s, json!(n));
+    let (s, r) = timed(|| Ok(df.group_by(["passenger_count"]).agg([agg::mean("trip_distance")])?.compute()?))?;
+    emit(engine, "groupby_passenger_mean", s, to_json(&r, "passenger_count", "trip_distance"));
+    let (s, (dow, hour)) = timed(|| {
+        let tipped = df
+            .filter(col("tip_amount").gt(lit(0)).and(col("fare_amount").gt(lit(0))))?
+            .with_columns([
+                (col("tip_amount") / col("fare_amount")).alias("tip_fraction"),
+                col("tpep_pickup_datetime").dt().weekday().alias("day_of_week"),
+                col("tpep_pickup_datetime").dt().hour().alias("hour"),
+            ])?;
+        let by_dow = tipped.group_by(["day_of_week"]).agg([agg::mean("tip_fraction")])?;
+        let by_hour = tipped.group_by(["hour"]).agg([agg::mean("tip_fraction")])?;
+        Ok((&by_dow, &by_hour).compute()?)
+    })?;
+    emit(engine, "tip_fraction_by_dow_hour", s, json!({"dow": to_json(&dow, "day_of_week", "tip_fraction"), "hour": to_json(&hour, "hour", "tip_fraction")}));
+    let (s, r) = timed(|| {
+        let named = df.join_frame(&payment_names(), &["payment_type"], &["payment_type"], JoinHow::Left)?;
+        Ok(named.group_by(["payment_name"]).agg([agg::mean("tip_amount")])?.compute()?)
+    })?;
+    emit(engine, "merge_groupby", s, to_json(&r, "payment_name", "tip_amount"));
+    let (s, r) = timed(|| Ok(df.value_counts("passenger_count")?.compute()?))?;
+    emit(engine, "value_counts", s, to_json(&r, "passenger_count", "count"));
+    let target = parquet_dir.join(engine);
+    let (s, rows) = timed(|| Ok(df.to_parquet(target.to_str().unwrap(), WriteOptions::default().overwrite(true))?))?;
+    emit(engine, "to_parquet", s, json!(rows));
+    let (s, r) = timed(|| {
+        let trips = read_parquet(target.to_str().unwrap(), Default::default())?;
+        Ok(trips.agg([agg::sum("passenger_count")])?.compute()?)
+    })?;
+    emit(engine, "parquet_column_sum", s, scalar(&r, "passenger_count"));
+    Ok(())
+}
+
+fn run_polars(csv_glob: &str, parquet_dir: &Path) -> Result<()> {
+    let engine = "polars";
+    let scan = || -> Result<LazyFrame> {
+        Ok(LazyCsvReader::new(PlRefPath::from(csv_glob))
+            .with_has_header(true)
+            .with_try_parse_dates(true)
+            .finish()?)
+    };
+    let (s, r) = timed(|| Ok(scan()?.select([len()]).collect()?))?;
+    emit(engine, "len", s, scalar(&r, "len"));
+    let (s, r) = timed(|| {
+        Ok(scan()?.group_by([col("passenger_count")]).agg([col("trip_distance").mean()]).sort(["passenger_count"], Default::default()).collect()?)
+    })?;
+    emit(engine, "groupby_passenger_mean", s, to_json(&r, "passenger_count", "trip_distance"));
+    let (s, (dow, hour)) = timed(|| {
+        let tipped = scan()?
+            .filter(col("tip_amount").gt(lit(0)).and(col("fare_amount").gt(lit(0))))
+            .with_columns([
+                (col("tip_amount") / col("fare_amount")).alias("tip_fraction"),
+                col("tpep_pickup_datetime").dt().weekday().alias("day_of_week"),
+                col("tpep_pickup_datetime").dt().hour().alias("hour"),
+            ]);
+        let dow = tipped.clone().group_by([col("day_of_week")]).agg([col("tip_fraction").mean()]).sort(["day_of_week"], Default::default());
+        let hour = tipped.group_by([col("hour")]).agg([col("tip_fraction").mean()]).sort(["hour"], Default::default());
+        let both = collect_all([dow, hour])?;
+        Ok((both[0].clone(), both[1].clone()))
+    })?;
+    emit(engine, "tip_fraction_by_dow_hour", s, json!({"dow": to_json(&dow, "day_of_week", "tip_fraction"), "hour": to_json(&hour, "hour", "tip_fraction")}));
+    let (s, r) = timed(|| {
+        Ok(scan()?
+            .join(payment_names().lazy(), [col("payment_type")], [col("payment_type")], JoinArgs::new(JoinType::Left))
+            .group_by([col("payment_name")])
+            .agg([col("tip_amount").mean()])
+            .collect()?)
+    })?;
+    emit(engine, "merge_groupby", s, to_json(&r, "payment_name", "tip_amount"));
+    let (s, r) = timed(|| Ok(scan()?.group_by([col("passenger_count")]).agg([len().alias("count")]).collect()?))?;
+    emit(engine, "value_counts", s, to_json(&r, "passenger_count", "count"));
+    let target = parquet_dir.join(engine);
+    std::fs::create_dir_all(&target)?;
+    let file = target.join("all.parquet");
+    let (s, rows) = timed(|| {
+        let mut frame = scan()?.collect()?;
+        let mut out = std::fs::File::create(&file)?;
+        ParquetWriter::new(&mut out).with_compression(ParquetCompression::Snappy).finish(&mut frame)?;
+        Ok(frame.height())
+    })?;
+    emit(engine, "to_parquet", s, json!(rows));
+    let (s, r) = timed(|| {
+        Ok(LazyFrame::scan_parquet(PlRefPath::from(file.to_str().unwrap()), Default::default())?
+            .select([col("passenger_count").sum()])
+            .collect()?)
+    })?;
+    emit(engine, "parquet_column_sum", s, scalar(&r, "passenger_count"));
+    Ok(())
+}
+
+fn collect_all(frames: [LazyFrame; 2]) -> Result<Vec<DataFrame>> {
+    // Polars evaluates the two queries one after the other here, each on all cores.
+    frames.into_iter().map(|f| Ok(f.collect()?)).collect()
+}
+
+/// Runs the benchmark.
+pub fn run(args: &TaxiArgs) -> Result<()> {
+    let csv_dir = args.data.join(format!("csv-{}", args.rows_per_file));
+    let started = Instant::now();
+    write_taxi_csvs(&csv_dir, args.rows_per_file)?;
+    eprintln!("data ready in {:.1?} ({})", started.elapsed(), csv_dir.display());
+    let csv_glob = format!("{}/*.csv", csv_dir.display());
+    let parquet_dir = args.data.join(format!("parquet-bench-{}", args.rows_per_file));
+    for engine in &args.engines {
+        match engine.as_str() {
+            "polars" => run_polars(&csv_glob, &parquet_dir)?,
+            "rask" => run_rask("rask", &csv_glob, &parquet_dir)?,
+            "rask-cluster" => {
+                let program = std::env::current_exe()?;
+                let cluster = rask::LocalCluster::processes(&program, args.workers, 1)?;
+                rask::set_default_scheduler(Some(Arc::new(cluster.client()?)));
+                let result = run_rask("rask-cluster", &csv_glob, &parquet_dir);
+                rask::set_default_scheduler(None);
+                drop(cluster);
+                result?;
+            }
+            other => anyhow::bail!("unknown engine `{other}`: use polars, rask or rask-cluster"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! CSV and Parquet: blocks cut anywhere, odd files, and every kind of bad input.
+
+use std::fs;
+
+use polars::prelude::*;
+use rask_dataframe::{agg, read_csv, read_parquet, CsvOptions, ParquetOptions, WriteOptions};
+use rask_local::{ComputeExt, LocalScheduler};
+
+fn compute(frame: &rask_dataframe::DataFrame) -> DataFrame {
+    frame.compute_with(&LocalScheduler::new().threads(2)).unwrap()
+}
+
+fn polars_csv(path: &std::path::Path) -> DataFrame {
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(None)
+        .try_into_reader_with_file_path(Some(path.into()))
+        .unwrap()
+        .finish()
+        .unwrap()
+}
+
+#[test]
+fn blocks_cut_at_every_byte_offset_read_every_row_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("plain.csv", "a,b,name\n1,2.5,x\n3,4.5,yy\n5,6.5,zzz\n7,8.5,é\n9,10.5,日本\n"),
+        ("crlf.csv", "a,b,name\r\n1,2.5,x\r\n3,4.5,yy\r\n5,6.5,zzz\r\n"),
+        ("no-final-newline.csv", "a,b,name\n1,2.5,x\n3,4.5,yy"),
+    ] {
+        let path = dir.path().join(name);
+        fs::write(&path, text).unwrap();
+        let expected = polars_csv(&path);
+        for blocksize in 1..=text.len() as u64 + 1 {
+            let df = read_csv(path.to_str().unwrap(), CsvOptions::default().blocksize(Some(blocksize))).unwrap();
+            let got = compute(&df);
+            assert!(got.equals_missing(&expected), "{name} with blocksize {blocksize}:\n{got}\nvs\n{expected}");
+        }
+    }
+}
+
+#[test]
+fn header_only_files_give_zero_rows_with_the_right_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.csv");
+    fs::write(&path, "a,b,c\n").unwrap();
+    let df = read_csv(path.to_str().unwrap(), CsvOptions::default()).unwrap();
+    assert_eq!(df.columns(), ["a", "b", "c"]);
+    let out = compute(&df);
+    assert_eq!(out.height(), 0);
+    assert_eq!(out.width(), 3);
+    assert_eq!(df.len().unwrap().compute().unwrap(), 0);
+}
+
+#[test]
+fn globs_usecols_dtypes_and_parse_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..3 {
+        fs::write(dir.path().join(format!("part-{i}.csv")), format!("when,n,x\n2015-01-0{} 10:00:00,{i},1.5\n2015-01-0{} 11:30:00,{},2.5\n", i + 1, i + 1, i * 10)).unwrap();
+    }
+    let pattern = format!("{}/*.csv", dir.path().display());
+    let options = CsvOptions::default().parse_dates(["when"]).dtypes([("n", DataType::Float64)]).usecols(["when", "n"]);
+    let df = read_csv(&pattern, options).unwrap();
+    assert_eq!(df.columns(), ["when", "n"]);
+    let out = compute(&df);
+    assert_eq!(out.height(), 6);
+    assert!(matches!(out.column("when").unwrap().dtype(), DataType::Datetime(..)));
+    assert_eq!(out.column("n").unwrap().dtype(), &DataType::Float64);
+    let hours = compute(&df.with_column(col("when").dt().hour().alias("h")).unwrap().agg([agg::sum("h")]).unwrap());
+    assert_eq!(hours.column("h").unwrap().get(0).unwrap().extract::<i64>(), Some(3 * (10 + 11)));
+}
+
+#[test]
+fn missing_files_and_empty_globs_name_the_pattern() {
+    let err = read_csv("/no/such/dir/*.csv", CsvOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("/no/such/dir/*.csv") && err.contains("no files"), "{err}");
+    let err = read_parquet("/no/such/file.parquet", ParquetOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("/no/such/file.parquet"), "{err}");
+}
+
+#[test]
+fn a_malformed_line_names_the_file_the_byte_offset_and_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.csv");
+    let mut text = String::from("a,b\n");
+    for i in 0..50 {
+        text.push_str(&format!("{i},{i}\n"));
+    }
+    let offset = text.len();
+    text.push_str("1,2,3,4\n");
+    text.push_str("5,6\n");
+    fs::write(&path, &text).unwrap();
+    let df = read_csv(path.to_str().unwrap(), CsvOptions::default().blocksize(Some(64))).unwrap();
+    let err = df.compute_with(&LocalScheduler::sync()).unwrap_err().to_string();
+    assert!(err.contains("bad.csv"), "{err}");
+    assert!(err.contains(&format!("byte {offset}")), "{err}");
+    assert!(err.contains("line 52"), "{err}");
+}
+
+#[test]
+fn mixed_types_list_every_offending_column_with_a_ready_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.csv");
+    let mut text = String::from("id,price,flag,name\n");
+    for i in 0..2000 {
+        text.push_str(&format!("{i},{}.5,true,n{i}\n", i));
+    }
+    text.push_str("x17,cheap,true,last\n");
+    fs::write(&path, &text).unwrap();
+    // The sample covers only the first rows, so `id` and `price` look numeric.
+    let df = read_csv(path.to_str().unwrap(), CsvOptions::default().sample_bytes(1000)).unwrap();
+    let err = df.compute_with(&LocalScheduler::sync()).unwrap_err().to_string();
+    assert!(err.contains("`id`") && err.contains("\"x17\""), "{err}");
+    assert!(err.contains("`price`") && err.contains("\"cheap\""), "{err}");
+    assert!(!err.contains("`flag`"), "{err}");
+    assert!(err.contains("dtypes([(\"id\", DataType::String), (\"price\", DataType::String)])"), "{err}");
+}
+
+#[test]
+fn quoted_line_breaks_are_refused_for_blocks_and_read_whole_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quoted.csv");
+    fs::write(&path, "a,note\n1,\"two\nlines\"\n2,plain\n").unwrap();
+    let err = read_csv(path.to_str().unwrap(), CsvOptions::default().blocksize(Some(8))).unwrap_err().to_string();
+    assert!(err.contains("quoted") && err.contains("blocksize(None)"), "{err}");
+    let df = read_csv(path.to_str().unwrap(), CsvOptions::default().blocksize(None)).unwrap();
+    let out = compute(&df);
+    assert_eq!(out.height(), 2);
+    assert_eq!(out.column("note").unwrap().str().unwrap().get(0), Some("two\nlines"));
+}
+
+#[test]
+fn nulls_in_group_keys_are_kept_or_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nulls.csv");
+    fs::write(&path, "k,v\na,1\n,2\nb,3\n,4\na,5\n").unwrap();
+    let df = read_csv(path.to_str().unwrap(), CsvOptions::default().blocksize(Some(6))).unwrap();
+    let kept = compute(&df.group_by(["k"]).agg([agg::sum("v")]).unwrap());
+    assert_eq!(kept.height(), 3);
+    assert_eq!(kept.column("v").unwrap().get(0).unwrap().extract::<i64>(), Some(6), "null group first:\n{kept}");
+    let dropped = compute(&df.group_by(["k"]).dropna(true).agg([agg::sum("v")]).unwrap());
+    assert_eq!(dropped.height(), 2);
+}
+
+#[test]
+fn parquet_round_trips_and_counts_rows_from_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("t.csv");
+    let mut text = String::from("a,b\n");
+    for i in 0..1000 {
+        text.push_str(&format!("{i},{}\n", i % 7));
+    }
+    fs::write(&csv, &text).unwrap();
+    let df = read_csv(csv.to_str().unwrap(), CsvOptions::default().blocksize(Some(1500))).unwrap();
+    let target = dir.path().join("out");
+    let written = df.to_parquet(target.to_str().unwrap(), WriteOptions::default()).unwrap();
+    assert_eq!(written, 1000);
+    let back = read_parquet(target.to_str().unwrap(), ParquetOptions::default()).unwrap();
+    assert_eq!(back.npartitions(), df.npartitions());
+    assert!(compute(&back).equals_missing(&compute(&df)));
+    // Counting rows reads no data: delete the data pages and the count still comes out.
+    assert_eq!(back.len().unwrap().compute().unwrap(), 1000);
+    let filtered = back.filter(col("b").eq(lit(3))).unwrap();
+    assert_eq!(filtered.len().unwrap().compute().unwrap(), 1000 / 7 + 1);
+    let projected = read_parquet(target.to_str().unwrap(), ParquetOptions::default().columns(["b"])).unwrap();
+    assert_eq!(compute(&projected).width(), 1);
+}
+
+#[test]
+fn writes_refuse_existing_targets_overwrite_and_append_without_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("ds");
+    let path = target.to_str().unwrap();
+    let first = rask_dataframe::from_polars(df!("t" => (0..100i64).collect::<Vec<_>>()).unwrap(), 3).unwrap();
+    first.to_parquet(path, WriteOptions::default().index("t")).unwrap();
+    let err = first.to_parquet(path, WriteOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("already exists") && err.contains("overwrite"), "{err}");
+    let overlapping = first.to_parquet(path, WriteOptions::default().append(true).index("t")).unwrap_err().to_string();
+    assert!(overlapping.contains("overlap"), "{overlapping}");
+    let later = rask_dataframe::from_polars(df!("t" => (100..150i64).collect::<Vec<_>>()).unwrap(), 2).unwrap();
+    later.to_parquet(path, WriteOptions::default().append(true).index("t")).unwrap();
+    let all = read_parquet(path, ParquetOptions::default()).unwrap();
+    assert_eq!(all.npartitions(), 5);
+    assert_eq!(all.len().unwrap().compute().unwrap(), 150);
+    later.to_parquet(path, WriteOptions::default().overwrite(true)).unwrap();
+    assert_eq!(read_parquet(path, ParquetOptions::default()).unwrap().len().unwrap().compute().unwrap(), 50);
+}
+
+#[test]
+fn a_failed_write_leaves_the_old_dataset_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("ds");
+    let path = target.to_str().unwrap();
+    let good = rask_dataframe::from_polars(df!("v" => [1i64, 2, 3]).unwrap(), 3).unwrap();
+    good.to_parquet(path, WriteOptions::default()).unwrap();
+    let failing = good
+        .map_partitions("fail-on-2", good.schema().clone(), |f| {
+            if f.column("v").unwrap().i64().unwrap().get(0) == Some(2) {
+                Err("partition 1 cannot be computed".into())
+            } else {
+                Ok(f)
+            }
+        })
+        .unwrap();
+    let err = failing.to_parquet(path, WriteOptions::default().overwrite(true)).unwrap_err().to_string();
+    assert!(err.contains("cannot be computed"), "{err}");
+    let still = read_parquet(path, ParquetOptions::default()).unwrap();
+    assert_eq!(compute(&still).column("v").unwrap().i64().unwrap().iter().flatten().collect::<Vec<_>>(), [1, 2, 3]);
+    // No staging directory is left behind.
+    let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    assert_eq!(leftovers, [std::ffi::OsString::from("ds")]);
+}
+
+#[test]
+fn a_corrupt_parquet_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.parquet");
+    fs::write(&path, b"PAR1 this is not parquet at all PAR1").unwrap();
+    let err = read_parquet(path.to_str().unwrap(), ParquetOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("broken.parquet") && err.contains("not a valid Parquet file"), "{err}");
+}
+
+#[test]
+fn head_reads_only_the_first_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("a.csv");
+    let bad = dir.path().join("b.csv");
+    fs::write(&good, "x\n1\n2\n3\n").unwrap();
+    // A later file that would fail to parse: head(2) must not read it.
+    fs::write(&bad, "x\noops\n").unwrap();
+    let df = read_csv(&format!("{}/*.csv", dir.path().display()), CsvOptions::default()).unwrap();
+    let head = df.head(2).unwrap();
+    assert_eq!(head.column("x").unwrap().i64().unwrap().iter().flatten().collect::<Vec<_>>(), [1, 2]);
+    assert!(df.compute_with(&LocalScheduler::sync()).is_err());
+}

@@ -1,0 +1,272 @@
+//! Every operation against the same operation in plain Polars on the whole data, over random
+//! data and random partitionings: results must never depend on how the data is partitioned.
+
+use polars::prelude::*;
+use proptest::prelude::*;
+use rask_dataframe::{agg, from_polars, DataFrame as RaskFrame, JoinHow};
+use rask_local::{ComputeExt, LocalScheduler};
+
+/// A frame with a nullable string key, a small integer key, and two float columns.
+fn frame(keys: &[Option<u8>], xs: &[f64]) -> DataFrame {
+    let n = keys.len().min(xs.len());
+    let k: Vec<Option<String>> = keys[..n].iter().map(|k| k.map(|k| format!("k{}", k % 5))).collect();
+    let g: Vec<i64> = keys[..n].iter().map(|k| i64::from(k.unwrap_or(7) % 3)).collect();
+    let x: Vec<f64> = xs[..n].to_vec();
+    let y: Vec<Option<f64>> = xs[..n].iter().enumerate().map(|(i, v)| (i % 4 != 0).then_some(v * 2.0 + 1.0)).collect();
+    df!("k" => k, "g" => g, "x" => x, "y" => y).unwrap()
+}
+
+fn sorted(df: &DataFrame, by: &[&str]) -> DataFrame {
+    df.sort(by.to_vec(), SortMultipleOptions::default().with_nulls_last(false)).unwrap()
+}
+
+fn compute(frame: &RaskFrame) -> DataFrame {
+    // Sync mode keeps failures deterministic; the threaded scheduler is covered elsewhere.
+    frame.compute_with(&LocalScheduler::new().threads(2)).unwrap()
+}
+
+/// Equal up to float rounding (tree reductions add in another order than Polars).
+fn assert_close(a: &DataFrame, b: &DataFrame) {
+    assert_eq!(a.get_column_names(), b.get_column_names(), "columns differ:\n{a}\n{b}");
+    assert_eq!(a.height(), b.height(), "heights differ:\n{a}\n{b}");
+    for (ca, cb) in a.columns().iter().zip(b.columns()) {
+        if ca.dtype().is_float() || cb.dtype().is_float() {
+            let fa = ca.cast(&DataType::Float64).unwrap();
+            let fb = cb.cast(&DataType::Float64).unwrap();
+            for (va, vb) in fa.f64().unwrap().iter().zip(fb.f64().unwrap().iter()) {
+                match (va, vb) {
+                    (Some(x), Some(y)) => assert!((x - y).abs() <= 1e-6 * (1.0 + x.abs().max(y.abs())), "{x} != {y} in `{}`:\n{a}\n{b}", ca.name()),
+                    (x, y) => assert_eq!(x.is_none(), y.is_none(), "null mismatch in `{}`:\n{a}\n{b}", ca.name()),
+                }
+            }
+        } else {
+            assert!(ca.as_materialized_series().equals_missing(cb.as_materialized_series()), "column `{}` differs:\n{a}\n{b}", ca.name());
+        }
+    }
+}
+
+fn data() -> impl Strategy<Value = (Vec<Option<u8>>, Vec<f64>, u32)> {
+    (0usize..60).prop_flat_map(|n| {
+        (
+            proptest::collection::vec(proptest::option::weighted(0.85, any::<u8>()), n),
+            proptest::collection::vec(-100.0f64..100.0, n),
+            1u32..7,
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+    #[test]
+    fn per_partition_steps_match_polars((keys, xs, parts) in data()) {
+        let df = frame(&keys, &xs);
+        let rask = from_polars(df.clone(), parts).unwrap()
+            .filter(col("x").gt(lit(0.0))).unwrap()
+            .with_columns([(col("x") * lit(3.0)).alias("x3"), col("y").fill_null(lit(-1.0)).alias("y")]).unwrap()
+            .rename([("g", "group")]).unwrap()
+            .drop(["k"]).unwrap()
+            .cast([("group", DataType::Int32)]).unwrap();
+        let polars = df.lazy()
+            .filter(col("x").gt(lit(0.0)))
+            .with_columns([(col("x") * lit(3.0)).alias("x3"), col("y").fill_null(lit(-1.0)).alias("y")])
+            .rename(["g"], ["group"], true)
+            .drop(cols(["k"]))
+            .with_columns([col("group").cast(DataType::Int32)])
+            .collect().unwrap();
+        assert_close(&compute(&rask), &polars);
+    }
+
+    #[test]
+    fn group_by_aggregations_match_polars((keys, xs, parts) in data(), split_every in 2usize..5, dropna in any::<bool>()) {
+        let df = frame(&keys, &xs);
+        let rask = from_polars(df.clone(), parts).unwrap()
+            .group_by(["k", "g"]).split_every(split_every).dropna(dropna)
+            .agg([
+                agg::sum("x").alias("sum"), agg::mean("y").alias("mean"), agg::min("x").alias("min"),
+                agg::max("y").alias("max"), agg::count("y").alias("count"), agg::size(),
+                agg::std("x").alias("std"), agg::var("y").alias("var"), agg::n_unique("g").alias("nu"),
+            ]).unwrap();
+        let mut lazy = df.lazy();
+        if dropna {
+            lazy = lazy.filter(col("k").is_not_null());
+        }
+        let polars = lazy.group_by([col("k"), col("g")]).agg([
+            col("x").sum().alias("sum"), col("y").mean().alias("mean"), col("x").min().alias("min"),
+            col("y").max().alias("max"), col("y").count().alias("count"), len().alias("size"),
+            col("x").std(1).alias("std"), col("y").var(1).alias("var"), col("g").n_unique().alias("nu"),
+        ]).collect().unwrap();
+        assert_close(&compute(&rask), &sorted(&polars, &["k", "g"]));
+    }
+
+    #[test]
+    fn split_out_gives_the_same_groups((keys, xs, parts) in data(), split_out in 1u32..4) {
+        let df = frame(&keys, &xs);
+        let rask = from_polars(df.clone(), parts).unwrap()
+            .group_by(["k"]).split_out(split_out).agg([agg::sum("x")]).unwrap();
+        prop_assert_eq!(rask.npartitions(), split_out);
+        let polars = df.lazy().group_by([col("k")]).agg([col("x").sum()]).collect().unwrap();
+        assert_close(&sorted(&compute(&rask), &["k"]), &sorted(&polars, &["k"]));
+    }
+
+    #[test]
+    fn reductions_value_counts_and_len_match_polars((keys, xs, parts) in data()) {
+        let df = frame(&keys, &xs);
+        let rask = from_polars(df.clone(), parts).unwrap();
+        let sums = compute(&rask.sum().unwrap());
+        let polars_sums = df.clone().lazy().select([col("g").sum(), col("x").sum(), col("y").sum()]).collect().unwrap();
+        assert_close(&sums, &polars_sums);
+        let means = compute(&rask.mean().unwrap());
+        let polars_means = df.clone().lazy().select([col("g").mean(), col("x").mean(), col("y").mean()]).collect().unwrap();
+        assert_close(&means, &polars_means);
+        let counts = compute(&rask.value_counts("g").unwrap());
+        let polars_counts = df.clone().lazy().group_by([col("g")]).agg([len().alias("count")])
+            .sort(["count", "g"], SortMultipleOptions::default().with_order_descending_multi([true, false]))
+            .collect().unwrap();
+        assert_close(&counts, &polars_counts);
+        prop_assert_eq!(rask.len().unwrap().compute().unwrap(), df.height() as u64);
+        let filtered = rask.filter(col("x").gt(lit(0.0))).unwrap();
+        let expected = df.clone().lazy().filter(col("x").gt(lit(0.0))).collect().unwrap().height();
+        prop_assert_eq!(filtered.len().unwrap().compute().unwrap(), expected as u64);
+    }
+
+    #[test]
+    fn head_tail_repartition_and_concat_keep_rows_in_order((keys, xs, parts) in data(), n in 0usize..20, new_parts in 1u32..9) {
+        let df = frame(&keys, &xs);
+        let rask = from_polars(df.clone(), parts).unwrap();
+        assert_close(&rask.head(n).unwrap(), &df.head(Some(n)));
+        assert_close(&rask.tail(n).unwrap(), &df.tail(Some(n)));
+        let re = rask.repartition(new_parts).unwrap();
+        prop_assert_eq!(re.npartitions(), new_parts);
+        assert_close(&compute(&re), &df);
+        let both = rask_dataframe::concat(&[rask.clone(), re]).unwrap();
+        assert_close(&compute(&both), &df.vstack(&df).unwrap());
+    }
+
+    #[test]
+    fn joins_match_polars((keys, xs, parts) in data()) {
+        let df = frame(&keys, &xs);
+        let names = df!("g" => [0i64, 1], "label" => ["zero", "one"]).unwrap();
+        for how in [JoinHow::Left, JoinHow::Inner] {
+            let polars_how = if how == JoinHow::Left { JoinType::Left } else { JoinType::Inner };
+            let expected = df.clone().lazy().join(names.clone().lazy(), [col("g")], [col("g")], JoinArgs::new(polars_how)).collect().unwrap();
+            let broadcast = from_polars(df.clone(), parts).unwrap().join_frame(&names, &["g"], &["g"], how).unwrap();
+            assert_close(&compute(&broadcast), &expected);
+            let right = from_polars(names.clone(), 2).unwrap();
+            let joined = from_polars(df.clone(), parts).unwrap().join(&right, &["g"], &["g"], how).unwrap();
+            assert_close(&compute(&joined), &expected);
+        }
+    }
+
+    #[test]
+    fn random_splits_are_disjoint_and_cover_every_row((keys, xs, parts) in data(), seed in any::<u64>()) {
+        let df = frame(&keys, &xs).with_row_index("row".into(), None).unwrap();
+        let rask = from_polars(df.clone(), parts).unwrap();
+        let pieces = rask.random_split(&[0.3, 0.7], seed).unwrap();
+        let a = compute(&pieces[0]);
+        let b = compute(&pieces[1]);
+        prop_assert_eq!(a.height() + b.height(), df.height());
+        let all = sorted(&a.vstack(&b).unwrap(), &["row"]);
+        assert_close(&all, &df);
+        // The same seed gives the same sample.
+        let s1 = compute(&rask.sample(0.5, seed).unwrap());
+        let s2 = compute(&rask.sample(0.5, seed).unwrap());
+        assert_close(&s1, &s2);
+    }
+}
+
+#[test]
+fn correlation_and_covariance_match_polars() {
+    let xs: Vec<f64> = (0..500).map(|i| ((i * 37) % 101) as f64).collect();
+    let ys: Vec<f64> = xs.iter().enumerate().map(|(i, x)| x * 0.5 + (i % 7) as f64).collect();
+    let df = df!("a" => xs, "b" => ys).unwrap();
+    let rask = from_polars(df.clone(), 7).unwrap();
+    let corr = compute(&rask.corr(&["a", "b"]).unwrap());
+    let cov = compute(&rask.cov(&["a", "b"]).unwrap());
+    let expected = df.lazy().select([
+        pearson_corr(col("a"), col("b")).alias("r"),
+        polars::prelude::cov(col("a"), col("b"), 1).alias("c"),
+        col("a").var(1).alias("va"),
+    ]).collect().unwrap();
+    let get = |f: &DataFrame, c: &str, row: usize| f.column(c).unwrap().get(row).unwrap().extract::<f64>().unwrap();
+    assert!((get(&corr, "b", 0) - get(&expected, "r", 0)).abs() < 1e-9);
+    assert!((get(&corr, "a", 0) - 1.0).abs() < 1e-12);
+    assert!((get(&cov, "b", 0) - get(&expected, "c", 0)).abs() < 1e-6);
+    assert!((get(&cov, "a", 0) - get(&expected, "va", 0)).abs() < 1e-6);
+}
+
+#[test]
+fn approximate_quantiles_are_within_a_percent_of_the_rank() {
+    let xs: Vec<f64> = (0..20_000).map(|i| ((i * 7919) % 20_000) as f64).collect();
+    let df = df!("x" => xs).unwrap();
+    let q = compute(&from_polars(df, 9).unwrap().quantiles("x", &[0.1, 0.5, 0.9]).unwrap());
+    let values: Vec<f64> = q.column("x").unwrap().f64().unwrap().iter().map(|v| v.unwrap()).collect();
+    for (value, expected) in values.iter().zip([2_000.0, 10_000.0, 18_000.0]) {
+        assert!((value - expected).abs() < 200.0, "{value} vs {expected}");
+    }
+}
+
+#[test]
+fn categoricals_and_dummies_unify_categories_across_partitions() {
+    let df = df!("c" => ["a", "b", "a", "c", "b", "a"], "v" => [1i64, 2, 3, 4, 5, 6]).unwrap();
+    let rask = from_polars(df.clone(), 3).unwrap();
+    let cat = rask.categorize(["c"]).unwrap();
+    let out = compute(&cat);
+    assert!(matches!(out.column("c").unwrap().dtype(), DataType::Categorical(..)));
+    assert_eq!(out.height(), 6);
+    let counts = compute(&cat.value_counts("c").unwrap());
+    assert_eq!(counts.height(), 3);
+    let dummies = compute(&rask.to_dummies(["c"]).unwrap());
+    assert_eq!(dummies.get_column_names().iter().map(|s| s.as_str()).collect::<Vec<_>>(), ["v", "c_a", "c_b", "c_c"]);
+    let a: Vec<u8> = dummies.column("c_a").unwrap().u8().unwrap().iter().map(|v| v.unwrap()).collect();
+    assert_eq!(a, [1, 0, 1, 0, 0, 1]);
+}
+
+#[test]
+fn unknown_columns_name_the_column_and_list_the_others() {
+    let rask = from_polars(df!("a" => [1i64], "b" => [2i64]).unwrap(), 1).unwrap();
+    let err = rask.filter(col("nope").gt(lit(1))).unwrap_err().to_string();
+    assert!(err.contains("nope") && err.contains("a, b"), "{err}");
+    let err = rask.group_by(["zzz"]).agg([agg::sum("a")]).unwrap_err().to_string();
+    assert!(err.contains("zzz") && err.contains("a, b"), "{err}");
+    let err = rask.drop(["q"]).unwrap_err().to_string();
+    assert!(err.contains("`q`"), "{err}");
+}
+
+#[test]
+fn the_lazy_display_shows_the_structure_and_no_data() {
+    let rask = from_polars(df!("a" => [1i64, 2, 3], "name" => ["x", "y", "z"]).unwrap(), 2).unwrap();
+    let shown = rask.filter(col("a").gt(lit(1))).unwrap().to_string();
+    assert!(shown.contains("npartitions=2"), "{shown}");
+    assert!(shown.contains("name") && shown.contains("str"), "{shown}");
+    assert!(!shown.contains('z'), "no data: {shown}");
+}
+
+#[test]
+fn persist_and_delayed_partitions_round_trip() {
+    let df = df!("a" => (0..100i64).collect::<Vec<_>>()).unwrap();
+    let rask = from_polars(df.clone(), 4).unwrap().with_column((col("a") * lit(2)).alias("b")).unwrap();
+    let persisted = rask.persist().unwrap();
+    assert_close(&compute(&persisted), &compute(&rask));
+    let parts = rask.to_delayed();
+    assert_eq!(parts.len(), 4);
+    let back = RaskFrame::from_delayed(&parts, rask.schema().clone()).unwrap();
+    assert_close(&compute(&back), &compute(&rask));
+    let doubled = rask
+        .map_partitions("double", rask.schema().clone(), |f| Ok(f.lazy().with_columns([col("a") * lit(2)]).collect().map_err(|e| e.to_string())?))
+        .unwrap();
+    let out = compute(&doubled);
+    assert_eq!(out.column("a").unwrap().i64().unwrap().get(99), Some(198));
+}
+
+#[test]
+fn timeseries_is_deterministic_and_partitioned_by_day() {
+    let ts = rask_dataframe::datasets::timeseries(946_684_800, 946_684_800 + 3 * 86_400, 60, 86_400, 1).unwrap();
+    assert_eq!(ts.npartitions(), 3);
+    assert_eq!(ts.len().unwrap().compute().unwrap(), 3 * 1440);
+    let a = compute(&ts);
+    let b = compute(&ts);
+    assert_close(&a, &b);
+    let names = compute(&ts.unique(["name"]).unwrap());
+    assert!(names.height() > 20);
+}
