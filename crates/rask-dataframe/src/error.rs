@@ -29,7 +29,7 @@ pub enum Error {
         reason: String,
     },
     /// A CSV line could not be parsed.
-    #[error("malformed CSV in `{path}` at byte {offset} (line {line} of the block that starts at byte {block_start}): {reason}")]
+    #[error("malformed CSV in `{path}` at byte {offset} (line {line}; the block starts at byte {block_start}): {reason}")]
     MalformedCsv {
         /// The file.
         path: String,

@@ -73,11 +73,11 @@ pub fn infer_schema(
 }
 
 /// Reads the lines a block owns (see [`blocks`]): its range, the byte before it, and the rest
-/// of the line that crosses its end.
-pub fn block_lines(block: &CsvBlock) -> Result<Vec<u8>> {
+/// of the line that crosses its end. Returns the file offset of the first line and the lines.
+pub fn block_lines(block: &CsvBlock) -> Result<(u64, Vec<u8>)> {
     let range = &block.range;
     if range.end <= block.header_end && range.end < block.file_size {
-        return Ok(Vec::new());
+        return Ok((range.start, Vec::new()));
     }
     let window_start = range.start.saturating_sub(1);
     let mut read_to = (range.end + blocks::LINE_OVERREAD).min(block.file_size);
@@ -93,7 +93,7 @@ pub fn block_lines(block: &CsvBlock) -> Result<Vec<u8>> {
     let span = blocks::own_lines(&window, window_start, range, block.header_end);
     window.truncate(span.end);
     window.drain(..span.start);
-    Ok(window)
+    Ok((window_start + span.start as u64, window))
 }
 
 /// Parses a block with the query `steps` on top (Polars pushes the query's projection and
@@ -105,7 +105,7 @@ pub fn read_block(
     parse: &CsvParse,
     steps: impl FnOnce(LazyFrame) -> Result<LazyFrame, PolarsError>,
 ) -> Result<PlFrame> {
-    let lines = block_lines(block)?;
+    let (lines_start, lines) = block_lines(block)?;
     if lines.is_empty() {
         let empty = super::empty(schema).lazy();
         return steps(empty).and_then(LazyFrame::collect).map_err(|e| polars_error(e, schema, "reading CSV"));
@@ -125,14 +125,21 @@ pub fn read_block(
         Err(PolarsError::ColumnNotFound(message)) => {
             Err(polars_error(PolarsError::ColumnNotFound(message), schema, "reading CSV"))
         }
-        Err(error) => Err(diagnose(block, &lines, schema, parse, error)),
+        Err(error) => Err(diagnose(block, lines_start, &lines, schema, parse, error)),
     }
 }
 
 /// Explains why a block did not parse.
-fn diagnose(block: &CsvBlock, lines: &[u8], schema: &Schema, parse: &CsvParse, error: PolarsError) -> Error {
+fn diagnose(
+    block: &CsvBlock,
+    lines_start: u64,
+    lines: &[u8],
+    schema: &Schema,
+    parse: &CsvParse,
+    error: PolarsError,
+) -> Error {
     let path = block.location.to_string();
-    let block_start = block.range.start.max(block.header_end);
+    let block_start = lines_start;
     // A line with the wrong number of fields?
     let expected = schema.len();
     let mut offset = 0usize;

@@ -379,3 +379,24 @@ pub fn payment_names_frame(names: &[(i64, &str)]) -> Result<PlFrame> {
     ])
     .map_err(|e| Error::polars("building the payment names", e))
 }
+
+/// Whether two frames have the same columns and values, floats within a relative `tolerance`
+/// (for comparing results summed in different orders).
+pub fn frames_close(a: &PlFrame, b: &PlFrame, tolerance: f64) -> bool {
+    if a.get_column_names() != b.get_column_names() || a.height() != b.height() {
+        return false;
+    }
+    a.columns().iter().zip(b.columns()).all(|(ca, cb)| {
+        if !(ca.dtype().is_float() || cb.dtype().is_float()) {
+            return ca.as_materialized_series().equals_missing(cb.as_materialized_series());
+        }
+        let (Ok(fa), Ok(fb)) = (ca.cast(&DataType::Float64), cb.cast(&DataType::Float64)) else { return false };
+        let (Ok(fa), Ok(fb)) = (fa.f64().cloned(), fb.f64().cloned()) else { return false };
+        let same = fa.iter().zip(fb.iter()).all(|pair| match pair {
+            (Some(x), Some(y)) => (x - y).abs() <= tolerance * (1.0 + x.abs().max(y.abs())) || (x.is_nan() && y.is_nan()),
+            (None, None) => true,
+            _ => false,
+        });
+        same
+    })
+}
