@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::frame::DataFrame;
+use crate::plan::Step;
 use crate::polars_adapter::{self as pl, aggregate};
 use crate::tasks::{self, frame_of, frames_of, partition_value};
 
@@ -263,7 +264,11 @@ fn tokenized(prefix: &str, base: &Name, spec_bytes: &[u8], extra: u64) -> Name {
 /// Builds the partial → combine → finish tree over the frame's partitions.
 pub(crate) fn tree_reduce(frame: &DataFrame, spec: GroupSpec, split_every: usize, split_out: u32) -> Result<DataFrame> {
     let schema = aggregate::result_schema(frame.schema(), &spec)?;
-    let (graph, input) = frame.partitions();
+    // The first stage runs inside each partition's query (see `Step::PartialAgg`).
+    let partials = frame.with_step(Step::PartialAgg(spec.clone()), "agg")?;
+    let (graph, partial_name) = partials.partitions();
+    let partial_keys: Vec<Key> = (0..frame.npartitions()).map(|i| Key::part(partial_name.clone(), i)).collect();
+    let input = partial_name.clone();
     let spec_bytes = rmp_serde::to_vec(&spec).map_err(|e| Error::Invalid(e.to_string()))?;
     let spec_value = Value::serde(spec);
     let mut layers: Vec<Graph> = vec![graph];
@@ -271,17 +276,6 @@ pub(crate) fn tree_reduce(frame: &DataFrame, spec: GroupSpec, split_every: usize
         let previous = layers.last().expect("the input graph").clone();
         layers.push(Graph::from_layer(Layer::tasks(name.clone(), tasks, &[&previous])));
     };
-
-    let partial_name = tokenized("agg-partial", &input, &spec_bytes, 0);
-    let partial = tasks::function("rask_dataframe::agg_partial");
-    let partials: Vec<(Key, TaskSpec)> = (0..frame.npartitions())
-        .map(|i| {
-            let args = vec![Arg::Key(Key::part(input.clone(), i)), Arg::Value(spec_value.clone())];
-            (Key::part(partial_name.clone(), i), TaskSpec::new(partial.clone(), args))
-        })
-        .collect();
-    let partial_keys: Vec<Key> = partials.iter().map(|(k, _)| k.clone()).collect();
-    add_layer(&partial_name, partials, &mut layers);
 
     let finish_name = tokenized("agg-finish", &input, &spec_bytes, u64::from(split_out));
     let mut finish_tasks = Vec::new();
@@ -339,11 +333,6 @@ fn spec_arg(args: &[Value], index: usize) -> std::result::Result<&GroupSpec, Tas
     Ok(value.get::<GroupSpec>(&"the group-by spec")?)
 }
 
-fn agg_partial(args: &[Value]) -> TaskResult {
-    let frame = frame_of(args.first().ok_or_else(|| TaskError::msg("missing the partition"))?)?;
-    Ok(partition_value(aggregate::partial(frame, spec_arg(args, 1)?)?))
-}
-
 fn agg_shard(args: &[Value]) -> TaskResult {
     let frame = frame_of(args.first().ok_or_else(|| TaskError::msg("missing the partition"))?)?;
     let shard: &u32 = args.get(2).ok_or_else(|| TaskError::msg("missing the shard"))?.get(&"shard")?;
@@ -363,7 +352,6 @@ fn agg_finish(args: &[Value]) -> TaskResult {
     Ok(partition_value(aggregate::finish(frames, spec_arg(args, 1)?)?))
 }
 
-rask_core::register_function!("rask_dataframe::agg_partial", agg_partial);
 rask_core::register_function!("rask_dataframe::agg_shard", agg_shard);
 rask_core::register_function!("rask_dataframe::agg_combine", agg_combine);
 rask_core::register_function!("rask_dataframe::agg_finish", agg_finish);

@@ -216,6 +216,22 @@ rask_core::register_function!("rask_dataframe::sketch_finish", sketch_finish);
 rask_core::register_function!("rask_dataframe::concat", concat_frames);
 rask_core::register_function!("rask_dataframe::split", split_frame);
 rask_core::register_function!("rask_dataframe::total_len", total_len);
+rask_core::register_function!("rask_dataframe::csv_rows", csv_rows);
+rask_core::register_function!("rask_dataframe::sum_u64", sum_u64);
+
+fn csv_rows(args: &[Value]) -> TaskResult {
+    let source: &crate::plan::Source = args.first().ok_or_else(|| TaskError::msg("missing the source"))?.get(&"source")?;
+    let part: &u32 = args.get(1).ok_or_else(|| TaskError::msg("missing the partition index"))?.get(&"partition index")?;
+    let crate::plan::Source::Csv { blocks, schema, parse } = source else {
+        return Err(TaskError::msg("csv_rows needs a CSV source"));
+    };
+    Ok(Value::serde(pl::csv::count_rows(&blocks[*part as usize], schema, parse)?))
+}
+
+fn sum_u64(args: &[Value]) -> TaskResult {
+    let total = list_arg(args, "counts")?.iter().map(|v| v.get::<u64>(&"a count").copied()).sum::<rask_core::Result<u64>>()?;
+    Ok(Value::serde(total))
+}
 
 /// Stacks frames with the same columns: the partitions of the first, then of the second, ...
 pub fn concat(frames: &[DataFrame]) -> Result<DataFrame> {
@@ -277,6 +293,9 @@ impl DataFrame {
             let key = Key::tokenized("len", Token::unique());
             return Ok(Delayed::literal(key, Value::serde(total)));
         }
+        if let Some(delayed) = self.csv_line_count() {
+            return Ok(delayed);
+        }
         let counted = self.select([pl::len_expr()])?;
         let (graph, name) = counted.partitions();
         let list = Arg::List((0..self.npartitions).map(|i| Arg::Key(Key::part(name.clone(), i))).collect());
@@ -287,6 +306,27 @@ impl DataFrame {
         });
         let spec = TaskSpec::new(tasks::function("rask_dataframe::total_len"), vec![list]);
         Ok(Delayed::from_task(key, spec, graph.heads().to_vec()))
+    }
+
+    /// `len` of CSV blocks with no row-changing steps: line breaks counted, nothing parsed.
+    fn csv_line_count(&self) -> Option<Delayed<u64>> {
+        let crate::frame::Input::Source(source, token) = &self.input else { return None };
+        if !matches!(**source, crate::plan::Source::Csv { .. }) || crate::plan::Steps(self.steps.clone()).changes_row_count() {
+            return None;
+        }
+        let mut t = Tokenizer::new();
+        t.token(*token);
+        let name = Name::tokenized("csv-rows", t.finish());
+        let source_value = Value::serde(crate::plan::Source::clone(source));
+        let count = tasks::function("rask_dataframe::csv_rows");
+        let counts: Vec<(Key, TaskSpec)> = (0..self.npartitions)
+            .map(|i| (Key::part(name.clone(), i), TaskSpec::new(count.clone(), vec![Arg::Value(source_value.clone()), Arg::Value(Value::serde(i))])))
+            .collect();
+        let list = Arg::List(counts.iter().map(|(k, _)| Arg::Key(k.clone())).collect());
+        let graph = Graph::from_layer(Layer::tasks(name.clone(), counts, &[]));
+        let key = Key::tokenized("len", t.finish());
+        let spec = TaskSpec::new(tasks::function("rask_dataframe::sum_u64"), vec![list]);
+        Some(Delayed::from_task(key, spec, graph.heads().to_vec()))
     }
 
     /// Whether the frame has no rows (computes `len`).
@@ -431,7 +471,9 @@ impl DataFrame {
     }
 
     fn two_stage(&self, columns: Vec<String>, kind: &str, extra: Value, prefix: &str) -> Result<DataFrame> {
-        let (graph, input) = self.partitions();
+        // Select the columns inside the partitions' query, so readers parse only those.
+        let selected = self.select(columns.iter().map(|c| pl::column(c)))?;
+        let (graph, input) = selected.partitions();
         let token = {
             let mut t = Tokenizer::new();
             t.str(input.as_str()).str(prefix).bytes(&rmp_serde::to_vec(&columns).unwrap_or_default());

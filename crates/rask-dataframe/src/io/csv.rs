@@ -95,7 +95,8 @@ pub fn read_csv(pattern: &str, options: CsvOptions) -> Result<DataFrame> {
     let files = store::expand(pattern, &options.storage)?;
     let (first, first_size) = &files[0];
     let sample = first.read_range(0, (options.sample_bytes as u64).min(*first_size))?;
-    let schema = pl_csv::infer_schema(&sample, &options.parse, &options.dtypes, &first.to_string())?;
+    let mut parse = options.parse.clone();
+    let schema = pl_csv::infer_schema(&sample, &mut parse, &options.dtypes, &first.to_string())?;
     let mut blocks = Vec::new();
     for (location, size) in &files {
         let header_end = if location == first {
@@ -116,7 +117,7 @@ pub fn read_csv(pattern: &str, options: CsvOptions) -> Result<DataFrame> {
             file_size: *size,
         }));
     }
-    let frame = DataFrame::from_source(Source::Csv { blocks, schema, parse: options.parse.clone() }, None)?;
+    let frame = DataFrame::from_source(Source::Csv { blocks, schema, parse }, None)?;
     match &options.usecols {
         Some(columns) => {
             frame.check_columns(columns, "usecols")?;

@@ -121,15 +121,19 @@ fn run(lazy: LazyFrame, what: &str) -> Result<PlFrame> {
 
 /// Reduces one partition to its partial columns.
 pub fn partial(frame: &PlFrame, spec: &GroupSpec) -> Result<PlFrame> {
+    run(partial_lazy(frame.clone().lazy(), spec), "aggregating a partition")
+}
+
+/// The partial aggregation as a lazy query over a partition.
+pub fn partial_lazy(mut lazy: LazyFrame, spec: &GroupSpec) -> LazyFrame {
     let grouped = !spec.keys.is_empty();
-    let mut lazy = frame.clone().lazy();
     if spec.dropna && grouped {
         for key in &spec.keys {
             lazy = lazy.filter(col(key.as_str()).is_not_null());
         }
     }
     let exprs = spec.aggs.iter().enumerate().flat_map(|(i, a)| partial_exprs(i, a, grouped)).collect();
-    run(aggregate(lazy, spec, exprs), "aggregating a partition")
+    aggregate(lazy, spec, exprs)
 }
 
 /// Combines partials into one partial frame.

@@ -24,11 +24,42 @@ pub fn datetime_type() -> DataType {
     DataType::Datetime(TimeUnit::Microseconds, None)
 }
 
+/// Formats tried for `parse_dates` columns, most common first.
+const DATE_FORMATS: [&str; 6] = [
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+];
+
+fn to_datetime(column: &str, format: &str) -> polars::prelude::Expr {
+    let options = StrptimeOptions { format: Some(format.into()), strict: true, exact: true, cache: false };
+    polars::prelude::col(column)
+        .str()
+        .to_datetime(Some(TimeUnit::Microseconds), None, options, polars::prelude::lit("raise"))
+        .alias(column)
+}
+
+/// The first format that parses every sampled value of a text column.
+fn detect_date_format(sample: &PlFrame, column: &str) -> Option<String> {
+    let values = sample.column(column).ok()?;
+    if values.dtype() != &DataType::String {
+        return None;
+    }
+    let frame = values.clone().into_frame();
+    DATE_FORMATS
+        .iter()
+        .find(|format| frame.clone().lazy().select([to_datetime(column, format)]).collect().is_ok())
+        .map(|format| format.to_string())
+}
+
 /// Infers the schema from the first bytes of a file (cut at the last complete line), then
-/// applies `parse_dates` and the `dtypes` overrides.
+/// applies `parse_dates` (finding each column's format) and the `dtypes` overrides.
 pub fn infer_schema(
     sample: &[u8],
-    parse: &CsvParse,
+    parse: &mut CsvParse,
     dtypes: &[(String, DataType)],
     path: &str,
 ) -> Result<Schema> {
@@ -45,9 +76,15 @@ pub fn infer_schema(
         .finish()
         .map_err(|e| Error::io("cannot infer the columns of", path, e))?;
     let mut schema = frame.schema().as_ref().clone();
+    parse.date_formats.clear();
     for name in &parse.parse_dates {
         match schema.get_mut(name.as_str()) {
-            Some(dtype) => *dtype = datetime_type(),
+            Some(dtype) => {
+                *dtype = datetime_type();
+                if let Some(format) = detect_date_format(&frame, name) {
+                    parse.date_formats.push((name.clone(), format));
+                }
+            }
             None => {
                 return Err(Error::UnknownColumn {
                     column: name.clone(),
@@ -110,16 +147,26 @@ pub fn read_block(
         let empty = super::empty(schema).lazy();
         return steps(empty).and_then(LazyFrame::collect).map_err(|e| polars_error(e, schema, "reading CSV"));
     }
+    // Date columns with a known format are read as text and parsed with that format.
+    let mut scan_schema = schema.clone();
+    for (name, _) in &parse.date_formats {
+        if let Some(dtype) = scan_schema.get_mut(name.as_str()) {
+            *dtype = DataType::String;
+        }
+    }
+    let conversions: Vec<polars::prelude::Expr> =
+        parse.date_formats.iter().map(|(name, format)| to_datetime(name, format)).collect();
     let source = ScanSource::Buffer(lines.clone().into()).into_sources();
     let lazy = LazyCsvReader::new_with_sources(source)
         .with_has_header(false)
-        .with_schema(Some(Arc::new(schema.clone())))
+        .with_schema(Some(Arc::new(scan_schema)))
         .with_separator(parse.separator)
         .with_quote_char(Some(parse.quote))
         .with_null_values(null_values(parse))
         .with_raise_if_empty(false)
         .finish();
-    let result = lazy.and_then(|lazy| steps(lazy)).and_then(LazyFrame::collect);
+    let lazy = lazy.map(|lazy| if conversions.is_empty() { lazy } else { lazy.with_columns(conversions) });
+    let result = lazy.and_then(steps).and_then(LazyFrame::collect);
     match result {
         Ok(frame) => Ok(frame),
         Err(PolarsError::ColumnNotFound(message)) => {
@@ -258,3 +305,29 @@ fn type_of_text(value: &str) -> String {
 }
 
 use polars::prelude::IntoSeries as _;
+
+/// The rows of a block: its line breaks counted directly (no parsing) unless the block holds
+/// a quote character, when a quoted field might hold a line break and Polars counts instead.
+pub fn count_rows(block: &CsvBlock, schema: &Schema, parse: &CsvParse) -> Result<u64> {
+    let (_, lines) = block_lines(block)?;
+    if lines.contains(&parse.quote) {
+        let counted = read_block(block, schema, parse, |lazy| Ok(lazy.select([super::len_expr()])))?;
+        return Ok(super::scalar_f64(&counted, "len")? as u64);
+    }
+    let mut rows = 0u64;
+    let mut start = 0usize;
+    for (index, &byte) in lines.iter().enumerate() {
+        if byte == b'\n' {
+            let line = &lines[start..index];
+            // Polars skips empty lines; so does the count.
+            if !(line.is_empty() || line == b"\r") {
+                rows += 1;
+            }
+            start = index + 1;
+        }
+    }
+    if start < lines.len() && &lines[start..] != b"\r" {
+        rows += 1;
+    }
+    Ok(rows)
+}

@@ -201,6 +201,7 @@ fn lazy_steps(
                 types.iter().map(|(c, t)| col(c.as_str()).strict_cast(t.clone())).collect::<Vec<_>>(),
             ),
             Step::Limit(n) => lazy.limit(*n as _),
+            Step::PartialAgg(spec) => aggregate::partial_lazy(lazy, spec),
             Step::Tail(n) => lazy.tail(*n as _),
             Step::Join { right, left_on, right_on, how, suffix } => {
                 let how = match how {
