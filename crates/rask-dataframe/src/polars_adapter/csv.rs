@@ -156,7 +156,8 @@ pub fn read_block(
     }
     let conversions: Vec<polars::prelude::Expr> =
         parse.date_formats.iter().map(|(name, format)| to_datetime(name, format)).collect();
-    let source = ScanSource::Buffer(lines.clone().into()).into_sources();
+    // The bytes move into the scan (no copy); a failing block is read again to diagnose it.
+    let source = ScanSource::Buffer(lines.into()).into_sources();
     let lazy = LazyCsvReader::new_with_sources(source)
         .with_has_header(false)
         .with_schema(Some(Arc::new(scan_schema)))
@@ -172,7 +173,10 @@ pub fn read_block(
         Err(PolarsError::ColumnNotFound(message)) => {
             Err(polars_error(PolarsError::ColumnNotFound(message), schema, "reading CSV"))
         }
-        Err(error) => Err(diagnose(block, lines_start, &lines, schema, parse, error)),
+        Err(error) => match block_lines(block) {
+            Ok((_, lines)) => Err(diagnose(block, lines_start, &lines, schema, parse, error)),
+            Err(read_again) => Err(read_again),
+        },
     }
 }
 

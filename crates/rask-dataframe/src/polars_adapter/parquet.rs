@@ -45,7 +45,9 @@ pub fn read_piece(
     schema: &Schema,
     steps: impl FnOnce(LazyFrame) -> Result<LazyFrame, PolarsError>,
 ) -> Result<PlFrame> {
-    let args = ScanArgsParquet::default();
+    let mut args = ScanArgsParquet::default();
+    // Pieces are single files: no hive partitioning (which in-memory buffers do not support).
+    args.hive_options.enabled = Some(false);
     let lazy = match &piece.location {
         Location::Local(path) => LazyFrame::scan_parquet(PlRefPath::from(path.to_string_lossy().as_ref()), args),
         Location::Remote { .. } => {
