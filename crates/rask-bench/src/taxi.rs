@@ -56,8 +56,11 @@ fn scalar(frame: &DataFrame, column: &str) -> Json {
     json!(frame.column(column).unwrap().get(0).unwrap().extract::<f64>())
 }
 
-fn emit(engine: &str, scenario: &str, seconds: f64, result: Json) {
-    println!("{}", json!({"bench": "taxi", "engine": engine, "scenario": scenario, "seconds": seconds, "result": result}));
+fn emit(engine: &str, scenario: &str, seconds: f64, result: &Json) {
+    println!(
+        "{}",
+        json!({"bench": "taxi", "engine": engine, "scenario": scenario, "seconds": seconds, "result": result})
+    );
 }
 
 fn timed<T>(run: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
@@ -75,11 +78,16 @@ fn payment_names() -> DataFrame {
 }
 
 fn run_rask(engine: &str, csv_glob: &str, parquet_dir: &Path) -> Result<()> {
-    let df = read_csv(csv_glob, CsvOptions::default().parse_dates(["tpep_pickup_datetime", "tpep_dropoff_datetime"]))?;
+    let df = read_csv(
+        csv_glob,
+        CsvOptions::default().parse_dates(["tpep_pickup_datetime", "tpep_dropoff_datetime"]),
+    )?;
     let (s, n) = timed(|| Ok(df.len()?.compute()?))?;
-    emit(engine, "len", s, json!(n));
-    let (s, r) = timed(|| Ok(df.group_by(["passenger_count"]).agg([agg::mean("trip_distance")])?.compute()?))?;
-    emit(engine, "groupby_passenger_mean", s, to_json(&r, "passenger_count", "trip_distance"));
+    emit(engine, "len", s, &json!(n));
+    let (s, r) = timed(|| {
+        Ok(df.group_by(["passenger_count"]).agg([agg::mean("trip_distance")])?.compute()?)
+    })?;
+    emit(engine, "groupby_passenger_mean", s, &to_json(&r, "passenger_count", "trip_distance"));
     let (s, (dow, hour)) = timed(|| {
         let tipped = df
             .filter(col("tip_amount").gt(lit(0)).and(col("fare_amount").gt(lit(0))))?
@@ -92,22 +100,30 @@ fn run_rask(engine: &str, csv_glob: &str, parquet_dir: &Path) -> Result<()> {
         let by_hour = tipped.group_by(["hour"]).agg([agg::mean("tip_fraction")])?;
         Ok((&by_dow, &by_hour).compute()?)
     })?;
-    emit(engine, "tip_fraction_by_dow_hour", s, json!({"dow": to_json(&dow, "day_of_week", "tip_fraction"), "hour": to_json(&hour, "hour", "tip_fraction")}));
+    emit(
+        engine,
+        "tip_fraction_by_dow_hour",
+        s,
+        &json!({"dow": to_json(&dow, "day_of_week", "tip_fraction"), "hour": to_json(&hour, "hour", "tip_fraction")}),
+    );
     let (s, r) = timed(|| {
-        let named = df.join_frame(&payment_names(), &["payment_type"], &["payment_type"], JoinHow::Left)?;
+        let named =
+            df.join_frame(&payment_names(), &["payment_type"], &["payment_type"], JoinHow::Left)?;
         Ok(named.group_by(["payment_name"]).agg([agg::mean("tip_amount")])?.compute()?)
     })?;
-    emit(engine, "merge_groupby", s, to_json(&r, "payment_name", "tip_amount"));
+    emit(engine, "merge_groupby", s, &to_json(&r, "payment_name", "tip_amount"));
     let (s, r) = timed(|| Ok(df.value_counts("passenger_count")?.compute()?))?;
-    emit(engine, "value_counts", s, to_json(&r, "passenger_count", "count"));
+    emit(engine, "value_counts", s, &to_json(&r, "passenger_count", "count"));
     let target = parquet_dir.join(engine);
-    let (s, rows) = timed(|| Ok(df.to_parquet(target.to_str().unwrap(), WriteOptions::default().overwrite(true))?))?;
-    emit(engine, "to_parquet", s, json!(rows));
+    let (s, rows) = timed(|| {
+        Ok(df.to_parquet(target.to_str().unwrap(), WriteOptions::default().overwrite(true))?)
+    })?;
+    emit(engine, "to_parquet", s, &json!(rows));
     let (s, r) = timed(|| {
         let trips = read_parquet(target.to_str().unwrap(), Default::default())?;
         Ok(trips.agg([agg::sum("passenger_count")])?.compute()?)
     })?;
-    emit(engine, "parquet_column_sum", s, scalar(&r, "passenger_count"));
+    emit(engine, "parquet_column_sum", s, &scalar(&r, "passenger_count"));
     Ok(())
 }
 
@@ -120,11 +136,15 @@ fn run_polars(csv_glob: &str, parquet_dir: &Path) -> Result<()> {
             .finish()?)
     };
     let (s, r) = timed(|| Ok(scan()?.select([len()]).collect()?))?;
-    emit(engine, "len", s, scalar(&r, "len"));
+    emit(engine, "len", s, &scalar(&r, "len"));
     let (s, r) = timed(|| {
-        Ok(scan()?.group_by([col("passenger_count")]).agg([col("trip_distance").mean()]).sort(["passenger_count"], Default::default()).collect()?)
+        Ok(scan()?
+            .group_by([col("passenger_count")])
+            .agg([col("trip_distance").mean()])
+            .sort(["passenger_count"], Default::default())
+            .collect()?)
     })?;
-    emit(engine, "groupby_passenger_mean", s, to_json(&r, "passenger_count", "trip_distance"));
+    emit(engine, "groupby_passenger_mean", s, &to_json(&r, "passenger_count", "trip_distance"));
     let (s, (dow, hour)) = timed(|| {
         let tipped = scan()?
             .filter(col("tip_amount").gt(lit(0)).and(col("fare_amount").gt(lit(0))))
@@ -133,38 +153,59 @@ fn run_polars(csv_glob: &str, parquet_dir: &Path) -> Result<()> {
                 col("tpep_pickup_datetime").dt().weekday().alias("day_of_week"),
                 col("tpep_pickup_datetime").dt().hour().alias("hour"),
             ]);
-        let dow = tipped.clone().group_by([col("day_of_week")]).agg([col("tip_fraction").mean()]).sort(["day_of_week"], Default::default());
-        let hour = tipped.group_by([col("hour")]).agg([col("tip_fraction").mean()]).sort(["hour"], Default::default());
+        let dow = tipped
+            .clone()
+            .group_by([col("day_of_week")])
+            .agg([col("tip_fraction").mean()])
+            .sort(["day_of_week"], Default::default());
+        let hour = tipped
+            .group_by([col("hour")])
+            .agg([col("tip_fraction").mean()])
+            .sort(["hour"], Default::default());
         let both = collect_all([dow, hour])?;
         Ok((both[0].clone(), both[1].clone()))
     })?;
-    emit(engine, "tip_fraction_by_dow_hour", s, json!({"dow": to_json(&dow, "day_of_week", "tip_fraction"), "hour": to_json(&hour, "hour", "tip_fraction")}));
+    emit(
+        engine,
+        "tip_fraction_by_dow_hour",
+        s,
+        &json!({"dow": to_json(&dow, "day_of_week", "tip_fraction"), "hour": to_json(&hour, "hour", "tip_fraction")}),
+    );
     let (s, r) = timed(|| {
         Ok(scan()?
-            .join(payment_names().lazy(), [col("payment_type")], [col("payment_type")], JoinArgs::new(JoinType::Left))
+            .join(
+                payment_names().lazy(),
+                [col("payment_type")],
+                [col("payment_type")],
+                JoinArgs::new(JoinType::Left),
+            )
             .group_by([col("payment_name")])
             .agg([col("tip_amount").mean()])
             .collect()?)
     })?;
-    emit(engine, "merge_groupby", s, to_json(&r, "payment_name", "tip_amount"));
-    let (s, r) = timed(|| Ok(scan()?.group_by([col("passenger_count")]).agg([len().alias("count")]).collect()?))?;
-    emit(engine, "value_counts", s, to_json(&r, "passenger_count", "count"));
+    emit(engine, "merge_groupby", s, &to_json(&r, "payment_name", "tip_amount"));
+    let (s, r) = timed(|| {
+        Ok(scan()?.group_by([col("passenger_count")]).agg([len().alias("count")]).collect()?)
+    })?;
+    emit(engine, "value_counts", s, &to_json(&r, "passenger_count", "count"));
     let target = parquet_dir.join(engine);
     std::fs::create_dir_all(&target)?;
     let file = target.join("all.parquet");
     let (s, rows) = timed(|| {
         let mut frame = scan()?.collect()?;
         let mut out = std::fs::File::create(&file)?;
-        ParquetWriter::new(&mut out).with_compression(ParquetCompression::Snappy).finish(&mut frame)?;
+        ParquetWriter::new(&mut out)
+            .with_compression(ParquetCompression::Snappy)
+            .finish(&mut frame)?;
         Ok(frame.height())
     })?;
-    emit(engine, "to_parquet", s, json!(rows));
+    emit(engine, "to_parquet", s, &json!(rows));
     let (s, r) = timed(|| {
         Ok(LazyFrame::scan_parquet(PlRefPath::from(file.to_str().unwrap()), Default::default())?
             .select([col("passenger_count").sum()])
             .collect()?)
     })?;
-    emit(engine, "parquet_column_sum", s, scalar(&r, "passenger_count"));
+    emit(engine, "parquet_column_sum", s, &scalar(&r, "passenger_count"));
     Ok(())
 }
 

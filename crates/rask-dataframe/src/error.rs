@@ -122,13 +122,19 @@ impl fmt::Display for TypeMismatches<'_> {
         let TypeMismatches(path, columns) = self;
         write!(f, "columns of `{path}` hold values of another type than the sample at the start of the data showed:")?;
         for c in columns.iter() {
-            write!(f, "\n  - `{}`: expected {}, found {} (for example {:?})", c.column, c.expected, c.found, c.example)?;
+            write!(
+                f,
+                "\n  - `{}`: expected {}, found {} (for example {:?})",
+                c.column, c.expected, c.found, c.example
+            )?;
         }
-        let overrides: Vec<String> = columns
-            .iter()
-            .map(|c| format!("(\"{}\", DataType::{})", c.column, c.found))
-            .collect();
-        write!(f, "\nset the types explicitly: CsvOptions::default().dtypes([{}])", overrides.join(", "))
+        let overrides: Vec<String> =
+            columns.iter().map(|c| format!("(\"{}\", DataType::{})", c.column, c.found)).collect();
+        write!(
+            f,
+            "\nset the types explicitly: CsvOptions::default().dtypes([{}])",
+            overrides.join(", ")
+        )
     }
 }
 
@@ -137,7 +143,11 @@ impl Error {
         Error::Polars { context: context.into(), reason: error.to_string() }
     }
 
-    pub(crate) fn io(action: &'static str, path: impl fmt::Display, error: impl fmt::Display) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl fmt::Display,
+        error: impl fmt::Display,
+    ) -> Self {
         Error::Io { action, path: path.to_string(), reason: error.to_string() }
     }
 }

@@ -10,7 +10,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use rask_core::{Arg, Collection, Delayed, Graph, Key, Layer, Name, TaskSpec, Token, Tokenizer, Value};
+use rask_core::{
+    Arg, Collection, Delayed, Graph, Key, Layer, Name, TaskSpec, Token, Tokenizer, Value,
+};
 
 use crate::error::{Error, Result};
 use crate::plan::{JoinHow, Source, Step, Steps};
@@ -66,7 +68,12 @@ impl DataFrame {
     }
 
     /// A frame whose partition `i` is `(name, i)` in `graph`.
-    pub(crate) fn from_partitions(graph: Graph, name: Name, npartitions: u32, schema: Arc<Schema>) -> Self {
+    pub(crate) fn from_partitions(
+        graph: Graph,
+        name: Name,
+        npartitions: u32,
+        schema: Arc<Schema>,
+    ) -> Self {
         DataFrame {
             input: Input::Partitions(graph, name),
             steps: Vec::new(),
@@ -102,7 +109,8 @@ impl DataFrame {
     pub(crate) fn with_step(&self, step: Step, context: &str) -> Result<Self> {
         let mut steps = self.steps.clone();
         steps.push(step);
-        let extra_schemas: Vec<Schema> = self.extras.iter().map(extra_schema).collect::<Result<_>>()?;
+        let extra_schemas: Vec<Schema> =
+            self.extras.iter().map(extra_schema).collect::<Result<_>>()?;
         let schema = pl::steps_schema(&self.base_schema, &steps, &extra_schemas, context)?;
         let changes_rows = Steps(steps.clone()).changes_row_count();
         Ok(DataFrame {
@@ -141,7 +149,10 @@ impl DataFrame {
     }
 
     /// Rename columns: `df.rename([("old", "new")])`.
-    pub fn rename<A: AsRef<str>, B: AsRef<str>>(&self, pairs: impl IntoIterator<Item = (A, B)>) -> Result<Self> {
+    pub fn rename<A: AsRef<str>, B: AsRef<str>>(
+        &self,
+        pairs: impl IntoIterator<Item = (A, B)>,
+    ) -> Result<Self> {
         let (existing, new): (Vec<String>, Vec<String>) = pairs
             .into_iter()
             .map(|(a, b)| (a.as_ref().to_string(), b.as_ref().to_string()))
@@ -151,7 +162,10 @@ impl DataFrame {
     }
 
     /// Change column types: `df.cast([("passenger_count", DataType::Int32)])`.
-    pub fn cast<S: AsRef<str>>(&self, types: impl IntoIterator<Item = (S, DataType)>) -> Result<Self> {
+    pub fn cast<S: AsRef<str>>(
+        &self,
+        types: impl IntoIterator<Item = (S, DataType)>,
+    ) -> Result<Self> {
         let types: Vec<(String, DataType)> =
             types.into_iter().map(|(c, t)| (c.as_ref().to_string(), t)).collect();
         let names: Vec<String> = types.iter().map(|(c, _)| c.clone()).collect();
@@ -160,8 +174,10 @@ impl DataFrame {
     }
 
     /// Replace nulls in every column with `value` (columns of other types are left alone).
+    // Expressions are taken by value everywhere, as in Polars.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn fill_null(&self, value: Expr) -> Result<Self> {
-        self.with_columns(pl::fill_null_all(&self.schema, value))
+        self.with_columns(pl::fill_null_all(&self.schema, &value))
     }
 
     /// Limit `column` to `min..=max`.
@@ -192,7 +208,13 @@ impl DataFrame {
 
     /// Joins every partition with an in-memory Polars frame (sent once to each worker that
     /// needs it): the broadcast join Dask does when one side is small.
-    pub fn join_frame(&self, right: &PlFrame, left_on: &[&str], right_on: &[&str], how: JoinHow) -> Result<Self> {
+    pub fn join_frame(
+        &self,
+        right: &PlFrame,
+        left_on: &[&str],
+        right_on: &[&str],
+        how: JoinHow,
+    ) -> Result<Self> {
         let mut tokenizer = Tokenizer::new();
         tokenizer.token(Token::unique());
         let extra = Extra::Frame(tasks::partition_value(right.clone()), tokenizer.finish());
@@ -202,20 +224,35 @@ impl DataFrame {
     /// Joins with a rask frame. A frame with one partition is broadcast as it is; a larger one
     /// is first concatenated into one partition (keep it small: every partition of `self`
     /// reads all of it).
-    pub fn join(&self, right: &DataFrame, left_on: &[&str], right_on: &[&str], how: JoinHow) -> Result<Self> {
+    pub fn join(
+        &self,
+        right: &DataFrame,
+        left_on: &[&str],
+        right_on: &[&str],
+        how: JoinHow,
+    ) -> Result<Self> {
         let right = right.repartition(1)?;
         let (graph, name) = right.partitions();
         let extra = Extra::Key(graph, Key::part(name, 0), Arc::new(right.schema().clone()));
         self.join_extra(extra, left_on, right_on, how)
     }
 
-    fn join_extra(&self, extra: Extra, left_on: &[&str], right_on: &[&str], how: JoinHow) -> Result<Self> {
+    fn join_extra(
+        &self,
+        extra: Extra,
+        left_on: &[&str],
+        right_on: &[&str],
+        how: JoinHow,
+    ) -> Result<Self> {
         if left_on.len() != right_on.len() || left_on.is_empty() {
             return Err(Error::Invalid(format!(
                 "join needs as many left keys as right keys, at least one: got {left_on:?} and {right_on:?}"
             )));
         }
-        self.check_columns(&left_on.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "join (left keys)")?;
+        self.check_columns(
+            &left_on.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            "join (left keys)",
+        )?;
         let mut frame = self.clone();
         frame.extras.push(extra);
         let step = Step::Join {
@@ -232,7 +269,9 @@ impl DataFrame {
     /// gives the same sample.
     pub fn sample(&self, fraction: f64, seed: u64) -> Result<Self> {
         if !(0.0..=1.0).contains(&fraction) {
-            return Err(Error::Invalid(format!("sample fraction must be in 0..=1, got {fraction}")));
+            return Err(Error::Invalid(format!(
+                "sample fraction must be in 0..=1, got {fraction}"
+            )));
         }
         self.with_step(Step::Sample { fraction, seed }, "sample")
     }
@@ -242,7 +281,9 @@ impl DataFrame {
     pub fn random_split(&self, fractions: &[f64], seed: u64) -> Result<Vec<Self>> {
         let total: f64 = fractions.iter().sum();
         if fractions.is_empty() || fractions.iter().any(|f| *f < 0.0) || total <= 0.0 {
-            return Err(Error::Invalid(format!("random_split needs non-negative fractions with a positive sum, got {fractions:?}")));
+            return Err(Error::Invalid(format!(
+                "random_split needs non-negative fractions with a positive sum, got {fractions:?}"
+            )));
         }
         let mut low = 0.0;
         fractions
@@ -269,17 +310,28 @@ impl DataFrame {
         let mut tokenizer = Tokenizer::new();
         tokenizer.bytes(&rmp_serde::to_vec(&steps).unwrap_or_default());
         let mut inputs: Vec<&Graph> = Vec::new();
-        let (prefix, head): (&str, Box<dyn Fn(u32) -> Vec<Arg>>) = match &self.input {
+        type PartitionArgs = Box<dyn Fn(u32) -> Vec<Arg>>;
+        let (prefix, head): (&str, PartitionArgs) = match &self.input {
             Input::Source(source, token) => {
                 tokenizer.token(*token);
                 let source_value = Value::serde(Source::clone(source));
-                (source.prefix(), Box::new(move |i| vec![Arg::Value(source_value.clone()), Arg::Value(Value::serde(i))]))
+                (
+                    source.prefix(),
+                    Box::new(move |i| {
+                        vec![Arg::Value(source_value.clone()), Arg::Value(Value::serde(i))]
+                    }),
+                )
             }
             Input::Partitions(graph, name) => {
                 tokenizer.str(name.as_str());
                 inputs.push(graph);
                 let name = name.clone();
-                ("apply", Box::new(move |i| vec![Arg::Key(Key::part(name.clone(), i)), Arg::Value(Value::serde(i))]))
+                (
+                    "apply",
+                    Box::new(move |i| {
+                        vec![Arg::Key(Key::part(name.clone(), i)), Arg::Value(Value::serde(i))]
+                    }),
+                )
             }
         };
         let mut extra_args = Vec::new();
@@ -323,7 +375,9 @@ impl DataFrame {
     /// One `Delayed` per partition, like Dask's `to_delayed`.
     pub fn to_delayed(&self) -> Vec<Delayed<PlFrame>> {
         let (graph, name) = self.partitions();
-        (0..self.npartitions).map(|i| Delayed::from_graph(graph.clone(), Key::part(name.clone(), i))).collect()
+        (0..self.npartitions)
+            .map(|i| Delayed::from_graph(graph.clone(), Key::part(name.clone(), i)))
+            .collect()
     }
 
     /// A frame whose partitions are the given delayed Polars frames; `schema` is the schema
@@ -342,9 +396,18 @@ impl DataFrame {
         let tasks = parts
             .iter()
             .enumerate()
-            .map(|(i, d)| (Key::part(name.clone(), i as u32), TaskSpec::new(identity.clone(), vec![Arg::Key(d.key().clone())])))
+            .map(|(i, d)| {
+                (
+                    Key::part(name.clone(), i as u32),
+                    TaskSpec::new(identity.clone(), vec![Arg::Key(d.key().clone())]),
+                )
+            })
             .collect();
-        let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &graphs.iter().collect::<Vec<_>>()));
+        let graph = Graph::from_layer(Layer::tasks(
+            name.clone(),
+            tasks,
+            &graphs.iter().collect::<Vec<_>>(),
+        ));
         Ok(DataFrame::from_partitions(graph, name, parts.len() as u32, Arc::new(schema)))
     }
 }
@@ -368,7 +431,8 @@ impl Collection for DataFrame {
     }
 
     fn finalize(&self, values: Vec<Value>) -> rask_core::Result<PlFrame> {
-        let frames = values.iter().map(tasks::frame_of).collect::<Result<Vec<_>>>().map_err(to_core)?;
+        let frames =
+            values.iter().map(tasks::frame_of).collect::<Result<Vec<_>>>().map_err(to_core)?;
         pl::concat(frames.into_iter().cloned().collect(), &self.schema).map_err(to_core)
     }
 }

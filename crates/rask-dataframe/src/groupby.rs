@@ -157,7 +157,12 @@ impl DataFrame {
 
     /// Aggregates the whole frame to one row: `df.agg([agg::sum("x"), agg::mean("y")])`.
     pub fn agg(&self, aggs: impl IntoIterator<Item = Agg>) -> Result<DataFrame> {
-        let spec = GroupSpec { keys: Vec::new(), aggs: aggs.into_iter().collect(), dropna: false, sort: Vec::new() };
+        let spec = GroupSpec {
+            keys: Vec::new(),
+            aggs: aggs.into_iter().collect(),
+            dropna: false,
+            sort: Vec::new(),
+        };
         tree_reduce(self, spec, 8, 1)
     }
 
@@ -247,7 +252,8 @@ impl GroupBy {
     pub fn agg(self, aggs: impl IntoIterator<Item = Agg>) -> Result<DataFrame> {
         self.frame.check_columns(&self.keys, "group_by")?;
         let aggs: Vec<Agg> = aggs.into_iter().collect();
-        let columns: Vec<String> = aggs.iter().filter(|a| a.kind != AggKind::Size).map(|a| a.column.clone()).collect();
+        let columns: Vec<String> =
+            aggs.iter().filter(|a| a.kind != AggKind::Size).map(|a| a.column.clone()).collect();
         self.frame.check_columns(&columns, "agg")?;
         let sort = self.keys.iter().map(|k| (k.clone(), false)).collect();
         let spec = GroupSpec { keys: self.keys, aggs, dropna: self.dropna, sort };
@@ -262,12 +268,18 @@ fn tokenized(prefix: &str, base: &Name, spec_bytes: &[u8], extra: u64) -> Name {
 }
 
 /// Builds the partial → combine → finish tree over the frame's partitions.
-pub(crate) fn tree_reduce(frame: &DataFrame, spec: GroupSpec, split_every: usize, split_out: u32) -> Result<DataFrame> {
+pub(crate) fn tree_reduce(
+    frame: &DataFrame,
+    spec: GroupSpec,
+    split_every: usize,
+    split_out: u32,
+) -> Result<DataFrame> {
     let schema = aggregate::result_schema(frame.schema(), &spec)?;
     // The first stage runs inside each partition's query (see `Step::PartialAgg`).
     let partials = frame.with_step(Step::PartialAgg(spec.clone()), "agg")?;
     let (graph, partial_name) = partials.partitions();
-    let partial_keys: Vec<Key> = (0..frame.npartitions()).map(|i| Key::part(partial_name.clone(), i)).collect();
+    let partial_keys: Vec<Key> =
+        (0..frame.npartitions()).map(|i| Key::part(partial_name.clone(), i)).collect();
     let input = partial_name.clone();
     let spec_bytes = rmp_serde::to_vec(&spec).map_err(|e| Error::Invalid(e.to_string()))?;
     let spec_value = Value::serde(spec);
@@ -284,7 +296,12 @@ pub(crate) fn tree_reduce(frame: &DataFrame, spec: GroupSpec, split_every: usize
         let mut level: Vec<Key> = if split_out == 1 {
             partial_keys.clone()
         } else {
-            let shard_name = tokenized("agg-shard", &input, &spec_bytes, u64::from(shard) << 32 | u64::from(split_out));
+            let shard_name = tokenized(
+                "agg-shard",
+                &input,
+                &spec_bytes,
+                u64::from(shard) << 32 | u64::from(split_out),
+            );
             let shard_fn = tasks::function("rask_dataframe::agg_shard");
             let shard_tasks: Vec<(Key, TaskSpec)> = partial_keys
                 .iter()
@@ -306,14 +323,18 @@ pub(crate) fn tree_reduce(frame: &DataFrame, spec: GroupSpec, split_every: usize
         let mut depth = 0u64;
         while level.len() > split_every {
             depth += 1;
-            let name = tokenized("agg-combine", &input, &spec_bytes, depth << 32 | u64::from(shard));
+            let name =
+                tokenized("agg-combine", &input, &spec_bytes, depth << 32 | u64::from(shard));
             let combine = tasks::function("rask_dataframe::agg_combine");
             let combined: Vec<(Key, TaskSpec)> = level
                 .chunks(split_every)
                 .enumerate()
                 .map(|(i, chunk)| {
                     let list = Arg::List(chunk.iter().cloned().map(Arg::Key).collect());
-                    (Key::part(name.clone(), i as u32), TaskSpec::new(combine.clone(), vec![list, Arg::Value(spec_value.clone())]))
+                    (
+                        Key::part(name.clone(), i as u32),
+                        TaskSpec::new(combine.clone(), vec![list, Arg::Value(spec_value.clone())]),
+                    )
                 })
                 .collect();
             level = combined.iter().map(|(k, _)| k.clone()).collect();
@@ -321,7 +342,10 @@ pub(crate) fn tree_reduce(frame: &DataFrame, spec: GroupSpec, split_every: usize
         }
         let list = Arg::List(level.into_iter().map(Arg::Key).collect());
         let finish = tasks::function("rask_dataframe::agg_finish");
-        finish_tasks.push((Key::part(finish_name.clone(), shard), TaskSpec::new(finish, vec![list, Arg::Value(spec_value.clone())])));
+        finish_tasks.push((
+            Key::part(finish_name.clone(), shard),
+            TaskSpec::new(finish, vec![list, Arg::Value(spec_value.clone())]),
+        ));
     }
     add_layer(&finish_name, finish_tasks, &mut layers);
     let graph = layers.pop().expect("the finish layer");
@@ -335,8 +359,10 @@ fn spec_arg(args: &[Value], index: usize) -> std::result::Result<&GroupSpec, Tas
 
 fn agg_shard(args: &[Value]) -> TaskResult {
     let frame = frame_of(args.first().ok_or_else(|| TaskError::msg("missing the partition"))?)?;
-    let shard: &u32 = args.get(2).ok_or_else(|| TaskError::msg("missing the shard"))?.get(&"shard")?;
-    let shards: &u32 = args.get(3).ok_or_else(|| TaskError::msg("missing the shard count"))?.get(&"shards")?;
+    let shard: &u32 =
+        args.get(2).ok_or_else(|| TaskError::msg("missing the shard"))?.get(&"shard")?;
+    let shards: &u32 =
+        args.get(3).ok_or_else(|| TaskError::msg("missing the shard count"))?.get(&"shards")?;
     Ok(partition_value(aggregate::shard(frame, spec_arg(args, 1)?, *shard, *shards)?))
 }
 

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use rask_core::{
-    default_scheduler, Arg, Delayed, Graph, Key, Layer, Name, Optimizations, Scheduler, TaskError, TaskFn,
-    TaskResult, TaskSpec, Token, Tokenizer, Value,
+    default_scheduler, Arg, Delayed, Graph, Key, Layer, Name, Optimizations, Scheduler, TaskError,
+    TaskFn, TaskResult, TaskSpec, Token, Tokenizer, Value,
 };
 use rask_local::LocalScheduler;
 use serde::{Deserialize, Serialize};
@@ -111,17 +111,23 @@ fn quantile_of(sketch: &Sketch, q: f64) -> f64 {
 }
 
 fn list_arg<'a>(args: &'a [Value], what: &str) -> std::result::Result<&'a [Value], TaskError> {
-    args.first().and_then(Value::as_list).ok_or_else(|| TaskError::msg(format!("missing the list of {what}")))
+    args.first()
+        .and_then(Value::as_list)
+        .ok_or_else(|| TaskError::msg(format!("missing the list of {what}")))
 }
 
 fn columns_arg(args: &[Value], index: usize) -> std::result::Result<&Vec<String>, TaskError> {
-    Ok(args.get(index).ok_or_else(|| TaskError::msg("missing the columns"))?.get::<Vec<String>>(&"columns")?)
+    Ok(args
+        .get(index)
+        .ok_or_else(|| TaskError::msg("missing the columns"))?
+        .get::<Vec<String>>(&"columns")?)
 }
 
 fn moments_partial(args: &[Value]) -> TaskResult {
     let frame = frame_of(args.first().ok_or_else(|| TaskError::msg("missing the partition"))?)?;
     let columns = columns_arg(args, 1)?;
-    let data: Vec<Vec<f64>> = columns.iter().map(|c| pl::column_f64(frame, c)).collect::<Result<_>>()?;
+    let data: Vec<Vec<f64>> =
+        columns.iter().map(|c| pl::column_f64(frame, c)).collect::<Result<_>>()?;
     let k = columns.len();
     let mut m = Moments { n: 0.0, sums: vec![0.0; k], cross: vec![0.0; k * k] };
     for row in 0..pl::height(frame) {
@@ -142,7 +148,8 @@ fn moments_partial(args: &[Value]) -> TaskResult {
 fn moments_finish(args: &[Value]) -> TaskResult {
     let parts = list_arg(args, "moments")?;
     let columns = columns_arg(args, 1)?;
-    let correlation: &bool = args.get(2).ok_or_else(|| TaskError::msg("missing the kind"))?.get(&"kind")?;
+    let correlation: &bool =
+        args.get(2).ok_or_else(|| TaskError::msg("missing the kind"))?.get(&"kind")?;
     let k = columns.len();
     let mut total = Moments { n: 0.0, sums: vec![0.0; k], cross: vec![0.0; k * k] };
     for part in parts {
@@ -152,11 +159,19 @@ fn moments_finish(args: &[Value]) -> TaskResult {
         total.cross.iter_mut().zip(&m.cross).for_each(|(a, b)| *a += b);
     }
     let n = total.n;
-    let cov = |i: usize, j: usize| (total.cross[i * k + j] - total.sums[i] * total.sums[j] / n) / (n - 1.0);
+    let cov = |i: usize, j: usize| {
+        (total.cross[i * k + j] - total.sums[i] * total.sums[j] / n) / (n - 1.0)
+    };
     let out: Vec<(String, Vec<f64>)> = (0..k)
         .map(|j| {
             let values = (0..k)
-                .map(|i| if *correlation { cov(i, j) / (cov(i, i) * cov(j, j)).sqrt() } else { cov(i, j) })
+                .map(|i| {
+                    if *correlation {
+                        cov(i, j) / (cov(i, i) * cov(j, j)).sqrt()
+                    } else {
+                        cov(i, j)
+                    }
+                })
                 .collect();
             (columns[j].clone(), values)
         })
@@ -168,32 +183,41 @@ fn sketch_partial(args: &[Value]) -> TaskResult {
     let frame = frame_of(args.first().ok_or_else(|| TaskError::msg("missing the partition"))?)?;
     let columns = columns_arg(args, 1)?;
     let values = pl::column_f64(frame, &columns[0])?;
-    Ok(Value::serde(compress(values.into_iter().filter(|v| !v.is_nan()).map(|v| (v, 1.0)).collect())))
+    Ok(Value::serde(compress(
+        values.into_iter().filter(|v| !v.is_nan()).map(|v| (v, 1.0)).collect(),
+    )))
 }
 
 fn sketch_finish(args: &[Value]) -> TaskResult {
     let parts = list_arg(args, "sketches")?;
     let columns = columns_arg(args, 1)?;
-    let qs: &Vec<f64> = args.get(2).ok_or_else(|| TaskError::msg("missing the quantiles"))?.get(&"quantiles")?;
+    let qs: &Vec<f64> =
+        args.get(2).ok_or_else(|| TaskError::msg("missing the quantiles"))?.get(&"quantiles")?;
     let mut points = Vec::new();
     for part in parts {
         points.extend(part.get::<Sketch>(&"sketch")?.points.iter().copied());
     }
     let sketch = compress(points);
     let values = qs.iter().map(|q| quantile_of(&sketch, *q)).collect();
-    Ok(partition_value(pl::frame_f64(vec![("quantile".into(), qs.clone()), (columns[0].clone(), values)])?))
+    Ok(partition_value(pl::frame_f64(vec![
+        ("quantile".into(), qs.clone()),
+        (columns[0].clone(), values),
+    ])?))
 }
 
 fn concat_frames(args: &[Value]) -> TaskResult {
     let frames = frames_of(args.first().ok_or_else(|| TaskError::msg("missing the partitions"))?)?;
-    let schema = pl::frame_schema(frames.first().ok_or_else(|| TaskError::msg("nothing to concatenate"))?);
+    let schema =
+        pl::frame_schema(frames.first().ok_or_else(|| TaskError::msg("nothing to concatenate"))?);
     Ok(partition_value(pl::concat(frames.into_iter().cloned().collect(), &schema)?))
 }
 
 fn split_frame(args: &[Value]) -> TaskResult {
     let frame = frame_of(args.first().ok_or_else(|| TaskError::msg("missing the partition"))?)?;
-    let piece: &u32 = args.get(1).ok_or_else(|| TaskError::msg("missing the piece"))?.get(&"piece")?;
-    let pieces: &u32 = args.get(2).ok_or_else(|| TaskError::msg("missing the piece count"))?.get(&"pieces")?;
+    let piece: &u32 =
+        args.get(1).ok_or_else(|| TaskError::msg("missing the piece"))?.get(&"piece")?;
+    let pieces: &u32 =
+        args.get(2).ok_or_else(|| TaskError::msg("missing the piece count"))?.get(&"pieces")?;
     let height = pl::height(frame);
     let start = height * *piece as usize / *pieces as usize;
     let end = height * (*piece as usize + 1) / *pieces as usize;
@@ -220,8 +244,12 @@ rask_core::register_function!("rask_dataframe::csv_rows", csv_rows);
 rask_core::register_function!("rask_dataframe::sum_u64", sum_u64);
 
 fn csv_rows(args: &[Value]) -> TaskResult {
-    let source: &crate::plan::Source = args.first().ok_or_else(|| TaskError::msg("missing the source"))?.get(&"source")?;
-    let part: &u32 = args.get(1).ok_or_else(|| TaskError::msg("missing the partition index"))?.get(&"partition index")?;
+    let source: &crate::plan::Source =
+        args.first().ok_or_else(|| TaskError::msg("missing the source"))?.get(&"source")?;
+    let part: &u32 = args
+        .get(1)
+        .ok_or_else(|| TaskError::msg("missing the partition index"))?
+        .get(&"partition index")?;
     let crate::plan::Source::Csv { blocks, schema, parse } = source else {
         return Err(TaskError::msg("csv_rows needs a CSV source"));
     };
@@ -229,13 +257,17 @@ fn csv_rows(args: &[Value]) -> TaskResult {
 }
 
 fn sum_u64(args: &[Value]) -> TaskResult {
-    let total = list_arg(args, "counts")?.iter().map(|v| v.get::<u64>(&"a count").copied()).sum::<rask_core::Result<u64>>()?;
+    let total = list_arg(args, "counts")?
+        .iter()
+        .map(|v| v.get::<u64>(&"a count").copied())
+        .sum::<rask_core::Result<u64>>()?;
     Ok(Value::serde(total))
 }
 
 /// Stacks frames with the same columns: the partitions of the first, then of the second, ...
 pub fn concat(frames: &[DataFrame]) -> Result<DataFrame> {
-    let first = frames.first().ok_or_else(|| Error::Invalid("concat needs at least one frame".into()))?;
+    let first =
+        frames.first().ok_or_else(|| Error::Invalid("concat needs at least one frame".into()))?;
     for frame in &frames[1..] {
         if frame.dtypes() != first.dtypes() {
             return Err(Error::Invalid(format!(
@@ -245,10 +277,13 @@ pub fn concat(frames: &[DataFrame]) -> Result<DataFrame> {
             )));
         }
     }
-    let parts: Vec<(Graph, Name, u32)> = frames.iter().map(|f| {
-        let (graph, name) = f.partitions();
-        (graph, name, f.npartitions())
-    }).collect();
+    let parts: Vec<(Graph, Name, u32)> = frames
+        .iter()
+        .map(|f| {
+            let (graph, name) = f.partitions();
+            (graph, name, f.npartitions())
+        })
+        .collect();
     let names: Vec<&str> = parts.iter().map(|(_, n, _)| n.as_str()).collect();
     let name = new_name("concat", &names, None);
     let identity = rask_core::registry::lookup("rask::identity")?;
@@ -256,7 +291,10 @@ pub fn concat(frames: &[DataFrame]) -> Result<DataFrame> {
     for (_, input, n) in &parts {
         for i in 0..*n {
             let key = Key::part(name.clone(), tasks.len() as u32);
-            tasks.push((key, TaskSpec::new(identity.clone(), vec![Arg::Key(Key::part(input.clone(), i))])));
+            tasks.push((
+                key,
+                TaskSpec::new(identity.clone(), vec![Arg::Key(Key::part(input.clone(), i))]),
+            ));
         }
     }
     let graphs: Vec<&Graph> = parts.iter().map(|(g, _, _)| g).collect();
@@ -266,17 +304,20 @@ pub fn concat(frames: &[DataFrame]) -> Result<DataFrame> {
 }
 
 /// A rask frame of an in-memory Polars frame cut into `npartitions` pieces of equal rows.
+// Takes the frame like `DataFrame::new` would: the caller hands its data over.
+#[allow(clippy::needless_pass_by_value)]
 pub fn from_polars(frame: PlFrame, npartitions: u32) -> Result<DataFrame> {
+    let frame = &frame;
     let npartitions = npartitions.max(1);
-    let schema = pl::frame_schema(&frame);
+    let schema = pl::frame_schema(frame);
     let name = new_name("from-polars", &[], Some(Token::unique()));
     let identity = rask_core::registry::lookup("rask::identity")?;
-    let height = pl::height(&frame);
+    let height = pl::height(frame);
     let tasks = (0..npartitions)
         .map(|i| {
             let start = height * i as usize / npartitions as usize;
             let end = height * (i as usize + 1) / npartitions as usize;
-            let piece = partition_value(pl::slice(&frame, start as i64, end - start));
+            let piece = partition_value(pl::slice(frame, start as i64, end - start));
             (Key::part(name.clone(), i), TaskSpec::new(identity.clone(), vec![Arg::Value(piece)]))
         })
         .collect();
@@ -298,7 +339,9 @@ impl DataFrame {
         }
         let counted = self.select([pl::len_expr()])?;
         let (graph, name) = counted.partitions();
-        let list = Arg::List((0..self.npartitions).map(|i| Arg::Key(Key::part(name.clone(), i))).collect());
+        let list = Arg::List(
+            (0..self.npartitions).map(|i| Arg::Key(Key::part(name.clone(), i))).collect(),
+        );
         let key = Key::tokenized("len", {
             let mut t = Tokenizer::new();
             t.str(name.as_str());
@@ -311,7 +354,9 @@ impl DataFrame {
     /// `len` of CSV blocks with no row-changing steps: line breaks counted, nothing parsed.
     fn csv_line_count(&self) -> Option<Delayed<u64>> {
         let crate::frame::Input::Source(source, token) = &self.input else { return None };
-        if !matches!(**source, crate::plan::Source::Csv { .. }) || crate::plan::Steps(self.steps.clone()).changes_row_count() {
+        if !matches!(**source, crate::plan::Source::Csv { .. })
+            || crate::plan::Steps(self.steps.clone()).changes_row_count()
+        {
             return None;
         }
         let mut t = Tokenizer::new();
@@ -320,7 +365,15 @@ impl DataFrame {
         let source_value = Value::serde(crate::plan::Source::clone(source));
         let count = tasks::function("rask_dataframe::csv_rows");
         let counts: Vec<(Key, TaskSpec)> = (0..self.npartitions)
-            .map(|i| (Key::part(name.clone(), i), TaskSpec::new(count.clone(), vec![Arg::Value(source_value.clone()), Arg::Value(Value::serde(i))])))
+            .map(|i| {
+                (
+                    Key::part(name.clone(), i),
+                    TaskSpec::new(
+                        count.clone(),
+                        vec![Arg::Value(source_value.clone()), Arg::Value(Value::serde(i))],
+                    ),
+                )
+            })
             .collect();
         let list = Arg::List(counts.iter().map(|(k, _)| Arg::Key(k.clone())).collect());
         let graph = Graph::from_layer(Layer::tasks(name.clone(), counts, &[]));
@@ -359,7 +412,10 @@ impl DataFrame {
         let mut next = 0;
         let mut batch = 1;
         while rows < n && next < order.len() {
-            let keys: Vec<Key> = order[next..(next + batch).min(order.len())].iter().map(|i| Key::part(name.clone(), *i)).collect();
+            let keys: Vec<Key> = order[next..(next + batch).min(order.len())]
+                .iter()
+                .map(|i| Key::part(name.clone(), *i))
+                .collect();
             next += keys.len();
             batch *= 2;
             for value in compute_keys(&graph, &keys)? {
@@ -373,7 +429,11 @@ impl DataFrame {
         }
         let all = pl::concat(frames, self.schema())?;
         let height = pl::height(&all);
-        Ok(if from_end { pl::slice(&all, height.saturating_sub(n) as i64, n) } else { pl::slice(&all, 0, n) })
+        Ok(if from_end {
+            pl::slice(&all, height.saturating_sub(n) as i64, n)
+        } else {
+            pl::slice(&all, 0, n)
+        })
     }
 
     /// Computes the partitions now and returns a frame that starts from them, like Dask's
@@ -383,9 +443,18 @@ impl DataFrame {
         let keys = self.partition_keys();
         let values = compute_keys(&graph, &keys)?;
         let identity = rask_core::registry::lookup("rask::identity")?;
-        let tasks = keys.into_iter().zip(values).map(|(k, v)| (k, TaskSpec::new(identity.clone(), vec![Arg::Value(v)]))).collect();
+        let tasks = keys
+            .into_iter()
+            .zip(values)
+            .map(|(k, v)| (k, TaskSpec::new(identity.clone(), vec![Arg::Value(v)])))
+            .collect();
         let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &[]));
-        Ok(DataFrame::from_partitions(graph, name, self.npartitions, Arc::new(self.schema().clone())))
+        Ok(DataFrame::from_partitions(
+            graph,
+            name,
+            self.npartitions,
+            Arc::new(self.schema().clone()),
+        ))
     }
 
     /// Changes the number of partitions: neighbours are concatenated when there are fewer,
@@ -404,7 +473,11 @@ impl DataFrame {
                 .map(|j| {
                     let start = old as usize * j as usize / npartitions as usize;
                     let end = old as usize * (j as usize + 1) / npartitions as usize;
-                    let list = Arg::List((start..end).map(|i| Arg::Key(Key::part(input.clone(), i as u32))).collect());
+                    let list = Arg::List(
+                        (start..end)
+                            .map(|i| Arg::Key(Key::part(input.clone(), i as u32)))
+                            .collect(),
+                    );
                     (Key::part(name.clone(), j), TaskSpec::new(concat.clone(), vec![list]))
                 })
                 .collect()
@@ -417,8 +490,15 @@ impl DataFrame {
                 let last = (npartitions as u64 * (i as u64 + 1)).div_ceil(old as u64) as u32;
                 let pieces = last - first;
                 for p in 0..pieces {
-                    let args = vec![Arg::Key(Key::part(input.clone(), i)), Arg::Value(Value::serde(p)), Arg::Value(Value::serde(pieces))];
-                    out.push((Key::part(name.clone(), first + p), TaskSpec::new(split.clone(), args)));
+                    let args = vec![
+                        Arg::Key(Key::part(input.clone(), i)),
+                        Arg::Value(Value::serde(p)),
+                        Arg::Value(Value::serde(pieces)),
+                    ];
+                    out.push((
+                        Key::part(name.clone(), first + p),
+                        TaskSpec::new(split.clone(), args),
+                    ));
                 }
             }
             out
@@ -437,28 +517,49 @@ impl DataFrame {
         f: impl Fn(PlFrame) -> std::result::Result<PlFrame, String> + Send + Sync + 'static,
     ) -> Result<DataFrame> {
         let func = TaskFn::closure(format!("map_partitions:{name}"), move |args: &[Value]| {
-            let frame = frame_of(args.first().ok_or_else(|| TaskError::msg("missing the partition"))?)?.clone();
+            let frame =
+                frame_of(args.first().ok_or_else(|| TaskError::msg("missing the partition"))?)?
+                    .clone();
             f(frame).map(partition_value).map_err(TaskError::msg)
         });
-        self.map_with(func, name, Token::unique(), output)
+        self.map_with(&func, name, Token::unique(), output)
     }
 
     /// Applies a function registered with `rask::register_function!` (taking the partition as
     /// its only argument and returning a partition made with
     /// [`partition_value`](crate::partition_value)): it runs on cluster workers too.
-    pub fn map_partitions_registered(&self, function: &str, output: pl::Schema) -> Result<DataFrame> {
+    pub fn map_partitions_registered(
+        &self,
+        function: &str,
+        output: pl::Schema,
+    ) -> Result<DataFrame> {
         let func = rask_core::registry::lookup(function)?;
         let mut t = Tokenizer::new();
         t.str(function);
-        self.map_with(func, function, t.finish(), output)
+        self.map_with(&func, function, t.finish(), output)
     }
 
-    fn map_with(&self, func: TaskFn, label: &str, token: Token, output: pl::Schema) -> Result<DataFrame> {
+    fn map_with(
+        &self,
+        func: &TaskFn,
+        label: &str,
+        token: Token,
+        output: pl::Schema,
+    ) -> Result<DataFrame> {
         let (graph, input) = self.partitions();
         let prefix: String = label.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
-        let name = new_name(if prefix.is_empty() { "map-partitions" } else { &prefix }, &[input.as_str()], Some(token));
+        let name = new_name(
+            if prefix.is_empty() { "map-partitions" } else { &prefix },
+            &[input.as_str()],
+            Some(token),
+        );
         let tasks = (0..self.npartitions)
-            .map(|i| (Key::part(name.clone(), i), TaskSpec::new(func.clone(), vec![Arg::Key(Key::part(input.clone(), i))])))
+            .map(|i| {
+                (
+                    Key::part(name.clone(), i),
+                    TaskSpec::new(func.clone(), vec![Arg::Key(Key::part(input.clone(), i))]),
+                )
+            })
             .collect();
         let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &[&graph]));
         Ok(DataFrame::from_partitions(graph, name, self.npartitions, Arc::new(output)))
@@ -467,16 +568,29 @@ impl DataFrame {
     fn moments(&self, columns: &[&str], correlation: bool) -> Result<DataFrame> {
         let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
         self.check_columns(&columns, if correlation { "corr" } else { "cov" })?;
-        self.two_stage(columns, "moments", Value::serde(correlation), if correlation { "corr" } else { "cov" })
+        self.two_stage(
+            columns,
+            "moments",
+            Value::serde(correlation),
+            if correlation { "corr" } else { "cov" },
+        )
     }
 
-    fn two_stage(&self, columns: Vec<String>, kind: &str, extra: Value, prefix: &str) -> Result<DataFrame> {
+    fn two_stage(
+        &self,
+        columns: Vec<String>,
+        kind: &str,
+        extra: Value,
+        prefix: &str,
+    ) -> Result<DataFrame> {
         // Select the columns inside the partitions' query, so readers parse only those.
         let selected = self.select(columns.iter().map(|c| pl::column(c)))?;
         let (graph, input) = selected.partitions();
         let token = {
             let mut t = Tokenizer::new();
-            t.str(input.as_str()).str(prefix).bytes(&rmp_serde::to_vec(&columns).unwrap_or_default());
+            t.str(input.as_str())
+                .str(prefix)
+                .bytes(&rmp_serde::to_vec(&columns).unwrap_or_default());
             if let Some(qs) = extra.downcast_ref::<Vec<f64>>() {
                 qs.iter().for_each(|q| {
                     t.u64(q.to_bits());
@@ -489,7 +603,8 @@ impl DataFrame {
         let partial = tasks::function(&format!("rask_dataframe::{kind}_partial"));
         let partials: Vec<(Key, TaskSpec)> = (0..self.npartitions)
             .map(|i| {
-                let args = vec![Arg::Key(Key::part(input.clone(), i)), Arg::Value(columns_value.clone())];
+                let args =
+                    vec![Arg::Key(Key::part(input.clone(), i)), Arg::Value(columns_value.clone())];
                 (Key::part(partial_name.clone(), i), TaskSpec::new(partial.clone(), args))
             })
             .collect();
@@ -497,8 +612,15 @@ impl DataFrame {
         let partial_graph = Graph::from_layer(Layer::tasks(partial_name, partials, &[&graph]));
         let name = Name::tokenized(prefix, token);
         let finish = tasks::function(&format!("rask_dataframe::{kind}_finish"));
-        let task = TaskSpec::new(finish, vec![Arg::List(keys), Arg::Value(columns_value), Arg::Value(extra)]);
-        let graph = Graph::from_layer(Layer::tasks(name.clone(), vec![(Key::part(name.clone(), 0), task)], &[&partial_graph]));
+        let task = TaskSpec::new(
+            finish,
+            vec![Arg::List(keys), Arg::Value(columns_value), Arg::Value(extra)],
+        );
+        let graph = Graph::from_layer(Layer::tasks(
+            name.clone(),
+            vec![(Key::part(name.clone(), 0), task)],
+            &[&partial_graph],
+        ));
         // Callers set the schema, which depends only on the columns.
         Ok(DataFrame::from_partitions(graph, name, 1, Arc::new(pl::Schema::default())))
     }
@@ -523,7 +645,12 @@ impl DataFrame {
     /// about 0.1% of the rows per merge level.
     pub fn quantiles(&self, column: &str, quantiles: &[f64]) -> Result<DataFrame> {
         self.check_columns(&[column.to_string()], "quantiles")?;
-        let mut out = self.two_stage(vec![column.to_string()], "sketch", Value::serde(quantiles.to_vec()), "quantiles")?;
+        let mut out = self.two_stage(
+            vec![column.to_string()],
+            "sketch",
+            Value::serde(quantiles.to_vec()),
+            "quantiles",
+        )?;
         out.schema = Arc::new(pl::schema_from(&[
             ("quantile".into(), pl::DataType::Float64),
             (column.to_string(), pl::DataType::Float64),
@@ -540,7 +667,10 @@ impl DataFrame {
     /// One-hot encodes columns: each becomes one `UInt8` column per category, named
     /// `column_value`. The categories are found first (one pass over the data), so every
     /// partition gets the same columns whatever values it holds.
-    pub fn to_dummies<S: AsRef<str>>(&self, columns: impl IntoIterator<Item = S>) -> Result<DataFrame> {
+    pub fn to_dummies<S: AsRef<str>>(
+        &self,
+        columns: impl IntoIterator<Item = S>,
+    ) -> Result<DataFrame> {
         let columns: Vec<String> = columns.into_iter().map(|c| c.as_ref().to_string()).collect();
         self.check_columns(&columns, "to_dummies")?;
         let mut exprs = Vec::new();

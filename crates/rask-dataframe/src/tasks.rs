@@ -37,8 +37,14 @@ pub fn frame_of(value: &Value) -> Result<&PlFrame> {
     value.get::<PlFrame>(&"a DataFrame partition").map_err(Error::Engine)
 }
 
-fn arg<'a, T: 'static>(args: &'a [Value], index: usize, what: &str) -> std::result::Result<&'a T, TaskError> {
-    let value = args.get(index).ok_or_else(|| TaskError::msg(format!("missing argument {index} ({what})")))?;
+fn arg<'a, T: 'static>(
+    args: &'a [Value],
+    index: usize,
+    what: &str,
+) -> std::result::Result<&'a T, TaskError> {
+    let value = args
+        .get(index)
+        .ok_or_else(|| TaskError::msg(format!("missing argument {index} ({what})")))?;
     Ok(value.get::<T>(&what)?)
 }
 

@@ -32,9 +32,14 @@ fn blocks_cut_at_every_byte_offset_read_every_row_once() {
         fs::write(&path, text).unwrap();
         let expected = polars_csv(&path);
         for blocksize in 1..=text.len() as u64 + 1 {
-            let df = read_csv(path.to_str().unwrap(), CsvOptions::default().blocksize(Some(blocksize))).unwrap();
+            let df =
+                read_csv(path.to_str().unwrap(), CsvOptions::default().blocksize(Some(blocksize)))
+                    .unwrap();
             let got = compute(&df);
-            assert!(got.equals_missing(&expected), "{name} with blocksize {blocksize}:\n{got}\nvs\n{expected}");
+            assert!(
+                got.equals_missing(&expected),
+                "{name} with blocksize {blocksize}:\n{got}\nvs\n{expected}"
+            );
         }
     }
 }
@@ -56,17 +61,31 @@ fn header_only_files_give_zero_rows_with_the_right_columns() {
 fn globs_usecols_dtypes_and_parse_dates() {
     let dir = tempfile::tempdir().unwrap();
     for i in 0..3 {
-        fs::write(dir.path().join(format!("part-{i}.csv")), format!("when,n,x\n2015-01-0{} 10:00:00,{i},1.5\n2015-01-0{} 11:30:00,{},2.5\n", i + 1, i + 1, i * 10)).unwrap();
+        fs::write(
+            dir.path().join(format!("part-{i}.csv")),
+            format!(
+                "when,n,x\n2015-01-0{} 10:00:00,{i},1.5\n2015-01-0{} 11:30:00,{},2.5\n",
+                i + 1,
+                i + 1,
+                i * 10
+            ),
+        )
+        .unwrap();
     }
     let pattern = format!("{}/*.csv", dir.path().display());
-    let options = CsvOptions::default().parse_dates(["when"]).dtypes([("n", DataType::Float64)]).usecols(["when", "n"]);
+    let options = CsvOptions::default()
+        .parse_dates(["when"])
+        .dtypes([("n", DataType::Float64)])
+        .usecols(["when", "n"]);
     let df = read_csv(&pattern, options).unwrap();
     assert_eq!(df.columns(), ["when", "n"]);
     let out = compute(&df);
     assert_eq!(out.height(), 6);
     assert!(matches!(out.column("when").unwrap().dtype(), DataType::Datetime(..)));
     assert_eq!(out.column("n").unwrap().dtype(), &DataType::Float64);
-    let hours = compute(&df.with_column(col("when").dt().hour().alias("h")).unwrap().agg([agg::sum("h")]).unwrap());
+    let hours = compute(
+        &df.with_column(col("when").dt().hour().alias("h")).unwrap().agg([agg::sum("h")]).unwrap(),
+    );
     assert_eq!(hours.column("h").unwrap().get(0).unwrap().extract::<i64>(), Some(3 * (10 + 11)));
 }
 
@@ -74,7 +93,8 @@ fn globs_usecols_dtypes_and_parse_dates() {
 fn missing_files_and_empty_globs_name_the_pattern() {
     let err = read_csv("/no/such/dir/*.csv", CsvOptions::default()).unwrap_err().to_string();
     assert!(err.contains("/no/such/dir/*.csv") && err.contains("no files"), "{err}");
-    let err = read_parquet("/no/such/file.parquet", ParquetOptions::default()).unwrap_err().to_string();
+    let err =
+        read_parquet("/no/such/file.parquet", ParquetOptions::default()).unwrap_err().to_string();
     assert!(err.contains("/no/such/file.parquet"), "{err}");
 }
 
@@ -90,7 +110,11 @@ fn a_malformed_line_names_the_file_the_byte_offset_and_the_line() {
     text.push_str("1,2,3,4\n");
     text.push_str("5,6\n");
     fs::write(&path, &text).unwrap();
-    let df = read_csv(path.to_str().unwrap(), CsvOptions::default().blocksize(Some(64)).sample_bytes(100)).unwrap();
+    let df = read_csv(
+        path.to_str().unwrap(),
+        CsvOptions::default().blocksize(Some(64)).sample_bytes(100),
+    )
+    .unwrap();
     let err = df.compute_with(&LocalScheduler::sync()).unwrap_err().to_string();
     assert!(err.contains("bad.csv"), "{err}");
     assert!(err.contains(&format!("byte {offset}")), "{err}");
@@ -113,7 +137,10 @@ fn mixed_types_list_every_offending_column_with_a_ready_override() {
     assert!(err.contains("`id`") && err.contains("\"x17\""), "{err}");
     assert!(err.contains("`price`") && err.contains("\"cheap\""), "{err}");
     assert!(!err.contains("`flag`"), "{err}");
-    assert!(err.contains("dtypes([(\"id\", DataType::String), (\"price\", DataType::String)])"), "{err}");
+    assert!(
+        err.contains("dtypes([(\"id\", DataType::String), (\"price\", DataType::String)])"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -121,7 +148,9 @@ fn quoted_line_breaks_are_refused_for_blocks_and_read_whole_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("quoted.csv");
     fs::write(&path, "a,note\n1,\"two\nlines\"\n2,plain\n").unwrap();
-    let err = read_csv(path.to_str().unwrap(), CsvOptions::default().blocksize(Some(8))).unwrap_err().to_string();
+    let err = read_csv(path.to_str().unwrap(), CsvOptions::default().blocksize(Some(8)))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("quoted") && err.contains("blocksize(None)"), "{err}");
     let df = read_csv(path.to_str().unwrap(), CsvOptions::default().blocksize(None)).unwrap();
     let out = compute(&df);
@@ -137,7 +166,11 @@ fn nulls_in_group_keys_are_kept_or_dropped() {
     let df = read_csv(path.to_str().unwrap(), CsvOptions::default().blocksize(Some(6))).unwrap();
     let kept = compute(&df.group_by(["k"]).agg([agg::sum("v")]).unwrap());
     assert_eq!(kept.height(), 3);
-    assert_eq!(kept.column("v").unwrap().get(0).unwrap().extract::<i64>(), Some(6), "null group first:\n{kept}");
+    assert_eq!(
+        kept.column("v").unwrap().get(0).unwrap().extract::<i64>(),
+        Some(6),
+        "null group first:\n{kept}"
+    );
     let dropped = compute(&df.group_by(["k"]).dropna(true).agg([agg::sum("v")]).unwrap());
     assert_eq!(dropped.height(), 2);
 }
@@ -162,7 +195,8 @@ fn parquet_round_trips_and_counts_rows_from_metadata() {
     assert_eq!(back.len().unwrap().compute().unwrap(), 1000);
     let filtered = back.filter(col("b").eq(lit(3))).unwrap();
     assert_eq!(filtered.len().unwrap().compute().unwrap(), 1000 / 7 + 1);
-    let projected = read_parquet(target.to_str().unwrap(), ParquetOptions::default().columns(["b"])).unwrap();
+    let projected =
+        read_parquet(target.to_str().unwrap(), ParquetOptions::default().columns(["b"])).unwrap();
     assert_eq!(compute(&projected).width(), 1);
 }
 
@@ -171,19 +205,29 @@ fn writes_refuse_existing_targets_overwrite_and_append_without_overlap() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("ds");
     let path = target.to_str().unwrap();
-    let first = rask_dataframe::from_polars(df!("t" => (0..100i64).collect::<Vec<_>>()).unwrap(), 3).unwrap();
+    let first =
+        rask_dataframe::from_polars(df!("t" => (0..100i64).collect::<Vec<_>>()).unwrap(), 3)
+            .unwrap();
     first.to_parquet(path, WriteOptions::default().index("t")).unwrap();
     let err = first.to_parquet(path, WriteOptions::default()).unwrap_err().to_string();
     assert!(err.contains("already exists") && err.contains("overwrite"), "{err}");
-    let overlapping = first.to_parquet(path, WriteOptions::default().append(true).index("t")).unwrap_err().to_string();
+    let overlapping = first
+        .to_parquet(path, WriteOptions::default().append(true).index("t"))
+        .unwrap_err()
+        .to_string();
     assert!(overlapping.contains("overlap"), "{overlapping}");
-    let later = rask_dataframe::from_polars(df!("t" => (100..150i64).collect::<Vec<_>>()).unwrap(), 2).unwrap();
+    let later =
+        rask_dataframe::from_polars(df!("t" => (100..150i64).collect::<Vec<_>>()).unwrap(), 2)
+            .unwrap();
     later.to_parquet(path, WriteOptions::default().append(true).index("t")).unwrap();
     let all = read_parquet(path, ParquetOptions::default()).unwrap();
     assert_eq!(all.npartitions(), 5);
     assert_eq!(all.len().unwrap().compute().unwrap(), 150);
     later.to_parquet(path, WriteOptions::default().overwrite(true)).unwrap();
-    assert_eq!(read_parquet(path, ParquetOptions::default()).unwrap().len().unwrap().compute().unwrap(), 50);
+    assert_eq!(
+        read_parquet(path, ParquetOptions::default()).unwrap().len().unwrap().compute().unwrap(),
+        50
+    );
 }
 
 #[test]
@@ -202,12 +246,17 @@ fn a_failed_write_leaves_the_old_dataset_intact() {
             }
         })
         .unwrap();
-    let err = failing.to_parquet(path, WriteOptions::default().overwrite(true)).unwrap_err().to_string();
+    let err =
+        failing.to_parquet(path, WriteOptions::default().overwrite(true)).unwrap_err().to_string();
     assert!(err.contains("cannot be computed"), "{err}");
     let still = read_parquet(path, ParquetOptions::default()).unwrap();
-    assert_eq!(compute(&still).column("v").unwrap().i64().unwrap().iter().flatten().collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        compute(&still).column("v").unwrap().i64().unwrap().iter().flatten().collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
     // No staging directory is left behind.
-    let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    let leftovers: Vec<_> =
+        fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
     assert_eq!(leftovers, [std::ffi::OsString::from("ds")]);
 }
 
@@ -216,7 +265,8 @@ fn a_corrupt_parquet_file_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken.parquet");
     fs::write(&path, b"PAR1 this is not parquet at all PAR1").unwrap();
-    let err = read_parquet(path.to_str().unwrap(), ParquetOptions::default()).unwrap_err().to_string();
+    let err =
+        read_parquet(path.to_str().unwrap(), ParquetOptions::default()).unwrap_err().to_string();
     assert!(err.contains("broken.parquet") && err.contains("not a valid Parquet file"), "{err}");
 }
 
@@ -230,6 +280,9 @@ fn head_reads_only_the_first_partition() {
     fs::write(&bad, "x\noops\n").unwrap();
     let df = read_csv(&format!("{}/*.csv", dir.path().display()), CsvOptions::default()).unwrap();
     let head = df.head(2).unwrap();
-    assert_eq!(head.column("x").unwrap().i64().unwrap().iter().flatten().collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(
+        head.column("x").unwrap().i64().unwrap().iter().flatten().collect::<Vec<_>>(),
+        [1, 2]
+    );
     assert!(df.compute_with(&LocalScheduler::sync()).is_err());
 }

@@ -8,7 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rask_dataframe::io::store::Location;
-use rask_dataframe::{agg, from_polars, read_csv, read_parquet, CsvOptions, ParquetOptions, WriteOptions};
+use rask_dataframe::{
+    agg, from_polars, read_csv, read_parquet, CsvOptions, ParquetOptions, WriteOptions,
+};
 use rask_local::{ComputeExt, LocalScheduler};
 
 struct S3Server {
@@ -90,9 +92,15 @@ fn csv_and_parquet_on_s3_read_and_write_like_local_files() {
             text.push_str(&format!("k{},{}\n", j % 3, i * 1000 + j));
             expected_rows += 1;
         }
-        Location::parse(&format!("s3://rask-test/csv/part-{i}.csv"), &opts).write_all(text.into_bytes()).unwrap();
+        Location::parse(&format!("s3://rask-test/csv/part-{i}.csv"), &opts)
+            .write_all(text.into_bytes())
+            .unwrap();
     }
-    let df = read_csv("s3://rask-test/csv/*.csv", CsvOptions::default().blocksize(Some(1000)).storage_options(opts.clone())).unwrap();
+    let df = read_csv(
+        "s3://rask-test/csv/*.csv",
+        CsvOptions::default().blocksize(Some(1000)).storage_options(opts.clone()),
+    )
+    .unwrap();
     assert!(df.npartitions() > 2);
     let all = df.compute_with(&local).unwrap();
     assert_eq!(all.height(), expected_rows);
@@ -102,15 +110,24 @@ fn csv_and_parquet_on_s3_read_and_write_like_local_files() {
 
     // Parquet written to the bucket and read back, with row counts from the footers.
     let frame = from_polars(all.clone(), 3).unwrap();
-    let written = frame.to_parquet("s3://rask-test/pq", WriteOptions::default().storage_options(opts.clone())).unwrap();
+    let written = frame
+        .to_parquet("s3://rask-test/pq", WriteOptions::default().storage_options(opts.clone()))
+        .unwrap();
     assert_eq!(written as usize, expected_rows);
-    let err = frame.to_parquet("s3://rask-test/pq", WriteOptions::default().storage_options(opts.clone())).unwrap_err().to_string();
+    let err = frame
+        .to_parquet("s3://rask-test/pq", WriteOptions::default().storage_options(opts.clone()))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("already exists"), "{err}");
-    let back = read_parquet("s3://rask-test/pq", ParquetOptions::default().storage_options(opts.clone())).unwrap();
+    let back =
+        read_parquet("s3://rask-test/pq", ParquetOptions::default().storage_options(opts.clone()))
+            .unwrap();
     assert_eq!(back.npartitions(), 3);
     assert_eq!(back.len().unwrap().compute_with(&local).unwrap() as usize, expected_rows);
     assert!(back.compute_with(&local).unwrap().equals_missing(&all));
 
-    let err = read_csv("s3://rask-test/nothing/*.csv", CsvOptions::default().storage_options(opts)).unwrap_err().to_string();
+    let err = read_csv("s3://rask-test/nothing/*.csv", CsvOptions::default().storage_options(opts))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("s3://rask-test/nothing/*.csv"), "{err}");
 }

@@ -9,10 +9,12 @@ use rask_local::{ComputeExt, LocalScheduler};
 /// A frame with a nullable string key, a small integer key, and two float columns.
 fn frame(keys: &[Option<u8>], xs: &[f64]) -> DataFrame {
     let n = keys.len().min(xs.len());
-    let k: Vec<Option<String>> = keys[..n].iter().map(|k| k.map(|k| format!("k{}", k % 5))).collect();
+    let k: Vec<Option<String>> =
+        keys[..n].iter().map(|k| k.map(|k| format!("k{}", k % 5))).collect();
     let g: Vec<i64> = keys[..n].iter().map(|k| i64::from(k.unwrap_or(7) % 3)).collect();
     let x: Vec<f64> = xs[..n].to_vec();
-    let y: Vec<Option<f64>> = xs[..n].iter().enumerate().map(|(i, v)| (i % 4 != 0).then_some(v * 2.0 + 1.0)).collect();
+    let y: Vec<Option<f64>> =
+        xs[..n].iter().enumerate().map(|(i, v)| (i % 4 != 0).then_some(v * 2.0 + 1.0)).collect();
     df!("k" => k, "g" => g, "x" => x, "y" => y).unwrap()
 }
 
@@ -35,12 +37,25 @@ fn assert_close(a: &DataFrame, b: &DataFrame) {
             let fb = cb.cast(&DataType::Float64).unwrap();
             for (va, vb) in fa.f64().unwrap().iter().zip(fb.f64().unwrap().iter()) {
                 match (va, vb) {
-                    (Some(x), Some(y)) => assert!((x - y).abs() <= 1e-6 * (1.0 + x.abs().max(y.abs())), "{x} != {y} in `{}`:\n{a}\n{b}", ca.name()),
-                    (x, y) => assert_eq!(x.is_none(), y.is_none(), "null mismatch in `{}`:\n{a}\n{b}", ca.name()),
+                    (Some(x), Some(y)) => assert!(
+                        (x - y).abs() <= 1e-6 * (1.0 + x.abs().max(y.abs())),
+                        "{x} != {y} in `{}`:\n{a}\n{b}",
+                        ca.name()
+                    ),
+                    (x, y) => assert_eq!(
+                        x.is_none(),
+                        y.is_none(),
+                        "null mismatch in `{}`:\n{a}\n{b}",
+                        ca.name()
+                    ),
                 }
             }
         } else {
-            assert!(ca.as_materialized_series().equals_missing(cb.as_materialized_series()), "column `{}` differs:\n{a}\n{b}", ca.name());
+            assert!(
+                ca.as_materialized_series().equals_missing(cb.as_materialized_series()),
+                "column `{}` differs:\n{a}\n{b}",
+                ca.name()
+            );
         }
     }
 }
@@ -183,12 +198,18 @@ fn correlation_and_covariance_match_polars() {
     let rask = from_polars(df.clone(), 7).unwrap();
     let corr = compute(&rask.corr(&["a", "b"]).unwrap());
     let cov = compute(&rask.cov(&["a", "b"]).unwrap());
-    let expected = df.lazy().select([
-        pearson_corr(col("a"), col("b")).alias("r"),
-        polars::prelude::cov(col("a"), col("b"), 1).alias("c"),
-        col("a").var(1).alias("va"),
-    ]).collect().unwrap();
-    let get = |f: &DataFrame, c: &str, row: usize| f.column(c).unwrap().get(row).unwrap().extract::<f64>().unwrap();
+    let expected = df
+        .lazy()
+        .select([
+            pearson_corr(col("a"), col("b")).alias("r"),
+            polars::prelude::cov(col("a"), col("b"), 1).alias("c"),
+            col("a").var(1).alias("va"),
+        ])
+        .collect()
+        .unwrap();
+    let get = |f: &DataFrame, c: &str, row: usize| {
+        f.column(c).unwrap().get(row).unwrap().extract::<f64>().unwrap()
+    };
     assert!((get(&corr, "b", 0) - get(&expected, "r", 0)).abs() < 1e-9);
     assert!((get(&corr, "a", 0) - 1.0).abs() < 1e-12);
     assert!((get(&cov, "b", 0) - get(&expected, "c", 0)).abs() < 1e-6);
@@ -200,7 +221,8 @@ fn approximate_quantiles_are_within_a_percent_of_the_rank() {
     let xs: Vec<f64> = (0..20_000).map(|i| ((i * 7919) % 20_000) as f64).collect();
     let df = df!("x" => xs).unwrap();
     let q = compute(&from_polars(df, 9).unwrap().quantiles("x", &[0.1, 0.5, 0.9]).unwrap());
-    let values: Vec<f64> = q.column("x").unwrap().f64().unwrap().iter().map(|v| v.unwrap()).collect();
+    let values: Vec<f64> =
+        q.column("x").unwrap().f64().unwrap().iter().map(|v| v.unwrap()).collect();
     for (value, expected) in values.iter().zip([2_000.0, 10_000.0, 18_000.0]) {
         assert!((value - expected).abs() < 200.0, "{value} vs {expected}");
     }
@@ -217,8 +239,12 @@ fn categoricals_and_dummies_unify_categories_across_partitions() {
     let counts = compute(&cat.value_counts("c").unwrap());
     assert_eq!(counts.height(), 3);
     let dummies = compute(&rask.to_dummies(["c"]).unwrap());
-    assert_eq!(dummies.get_column_names().iter().map(|s| s.as_str()).collect::<Vec<_>>(), ["v", "c_a", "c_b", "c_c"]);
-    let a: Vec<u8> = dummies.column("c_a").unwrap().u8().unwrap().iter().map(|v| v.unwrap()).collect();
+    assert_eq!(
+        dummies.get_column_names().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        ["v", "c_a", "c_b", "c_c"]
+    );
+    let a: Vec<u8> =
+        dummies.column("c_a").unwrap().u8().unwrap().iter().map(|v| v.unwrap()).collect();
     assert_eq!(a, [1, 0, 1, 0, 0, 1]);
 }
 
@@ -235,7 +261,8 @@ fn unknown_columns_name_the_column_and_list_the_others() {
 
 #[test]
 fn the_lazy_display_shows_the_structure_and_no_data() {
-    let rask = from_polars(df!("a" => [1i64, 2, 3], "name" => ["x", "y", "z"]).unwrap(), 2).unwrap();
+    let rask =
+        from_polars(df!("a" => [1i64, 2, 3], "name" => ["x", "y", "z"]).unwrap(), 2).unwrap();
     let shown = rask.filter(col("a").gt(lit(1))).unwrap().to_string();
     assert!(shown.contains("npartitions=2"), "{shown}");
     assert!(shown.contains("name") && shown.contains("str"), "{shown}");
@@ -245,7 +272,8 @@ fn the_lazy_display_shows_the_structure_and_no_data() {
 #[test]
 fn persist_and_delayed_partitions_round_trip() {
     let df = df!("a" => (0..100i64).collect::<Vec<_>>()).unwrap();
-    let rask = from_polars(df.clone(), 4).unwrap().with_column((col("a") * lit(2)).alias("b")).unwrap();
+    let rask =
+        from_polars(df.clone(), 4).unwrap().with_column((col("a") * lit(2)).alias("b")).unwrap();
     let persisted = rask.persist().unwrap();
     assert_close(&compute(&persisted), &compute(&rask));
     let parts = rask.to_delayed();
@@ -253,7 +281,9 @@ fn persist_and_delayed_partitions_round_trip() {
     let back = RaskFrame::from_delayed(&parts, rask.schema().clone()).unwrap();
     assert_close(&compute(&back), &compute(&rask));
     let doubled = rask
-        .map_partitions("double", rask.schema().clone(), |f| Ok(f.lazy().with_columns([col("a") * lit(2)]).collect().map_err(|e| e.to_string())?))
+        .map_partitions("double", rask.schema().clone(), |f| {
+            f.lazy().with_columns([col("a") * lit(2)]).collect().map_err(|e| e.to_string())
+        })
         .unwrap();
     let out = compute(&doubled);
     assert_eq!(out.column("a").unwrap().i64().unwrap().get(99), Some(198));
@@ -261,7 +291,9 @@ fn persist_and_delayed_partitions_round_trip() {
 
 #[test]
 fn timeseries_is_deterministic_and_partitioned_by_day() {
-    let ts = rask_dataframe::datasets::timeseries(946_684_800, 946_684_800 + 3 * 86_400, 60, 86_400, 1).unwrap();
+    let ts =
+        rask_dataframe::datasets::timeseries(946_684_800, 946_684_800 + 3 * 86_400, 60, 86_400, 1)
+            .unwrap();
     assert_eq!(ts.npartitions(), 3);
     assert_eq!(ts.len().unwrap().compute().unwrap(), 3 * 1440);
     let a = compute(&ts);

@@ -35,7 +35,10 @@ fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
 }
 
 /// Times one step and prints its result.
-fn step<T: std::fmt::Display>(label: &str, run: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+fn step<T: std::fmt::Display>(
+    label: &str,
+    run: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
     let started = Instant::now();
     let result = run()?;
     println!("\n== {label} ({:.2?})\n{result}", started.elapsed());
@@ -55,10 +58,15 @@ fn main() -> Result<(), Error> {
     let started = Instant::now();
     let csv_dir = data.join(format!("csv-{rows_per_file}"));
     write_taxi_csvs(&csv_dir, rows_per_file)?;
-    println!("12 monthly CSV files of {rows_per_file} trips in {} (ready in {:.2?})", csv_dir.display(), started.elapsed());
+    println!(
+        "12 monthly CSV files of {rows_per_file} trips in {} (ready in {:.2?})",
+        csv_dir.display(),
+        started.elapsed()
+    );
 
     let _cluster = if workers > 0 {
-        let dashboard: Option<String> = args.iter().position(|a| a == "--dashboard").and_then(|i| args.get(i + 1)).cloned();
+        let dashboard: Option<String> =
+            args.iter().position(|a| a == "--dashboard").and_then(|i| args.get(i + 1)).cloned();
         let program = std::env::current_exe()?;
         let scheduler_args: Vec<&str> = match &dashboard {
             Some(address) => vec!["--dashboard-address", address.as_str()],
@@ -106,7 +114,8 @@ fn main() -> Result<(), Error> {
 
     // Join with the payment-type names (a small in-memory Polars frame, broadcast).
     let payment_names = rask::dataframe::polars_adapter::payment_names_frame(&PAYMENT_NAMES)?;
-    let named = df.join_frame(&payment_names, &["payment_type"], &["payment_type"], JoinHow::Left)?;
+    let named =
+        df.join_frame(&payment_names, &["payment_type"], &["payment_type"], JoinHow::Left)?;
     step("mean tip by payment type", || {
         Ok(named.group_by(["payment_name"]).agg([agg::mean("tip_amount")])?.compute()?)
     })?;
@@ -119,11 +128,15 @@ fn main() -> Result<(), Error> {
         Ok(flags.corr(&["no_tip", "paid_cash"])?.compute()?)
     })?;
 
-    step("value counts of passenger count", || Ok(df.value_counts("passenger_count")?.compute()?))?;
+    step("value counts of passenger count", || {
+        Ok(df.value_counts("passenger_count")?.compute()?)
+    })?;
 
     let parquet_dir = data.join(format!("parquet-{rows_per_file}"));
     let parquet_path = parquet_dir.display().to_string();
-    step("convert to Parquet (rows written)", || Ok(df.to_parquet(&parquet_path, WriteOptions::default().overwrite(true))?))?;
+    step("convert to Parquet (rows written)", || {
+        Ok(df.to_parquet(&parquet_path, WriteOptions::default().overwrite(true))?)
+    })?;
     step("sum of passenger_count from Parquet", || {
         let trips = read_parquet(&parquet_path, Default::default())?;
         Ok(trips.agg([agg::sum("passenger_count")])?.compute()?)

@@ -7,8 +7,8 @@ mod common;
 use std::sync::Arc;
 
 use common::within;
-use rask::dataframe::prelude::*;
 use rask::dataframe::polars_adapter as pl;
+use rask::dataframe::prelude::*;
 use rask::{ComputeExt, LocalCluster, LocalScheduler};
 
 fn taxi_dir() -> tempfile::TempDir {
@@ -23,10 +23,17 @@ fn the_taxi_analysis_gives_identical_results_on_worker_processes() {
         let dir = taxi_dir();
         let pattern = format!("{}/*.csv", dir.path().display());
         // Small blocks: several partitions per file, so partials move between workers.
-        let df = read_csv(&pattern, CsvOptions::default().blocksize(Some(200_000)).parse_dates(["tpep_pickup_datetime"])).unwrap();
+        let df = read_csv(
+            &pattern,
+            CsvOptions::default().blocksize(Some(200_000)).parse_dates(["tpep_pickup_datetime"]),
+        )
+        .unwrap();
         assert!(df.npartitions() > 12);
         let names = pl::payment_names_frame(&rask::datasets::PAYMENT_NAMES).unwrap();
-        let by_passengers = df.group_by(["passenger_count"]).agg([agg::mean("trip_distance"), agg::size()]).unwrap();
+        let by_passengers = df
+            .group_by(["passenger_count"])
+            .agg([agg::mean("trip_distance"), agg::size()])
+            .unwrap();
         let tips = df
             .join_frame(&names, &["payment_type"], &["payment_type"], JoinHow::Left)
             .unwrap()
@@ -40,7 +47,11 @@ fn the_taxi_analysis_gives_identical_results_on_worker_processes() {
         let local = LocalScheduler::new();
         let expected = (
             by_passengers.compute_with(&local).unwrap(),
-            pl::sort_by(&tips.compute_with(&local).unwrap(), &["payment_name".into(), "hour".into()]).unwrap(),
+            pl::sort_by(
+                &tips.compute_with(&local).unwrap(),
+                &["payment_name".into(), "hour".into()],
+            )
+            .unwrap(),
             counts.compute_with(&local).unwrap(),
             df.len().unwrap().compute_with(&local).unwrap(),
         );
@@ -49,14 +60,28 @@ fn the_taxi_analysis_gives_identical_results_on_worker_processes() {
         let client = cluster.client().unwrap();
         let on_cluster = (
             by_passengers.compute_with(&client).unwrap(),
-            pl::sort_by(&tips.compute_with(&client).unwrap(), &["payment_name".into(), "hour".into()]).unwrap(),
+            pl::sort_by(
+                &tips.compute_with(&client).unwrap(),
+                &["payment_name".into(), "hour".into()],
+            )
+            .unwrap(),
             counts.compute_with(&client).unwrap(),
             df.len().unwrap().compute_with(&client).unwrap(),
         );
         // Equal but for float rounding: partitions arrive in other chunkings, and Polars sums
         // chunk by chunk.
-        assert!(pl::frames_close(&expected.0, &on_cluster.0, 1e-9), "{}\n{}", expected.0, on_cluster.0);
-        assert!(pl::frames_close(&expected.1, &on_cluster.1, 1e-9), "{}\n{}", expected.1, on_cluster.1);
+        assert!(
+            pl::frames_close(&expected.0, &on_cluster.0, 1e-9),
+            "{}\n{}",
+            expected.0,
+            on_cluster.0
+        );
+        assert!(
+            pl::frames_close(&expected.1, &on_cluster.1, 1e-9),
+            "{}\n{}",
+            expected.1,
+            on_cluster.1
+        );
         assert!(pl::frames_equal(&expected.2, &on_cluster.2), "{}\n{}", expected.2, on_cluster.2);
         assert_eq!(expected.3, on_cluster.3);
         assert_eq!(expected.3, 36_000);
@@ -64,11 +89,13 @@ fn the_taxi_analysis_gives_identical_results_on_worker_processes() {
         // Eager operations use the default scheduler: the client once installed.
         rask::set_default_scheduler(Some(Arc::new(client)));
         let head = df.head(5);
-        let written = df.to_parquet(dir.path().join("parquet").to_str().unwrap(), WriteOptions::default());
+        let written =
+            df.to_parquet(dir.path().join("parquet").to_str().unwrap(), WriteOptions::default());
         rask::set_default_scheduler(None);
         assert_eq!(pl::height(&head.unwrap()), 5);
         assert_eq!(written.unwrap(), 36_000);
-        let back = read_parquet(dir.path().join("parquet").to_str().unwrap(), Default::default()).unwrap();
+        let back =
+            read_parquet(dir.path().join("parquet").to_str().unwrap(), Default::default()).unwrap();
         assert_eq!(back.len().unwrap().compute().unwrap(), 36_000);
     });
 }

@@ -45,7 +45,13 @@ const NAMES: [&str; 26] = [
 /// around 1000), `name` (one of 26 first names), `x` and `y` (uniform in -1..1). The default
 /// Dask call is `timeseries(2000-01-01, 2000-01-31, 1 s, 1 day)`: use
 /// `timeseries(946_684_800, 949_276_800, 1, 86_400, 0)`.
-pub fn timeseries(start: i64, end: i64, freq_seconds: i64, partition_seconds: i64, seed: u64) -> Result<DataFrame> {
+pub fn timeseries(
+    start: i64,
+    end: i64,
+    freq_seconds: i64,
+    partition_seconds: i64,
+    seed: u64,
+) -> Result<DataFrame> {
     if freq_seconds <= 0 || partition_seconds <= 0 || end <= start {
         return Err(Error::Invalid(format!(
             "timeseries needs start < end and positive frequencies, got start={start} end={end} freq={freq_seconds} partition={partition_seconds}"

@@ -74,7 +74,13 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 fn write_datetime(out: &mut String, seconds: i64) {
     let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
     let rem = seconds.rem_euclid(86_400);
-    let _ = write!(out, "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60);
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    );
 }
 
 /// Hour weights: quiet nights, busy evenings.
@@ -85,7 +91,11 @@ const HOUR_WEIGHTS: [u32; 24] =
 pub fn taxi_month_csv(month: u32, rows: usize) -> String {
     let mut rng = Rng(0x7A41_0000 + u64::from(month));
     let start = days_from_civil(2015, i64::from(month), 1);
-    let end = if month == 12 { days_from_civil(2016, 1, 1) } else { days_from_civil(2015, i64::from(month) + 1, 1) };
+    let end = if month == 12 {
+        days_from_civil(2016, 1, 1)
+    } else {
+        days_from_civil(2015, i64::from(month) + 1, 1)
+    };
     let days = (end - start) as u64;
     let total_weight: u32 = HOUR_WEIGHTS.iter().sum();
     let mut out = String::with_capacity(rows * 190 + TAXI_HEADER.len() + 2);
@@ -122,7 +132,13 @@ pub fn taxi_month_csv(month: u32, rows: usize) -> String {
             _ => 4,
         };
         let fare = ((2.5 + distance * 2.5 + minutes * 0.2) * 2.0).round() / 2.0;
-        let extra = if (16..20).contains(&hour) { 1.0 } else if hour >= 20 || hour < 6 { 0.5 } else { 0.0 };
+        let extra = if (16..20).contains(&hour) {
+            1.0
+        } else if !(6..20).contains(&hour) {
+            0.5
+        } else {
+            0.0
+        };
         let mta_tax = 0.5;
         let surcharge = 0.3;
         let tolls = if distance > 12.0 && rng.below(3) == 0 { 5.54 } else { 0.0 };

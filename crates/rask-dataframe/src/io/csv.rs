@@ -47,7 +47,10 @@ impl CsvOptions {
     }
 
     /// Column types that override the inferred ones.
-    pub fn dtypes<S: AsRef<str>>(mut self, dtypes: impl IntoIterator<Item = (S, DataType)>) -> Self {
+    pub fn dtypes<S: AsRef<str>>(
+        mut self,
+        dtypes: impl IntoIterator<Item = (S, DataType)>,
+    ) -> Self {
         self.dtypes = dtypes.into_iter().map(|(c, t)| (c.as_ref().to_string(), t)).collect();
         self
     }
@@ -83,8 +86,14 @@ impl CsvOptions {
     }
 
     /// Options for object stores (`aws_endpoint`, `aws_access_key_id`, ...).
-    pub fn storage_options<K: AsRef<str>, V: AsRef<str>>(mut self, options: impl IntoIterator<Item = (K, V)>) -> Self {
-        self.storage = options.into_iter().map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string())).collect();
+    pub fn storage_options<K: AsRef<str>, V: AsRef<str>>(
+        mut self,
+        options: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.storage = options
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string()))
+            .collect();
         self
     }
 }
@@ -92,23 +101,24 @@ impl CsvOptions {
 /// Reads CSV files (a path, a directory, a glob such as `data/*.csv`, or a URL such as
 /// `s3://bucket/trips/*.csv`) lazily, one partition per block.
 pub fn read_csv(pattern: &str, options: CsvOptions) -> Result<DataFrame> {
-    let files = store::expand(pattern, &options.storage)?;
+    let CsvOptions { blocksize, dtypes, usecols, parse, sample_bytes, storage } = options;
+    let files = store::expand(pattern, &storage)?;
     let (first, first_size) = &files[0];
-    let sample = first.read_range(0, (options.sample_bytes as u64).min(*first_size))?;
-    let mut parse = options.parse.clone();
-    let schema = pl_csv::infer_schema(&sample, &mut parse, &options.dtypes, &first.to_string())?;
+    let sample = first.read_range(0, (sample_bytes as u64).min(*first_size))?;
+    let mut parse = parse;
+    let schema = pl_csv::infer_schema(&sample, &mut parse, &dtypes, &first.to_string())?;
     let mut blocks = Vec::new();
     for (location, size) in &files {
         let header_end = if location == first {
             blocks::header_end(&sample)
         } else {
             let head = location.read_range(0, (64 * 1024u64).min(*size))?;
-            check_header(location, &head, &sample, options.parse.separator)?;
+            check_header(location, &head, &sample, parse.separator)?;
             blocks::header_end(&head)
         };
-        let ranges = blocks::split(*size, options.blocksize);
+        let ranges = blocks::split(*size, blocksize);
         if ranges.len() > 1 {
-            refuse_quoted_newlines(location, &options, *size)?;
+            refuse_quoted_newlines(location, &parse, sample_bytes, *size)?;
         }
         blocks.extend(ranges.into_iter().map(|range| CsvBlock {
             location: location.clone(),
@@ -118,7 +128,7 @@ pub fn read_csv(pattern: &str, options: CsvOptions) -> Result<DataFrame> {
         }));
     }
     let frame = DataFrame::from_source(Source::Csv { blocks, schema, parse }, None)?;
-    match &options.usecols {
+    match &usecols {
         Some(columns) => {
             frame.check_columns(columns, "usecols")?;
             frame.select(columns.iter().map(|c| crate::polars_adapter::column(c)))
@@ -128,7 +138,12 @@ pub fn read_csv(pattern: &str, options: CsvOptions) -> Result<DataFrame> {
 }
 
 /// Every file must have the first file's header: a different one means different columns.
-fn check_header(location: &Location, head: &[u8], first_sample: &[u8], separator: u8) -> Result<()> {
+fn check_header(
+    location: &Location,
+    head: &[u8],
+    first_sample: &[u8],
+    separator: u8,
+) -> Result<()> {
     let line = |bytes: &[u8]| {
         let end = blocks::header_end(bytes) as usize;
         String::from_utf8_lossy(&bytes[..end]).trim_end().to_string()
@@ -145,9 +160,14 @@ fn check_header(location: &Location, head: &[u8], first_sample: &[u8], separator
 }
 
 /// A file with line breaks inside quoted fields cannot be cut at arbitrary line breaks.
-fn refuse_quoted_newlines(location: &Location, options: &CsvOptions, size: u64) -> Result<()> {
-    let sample = location.read_range(0, (options.sample_bytes as u64).min(size))?;
-    if let Some(offset) = blocks::quoted_newline(&sample, options.parse.quote) {
+fn refuse_quoted_newlines(
+    location: &Location,
+    parse: &CsvParse,
+    sample_bytes: usize,
+    size: u64,
+) -> Result<()> {
+    let sample = location.read_range(0, (sample_bytes as u64).min(size))?;
+    if let Some(offset) = blocks::quoted_newline(&sample, parse.quote) {
         return Err(Error::Invalid(format!(
             "`{location}` has a line break inside a quoted field (at byte {offset}), so it cannot be split into blocks at line breaks: read each file whole with CsvOptions::default().blocksize(None)"
         )));

@@ -10,7 +10,9 @@
 //! it into place only when every partition is written: a failed write leaves the old dataset
 //! as it was. On object stores the files are written straight under the prefix.
 
-use rask_core::{Arg, Graph, Key, Layer, Name, TaskError, TaskResult, TaskSpec, Token, Tokenizer, Value};
+use rask_core::{
+    Arg, Graph, Key, Layer, Name, TaskError, TaskResult, TaskSpec, Token, Tokenizer, Value,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -42,15 +44,22 @@ impl ParquetOptions {
     }
 
     /// Options for object stores.
-    pub fn storage_options<K: AsRef<str>, V: AsRef<str>>(mut self, options: impl IntoIterator<Item = (K, V)>) -> Self {
-        self.storage = options.into_iter().map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string())).collect();
+    pub fn storage_options<K: AsRef<str>, V: AsRef<str>>(
+        mut self,
+        options: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.storage = options
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string()))
+            .collect();
         self
     }
 }
 
 /// Reads Parquet files (a file, a directory of them, a glob, or a URL) lazily.
 pub fn read_parquet(pattern: &str, options: ParquetOptions) -> Result<DataFrame> {
-    let files = store::expand(pattern, &options.storage)?;
+    let ParquetOptions { split_row_groups, columns, storage } = options;
+    let files = store::expand(pattern, &storage)?;
     let mut pieces = Vec::new();
     let mut schema = None;
     for (location, _) in files {
@@ -64,10 +73,15 @@ pub fn read_parquet(pattern: &str, options: ParquetOptions) -> Result<DataFrame>
             }
             Some(_) => {}
         }
-        if options.split_row_groups && meta.row_groups.len() > 1 {
+        if split_row_groups && meta.row_groups.len() > 1 {
             let mut offset = 0;
             for rows in meta.row_groups {
-                pieces.push(ParquetPiece { location: location.clone(), row_offset: offset, rows, whole_file: false });
+                pieces.push(ParquetPiece {
+                    location: location.clone(),
+                    row_offset: offset,
+                    rows,
+                    whole_file: false,
+                });
                 offset += rows;
             }
         } else {
@@ -78,7 +92,7 @@ pub fn read_parquet(pattern: &str, options: ParquetOptions) -> Result<DataFrame>
     let schema = schema.expect("expand returns at least one file");
     let rows = pieces.iter().map(|p| p.rows).collect();
     let frame = DataFrame::from_source(Source::Parquet { pieces, schema }, Some(rows))?;
-    match &options.columns {
+    match &columns {
         Some(columns) => {
             frame.check_columns(columns, "read_parquet columns")?;
             frame.select(columns.iter().map(|c| crate::polars_adapter::column(c)))
@@ -131,8 +145,14 @@ impl WriteOptions {
         self
     }
     /// Options for object stores.
-    pub fn storage_options<K: AsRef<str>, V: AsRef<str>>(mut self, options: impl IntoIterator<Item = (K, V)>) -> Self {
-        self.storage = options.into_iter().map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string())).collect();
+    pub fn storage_options<K: AsRef<str>, V: AsRef<str>>(
+        mut self,
+        options: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.storage = options
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string()))
+            .collect();
         self
     }
 }
@@ -158,10 +178,16 @@ rask_core::register_type!(WriteSpec);
 
 fn write_part(args: &[Value]) -> TaskResult {
     let frame = frame_of(args.first().ok_or_else(|| TaskError::msg("missing the partition"))?)?;
-    let part: &u32 = args.get(1).ok_or_else(|| TaskError::msg("missing the partition index"))?.get(&"partition index")?;
-    let spec: &WriteSpec = args.get(2).ok_or_else(|| TaskError::msg("missing the write spec"))?.get(&"write spec")?;
+    let part: &u32 = args
+        .get(1)
+        .ok_or_else(|| TaskError::msg("missing the partition index"))?
+        .get(&"partition index")?;
+    let spec: &WriteSpec =
+        args.get(2).ok_or_else(|| TaskError::msg("missing the write spec"))?.get(&"write spec")?;
     let bytes = pl_parquet::write(frame, spec.compression)?;
-    spec.directory.join(&format!("part.{}.parquet", spec.first_number + u64::from(*part))).write_all(bytes)?;
+    spec.directory
+        .join(&format!("part.{}.parquet", spec.first_number + u64::from(*part)))
+        .write_all(bytes)?;
     let range = match &spec.index {
         Some(column) => pl_parquet::min_max(frame, column)?,
         None => None,
@@ -194,6 +220,8 @@ fn existing_numbers(directory: &Location, storage: &StorageOptions) -> Result<Ve
 impl DataFrame {
     /// Writes one Parquet file per partition into the directory `path` (local or a URL) and
     /// returns the number of rows written. Runs now, on the default scheduler.
+    // Options are built inline and taken by value, like the readers'.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn to_parquet(&self, path: &str, options: WriteOptions) -> Result<u64> {
         let target = Location::parse(path, &options.storage);
         let exists = target.exists()?;
@@ -204,10 +232,14 @@ impl DataFrame {
             self.check_columns(std::slice::from_ref(index), "to_parquet index")?;
         }
         let appending = exists && options.mode == WriteMode::Append;
-        let existing = if appending { existing_numbers(&target, &options.storage)? } else { Vec::new() };
+        let existing =
+            if appending { existing_numbers(&target, &options.storage)? } else { Vec::new() };
         let existing_range = match (&options.index, appending) {
             (Some(index), true) => {
-                let old = crate::io::parquet::read_parquet(path, ParquetOptions::default().storage_options(options.storage.clone()))?;
+                let old = crate::io::parquet::read_parquet(
+                    path,
+                    ParquetOptions::default().storage_options(options.storage.clone()),
+                )?;
                 old.select([crate::polars_adapter::column(index)])?.index_range(index)?
             }
             _ => None,
@@ -218,7 +250,10 @@ impl DataFrame {
         // place at the end; object stores have no rename, so files go straight to the prefix.
         let staging = match &target {
             Location::Local(dir) => {
-                let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "dataset".into());
+                let name = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_else(|| "dataset".into());
                 Location::Local(dir.with_file_name(format!(".{name}.rask-staging-{:x}", token.0)))
             }
             remote => {
@@ -228,7 +263,12 @@ impl DataFrame {
                 remote.clone()
             }
         };
-        let spec = WriteSpec { directory: staging.clone(), first_number, compression: options.compression, index: options.index.clone() };
+        let spec = WriteSpec {
+            directory: staging.clone(),
+            first_number,
+            compression: options.compression,
+            index: options.index.clone(),
+        };
         let (graph, input) = self.partitions();
         let mut tokenizer = Tokenizer::new();
         tokenizer.str(input.as_str()).token(token);
@@ -237,7 +277,11 @@ impl DataFrame {
         let spec_value = Value::serde(spec);
         let write_tasks: Vec<(Key, TaskSpec)> = (0..self.npartitions())
             .map(|i| {
-                let args = vec![Arg::Key(Key::part(input.clone(), i)), Arg::Value(Value::serde(i)), Arg::Value(spec_value.clone())];
+                let args = vec![
+                    Arg::Key(Key::part(input.clone(), i)),
+                    Arg::Value(Value::serde(i)),
+                    Arg::Value(spec_value.clone()),
+                ];
                 (Key::part(name.clone(), i), TaskSpec::new(func.clone(), args))
             })
             .collect();
@@ -258,9 +302,12 @@ impl DataFrame {
             .map(|v| v.get::<Written>(&"a write result").cloned().map_err(Error::Engine))
             .collect::<Result<_>>()?;
         if let (Some(index), Some((old_min, old_max))) = (&options.index, existing_range) {
-            let new = written.iter().filter_map(|w| w.range).fold(None, |acc: Option<(f64, f64)>, (lo, hi)| {
-                Some(acc.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))))
-            });
+            let new = written.iter().filter_map(|w| w.range).fold(
+                None,
+                |acc: Option<(f64, f64)>, (lo, hi)| {
+                    Some(acc.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))))
+                },
+            );
             if let Some((new_min, new_max)) = new {
                 if new_min <= old_max && new_max >= old_min {
                     let _ = staging.delete_prefix();
@@ -288,7 +335,12 @@ impl DataFrame {
 
 /// Moves the staged files into place: renames for a new or overwritten dataset (the old one
 /// is moved aside first and deleted last), file by file for an append.
-fn commit_local(staging: &std::path::Path, target: &std::path::Path, appending: bool, token: Token) -> Result<()> {
+fn commit_local(
+    staging: &std::path::Path,
+    target: &std::path::Path,
+    appending: bool,
+    token: Token,
+) -> Result<()> {
     fn io<'a>(what: &'static str, p: &'a std::path::Path) -> impl Fn(std::io::Error) -> Error + 'a {
         move |e| Error::io(what, p.display(), e)
     }

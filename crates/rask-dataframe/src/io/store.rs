@@ -132,7 +132,9 @@ fn expand_local(pattern: &str) -> Result<Vec<(Location, u64)>> {
         fs::read_dir(path)
             .map_err(|e| Error::io("cannot list", pattern, e))?
             .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .filter(|p| p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(is_data_file))
+            .filter(|p| {
+                p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(is_data_file)
+            })
             .collect()
     } else if pattern.contains(['*', '?', '[']) {
         glob::glob(pattern)
@@ -149,7 +151,8 @@ fn expand_local(pattern: &str) -> Result<Vec<(Location, u64)>> {
     files
         .into_iter()
         .map(|file| {
-            let size = fs::metadata(&file).map_err(|e| Error::io("cannot read", file.display(), e))?.len();
+            let size =
+                fs::metadata(&file).map_err(|e| Error::io("cannot read", file.display(), e))?.len();
             Ok((Location::Local(file), size))
         })
         .collect()
@@ -178,7 +181,10 @@ fn expand_remote(pattern: &str, options: &StorageOptions) -> Result<Vec<(Locatio
         block_on(async { store.list(Some(&prefix)).try_collect().await })
             .map_err(|e| Error::io("cannot list", pattern, e))?;
     let matcher = if has_glob {
-        Some(glob::Pattern::new(&path_str).map_err(|e| Error::Invalid(format!("`{pattern}` is not a valid glob: {e}")))?)
+        Some(
+            glob::Pattern::new(&path_str)
+                .map_err(|e| Error::Invalid(format!("`{pattern}` is not a valid glob: {e}")))?,
+        )
     } else {
         None
     };
@@ -195,7 +201,7 @@ fn expand_remote(pattern: &str, options: &StorageOptions) -> Result<Vec<(Locatio
         })
         .map(|meta| (location(&meta.location), meta.size))
         .collect();
-    files.sort_by(|a, b| a.0.to_string().cmp(&b.0.to_string()));
+    files.sort_by_key(|file| file.0.to_string());
     Ok(files)
 }
 
@@ -224,7 +230,8 @@ impl Location {
     pub fn read_range(&self, start: u64, end: u64) -> Result<Vec<u8>> {
         match self {
             Location::Local(path) => {
-                let mut file = fs::File::open(path).map_err(|e| Error::io("cannot read", self, e))?;
+                let mut file =
+                    fs::File::open(path).map_err(|e| Error::io("cannot read", self, e))?;
                 file.seek(SeekFrom::Start(start)).map_err(|e| Error::io("cannot read", self, e))?;
                 let mut bytes = Vec::with_capacity(end.saturating_sub(start) as usize);
                 file.take(end.saturating_sub(start))

@@ -68,7 +68,8 @@ fn combine_exprs(index: usize, agg: &Agg, grouped: bool) -> Vec<Expr> {
         }
         AggKind::NUnique => {
             let unique = p(index, "u").explode(EXPLODE).unique();
-            vec![if grouped { unique } else { unique.implode(false) }.alias(partial_name(index, "u"))]
+            vec![if grouped { unique } else { unique.implode(false) }
+                .alias(partial_name(index, "u"))]
         }
         AggKind::First => vec![keep("f", |e| e.first())],
         AggKind::Last => vec![keep("f", |e| e.last())],
@@ -89,7 +90,9 @@ fn final_expr(index: usize, agg: &Agg) -> Expr {
     };
     let expr = match agg.kind {
         AggKind::Sum => s(),
-        AggKind::Mean => when(n().gt(lit(0.0))).then(s() / n()).otherwise(lit(Null {}).cast(DataType::Float64)),
+        AggKind::Mean => {
+            when(n().gt(lit(0.0))).then(s() / n()).otherwise(lit(Null {}).cast(DataType::Float64))
+        }
         AggKind::Min => p(index, "m").min(),
         AggKind::Max => p(index, "m").max(),
         AggKind::Count | AggKind::Size => p(index, "c").sum().cast(IDX_DTYPE),
@@ -132,7 +135,8 @@ pub fn partial_lazy(mut lazy: LazyFrame, spec: &GroupSpec) -> LazyFrame {
             lazy = lazy.filter(col(key.as_str()).is_not_null());
         }
     }
-    let exprs = spec.aggs.iter().enumerate().flat_map(|(i, a)| partial_exprs(i, a, grouped)).collect();
+    let exprs =
+        spec.aggs.iter().enumerate().flat_map(|(i, a)| partial_exprs(i, a, grouped)).collect();
     aggregate(lazy, spec, exprs)
 }
 
@@ -141,7 +145,8 @@ pub fn combine(frames: Vec<PlFrame>, spec: &GroupSpec) -> Result<PlFrame> {
     let grouped = !spec.keys.is_empty();
     let schema = frames.first().map(super::frame_schema).unwrap_or_default();
     let lazy = concat(frames, &schema)?.lazy();
-    let exprs = spec.aggs.iter().enumerate().flat_map(|(i, a)| combine_exprs(i, a, grouped)).collect();
+    let exprs =
+        spec.aggs.iter().enumerate().flat_map(|(i, a)| combine_exprs(i, a, grouped)).collect();
     run(aggregate(lazy, spec, exprs), "combining partial aggregates")
 }
 
@@ -154,7 +159,12 @@ pub fn finish(frames: Vec<PlFrame>, spec: &GroupSpec) -> Result<PlFrame> {
     if !spec.sort.is_empty() {
         let by: Vec<&str> = spec.sort.iter().map(|(c, _)| c.as_str()).collect();
         let descending: Vec<bool> = spec.sort.iter().map(|(_, d)| *d).collect();
-        lazy = lazy.sort(by, SortMultipleOptions::new().with_order_descending_multi(descending).with_maintain_order(true));
+        lazy = lazy.sort(
+            by,
+            SortMultipleOptions::new()
+                .with_order_descending_multi(descending)
+                .with_maintain_order(true),
+        );
     }
     run(lazy, "finishing an aggregation")
 }

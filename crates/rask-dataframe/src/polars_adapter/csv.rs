@@ -15,8 +15,9 @@ use crate::io::blocks;
 use crate::plan::{CsvBlock, CsvParse};
 
 fn null_values(parse: &CsvParse) -> Option<NullValues> {
-    (!parse.null_values.is_empty())
-        .then(|| NullValues::AllColumns(parse.null_values.iter().map(|s| s.as_str().into()).collect()))
+    (!parse.null_values.is_empty()).then(|| {
+        NullValues::AllColumns(parse.null_values.iter().map(|s| s.as_str().into()).collect())
+    })
 }
 
 /// The type `parse_dates` columns get.
@@ -35,7 +36,8 @@ const DATE_FORMATS: [&str; 6] = [
 ];
 
 fn to_datetime(column: &str, format: &str) -> polars::prelude::Expr {
-    let options = StrptimeOptions { format: Some(format.into()), strict: true, exact: true, cache: false };
+    let options =
+        StrptimeOptions { format: Some(format.into()), strict: true, exact: true, cache: false };
     polars::prelude::col(column)
         .str()
         .to_datetime(Some(TimeUnit::Microseconds), None, options, polars::prelude::lit("raise"))
@@ -121,7 +123,8 @@ pub fn block_lines(block: &CsvBlock) -> Result<(u64, Vec<u8>)> {
     let mut window = block.location.read_range(window_start, read_to)?;
     // Read further until the line that crosses the end is complete.
     while read_to < block.file_size
-        && !window[(range.end.saturating_sub(1).max(window_start) - window_start) as usize..].contains(&b'\n')
+        && !window[(range.end.saturating_sub(1).max(window_start) - window_start) as usize..]
+            .contains(&b'\n')
     {
         let more_to = (read_to + blocks::LINE_OVERREAD * 16).min(block.file_size);
         window.extend(block.location.read_range(read_to, more_to)?);
@@ -145,7 +148,9 @@ pub fn read_block(
     let (lines_start, lines) = block_lines(block)?;
     if lines.is_empty() {
         let empty = super::empty(schema).lazy();
-        return steps(empty).and_then(LazyFrame::collect).map_err(|e| polars_error(e, schema, "reading CSV"));
+        return steps(empty)
+            .and_then(LazyFrame::collect)
+            .map_err(|e| polars_error(e, schema, "reading CSV"));
     }
     // Date columns with a known format are read as text and parsed with that format.
     let mut scan_schema = schema.clone();
@@ -166,7 +171,8 @@ pub fn read_block(
         .with_null_values(null_values(parse))
         .with_raise_if_empty(false)
         .finish();
-    let lazy = lazy.map(|lazy| if conversions.is_empty() { lazy } else { lazy.with_columns(conversions) });
+    let lazy =
+        lazy.map(|lazy| if conversions.is_empty() { lazy } else { lazy.with_columns(conversions) });
     let result = lazy.and_then(steps).and_then(LazyFrame::collect);
     match result {
         Ok(frame) => Ok(frame),
@@ -174,7 +180,7 @@ pub fn read_block(
             Err(polars_error(PolarsError::ColumnNotFound(message), schema, "reading CSV"))
         }
         Err(error) => match block_lines(block) {
-            Ok((_, lines)) => Err(diagnose(block, lines_start, &lines, schema, parse, error)),
+            Ok((_, lines)) => Err(diagnose(block, lines_start, &lines, schema, parse, &error)),
             Err(read_again) => Err(read_again),
         },
     }
@@ -187,7 +193,7 @@ fn diagnose(
     lines: &[u8],
     schema: &Schema,
     parse: &CsvParse,
-    error: PolarsError,
+    error: &PolarsError,
 ) -> Error {
     let path = block.location.to_string();
     let block_start = lines_start;
@@ -200,7 +206,9 @@ fn diagnose(
             let line_in_file = block
                 .location
                 .read_range(0, block_start)
-                .map(|prefix| prefix.iter().filter(|&&b| b == b'\n').count() as u64 + index as u64 + 1)
+                .map(|prefix| {
+                    prefix.iter().filter(|&&b| b == b'\n').count() as u64 + index as u64 + 1
+                })
                 .unwrap_or(0);
             let mut reason = format!(
                 "expected {expected} fields, found {}: {:?}",
@@ -233,14 +241,22 @@ fn diagnose(
         .into_reader_with_file_handle(Cursor::new(lines))
         .finish();
     let Ok(text) = text else {
-        return Error::MalformedCsv { path, offset: block_start, line: 0, block_start, reason: error.to_string() };
+        return Error::MalformedCsv {
+            path,
+            offset: block_start,
+            line: 0,
+            block_start,
+            reason: error.to_string(),
+        };
     };
     let mut columns = Vec::new();
     for (name, dtype) in schema.iter() {
         if *dtype == DataType::String {
             continue;
         }
-        let Ok(values) = text.column(name.as_str()).and_then(|c| c.str().cloned()) else { continue };
+        let Ok(values) = text.column(name.as_str()).and_then(|c| c.str().cloned()) else {
+            continue;
+        };
         let first_bad = values.iter().flatten().find(|value| !parses_as(value, dtype));
         if let Some(example) = first_bad {
             columns.push(ColumnMismatch {
@@ -252,7 +268,13 @@ fn diagnose(
         }
     }
     if columns.is_empty() {
-        Error::MalformedCsv { path, offset: block_start, line: 0, block_start, reason: error.to_string() }
+        Error::MalformedCsv {
+            path,
+            offset: block_start,
+            line: 0,
+            block_start,
+            reason: error.to_string(),
+        }
     } else {
         Error::ColumnTypes { path, columns }
     }
@@ -275,8 +297,12 @@ fn count_fields(line: &[u8], parse: &CsvParse) -> usize {
 fn parses_as(value: &str, dtype: &DataType) -> bool {
     let v = value.trim();
     match dtype {
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => v.parse::<i64>().is_ok(),
-        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => v.parse::<u64>().is_ok(),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
+            v.parse::<i64>().is_ok()
+        }
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+            v.parse::<u64>().is_ok()
+        }
         DataType::Float32 | DataType::Float64 => v.parse::<f64>().is_ok(),
         DataType::Boolean => matches!(v.to_ascii_lowercase().as_str(), "true" | "false"),
         DataType::Datetime(..) | DataType::Date => {
@@ -287,7 +313,12 @@ fn parses_as(value: &str, dtype: &DataType) -> bool {
                     .into_series()
                     .into_frame()
                     .lazy()
-                    .select([polars::prelude::col("v").str().to_datetime(None, None, options, polars::prelude::lit("raise"))])
+                    .select([polars::prelude::col("v").str().to_datetime(
+                        None,
+                        None,
+                        options,
+                        polars::prelude::lit("raise"),
+                    )])
                     .collect()
                     .is_ok_and(|f| f.column("v").is_ok_and(|c| c.null_count() == 0))
             })
@@ -315,7 +346,8 @@ use polars::prelude::IntoSeries as _;
 pub fn count_rows(block: &CsvBlock, schema: &Schema, parse: &CsvParse) -> Result<u64> {
     let (_, lines) = block_lines(block)?;
     if lines.contains(&parse.quote) {
-        let counted = read_block(block, schema, parse, |lazy| Ok(lazy.select([super::len_expr()])))?;
+        let counted =
+            read_block(block, schema, parse, |lazy| Ok(lazy.select([super::len_expr()])))?;
         return Ok(super::scalar_f64(&counted, "len")? as u64);
     }
     let mut rows = 0u64;

@@ -85,18 +85,23 @@ pub fn estimated_size(frame: &PlFrame) -> usize {
 pub fn to_ipc(frame: &PlFrame) -> Result<Vec<u8>> {
     let mut bytes = Vec::with_capacity(frame.estimated_size() + 1024);
     let mut frame = frame.clone();
-    IpcWriter::new(&mut bytes).finish(&mut frame).map_err(|e| Error::polars("encoding a partition as Arrow IPC", e))?;
+    IpcWriter::new(&mut bytes)
+        .finish(&mut frame)
+        .map_err(|e| Error::polars("encoding a partition as Arrow IPC", e))?;
     Ok(bytes)
 }
 
 /// A frame from Arrow IPC bytes.
 pub fn from_ipc(bytes: &[u8]) -> Result<PlFrame> {
-    IpcReader::new(Cursor::new(bytes)).finish().map_err(|e| Error::polars("decoding an Arrow IPC partition", e))
+    IpcReader::new(Cursor::new(bytes))
+        .finish()
+        .map_err(|e| Error::polars("decoding an Arrow IPC partition", e))
 }
 
 /// Concatenates frames vertically (an empty list gives an empty frame of `schema`).
 pub fn concat(frames: Vec<PlFrame>, schema: &Schema) -> Result<PlFrame> {
-    let frames: Vec<PlFrame> = frames.into_iter().filter(|f| f.height() > 0 || f.width() > 0).collect();
+    let frames: Vec<PlFrame> =
+        frames.into_iter().filter(|f| f.height() > 0 || f.width() > 0).collect();
     if frames.is_empty() {
         return Ok(empty(schema));
     }
@@ -114,10 +119,12 @@ pub fn slice(frame: &PlFrame, offset: i64, len: usize) -> PlFrame {
 }
 
 /// Expressions that replace nulls with `value` in the columns whose type `value` fits.
-pub fn fill_null_all(schema: &Schema, value: Expr) -> Vec<Expr> {
+pub fn fill_null_all(schema: &Schema, value: &Expr) -> Vec<Expr> {
     schema
         .iter()
-        .map(|(name, dtype)| col(name.clone()).fill_null(value.clone().cast(dtype.clone())).alias(name.clone()))
+        .map(|(name, dtype)| {
+            col(name.clone()).fill_null(value.clone().cast(dtype.clone())).alias(name.clone())
+        })
         .collect()
 }
 
@@ -133,7 +140,12 @@ pub fn categorical() -> DataType {
 }
 
 /// The schema after applying `steps` to a frame of `schema`; checks every column reference.
-pub fn steps_schema(schema: &Schema, steps: &[Step], extras: &[Schema], context: &str) -> Result<Schema> {
+pub fn steps_schema(
+    schema: &Schema,
+    steps: &[Step],
+    extras: &[Schema],
+    context: &str,
+) -> Result<Schema> {
     let extras: Vec<LazyFrame> = extras.iter().map(|s| empty(s).lazy()).collect();
     let mut lazy = lazy_steps(empty(schema).lazy(), 0, steps, &extras, true)
         .map_err(|e| polars_error(e, schema, context))?;
@@ -145,13 +157,22 @@ pub fn steps_schema(schema: &Schema, steps: &[Step], extras: &[Schema], context:
 pub fn polars_error(error: PolarsError, schema: &Schema, context: &str) -> Error {
     if let PolarsError::ColumnNotFound(message) = &error {
         let column = message.split('"').nth(1).unwrap_or(message.as_ref()).to_string();
-        return Error::UnknownColumn { column, context: context.to_string(), available: column_names(schema) };
+        return Error::UnknownColumn {
+            column,
+            context: context.to_string(),
+            available: column_names(schema),
+        };
     }
     Error::polars(context, error)
 }
 
 /// Applies steps to an in-memory partition.
-pub fn apply_steps(frame: PlFrame, part: u32, steps: &[Step], extras: &[&PlFrame]) -> Result<PlFrame> {
+pub fn apply_steps(
+    frame: PlFrame,
+    part: u32,
+    steps: &[Step],
+    extras: &[&PlFrame],
+) -> Result<PlFrame> {
     let schema = frame_schema(&frame);
     let extras: Vec<LazyFrame> = extras.iter().map(|f| (*f).clone().lazy()).collect();
     lazy_steps(frame.lazy(), part, steps, &extras, false)
@@ -160,12 +181,19 @@ pub fn apply_steps(frame: PlFrame, part: u32, steps: &[Step], extras: &[&PlFrame
 }
 
 /// Reads partition `part` of a source with the steps applied in the same query.
-pub fn read_source(source: &Source, part: u32, steps: &[Step], extras: &[&PlFrame]) -> Result<PlFrame> {
+pub fn read_source(
+    source: &Source,
+    part: u32,
+    steps: &[Step],
+    extras: &[&PlFrame],
+) -> Result<PlFrame> {
     let extras: Vec<LazyFrame> = extras.iter().map(|f| (*f).clone().lazy()).collect();
     match source {
         Source::Csv { blocks, schema, parse } => {
             let block = &blocks[part as usize];
-            csv::read_block(block, schema, parse, |lazy| lazy_steps(lazy, part, steps, &extras, false))
+            csv::read_block(block, schema, parse, |lazy| {
+                lazy_steps(lazy, part, steps, &extras, false)
+            })
         }
         Source::Parquet { pieces, schema } => {
             let piece = &pieces[part as usize];
@@ -195,10 +223,15 @@ fn lazy_steps(
             Step::Select(exprs) => lazy.select(exprs),
             Step::Filter(predicate) => lazy.filter(predicate.clone()),
             Step::WithColumns(exprs) => lazy.with_columns(exprs),
-            Step::Drop(columns) => lazy.drop(by_name(columns.iter().map(String::as_str), true, false)),
+            Step::Drop(columns) => {
+                lazy.drop(by_name(columns.iter().map(String::as_str), true, false))
+            }
             Step::Rename { existing, new } => lazy.rename(existing, new, true),
             Step::Cast(types) => lazy.with_columns(
-                types.iter().map(|(c, t)| col(c.as_str()).strict_cast(t.clone())).collect::<Vec<_>>(),
+                types
+                    .iter()
+                    .map(|(c, t)| col(c.as_str()).strict_cast(t.clone()))
+                    .collect::<Vec<_>>(),
             ),
             Step::Limit(n) => lazy.limit(*n as _),
             Step::PartialAgg(spec) => aggregate::partial_lazy(lazy, spec),
@@ -215,14 +248,14 @@ fn lazy_steps(
                 if schema_only {
                     lazy
                 } else {
-                    random_rows(lazy.collect()?, part, *seed, 0.0, *fraction)?.lazy()
+                    random_rows(&lazy.collect()?, part, *seed, 0.0, *fraction)?.lazy()
                 }
             }
             Step::RandomSlice { low, high, seed } => {
                 if schema_only {
                     lazy
                 } else {
-                    random_rows(lazy.collect()?, part, *seed, *low, *high)?.lazy()
+                    random_rows(&lazy.collect()?, part, *seed, *low, *high)?.lazy()
                 }
             }
         };
@@ -232,7 +265,13 @@ fn lazy_steps(
 
 /// The rows whose seeded uniform draw falls in `low..high`. The draws depend only on the seed,
 /// the partition and the row's position, so the pieces of a split are disjoint.
-fn random_rows(frame: PlFrame, part: u32, seed: u64, low: f64, high: f64) -> Result<PlFrame, PolarsError> {
+fn random_rows(
+    frame: &PlFrame,
+    part: u32,
+    seed: u64,
+    low: f64,
+    high: f64,
+) -> Result<PlFrame, PolarsError> {
     let mut state = seed ^ (u64::from(part).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mask: polars::prelude::BooleanChunked = (0..frame.height())
         .map(|_| {
@@ -281,9 +320,15 @@ pub fn frame_f64(columns: Vec<(String, Vec<f64>)>) -> Result<PlFrame> {
 }
 
 /// A frame with one string column and `f64` columns.
-pub fn frame_labelled(label: &str, labels: Vec<String>, columns: Vec<(String, Vec<f64>)>) -> Result<PlFrame> {
+pub fn frame_labelled(
+    label: &str,
+    labels: Vec<String>,
+    columns: Vec<(String, Vec<f64>)>,
+) -> Result<PlFrame> {
     let mut all = vec![polars::prelude::Column::new(label.into(), labels)];
-    all.extend(columns.into_iter().map(|(name, values)| polars::prelude::Column::new(name.into(), values)));
+    all.extend(
+        columns.into_iter().map(|(name, values)| polars::prelude::Column::new(name.into(), values)),
+    );
     DataFrame::new_infer_height(all).map_err(|e| Error::polars("building a frame", e))
 }
 
@@ -391,10 +436,15 @@ pub fn frames_close(a: &PlFrame, b: &PlFrame, tolerance: f64) -> bool {
         if !(ca.dtype().is_float() || cb.dtype().is_float()) {
             return ca.as_materialized_series().equals_missing(cb.as_materialized_series());
         }
-        let (Ok(fa), Ok(fb)) = (ca.cast(&DataType::Float64), cb.cast(&DataType::Float64)) else { return false };
+        let (Ok(fa), Ok(fb)) = (ca.cast(&DataType::Float64), cb.cast(&DataType::Float64)) else {
+            return false;
+        };
         let (Ok(fa), Ok(fb)) = (fa.f64().cloned(), fb.f64().cloned()) else { return false };
         let same = fa.iter().zip(fb.iter()).all(|pair| match pair {
-            (Some(x), Some(y)) => (x - y).abs() <= tolerance * (1.0 + x.abs().max(y.abs())) || (x.is_nan() && y.is_nan()),
+            (Some(x), Some(y)) => {
+                (x - y).abs() <= tolerance * (1.0 + x.abs().max(y.abs()))
+                    || (x.is_nan() && y.is_nan())
+            }
             (None, None) => true,
             _ => false,
         });

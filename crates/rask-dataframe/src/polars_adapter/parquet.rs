@@ -5,8 +5,8 @@
 use std::io::Cursor;
 
 use polars::prelude::{
-    ChunkAgg, LazyFrame, ParquetCompression, SchemaExt, ParquetReader, ParquetWriter, PlRefPath, PolarsError,
-    ScanArgsParquet, ScanSource, Schema, SerReader,
+    ChunkAgg, LazyFrame, ParquetCompression, ParquetReader, ParquetWriter, PlRefPath, PolarsError,
+    ScanArgsParquet, ScanSource, Schema, SchemaExt, SerReader,
 };
 
 use super::{polars_error, PlFrame};
@@ -24,13 +24,18 @@ pub struct ParquetMeta {
 
 /// Reads a file's footer. Local files are opened in place; remote ones are fetched.
 pub fn metadata(location: &Location) -> Result<ParquetMeta> {
-    let corrupt = |e: PolarsError| Error::CorruptParquet { path: location.to_string(), reason: e.to_string() };
+    let corrupt = |e: PolarsError| Error::CorruptParquet {
+        path: location.to_string(),
+        reason: e.to_string(),
+    };
     let mut reader = match location {
         Location::Local(path) => {
-            let file = std::fs::File::open(path).map_err(|e| Error::io("cannot read", location, e))?;
+            let file =
+                std::fs::File::open(path).map_err(|e| Error::io("cannot read", location, e))?;
             ParquetReader::new(Box::new(file) as Box<dyn polars::io::mmap::MmapBytesReader>)
         }
-        Location::Remote { .. } => ParquetReader::new(Box::new(Cursor::new(location.read_all()?)) as Box<dyn polars::io::mmap::MmapBytesReader>),
+        Location::Remote { .. } => ParquetReader::new(Box::new(Cursor::new(location.read_all()?))
+            as Box<dyn polars::io::mmap::MmapBytesReader>),
     };
     let arrow_schema = reader.schema().map_err(corrupt)?;
     let schema = Schema::from_arrow_schema(&arrow_schema);
@@ -49,7 +54,9 @@ pub fn read_piece(
     // Pieces are single files: no hive partitioning (which in-memory buffers do not support).
     args.hive_options.enabled = Some(false);
     let lazy = match &piece.location {
-        Location::Local(path) => LazyFrame::scan_parquet(PlRefPath::from(path.to_string_lossy().as_ref()), args),
+        Location::Local(path) => {
+            LazyFrame::scan_parquet(PlRefPath::from(path.to_string_lossy().as_ref()), args)
+        }
         Location::Remote { .. } => {
             let bytes = piece.location.read_all()?;
             LazyFrame::scan_parquet_sources(ScanSource::Buffer(bytes.into()).into_sources(), args)
@@ -64,7 +71,9 @@ pub fn read_piece(
     });
     lazy.and_then(steps).and_then(LazyFrame::collect).map_err(|e| match e {
         PolarsError::ColumnNotFound(_) => polars_error(e, schema, "reading Parquet"),
-        other => Error::CorruptParquet { path: piece.location.to_string(), reason: other.to_string() },
+        other => {
+            Error::CorruptParquet { path: piece.location.to_string(), reason: other.to_string() }
+        }
     })
 }
 
@@ -105,7 +114,9 @@ pub fn min_max(frame: &PlFrame, column: &str) -> Result<Option<(f64, f64)>> {
     let context = || format!("reading `{column}`");
     let values = frame
         .column(column)
-        .and_then(|c| c.as_materialized_series().to_physical_repr().cast(&polars::prelude::DataType::Float64))
+        .and_then(|c| {
+            c.as_materialized_series().to_physical_repr().cast(&polars::prelude::DataType::Float64)
+        })
         .map_err(|e| Error::polars(context(), e))?;
     let values = values.f64().map_err(|e| Error::polars(context(), e))?;
     Ok(values.min().zip(values.max()))
