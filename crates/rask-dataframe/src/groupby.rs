@@ -381,3 +381,151 @@ fn agg_finish(args: &[Value]) -> TaskResult {
 rask_core::register_function!("rask_dataframe::agg_shard", agg_shard);
 rask_core::register_function!("rask_dataframe::agg_combine", agg_combine);
 rask_core::register_function!("rask_dataframe::agg_finish", agg_finish);
+
+/// A cumulative operation within groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CumKind {
+    /// Running sum.
+    Sum,
+    /// Running row count, from 0 (Dask's `cumcount`).
+    Count,
+    /// Running minimum.
+    Min,
+    /// Running maximum.
+    Max,
+}
+
+/// Everything the tasks of a cumulative group-by need to know.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CumSpec {
+    /// Group keys.
+    pub keys: Vec<String>,
+    /// The input column (unused for counts).
+    pub column: String,
+    /// What accumulates.
+    pub kind: CumKind,
+    /// The output column.
+    pub alias: String,
+}
+rask_core::register_type!(CumSpec);
+
+impl GroupBy {
+    /// Adds `{column}_cum_sum`: the running sum of `column` within each group, in row order
+    /// across partitions (like Dask's `groupby(k).x.cumsum()`).
+    pub fn cum_sum(self, column: &str) -> Result<DataFrame> {
+        self.cumulative(CumKind::Sum, column, &format!("{column}_cum_sum"))
+    }
+    /// Adds `cum_count`: each row's index within its group, from 0.
+    pub fn cum_count(self) -> Result<DataFrame> {
+        self.cumulative(CumKind::Count, "", "cum_count")
+    }
+    /// Adds `{column}_cum_min`: the running minimum within each group.
+    pub fn cum_min(self, column: &str) -> Result<DataFrame> {
+        self.cumulative(CumKind::Min, column, &format!("{column}_cum_min"))
+    }
+    /// Adds `{column}_cum_max`: the running maximum within each group.
+    pub fn cum_max(self, column: &str) -> Result<DataFrame> {
+        self.cumulative(CumKind::Max, column, &format!("{column}_cum_max"))
+    }
+
+    /// Partition `i`'s result is its own running values plus the totals of partitions
+    /// `0..i`, which a chain of small merge tasks carries forward.
+    fn cumulative(self, kind: CumKind, column: &str, alias: &str) -> Result<DataFrame> {
+        self.frame.check_columns(&self.keys, "group_by")?;
+        if kind != CumKind::Count {
+            self.frame.check_columns(&[column.to_string()], "cumulative")?;
+        }
+        let spec =
+            CumSpec { keys: self.keys, column: column.to_string(), kind, alias: alias.to_string() };
+        let frame = &self.frame;
+        let schema = {
+            let empty = pl::empty(frame.schema());
+            let local = aggregate::cum_local(&empty, &spec)?;
+            let offsets = aggregate::cum_totals(&empty, &spec)?;
+            pl::frame_schema(&aggregate::cum_apply(&local, &offsets, &spec)?)
+        };
+        let (graph, input) = frame.partitions();
+        let spec_bytes = rmp_serde::to_vec(&spec).map_err(|e| Error::Invalid(e.to_string()))?;
+        let spec_value = Value::serde(spec);
+        let name = |prefix: &str| tokenized(prefix, &input, &spec_bytes, 0);
+        let (local_name, totals_name, offsets_name, out_name) =
+            (name("cum-local"), name("cum-totals"), name("cum-offsets"), name("cumulative"));
+        let n = frame.npartitions();
+        let task = |func: &str, args: Vec<Arg>| TaskSpec::new(tasks::function(func), args);
+        let part = |name: &Name, i: u32| Arg::Key(Key::part(name.clone(), i));
+        let mut all = Vec::new();
+        for i in 0..n {
+            let spec_arg = Arg::Value(spec_value.clone());
+            all.push((
+                Key::part(local_name.clone(), i),
+                task("rask_dataframe::cum_local", vec![part(&input, i), spec_arg.clone()]),
+            ));
+            all.push((
+                Key::part(totals_name.clone(), i),
+                task("rask_dataframe::cum_totals", vec![part(&input, i), spec_arg.clone()]),
+            ));
+            // Offsets of partition i: the totals of partitions 0..i (none for the first).
+            let earlier = if i == 0 {
+                vec![part(&totals_name, 0)]
+            } else {
+                vec![part(&offsets_name, i - 1), part(&totals_name, i - 1)]
+            };
+            let first = Arg::Value(Value::serde(i == 0));
+            all.push((
+                Key::part(offsets_name.clone(), i),
+                task(
+                    "rask_dataframe::cum_offsets",
+                    vec![Arg::List(earlier), spec_arg.clone(), first],
+                ),
+            ));
+            all.push((
+                Key::part(out_name.clone(), i),
+                task(
+                    "rask_dataframe::cum_apply",
+                    vec![part(&local_name, i), part(&offsets_name, i), spec_arg],
+                ),
+            ));
+        }
+        let graph = Graph::from_layer(Layer::tasks(out_name.clone(), all, &[&graph]));
+        Ok(DataFrame::from_partitions(graph, out_name, n, Arc::new(schema)))
+    }
+}
+
+fn cum_spec(args: &[Value], index: usize) -> std::result::Result<&CumSpec, TaskError> {
+    let value = args.get(index).ok_or_else(|| TaskError::msg("missing the cumulative spec"))?;
+    Ok(value.get::<CumSpec>(&"the cumulative spec")?)
+}
+
+fn first_frame(args: &[Value]) -> std::result::Result<&crate::PlFrame, TaskError> {
+    Ok(frame_of(args.first().ok_or_else(|| TaskError::msg("missing the partition"))?)?)
+}
+
+fn cum_local(args: &[Value]) -> TaskResult {
+    Ok(partition_value(aggregate::cum_local(first_frame(args)?, cum_spec(args, 1)?)?))
+}
+
+fn cum_totals(args: &[Value]) -> TaskResult {
+    Ok(partition_value(aggregate::cum_totals(first_frame(args)?, cum_spec(args, 1)?)?))
+}
+
+fn cum_offsets(args: &[Value]) -> TaskResult {
+    let frames = frames_of(args.first().ok_or_else(|| TaskError::msg("missing the totals"))?)?;
+    let first: &bool =
+        args.get(2).ok_or_else(|| TaskError::msg("missing the flag"))?.get(&"first")?;
+    let spec = cum_spec(args, 1)?;
+    if *first {
+        // No earlier partitions: no offsets (the totals' schema, no rows).
+        return Ok(partition_value(pl::slice(frames[0], 0, 0)));
+    }
+    Ok(partition_value(aggregate::cum_merge(frames.into_iter().cloned().collect(), spec)?))
+}
+
+fn cum_apply(args: &[Value]) -> TaskResult {
+    let offsets = frame_of(args.get(1).ok_or_else(|| TaskError::msg("missing the offsets"))?)?;
+    Ok(partition_value(aggregate::cum_apply(first_frame(args)?, offsets, cum_spec(args, 2)?)?))
+}
+
+rask_core::register_function!("rask_dataframe::cum_local", cum_local);
+rask_core::register_function!("rask_dataframe::cum_totals", cum_totals);
+rask_core::register_function!("rask_dataframe::cum_offsets", cum_offsets);
+rask_core::register_function!("rask_dataframe::cum_apply", cum_apply);

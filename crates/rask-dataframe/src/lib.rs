@@ -40,7 +40,7 @@ pub mod tasks;
 
 pub use error::{ColumnMismatch, Error, Result};
 pub use frame::DataFrame;
-pub use groupby::{agg, Agg, AggKind, GroupBy};
+pub use groupby::{agg, Agg, AggKind, CumKind, GroupBy};
 pub use io::csv::{read_csv, CsvOptions};
 pub use io::parquet::{read_parquet, ParquetOptions, WriteMode, WriteOptions};
 pub use ops::{concat, from_polars};

@@ -174,6 +174,24 @@ proptest! {
     }
 
     #[test]
+    fn cumulative_group_by_operations_match_polars((keys, xs, parts) in data()) {
+        let df = frame(&keys, &xs);
+        let rask = from_polars(df.clone(), parts).unwrap();
+        let summed = rask.group_by(["k"]).cum_sum("x").unwrap();
+        let counted = summed.group_by(["k", "g"]).cum_count().unwrap();
+        let maxed = counted.group_by(["g"]).cum_max("y").unwrap();
+        let mined = maxed.group_by(["k"]).cum_min("x").unwrap();
+        let polars = df.lazy()
+            .with_columns([col("x").cum_sum(false).over([col("k")]).unwrap().alias("x_cum_sum")])
+            // `g` has no nulls, so its running non-null count is the row's 1-based index.
+            .with_columns([(col("g").cum_count(false).over([col("k"), col("g")]).unwrap().cast(DataType::Int64) - lit(1i64)).alias("cum_count")])
+            .with_columns([col("y").cum_max(false).over([col("g")]).unwrap().alias("y_cum_max")])
+            .with_columns([col("x").cum_min(false).over([col("k")]).unwrap().alias("x_cum_min")])
+            .collect().unwrap();
+        assert_close(&compute(&mined), &polars);
+    }
+
+    #[test]
     fn random_splits_are_disjoint_and_cover_every_row((keys, xs, parts) in data(), seed in any::<u64>()) {
         let df = frame(&keys, &xs).with_row_index("row".into(), None).unwrap();
         let rask = from_polars(df.clone(), parts).unwrap();

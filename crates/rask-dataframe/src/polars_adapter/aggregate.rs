@@ -13,7 +13,7 @@ use polars::prelude::{
 
 use super::{concat, PlFrame};
 use crate::error::{Error, Result};
-use crate::groupby::{Agg, AggKind, GroupSpec};
+use crate::groupby::{Agg, AggKind, CumKind, CumSpec, GroupSpec};
 
 fn partial_name(index: usize, part: &str) -> String {
     format!("__rask_{index}_{part}")
@@ -186,4 +186,97 @@ pub fn result_schema(input: &Schema, spec: &GroupSpec) -> Result<Schema> {
     let empty = super::empty(input);
     let partial = partial(&empty, spec)?;
     Ok(super::frame_schema(&finish(vec![partial], spec)?))
+}
+
+fn cum_value(spec: &CumSpec) -> Expr {
+    match spec.kind {
+        CumKind::Count => lit(1i64).alias("__rask_one"),
+        _ => col(spec.column.as_str()),
+    }
+}
+
+fn over_keys(expr: Expr, spec: &CumSpec) -> Result<Expr> {
+    let keys: Vec<Expr> = spec.keys.iter().map(|k| col(k.as_str())).collect();
+    expr.over(keys).map_err(|e| Error::polars("a cumulative group-by", e))
+}
+
+/// The cumulative value of each row within its group, counting this partition only.
+pub fn cum_local(frame: &PlFrame, spec: &CumSpec) -> Result<PlFrame> {
+    let value = col("__rask_value");
+    let local = match spec.kind {
+        CumKind::Sum => value.cum_sum(false),
+        // Dask's cumcount is 0-based.
+        CumKind::Count => value.cum_sum(false) - lit(1i64),
+        CumKind::Min => value.cum_min(false),
+        CumKind::Max => value.cum_max(false),
+    };
+    let lazy = frame
+        .clone()
+        .lazy()
+        .with_columns([cum_value(spec).alias("__rask_value")])
+        .with_columns([over_keys(local, spec)?.alias(spec.alias.as_str())])
+        .drop(polars::prelude::cols(["__rask_value"]));
+    run(lazy, "a cumulative group-by")
+}
+
+/// Each group's total (sum, count, min or max) in one partition.
+pub fn cum_totals(frame: &PlFrame, spec: &CumSpec) -> Result<PlFrame> {
+    let value = cum_value(spec);
+    let total = match spec.kind {
+        CumKind::Sum => value.sum(),
+        // A literal is not broadcast in an aggregation: count the group's rows.
+        CumKind::Count => len().cast(DataType::Int64),
+        CumKind::Min => value.min(),
+        CumKind::Max => value.max(),
+    };
+    let keys: Vec<Expr> = spec.keys.iter().map(|k| col(k.as_str())).collect();
+    run(
+        frame.clone().lazy().group_by(keys).agg([total.alias("__rask_offset")]),
+        "a cumulative group-by",
+    )
+}
+
+/// Merges group totals (of all earlier partitions) into one offset per group.
+pub fn cum_merge(frames: Vec<PlFrame>, spec: &CumSpec) -> Result<PlFrame> {
+    let schema = frames.first().map(super::frame_schema).unwrap_or_default();
+    let offset = col("__rask_offset");
+    let merged = match spec.kind {
+        CumKind::Sum | CumKind::Count => offset.sum(),
+        CumKind::Min => offset.min(),
+        CumKind::Max => offset.max(),
+    };
+    let keys: Vec<Expr> = spec.keys.iter().map(|k| col(k.as_str())).collect();
+    let lazy = concat(frames, &schema)?.lazy().group_by(keys).agg([merged.alias("__rask_offset")]);
+    run(lazy, "a cumulative group-by")
+}
+
+/// Adds the offsets of earlier partitions to a partition's local cumulative values.
+pub fn cum_apply(local: &PlFrame, offsets: &PlFrame, spec: &CumSpec) -> Result<PlFrame> {
+    let keys: Vec<Expr> = spec.keys.iter().map(|k| col(k.as_str())).collect();
+    let mut args = polars::prelude::JoinArgs::new(polars::prelude::JoinType::Left);
+    // Null keys are a group too, and rows keep their order.
+    args.nulls_equal = true;
+    args.maintain_order = polars::prelude::MaintainOrderJoin::Left;
+    let local_value = col(spec.alias.as_str());
+    let offset = col("__rask_offset");
+    let combined = match spec.kind {
+        CumKind::Sum | CumKind::Count => local_value.clone() + offset.clone().fill_null(lit(0)),
+        CumKind::Min => {
+            when(offset.clone().is_not_null().and(offset.clone().lt(local_value.clone())))
+                .then(offset.clone())
+                .otherwise(local_value.clone())
+        }
+        CumKind::Max => {
+            when(offset.clone().is_not_null().and(offset.clone().gt(local_value.clone())))
+                .then(offset.clone())
+                .otherwise(local_value.clone())
+        }
+    };
+    let lazy = local
+        .clone()
+        .lazy()
+        .join(offsets.clone().lazy(), keys.clone(), keys, args)
+        .with_columns([combined.alias(spec.alias.as_str())])
+        .drop(polars::prelude::cols(["__rask_offset"]));
+    run(lazy, "a cumulative group-by")
 }

@@ -241,7 +241,9 @@ fn lazy_steps(
                     JoinHow::Inner => JoinType::Inner,
                     JoinHow::Left => JoinType::Left,
                 };
-                let args = JoinArgs::new(how).with_suffix(Some(suffix.as_str().into()));
+                let mut args = JoinArgs::new(how).with_suffix(Some(suffix.as_str().into()));
+                // Rows keep their order, as in a pandas or Dask merge.
+                args.maintain_order = polars::prelude::MaintainOrderJoin::Left;
                 lazy.join(extras[*right].clone(), left_on, right_on, args)
             }
             Step::Sample { fraction, seed } => {
