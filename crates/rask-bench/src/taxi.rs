@@ -38,6 +38,63 @@ pub struct TaxiArgs {
     /// Print JSON lines (the default output too; kept for the scripts' symmetry).
     #[arg(long)]
     json: bool,
+    /// Only the CSV group-by step, reporting this process's peak memory (for the memory
+    /// benchmark, which runs it inside a memory-limited cgroup).
+    #[arg(long)]
+    memory_probe: bool,
+    /// CSV block size in MiB.
+    #[arg(long, default_value_t = 64)]
+    blocksize_mib: u64,
+}
+
+/// This process's peak resident memory in MiB (VmHWM).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// The group-by of the CSV files with a given block size, and the peak memory it took.
+fn memory_probe(engine: &str, csv_glob: &str, blocksize_mib: u64) -> Result<()> {
+    let (s, r) = timed(|| {
+        if engine == "polars" {
+            let scan =
+                LazyCsvReader::new(PlRefPath::from(csv_glob)).with_has_header(true).finish()?;
+            return Ok(scan
+                .group_by([col("passenger_count")])
+                .agg([col("trip_distance").mean()])
+                .collect()?);
+        }
+        let df = read_csv(csv_glob, CsvOptions::default().blocksize(Some(blocksize_mib << 20)))?;
+        Ok(df.group_by(["passenger_count"]).agg([agg::mean("trip_distance")])?.compute()?)
+    })?;
+    let data_mib: u64 = glob_size(csv_glob) >> 20;
+    println!(
+        "{}",
+        json!({"bench": "taxi", "engine": engine, "scenario": "groupby_peak_memory", "seconds": s,
+               "peak_rss_mib": peak_rss_mib(), "csv_mib": data_mib, "blocksize_mib": blocksize_mib,
+               "result": to_json(&r, "passenger_count", "trip_distance")})
+    );
+    Ok(())
+}
+
+fn glob_size(pattern: &str) -> u64 {
+    let dir = Path::new(pattern).parent().expect("a directory");
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "csv"))
+                .filter_map(|e| e.metadata().ok().map(|m| m.len()))
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// Two columns of a small result as a JSON object `{key: value}`.
@@ -222,6 +279,12 @@ pub fn run(args: &TaxiArgs) -> Result<()> {
     eprintln!("data ready in {:.1?} ({})", started.elapsed(), csv_dir.display());
     let csv_glob = format!("{}/*.csv", csv_dir.display());
     let parquet_dir = args.data.join(format!("parquet-bench-{}", args.rows_per_file));
+    if args.memory_probe {
+        for engine in &args.engines {
+            memory_probe(engine, &csv_glob, args.blocksize_mib)?;
+        }
+        return Ok(());
+    }
     for engine in &args.engines {
         match engine.as_str() {
             "polars" => run_polars(&csv_glob, &parquet_dir)?,
