@@ -52,6 +52,9 @@ pub enum ClusterCommand {
         /// Where to serve the live dashboard (`host:port`), or `none`.
         #[arg(long, default_value = "127.0.0.1:8787")]
         dashboard_address: String,
+        /// How many of the latest tasks the dashboard's task stream keeps (0: none).
+        #[arg(long, default_value_t = 100_000)]
+        task_stream_length: usize,
     },
     /// Run a worker for the scheduler at ADDR (or the one named in --scheduler-file).
     Worker {
@@ -112,9 +115,16 @@ pub fn run(command: ClusterCommand) -> Result<(), String> {
             scheduler_file,
             allowed_failures,
             dashboard_address,
+            task_stream_length,
         } => {
-            let dashboard = (dashboard_address != "none").then_some(dashboard_address);
-            runtime.block_on(scheduler(host, port, scheduler_file, allowed_failures, dashboard))
+            let mut config = rask_scheduler::ServerConfig {
+                address: format!("{host}:{port}"),
+                ..Default::default()
+            };
+            config.scheduler.allowed_failures = allowed_failures;
+            config.scheduler.task_stream_length = task_stream_length;
+            config.dashboard_address = (dashboard_address != "none").then_some(dashboard_address);
+            runtime.block_on(scheduler(config, scheduler_file))
         }
         ClusterCommand::Worker {
             address,
@@ -213,19 +223,12 @@ async fn shutdown_signal() {
 }
 
 async fn scheduler(
-    host: String,
-    port: u16,
+    config: rask_scheduler::ServerConfig,
     scheduler_file: Option<PathBuf>,
-    allowed_failures: u32,
-    dashboard_address: Option<String>,
 ) -> Result<(), String> {
-    let mut config =
-        rask_scheduler::ServerConfig { address: format!("{host}:{port}"), ..Default::default() };
-    config.scheduler.allowed_failures = allowed_failures;
-    config.dashboard_address = dashboard_address;
-    let handle = rask_scheduler::serve(config)
-        .await
-        .map_err(|e| format!("listening on {host}:{port}: {e}"))?;
+    let listen = config.address.clone();
+    let handle =
+        rask_scheduler::serve(config).await.map_err(|e| format!("listening on {listen}: {e}"))?;
     let address = handle.address.clone();
     if let Some(file) = &scheduler_file {
         // Write then rename, so a reader never sees half an address.

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! rask scheduler [--host 127.0.0.1] [--port 8786] [--scheduler-file F] [--allowed-failures 3]
+//!                [--dashboard-address 127.0.0.1:8787|none] [--task-stream-length 100000]
 //! rask worker ADDR | --scheduler-file F [--nthreads N] [--name NAME] [--resources GPU=2]
 //! ```
 //!

@@ -96,6 +96,32 @@ fn the_dashboard_shows_the_computation_its_tasks_and_its_workers() {
     });
 }
 
+#[test]
+fn the_task_stream_keeps_as_many_tasks_as_the_scheduler_is_told() {
+    within(120, || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let address = format!("127.0.0.1:{port}");
+        let cluster = LocalCluster::processes_with(
+            env!("CARGO_BIN_EXE_rask"),
+            1,
+            1,
+            &["--dashboard-address", &address, "--task-stream-length", "5"],
+        )
+        .unwrap();
+        let client = cluster.client().unwrap();
+        let futures = client.map(|i| inc::lazy(i), 0..20).unwrap();
+        assert_eq!(client.gather(&futures).unwrap().len(), 20);
+        // The newest five are kept: the stream's cursor counts all twenty.
+        eventually(20, "the task stream to count 20 tasks", || {
+            std::net::TcpStream::connect(&address).is_ok()
+                && json(&address, "/api/task-stream?since=0")["next"].as_u64() == Some(20)
+        });
+        let records =
+            json(&address, "/api/task-stream?since=0")["records"].as_array().unwrap().len();
+        assert_eq!(records, 5);
+    });
+}
+
 /// Runs headless Chromium on `url` with `extra` arguments; returns standard output and error.
 /// One Chromium at a time (they are heavy on two cores), and a launch that crashes under load
 /// is tried again, up to three times.
