@@ -4,7 +4,8 @@
 //! workers, per-prefix progress, counters, and the task-stream records added since the last
 //! copy — so HTTP handlers never touch the scheduler's state and never slow scheduling down.
 //! Every page's data is a JSON endpoint (`/api/status`, `/api/workers`, `/api/progress`,
-//! `/api/task-stream?since=N`, `/api/graph`); the pages (`/` for everything at a glance,
+//! `/api/task-stream?since=N`, `/api/graph`), and `/api/events` pushes each new copy to the
+//! open pages as a server-sent event, so they update live without asking; the pages (`/` for everything at a glance,
 //! `/tasks`, `/progress`, `/workers`, `/graph`) are plain HTML and JavaScript embedded in the
 //! binary (no CDN, no third-party code), drawing on canvases.
 
@@ -12,6 +13,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Json};
 use axum::routing::get;
 use axum::Router;
@@ -43,6 +45,8 @@ pub struct DashboardData {
     /// The number of the next task-stream record (numbers count every record ever added).
     stream_next: u64,
     capacity: usize,
+    /// Counts the refreshes; pages listening on `/api/events` wake up on each.
+    updates: tokio::sync::watch::Sender<u64>,
 }
 
 /// The dashboard data shared between the core loop and the HTTP handlers.
@@ -59,6 +63,7 @@ impl DashboardData {
             stream: VecDeque::new(),
             stream_next: 0,
             capacity: capacity.max(1),
+            updates: tokio::sync::watch::Sender::new(0),
         }))
     }
 }
@@ -143,6 +148,7 @@ pub fn refresh(data: &SharedDashboard, state: &SchedulerState, address: &str) {
     data.status = status;
     data.workers = JsonValue::Array(workers);
     data.progress = JsonValue::Object(progress);
+    data.updates.send_modify(|n| *n += 1);
 }
 
 /// The row number the task stream gives a worker's transfers.
@@ -176,6 +182,7 @@ pub async fn serve(listener: TcpListener, data: SharedDashboard) {
         .route("/api/workers", part(|d| &d.workers))
         .route("/api/progress", part(|d| &d.progress))
         .route("/api/task-stream", get(task_stream))
+        .route("/api/events", get(events))
         .with_state(data);
     if let Err(error) = axum::serve(listener, app).await {
         tracing::warn!(%error, "the dashboard stopped");
@@ -200,8 +207,11 @@ async fn task_stream(
     Query(query): Query<StreamQuery>,
 ) -> impl IntoResponse {
     let data = data.lock().expect("not poisoned");
-    let since = query.since.unwrap_or(0);
-    let limit = query.limit.unwrap_or(20_000);
+    Json(stream_page(&data, query.since.unwrap_or(0), query.limit.unwrap_or(20_000)))
+}
+
+/// Task-stream records numbered `since` and later (at most `limit`), and the next number.
+fn stream_page(data: &DashboardData, since: u64, limit: usize) -> JsonValue {
     let records: Vec<&JsonValue> = data
         .stream
         .iter()
@@ -212,5 +222,42 @@ async fn task_stream(
         .last()
         .and_then(|r| r["seq"].as_u64())
         .map_or(data.stream_next.max(since), |s| s + 1);
-    Json(json!({ "records": records, "next": next }))
+    json!({ "records": records, "next": next })
+}
+
+/// Server-sent events: after every refresh, one `message` with the status, workers, progress
+/// and the task-stream records the page has not seen (from `?since=N` on). Each connection
+/// ends after a minute and the browser reconnects (with `since` from its last message), so a
+/// page that went away leaves nothing running for long.
+async fn events(
+    State(data): State<SharedDashboard>,
+    Query(query): Query<StreamQuery>,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let updates = data.lock().expect("not poisoned").updates.subscribe();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let since = query.since.unwrap_or(0);
+    let stream = futures_util::stream::unfold(
+        (data, updates, since, true),
+        move |(data, mut updates, since, first)| async move {
+            // The first message goes out at once; later ones after each refresh.
+            if !first {
+                match tokio::time::timeout_at(deadline, updates.changed()).await {
+                    Ok(Ok(())) => {}
+                    _ => return None,
+                }
+            }
+            let message = {
+                let data = data.lock().expect("not poisoned");
+                let page = stream_page(&data, since, 20_000);
+                json!({
+                    "status": data.status, "workers": data.workers, "progress": data.progress,
+                    "stream": page,
+                })
+            };
+            let next = message["stream"]["next"].as_u64().unwrap_or(since);
+            let event = Event::default().data(message.to_string());
+            Some((Ok(event), (data, updates, next, false)))
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }

@@ -97,6 +97,43 @@ fn the_dashboard_shows_the_computation_its_tasks_and_its_workers() {
 }
 
 #[test]
+fn updates_are_pushed_to_open_pages_as_server_sent_events() {
+    within(60, || {
+        let cluster = LocalCluster::with_dashboard(1, 1, "127.0.0.1:0").unwrap();
+        let address = cluster.dashboard_address().expect("a dashboard").to_string();
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        write!(stream, "GET /api/events HTTP/1.1\r\nHost: {address}\r\n\r\n").unwrap();
+        let mut reader = std::io::BufReader::new(stream);
+        // Reads `data:` lines until one satisfies `done` (each read has the timeout above).
+        let mut next_message = |done: &dyn Fn(&serde_json::Value) -> bool| loop {
+            let mut line = String::new();
+            let n = std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+            assert!(n > 0, "the event stream ended");
+            if let Some(data) = line.strip_prefix("data:") {
+                let message: serde_json::Value = serde_json::from_str(data.trim()).unwrap();
+                if done(&message) {
+                    return message;
+                }
+            }
+        };
+        let first = next_message(&|_| true);
+        assert!(first["status"]["version"].is_string(), "{first}");
+        assert!(first["stream"]["records"].as_array().is_some(), "{first}");
+        // Work done after the page opened arrives without a request.
+        let client = cluster.client().unwrap();
+        let future = client.submit(inc::lazy(41)).unwrap();
+        assert_eq!(client.result(&future).unwrap(), 42);
+        let pushed = next_message(&|m| {
+            m["stream"]["records"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["prefix"] == "inc"))
+        });
+        assert_eq!(pushed["workers"].as_array().unwrap().len(), 1);
+    });
+}
+
+#[test]
 fn the_task_stream_keeps_as_many_tasks_as_the_scheduler_is_told() {
     within(120, || {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -122,46 +159,31 @@ fn the_task_stream_keeps_as_many_tasks_as_the_scheduler_is_told() {
     });
 }
 
-/// Runs headless Chromium on `url` with `extra` arguments; returns standard output and error.
-/// One Chromium at a time (they are heavy on two cores), and a launch that crashes under load
-/// is tried again, up to three times.
-fn chromium(url: &str, extra: &[&str]) -> (String, String) {
-    static ONE_AT_A_TIME: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
-    let mut runs = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+/// Opens `url` in headless Chromium (driven by `scripts/browser.mjs` through playwright-core),
+/// waiting until the page shows `expect`; returns the page's HTML and its console messages.
+/// One browser at a time (they are heavy on two cores); a launch that crashes under load is
+/// retried twice.
+fn browser(url: &str, expect: &str, screenshot: Option<&std::path::Path>) -> (String, String) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/browser.mjs");
     let mut last_error = String::new();
     for _ in 0..3 {
-        *runs += 1;
-        // A profile of its own for every run: two Chromiums on one profile refuse each other.
-        let profile =
-            std::env::temp_dir().join(format!("rask-chromium-{}-{}", std::process::id(), *runs));
-        let output = std::process::Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--enable-logging=stderr",
-                "--v=0",
-                "--window-size=1400,800",
-                "--virtual-time-budget=3000",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .args(extra)
-            .arg(url)
-            .output()
-            .expect("chromium runs (scripts/install-chromium.sh installs it)");
-        let _ = std::fs::remove_dir_all(&profile);
+        let mut command = std::process::Command::new("node");
+        command.arg(script).arg(url).args(["--expect", expect]);
+        if let Some(path) = screenshot {
+            command.arg("--screenshot").arg(path);
+        }
+        let output = command.output().expect(
+            "node runs scripts/browser.mjs (scripts/install-chromium.sh installs what it needs)",
+        );
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         if output.status.success() {
             return (String::from_utf8_lossy(&output.stdout).into_owned(), stderr);
         }
         last_error = format!("{:?}: {stderr}", output.status);
     }
-    panic!("chromium failed three times; the last time: {last_error}");
+    panic!("the browser failed three times; the last time: {last_error}");
 }
 
 #[test]
@@ -179,7 +201,7 @@ fn a_real_browser_shows_the_tasks_progress_and_workers_without_console_errors() 
                 .is_some_and(|r| r.len() == 40)
         });
         let url = format!("http://{address}/");
-        let (dom, log) = chromium(&url, &["--dump-dom"]);
+        let (dom, log) = browser(&url, "40 / 40", None);
         assert!(
             dom.contains("local-worker-0") && dom.contains("local-worker-1"),
             "the workers table: {dom}"
@@ -193,11 +215,12 @@ fn a_real_browser_shows_the_tasks_progress_and_workers_without_console_errors() 
             ("progress", "40 / 40"),
             ("workers", "local-worker-1"),
         ] {
-            let (page_dom, page_log) =
-                chromium(&format!("http://{address}/{page}"), &["--dump-dom"]);
+            let (page_dom, page_log) = browser(&format!("http://{address}/{page}"), expect, None);
             assert!(page_dom.contains(expect), "the {page} page: {page_dom}");
             assert!(
-                !page_log.lines().any(|l| l.contains("CONSOLE") && l.contains("Uncaught")),
+                !page_log
+                    .lines()
+                    .any(|l| l.starts_with("CONSOLE error") || l.starts_with("CONSOLE Uncaught")),
                 "{page}: {page_log}"
             );
         }
@@ -207,12 +230,12 @@ fn a_real_browser_shows_the_tasks_progress_and_workers_without_console_errors() 
         );
         let console_errors: Vec<&str> = log
             .lines()
-            .filter(|l| l.contains("CONSOLE") && (l.contains("Uncaught") || l.contains("Error")))
+            .filter(|l| l.starts_with("CONSOLE error") || l.starts_with("CONSOLE Uncaught"))
             .collect();
         assert!(console_errors.is_empty(), "console errors: {console_errors:?}");
         // A screenshot for people, next to the test's other output.
         let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
-        let _ = chromium(&url, &[&format!("--screenshot={}", shot.display())]);
+        let _ = browser(&url, "40 / 40", Some(&shot));
         assert!(
             std::fs::metadata(&shot).is_ok_and(|m| m.len() > 10_000),
             "a screenshot at {}",
@@ -265,7 +288,7 @@ fn performance_reports_of_local_and_cluster_computations_open_offline() {
 
         // A real browser renders it without errors.
         let url = format!("file://{}", cluster_path.display());
-        let (dom, log) = chromium(&url, &["--dump-dom"]);
+        let (dom, log) = browser(&url, "12 tasks in", None);
         assert!(dom.contains("12 tasks in"), "the summary line: {dom}");
         assert!(
             dom.contains("<td>slow_inc</td><td class=\"n\">12</td>"),
@@ -273,7 +296,7 @@ fn performance_reports_of_local_and_cluster_computations_open_offline() {
         );
         let console_errors: Vec<&str> = log
             .lines()
-            .filter(|l| l.contains("CONSOLE") && (l.contains("Uncaught") || l.contains("Error")))
+            .filter(|l| l.starts_with("CONSOLE error") || l.starts_with("CONSOLE Uncaught"))
             .collect();
         assert!(console_errors.is_empty(), "console errors: {console_errors:?}");
     });
