@@ -14,7 +14,8 @@ class TaskStream {
   }
   static colour(prefix) {
     let h = 0; for (const c of prefix) h = (h * 31 + c.charCodeAt(0)) >>> 0;
-    return `hsl(${h % 360}, 65%, 55%)`;
+    // Hues 70..330 only: reds and oranges (0..70, 330..360) mean transfers and spilling.
+    return `hsl(${70 + h % 260}, 65%, 55%)`;
   }
   add(records, keep) {
     for (const r of records) { this.records.push(r); this.rowOf(r); }
