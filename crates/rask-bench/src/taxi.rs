@@ -126,6 +126,26 @@ fn timed<T>(run: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
     Ok((started.elapsed().as_secs_f64(), out))
 }
 
+/// The rows of the tip step: a tip and a fare above zero.
+fn tipped_rows() -> Expr {
+    col("tip_amount").gt(lit(0)).and(col("fare_amount").gt(lit(0)))
+}
+
+/// The columns of the tip step: the tip fraction, the day of week and the hour.
+fn tip_columns() -> [Expr; 3] {
+    [
+        (col("tip_amount") / col("fare_amount")).alias("tip_fraction"),
+        col("tpep_pickup_datetime").dt().weekday().alias("day_of_week"),
+        col("tpep_pickup_datetime").dt().hour().alias("hour"),
+    ]
+}
+
+/// Prints the tip step's line.
+fn emit_tips(engine: &str, seconds: f64, dow: &DataFrame, hour: &DataFrame) {
+    let result = json!({"dow": to_json(dow, "day_of_week", "tip_fraction"), "hour": to_json(hour, "hour", "tip_fraction")});
+    emit(engine, "tip_fraction_by_dow_hour", seconds, &result);
+}
+
 fn payment_names() -> DataFrame {
     df!(
         "payment_type" => PAYMENT_NAMES.iter().map(|(c, _)| *c).collect::<Vec<_>>(),
@@ -146,23 +166,12 @@ fn run_rask(engine: &str, csv_glob: &str, parquet_dir: &Path) -> Result<()> {
     })?;
     emit(engine, "groupby_passenger_mean", s, &to_json(&r, "passenger_count", "trip_distance"));
     let (s, (dow, hour)) = timed(|| {
-        let tipped = df
-            .filter(col("tip_amount").gt(lit(0)).and(col("fare_amount").gt(lit(0))))?
-            .with_columns([
-                (col("tip_amount") / col("fare_amount")).alias("tip_fraction"),
-                col("tpep_pickup_datetime").dt().weekday().alias("day_of_week"),
-                col("tpep_pickup_datetime").dt().hour().alias("hour"),
-            ])?;
+        let tipped = df.filter(tipped_rows())?.with_columns(tip_columns())?;
         let by_dow = tipped.group_by(["day_of_week"]).agg([agg::mean("tip_fraction")])?;
         let by_hour = tipped.group_by(["hour"]).agg([agg::mean("tip_fraction")])?;
         Ok((&by_dow, &by_hour).compute()?)
     })?;
-    emit(
-        engine,
-        "tip_fraction_by_dow_hour",
-        s,
-        &json!({"dow": to_json(&dow, "day_of_week", "tip_fraction"), "hour": to_json(&hour, "hour", "tip_fraction")}),
-    );
+    emit_tips(engine, s, &dow, &hour);
     let (s, r) = timed(|| {
         let named =
             df.join_frame(&payment_names(), &["payment_type"], &["payment_type"], JoinHow::Left)?;
@@ -203,13 +212,7 @@ fn run_polars(csv_glob: &str, parquet_dir: &Path) -> Result<()> {
     })?;
     emit(engine, "groupby_passenger_mean", s, &to_json(&r, "passenger_count", "trip_distance"));
     let (s, (dow, hour)) = timed(|| {
-        let tipped = scan()?
-            .filter(col("tip_amount").gt(lit(0)).and(col("fare_amount").gt(lit(0))))
-            .with_columns([
-                (col("tip_amount") / col("fare_amount")).alias("tip_fraction"),
-                col("tpep_pickup_datetime").dt().weekday().alias("day_of_week"),
-                col("tpep_pickup_datetime").dt().hour().alias("hour"),
-            ]);
+        let tipped = scan()?.filter(tipped_rows()).with_columns(tip_columns());
         let dow = tipped
             .clone()
             .group_by([col("day_of_week")])
@@ -222,12 +225,7 @@ fn run_polars(csv_glob: &str, parquet_dir: &Path) -> Result<()> {
         let both = collect_all([dow, hour])?;
         Ok((both[0].clone(), both[1].clone()))
     })?;
-    emit(
-        engine,
-        "tip_fraction_by_dow_hour",
-        s,
-        &json!({"dow": to_json(&dow, "day_of_week", "tip_fraction"), "hour": to_json(&hour, "hour", "tip_fraction")}),
-    );
+    emit_tips(engine, s, &dow, &hour);
     let (s, r) = timed(|| {
         Ok(scan()?
             .join(

@@ -194,6 +194,18 @@ impl DataFrame {
         self.cast(columns)
     }
 
+    /// Only `columns`, when given (the readers' `usecols`/`columns`; the projection reaches the
+    /// reader through the fused query).
+    pub(crate) fn project(&self, columns: Option<&[String]>, context: &str) -> Result<Self> {
+        match columns {
+            Some(columns) => {
+                self.check_columns(columns, context)?;
+                self.select(columns.iter().map(|c| pl::column(c)))
+            }
+            None => Ok(self.clone()),
+        }
+    }
+
     pub(crate) fn check_columns(&self, columns: &[String], context: &str) -> Result<()> {
         let available = self.columns();
         match columns.iter().find(|c| !available.contains(c)) {

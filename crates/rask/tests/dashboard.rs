@@ -146,7 +146,7 @@ fn the_task_stream_keeps_as_many_tasks_as_the_scheduler_is_told() {
         )
         .unwrap();
         let client = cluster.client().unwrap();
-        let futures = client.map(|i| inc::lazy(i), 0..20).unwrap();
+        let futures = client.map(inc::lazy, 0..20).unwrap();
         assert_eq!(client.gather(&futures).unwrap().len(), 20);
         // The newest five are kept: the stream's cursor counts all twenty.
         eventually(20, "the task stream to count 20 tasks", || {

@@ -90,10 +90,7 @@ impl CsvOptions {
         mut self,
         options: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
-        self.storage = options
-            .into_iter()
-            .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string()))
-            .collect();
+        self.storage = store::storage_options(options);
         self
     }
 }
@@ -128,13 +125,7 @@ pub fn read_csv(pattern: &str, options: CsvOptions) -> Result<DataFrame> {
         }));
     }
     let frame = DataFrame::from_source(Source::Csv { blocks, schema, parse }, None)?;
-    match &usecols {
-        Some(columns) => {
-            frame.check_columns(columns, "usecols")?;
-            frame.select(columns.iter().map(|c| crate::polars_adapter::column(c)))
-        }
-        None => Ok(frame),
-    }
+    frame.project(usecols.as_deref(), "usecols")
 }
 
 /// Every file must have the first file's header: a different one means different columns.

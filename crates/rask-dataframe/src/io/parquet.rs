@@ -48,10 +48,7 @@ impl ParquetOptions {
         mut self,
         options: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
-        self.storage = options
-            .into_iter()
-            .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string()))
-            .collect();
+        self.storage = store::storage_options(options);
         self
     }
 }
@@ -92,13 +89,7 @@ pub fn read_parquet(pattern: &str, options: ParquetOptions) -> Result<DataFrame>
     let schema = schema.expect("expand returns at least one file");
     let rows = pieces.iter().map(|p| p.rows).collect();
     let frame = DataFrame::from_source(Source::Parquet { pieces, schema }, Some(rows))?;
-    match &columns {
-        Some(columns) => {
-            frame.check_columns(columns, "read_parquet columns")?;
-            frame.select(columns.iter().map(|c| crate::polars_adapter::column(c)))
-        }
-        None => Ok(frame),
-    }
+    frame.project(columns.as_deref(), "read_parquet columns")
 }
 
 /// How `to_parquet` treats a target that exists.
@@ -149,10 +140,7 @@ impl WriteOptions {
         mut self,
         options: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
-        self.storage = options
-            .into_iter()
-            .map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string()))
-            .collect();
+        self.storage = store::storage_options(options);
         self
     }
 }

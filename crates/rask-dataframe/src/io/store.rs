@@ -24,6 +24,13 @@ use crate::error::{Error, Result};
 /// environment (`AWS_ENDPOINT`, `AWS_ACCESS_KEY_ID`, ...) apply too.
 pub type StorageOptions = Vec<(String, String)>;
 
+/// Storage options from any pairs of strings (what the readers' and writers' builders take).
+pub(crate) fn storage_options<K: AsRef<str>, V: AsRef<str>>(
+    options: impl IntoIterator<Item = (K, V)>,
+) -> StorageOptions {
+    options.into_iter().map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_string())).collect()
+}
+
 /// A file: a local path or an object in a store.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Location {
