@@ -57,10 +57,10 @@ impl ParquetOptions {
 pub fn read_parquet(pattern: &str, options: ParquetOptions) -> Result<DataFrame> {
     let ParquetOptions { split_row_groups, columns, storage } = options;
     let files = store::expand(pattern, &storage)?;
+    let metas = read_footers(files.into_iter().map(|(location, _)| location).collect())?;
     let mut pieces = Vec::new();
     let mut schema = None;
-    for (location, _) in files {
-        let meta = pl_parquet::metadata(&location)?;
+    for (location, meta) in metas {
         match &schema {
             None => schema = Some(meta.schema.clone()),
             Some(first) if *first != meta.schema => {
@@ -90,6 +90,31 @@ pub fn read_parquet(pattern: &str, options: ParquetOptions) -> Result<DataFrame>
     let rows = pieces.iter().map(|p| p.rows).collect();
     let frame = DataFrame::from_source(Source::Parquet { pieces, schema }, Some(rows))?;
     frame.project(columns.as_deref(), "read_parquet columns")
+}
+
+/// Reads the footers of many files on all cores (on object stores each is a round trip).
+fn read_footers(locations: Vec<Location>) -> Result<Vec<(Location, pl_parquet::ParquetMeta)>> {
+    let threads =
+        std::thread::available_parallelism().map_or(2, |n| n.get()).min(locations.len().max(1));
+    let chunk = locations.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let readers: Vec<_> = locations
+            .chunks(chunk)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|location| Ok((location.clone(), pl_parquet::metadata(location)?)))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(locations.len());
+        for reader in readers {
+            all.extend(reader.join().expect("reading a Parquet footer panicked")?);
+        }
+        Ok(all)
+    })
 }
 
 /// How `to_parquet` treats a target that exists.

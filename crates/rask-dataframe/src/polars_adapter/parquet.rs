@@ -53,6 +53,10 @@ pub fn read_piece(
     let mut args = ScanArgsParquet::default();
     // Pieces are single files: no hive partitioning (which in-memory buffers do not support).
     args.hive_options.enabled = Some(false);
+    // Partitions are read in parallel by rask; Polars' own fan-out per file costs more than it
+    // gains for one piece.
+    args.parallel = polars::prelude::ParallelStrategy::None;
+    args.cache = false;
     let lazy = match &piece.location {
         Location::Local(path) => {
             LazyFrame::scan_parquet(PlRefPath::from(path.to_string_lossy().as_ref()), args)
