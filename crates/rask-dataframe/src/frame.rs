@@ -37,6 +37,24 @@ pub(crate) enum Extra {
     Key(Graph, Key, Arc<Schema>),
 }
 
+/// Where each partition lies along the column that orders the data (Dask's *divisions*):
+/// partition `i` holds values of `column` within `bounds[i]` (inclusive; numbers, and dates
+/// and times by their physical value).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Divisions {
+    /// The index column.
+    pub column: String,
+    /// `(min, max)` per partition.
+    pub bounds: Vec<(f64, f64)>,
+}
+
+impl Divisions {
+    /// Whether the partitions are in order: each one's values come after the previous one's.
+    pub fn sorted(&self) -> bool {
+        self.bounds.windows(2).all(|w| w[0].1 <= w[1].0)
+    }
+}
+
 /// A lazy, partitioned DataFrame whose partitions are Polars frames.
 #[derive(Clone)]
 pub struct DataFrame {
@@ -49,6 +67,8 @@ pub struct DataFrame {
     pub(crate) npartitions: u32,
     /// Rows per partition, when known without reading data (Parquet metadata).
     pub(crate) known_rows: Option<Arc<Vec<u64>>>,
+    /// Index bounds per partition, when known (Parquet statistics).
+    pub(crate) divisions: Option<Arc<Divisions>>,
 }
 
 impl DataFrame {
@@ -64,6 +84,7 @@ impl DataFrame {
             base_schema: schema.clone(),
             schema,
             known_rows: known_rows.map(Arc::new),
+            divisions: None,
         })
     }
 
@@ -82,6 +103,7 @@ impl DataFrame {
             schema,
             npartitions,
             known_rows: None,
+            divisions: None,
         }
     }
 
@@ -100,6 +122,11 @@ impl DataFrame {
         &self.schema
     }
 
+    /// The index bounds of every partition, when known (see [`Divisions`]).
+    pub fn divisions(&self) -> Option<&Divisions> {
+        self.divisions.as_deref()
+    }
+
     /// How many partitions (tasks per step) the frame has.
     pub fn npartitions(&self) -> u32 {
         self.npartitions
@@ -113,10 +140,12 @@ impl DataFrame {
             self.extras.iter().map(extra_schema).collect::<Result<_>>()?;
         let schema = pl::steps_schema(&self.base_schema, &steps, &extra_schemas, context)?;
         let changes_rows = Steps(steps.clone()).changes_row_count();
+        let divisions = self.divisions.as_ref().and_then(|d| divisions_after(d, steps.last()?));
         Ok(DataFrame {
             steps,
             schema: Arc::new(schema),
             known_rows: if changes_rows { None } else { self.known_rows.clone() },
+            divisions,
             ..self.clone()
         })
     }
@@ -424,6 +453,33 @@ impl DataFrame {
     }
 }
 
+/// The divisions after one more step: they stay true for steps that keep a subset of the rows
+/// and leave the index column as it is, follow a rename, and are dropped for any step that may
+/// replace the column (with_columns, a cast of it, a select without it as a plain column).
+fn divisions_after(divisions: &Arc<Divisions>, step: &Step) -> Option<Arc<Divisions>> {
+    let index = divisions.column.as_str();
+    match step {
+        Step::Filter(_)
+        | Step::Limit(_)
+        | Step::Tail(_)
+        | Step::Sample { .. }
+        | Step::RandomSlice { .. } => Some(divisions.clone()),
+        Step::Drop(columns) => (!columns.iter().any(|c| c == index)).then(|| divisions.clone()),
+        Step::Cast(types) => (!types.iter().any(|(c, _)| c == index)).then(|| divisions.clone()),
+        Step::Select(exprs) => {
+            exprs.iter().any(|e| pl::is_column(e, index)).then(|| divisions.clone())
+        }
+        Step::Rename { existing, new } => match existing.iter().position(|c| c == index) {
+            Some(i) => Some(Arc::new(Divisions {
+                column: new[i].clone(),
+                bounds: divisions.bounds.clone(),
+            })),
+            None => Some(divisions.clone()),
+        },
+        Step::WithColumns(_) | Step::Join { .. } | Step::PartialAgg(_) => None,
+    }
+}
+
 fn extra_schema(extra: &Extra) -> Result<Schema> {
     match extra {
         Extra::Frame(value, _) => Ok(pl::frame_schema(tasks::frame_of(value)?)),
@@ -466,6 +522,20 @@ impl fmt::Display for DataFrame {
         writeln!(f, "{:width$}  dtype", "column")?;
         for (name, dtype) in &fields {
             writeln!(f, "{name:width$}  {dtype}")?;
+        }
+        match &self.divisions {
+            Some(d) => writeln!(
+                f,
+                "divisions on `{}`: {} ({})",
+                d.column,
+                d.bounds
+                    .iter()
+                    .map(|(lo, hi)| format!("{lo}..={hi}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if d.sorted() { "sorted" } else { "overlapping" }
+            )?,
+            None => writeln!(f, "divisions unknown")?,
         }
         let pending = self.steps.len();
         write!(f, "{} pending per-partition step{}", pending, if pending == 1 { "" } else { "s" })

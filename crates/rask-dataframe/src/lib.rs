@@ -39,7 +39,7 @@ pub mod polars_adapter;
 pub mod tasks;
 
 pub use error::{ColumnMismatch, Error, Result};
-pub use frame::DataFrame;
+pub use frame::{DataFrame, Divisions};
 pub use groupby::{agg, Agg, AggKind, CumKind, GroupBy};
 pub use io::csv::{read_csv, CsvOptions};
 pub use io::parquet::{read_parquet, ParquetOptions, WriteMode, WriteOptions};

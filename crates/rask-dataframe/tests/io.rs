@@ -286,3 +286,46 @@ fn head_reads_only_the_first_partition() {
     );
     assert!(df.compute_with(&LocalScheduler::sync()).is_err());
 }
+
+#[test]
+fn parquet_statistics_give_divisions_and_prune_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("ordered");
+    let path = target.to_str().unwrap();
+    let t: Vec<i64> = (0..100).collect();
+    let v: Vec<f64> = t.iter().map(|x| *x as f64 * 0.5).collect();
+    rask_dataframe::from_polars(df!("t" => t, "v" => v).unwrap(), 4)
+        .unwrap()
+        .to_parquet(path, WriteOptions::default())
+        .unwrap();
+
+    let df = read_parquet(path, ParquetOptions::default().index("t")).unwrap();
+    let divisions = df.divisions().expect("divisions from the statistics");
+    assert_eq!(divisions.column, "t");
+    assert_eq!(divisions.bounds, [(0.0, 24.0), (25.0, 49.0), (50.0, 74.0), (75.0, 99.0)]);
+    assert!(divisions.sorted());
+    assert!(df.to_string().contains("divisions on `t`: 0..=24, 25..=49"), "{df}");
+    // Row subsets and renames keep them; a computed column may replace the index.
+    assert!(df.filter(col("v").gt(lit(3.0))).unwrap().divisions().is_some());
+    assert_eq!(df.rename([("t", "time")]).unwrap().divisions().unwrap().column, "time");
+    assert!(df.with_column((col("t") * lit(2)).alias("t")).unwrap().divisions().is_none());
+    assert!(read_parquet(path, ParquetOptions::default()).unwrap().divisions().is_none());
+
+    // Only the partitions whose statistics overlap the range are read.
+    let pruned =
+        read_parquet(path, ParquetOptions::default().index("t").index_range(30.0, 60.0)).unwrap();
+    assert_eq!(pruned.npartitions(), 2);
+    let rows = compute(&pruned);
+    let ts: Vec<i64> = rows.column("t").unwrap().i64().unwrap().iter().flatten().collect();
+    assert_eq!(ts, (25..75).collect::<Vec<_>>());
+    let err = read_parquet(path, ParquetOptions::default().index("t").index_range(500.0, 600.0))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("500..=600"), "{err}");
+    let err = read_parquet(path, ParquetOptions::default().index_range(1.0, 2.0))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("index(\"column\")"), "{err}");
+    let err = read_parquet(path, ParquetOptions::default().index("nope")).unwrap_err().to_string();
+    assert!(err.contains("nope") && err.contains("t, v"), "{err}");
+}

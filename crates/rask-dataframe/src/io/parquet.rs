@@ -16,7 +16,9 @@ use rask_core::{
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::frame::DataFrame;
+use std::sync::Arc;
+
+use crate::frame::{DataFrame, Divisions};
 use crate::io::store::{self, Location, StorageOptions};
 use crate::plan::{ParquetPiece, Source};
 use crate::polars_adapter::parquet::{self as pl_parquet, Compression};
@@ -27,6 +29,8 @@ use crate::tasks::{self, frame_of};
 pub struct ParquetOptions {
     split_row_groups: bool,
     columns: Option<Vec<String>>,
+    index: Option<String>,
+    index_range: Option<(f64, f64)>,
     storage: StorageOptions,
 }
 
@@ -43,6 +47,20 @@ impl ParquetOptions {
         self
     }
 
+    /// The column that orders the data: each partition's bounds of it (its *divisions*) come
+    /// from the row-group statistics, without reading data.
+    pub fn index(mut self, column: &str) -> Self {
+        self.index = Some(column.to_string());
+        self
+    }
+
+    /// Keep only the partitions whose index statistics overlap `low..=high` (numbers; dates
+    /// and times by their physical value). Rows are not filtered: add a `filter` for that.
+    pub fn index_range(mut self, low: f64, high: f64) -> Self {
+        self.index_range = Some((low, high));
+        self
+    }
+
     /// Options for object stores.
     pub fn storage_options<K: AsRef<str>, V: AsRef<str>>(
         mut self,
@@ -55,10 +73,20 @@ impl ParquetOptions {
 
 /// Reads Parquet files (a file, a directory of them, a glob, or a URL) lazily.
 pub fn read_parquet(pattern: &str, options: ParquetOptions) -> Result<DataFrame> {
-    let ParquetOptions { split_row_groups, columns, storage } = options;
+    let ParquetOptions { split_row_groups, columns, index, index_range, storage } = options;
+    if index_range.is_some() && index.is_none() {
+        return Err(Error::Invalid(
+            "index_range needs the index column: ParquetOptions::default().index(\"column\").index_range(low, high)".into(),
+        ));
+    }
     let files = store::expand(pattern, &storage)?;
-    let metas = read_footers(files.into_iter().map(|(location, _)| location).collect())?;
+    let metas = read_footers(
+        &files.into_iter().map(|(location, _)| location).collect::<Vec<_>>(),
+        index.as_deref(),
+    )?;
     let mut pieces = Vec::new();
+    // Each piece's index bounds (None: no statistics for it).
+    let mut bounds: Vec<Option<(f64, f64)>> = Vec::new();
     let mut schema = None;
     for (location, meta) in metas {
         match &schema {
@@ -72,28 +100,65 @@ pub fn read_parquet(pattern: &str, options: ParquetOptions) -> Result<DataFrame>
         }
         if split_row_groups && meta.row_groups.len() > 1 {
             let mut offset = 0;
-            for rows in meta.row_groups {
+            for (rows, range) in meta.row_groups.iter().zip(&meta.index_ranges) {
                 pieces.push(ParquetPiece {
                     location: location.clone(),
                     row_offset: offset,
-                    rows,
+                    rows: *rows,
                     whole_file: false,
                 });
+                bounds.push(*range);
                 offset += rows;
             }
         } else {
             let rows = meta.row_groups.iter().sum();
+            // A file's bounds: the union of its row groups' (unknown if any is unknown).
+            let range = meta.index_ranges.iter().try_fold(None, |acc: Option<(f64, f64)>, r| {
+                let (lo, hi) = (*r)?;
+                Some(Some(acc.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi)))))
+            });
             pieces.push(ParquetPiece { location, row_offset: 0, rows, whole_file: true });
+            bounds.push(range.flatten());
         }
     }
     let schema = schema.expect("expand returns at least one file");
+    if let Some(index) = &index {
+        if schema.get(index.as_str()).is_none() {
+            return Err(Error::UnknownColumn {
+                column: index.clone(),
+                context: "read_parquet index".into(),
+                available: crate::polars_adapter::column_names(&schema),
+            });
+        }
+    }
+    // Partitions whose statistics rule the range out are not read at all.
+    if let Some((low, high)) = index_range {
+        let keep: Vec<bool> =
+            bounds.iter().map(|b| b.is_none_or(|(lo, hi)| hi >= low && lo <= high)).collect();
+        let mut keep_iter = keep.iter();
+        pieces.retain(|_| *keep_iter.next().expect("one flag per piece"));
+        let mut keep_iter = keep.iter();
+        bounds.retain(|_| *keep_iter.next().expect("one flag per piece"));
+        if pieces.is_empty() {
+            return Err(Error::Invalid(format!(
+                "no partition of `{pattern}` has `{}` values in {low}..={high}",
+                index.as_deref().unwrap_or_default()
+            )));
+        }
+    }
     let rows = pieces.iter().map(|p| p.rows).collect();
-    let frame = DataFrame::from_source(Source::Parquet { pieces, schema }, Some(rows))?;
+    let mut frame = DataFrame::from_source(Source::Parquet { pieces, schema }, Some(rows))?;
+    if let (Some(column), Some(bounds)) = (index, bounds.into_iter().collect::<Option<Vec<_>>>()) {
+        frame.divisions = Some(Arc::new(Divisions { column, bounds }));
+    }
     frame.project(columns.as_deref(), "read_parquet columns")
 }
 
 /// Reads the footers of many files on all cores (on object stores each is a round trip).
-fn read_footers(locations: Vec<Location>) -> Result<Vec<(Location, pl_parquet::ParquetMeta)>> {
+fn read_footers(
+    locations: &[Location],
+    index: Option<&str>,
+) -> Result<Vec<(Location, pl_parquet::ParquetMeta)>> {
     let threads =
         std::thread::available_parallelism().map_or(2, |n| n.get()).min(locations.len().max(1));
     let chunk = locations.len().div_ceil(threads).max(1);
@@ -104,7 +169,9 @@ fn read_footers(locations: Vec<Location>) -> Result<Vec<(Location, pl_parquet::P
                 scope.spawn(move || {
                     chunk
                         .iter()
-                        .map(|location| Ok((location.clone(), pl_parquet::metadata(location)?)))
+                        .map(|location| {
+                            Ok((location.clone(), pl_parquet::metadata(location, index)?))
+                        })
                         .collect::<Result<Vec<_>>>()
                 })
             })

@@ -38,6 +38,11 @@ pub fn column(name: &str) -> Expr {
     col(name)
 }
 
+/// Whether an expression is the plain column `name` (no computation, no alias).
+pub fn is_column(expr: &Expr, name: &str) -> bool {
+    matches!(expr, Expr::Column(column) if column.as_str() == name)
+}
+
 /// The column names of a schema.
 pub fn column_names(schema: &Schema) -> Vec<String> {
     schema.iter_names().map(|n| n.to_string()).collect()

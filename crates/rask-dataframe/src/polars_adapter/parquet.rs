@@ -20,10 +20,29 @@ pub struct ParquetMeta {
     pub schema: Schema,
     /// Rows in each row group.
     pub row_groups: Vec<u64>,
+    /// The minimum and maximum of the index column in each row group, from its statistics
+    /// (numbers, and dates and times by their physical value), when asked for and present.
+    pub index_ranges: Vec<Option<(f64, f64)>>,
 }
 
-/// Reads a file's footer. Local files are opened in place; remote ones are fetched.
-pub fn metadata(location: &Location) -> Result<ParquetMeta> {
+/// The range a column chunk's statistics give, as `f64`.
+fn statistics_range(
+    chunk: &polars_parquet::parquet::metadata::ColumnChunkMetadata,
+    footer: &[u8],
+) -> Option<(f64, f64)> {
+    use polars_parquet::parquet::statistics::Statistics;
+    match chunk.statistics(footer)?.ok()? {
+        Statistics::Int32(s) => Some((f64::from(s.min_value?), f64::from(s.max_value?))),
+        Statistics::Int64(s) => Some((s.min_value? as f64, s.max_value? as f64)),
+        Statistics::Float(s) => Some((f64::from(s.min_value?), f64::from(s.max_value?))),
+        Statistics::Double(s) => Some((s.min_value?, s.max_value?)),
+        _ => None,
+    }
+}
+
+/// Reads a file's footer (with the statistics of `index`, when given). Local files are opened
+/// in place; remote ones are fetched.
+pub fn metadata(location: &Location, index: Option<&str>) -> Result<ParquetMeta> {
     let corrupt = |e: PolarsError| Error::CorruptParquet {
         path: location.to_string(),
         reason: e.to_string(),
@@ -41,7 +60,19 @@ pub fn metadata(location: &Location) -> Result<ParquetMeta> {
     let schema = Schema::from_arrow_schema(&arrow_schema);
     let meta = reader.get_metadata().map_err(corrupt)?;
     let row_groups = meta.row_groups.iter().map(|rg| rg.num_rows() as u64).collect();
-    Ok(ParquetMeta { schema, row_groups })
+    let index_ranges = meta
+        .row_groups
+        .iter()
+        .map(|rg| {
+            let index = index?;
+            let chunk = rg.parquet_columns().iter().find(|c| {
+                let path = &c.descriptor().path_in_schema;
+                path.len() == 1 && path[0].as_str() == index
+            })?;
+            statistics_range(chunk, meta.footer_buf.as_slice())
+        })
+        .collect();
+    Ok(ParquetMeta { schema, row_groups, index_ranges })
 }
 
 /// Reads a piece with the query `steps` on top.
