@@ -349,7 +349,12 @@ impl DataFrame {
         }
         let steps = Steps(self.steps.clone());
         let mut tokenizer = Tokenizer::new();
-        tokenizer.bytes(&rmp_serde::to_vec(&steps).unwrap_or_default());
+        match rmp_serde::to_vec(&steps) {
+            Ok(bytes) => tokenizer.bytes(&bytes),
+            // Steps that cannot be serialized (an expression with a closure) cannot be named by
+            // their content: a unique name keeps two such frames from sharing results.
+            Err(_) => tokenizer.token(Token::unique()),
+        };
         let mut inputs: Vec<&Graph> = Vec::new();
         type PartitionArgs = Box<dyn Fn(u32) -> Vec<Arg>>;
         let (prefix, head): (&str, PartitionArgs) = match &self.input {
