@@ -503,6 +503,10 @@ impl Collection for DataFrame {
         self.partition_keys()
     }
 
+    fn optimizations(&self) -> rask_core::Optimizations {
+        rask_core::Optimizations::default().with_custom(crate::optimize::share_reads)
+    }
+
     fn finalize(&self, values: Vec<Value>) -> rask_core::Result<PlFrame> {
         let frames =
             values.iter().map(tasks::frame_of).collect::<Result<Vec<_>>>().map_err(to_core)?;

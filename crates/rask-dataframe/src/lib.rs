@@ -34,6 +34,7 @@ pub mod frame;
 pub mod groupby;
 pub mod io;
 pub mod ops;
+pub mod optimize;
 pub mod plan;
 pub mod polars_adapter;
 pub mod tasks;

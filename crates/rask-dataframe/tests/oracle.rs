@@ -320,3 +320,44 @@ fn timeseries_is_deterministic_and_partitioned_by_day() {
     let names = compute(&ts.unique(["name"]).unwrap());
     assert!(names.height() > 20);
 }
+
+#[test]
+fn aggregations_computed_together_share_one_read_per_partition() {
+    let ts =
+        rask_dataframe::datasets::timeseries(946_684_800, 946_684_800 + 4 * 86_400, 30, 86_400, 7)
+            .unwrap();
+    let positive = ts.filter(col("x").gt(lit(0.0))).unwrap();
+    let by_name = positive.group_by(["name"]).agg([agg::mean("y")]).unwrap();
+    let by_id = positive.group_by(["id"]).agg([agg::sum("x"), agg::size()]).unwrap();
+    let together = (&by_name, &by_id);
+    // Lowered, the two trees read each partition once.
+    let graph = rask_core::Collection::graph(&together);
+    let keys = rask_core::Collection::output_keys(&together);
+    let tasks = rask_core::optimize::prepare(
+        &graph,
+        &keys,
+        &rask_core::Collection::optimizations(&together),
+    )
+    .unwrap();
+    let shared = tasks.tasks().iter().filter(|t| t.key.prefix() == "read-shared").count();
+    assert_eq!(shared, 4, "one shared read per partition");
+    let reads = tasks
+        .tasks()
+        .iter()
+        .filter(|t| t.ops().iter().any(|op| op.func.name() == "rask_dataframe::read"))
+        .count();
+    assert_eq!(reads, 4, "no other reads left");
+    // And the results are those of separate computations.
+    let (a, b) = together.compute_with(&LocalScheduler::new().threads(2)).unwrap();
+    assert_close(&a, &compute(&by_name));
+    assert_close(&b, &compute(&by_id));
+    let all = compute(&ts);
+    let expected = all
+        .lazy()
+        .filter(col("x").gt(lit(0.0)))
+        .group_by([col("name")])
+        .agg([col("y").mean()])
+        .collect()
+        .unwrap();
+    assert_close(&a, &sorted(&expected, &["name"]));
+}
