@@ -22,8 +22,10 @@ use crate::tasks;
 /// Where the partitions of a frame come from.
 #[derive(Clone)]
 pub(crate) enum Input {
-    /// Read from a source by the first task of each partition.
-    Source(Arc<Source>, Token),
+    /// Read from a source by the first task of each partition. The source is kept as one
+    /// shared serde value (a `Source`): every task and every graph of the frame refers to the
+    /// same value, which is never copied.
+    Source(Value, Token),
     /// Partition `i` is the key `(name, i)` of the graph.
     Partitions(Graph, Name),
 }
@@ -75,10 +77,16 @@ impl DataFrame {
     pub(crate) fn from_source(source: Source, known_rows: Option<Vec<u64>>) -> Result<Self> {
         let schema = Arc::new(pl::source_schema(&source));
         let mut tokenizer = Tokenizer::new();
-        tokenizer.bytes(&rmp_serde::to_vec(&source).map_err(|e| Error::Invalid(e.to_string()))?);
+        let bytes = rmp_serde::to_vec(&source).map_err(|e| {
+            Error::Invalid(format!(
+                "the plan of a {} source cannot be serialized: {e}",
+                source.prefix()
+            ))
+        })?;
+        tokenizer.bytes(&bytes);
         Ok(DataFrame {
             npartitions: source.npartitions(),
-            input: Input::Source(Arc::new(source), tokenizer.finish()),
+            input: Input::Source(Value::serde(source), tokenizer.finish()),
             steps: Vec::new(),
             extras: Vec::new(),
             base_schema: schema.clone(),
@@ -358,11 +366,11 @@ impl DataFrame {
         let mut inputs: Vec<&Graph> = Vec::new();
         type PartitionArgs = Box<dyn Fn(u32) -> Vec<Arg>>;
         let (prefix, head): (&str, PartitionArgs) = match &self.input {
-            Input::Source(source, token) => {
+            Input::Source(source_value, token) => {
                 tokenizer.token(*token);
-                let source_value = Value::serde(Source::clone(source));
+                let source_value = source_value.clone();
                 (
-                    source.prefix(),
+                    source_of(&source_value).prefix(),
                     Box::new(move |i| {
                         vec![Arg::Value(source_value.clone()), Arg::Value(Value::serde(i))]
                     }),
@@ -483,6 +491,11 @@ fn divisions_after(divisions: &Arc<Divisions>, step: &Step) -> Option<Arc<Divisi
         },
         Step::WithColumns(_) | Step::Join { .. } | Step::PartialAgg(_) => None,
     }
+}
+
+/// The `Source` inside an input's source value.
+pub(crate) fn source_of(value: &Value) -> &Source {
+    value.downcast_ref::<Source>().expect("Input::Source holds a Source value")
 }
 
 fn extra_schema(extra: &Extra) -> Result<Schema> {

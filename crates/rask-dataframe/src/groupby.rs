@@ -281,7 +281,8 @@ pub(crate) fn tree_reduce(
     let partial_keys: Vec<Key> =
         (0..frame.npartitions()).map(|i| Key::part(partial_name.clone(), i)).collect();
     let input = partial_name.clone();
-    let spec_bytes = rmp_serde::to_vec(&spec).map_err(|e| Error::Invalid(e.to_string()))?;
+    let spec_bytes = rmp_serde::to_vec(&spec)
+        .map_err(|e| Error::Invalid(format!("the aggregation spec cannot be serialized: {e}")))?;
     let spec_value = Value::serde(spec);
     let mut layers: Vec<Graph> = vec![graph];
     let add_layer = |name: &Name, tasks: Vec<(Key, TaskSpec)>, layers: &mut Vec<Graph>| {
@@ -445,7 +446,9 @@ impl GroupBy {
             pl::frame_schema(&aggregate::cum_apply(&local, &offsets, &spec)?)
         };
         let (graph, input) = frame.partitions();
-        let spec_bytes = rmp_serde::to_vec(&spec).map_err(|e| Error::Invalid(e.to_string()))?;
+        let spec_bytes = rmp_serde::to_vec(&spec).map_err(|e| {
+            Error::Invalid(format!("the aggregation spec cannot be serialized: {e}"))
+        })?;
         let spec_value = Value::serde(spec);
         let name = |prefix: &str| tokenized(prefix, &input, &spec_bytes, 0);
         let (local_name, totals_name, offsets_name, out_name) =

@@ -353,8 +353,8 @@ impl DataFrame {
 
     /// `len` of CSV blocks with no row-changing steps: line breaks counted, nothing parsed.
     fn csv_line_count(&self) -> Option<Delayed<u64>> {
-        let crate::frame::Input::Source(source, token) = &self.input else { return None };
-        if !matches!(**source, crate::plan::Source::Csv { .. })
+        let crate::frame::Input::Source(source_value, token) = &self.input else { return None };
+        if !matches!(crate::frame::source_of(source_value), crate::plan::Source::Csv { .. })
             || crate::plan::Steps(self.steps.clone()).changes_row_count()
         {
             return None;
@@ -362,7 +362,7 @@ impl DataFrame {
         let mut t = Tokenizer::new();
         t.token(*token);
         let name = Name::tokenized("csv-rows", t.finish());
-        let source_value = Value::serde(crate::plan::Source::clone(source));
+        let source_value = source_value.clone();
         let count = tasks::function("rask_dataframe::csv_rows");
         let counts: Vec<(Key, TaskSpec)> = (0..self.npartitions)
             .map(|i| {

@@ -29,9 +29,22 @@ struct Candidate {
     columns: Vec<String>,
 }
 
+/// The token of a source value. The reads of one frame share one source value, so each
+/// distinct source is serialized once per pass, not once per task.
+fn source_token(source: &Value, seen: &mut Vec<(Value, u128)>) -> Option<u128> {
+    if let Some((_, token)) = seen.iter().find(|(value, _)| value.ptr_eq(source)) {
+        return Some(*token);
+    }
+    let mut tokenizer = Tokenizer::new();
+    tokenizer.bytes(&rmp_serde::to_vec(source.downcast_ref::<Source>()?).ok()?);
+    let token = tokenizer.finish().0;
+    seen.push((source.clone(), token));
+    Some(token)
+}
+
 /// The read task `task`, if it can share its read: a single call of `rask_dataframe::read`
 /// with literal arguments only, ending in a partial aggregation.
-fn candidate(task: &Task) -> Option<Candidate> {
+fn candidate(task: &Task, sources: &mut Vec<(Value, u128)>) -> Option<Candidate> {
     let Body::Call(op) = &task.body else { return None };
     if op.func.name() != "rask_dataframe::read" {
         return None;
@@ -49,7 +62,7 @@ fn candidate(task: &Task) -> Option<Candidate> {
     let Step::PartialAgg(spec) = last else { return None };
     let part = *part.downcast_ref::<u32>()?;
     let mut tokenizer = Tokenizer::new();
-    tokenizer.bytes(&rmp_serde::to_vec(source.downcast_ref::<Source>()?).ok()?);
+    tokenizer.token(rask_core::Token(source_token(source, sources)?));
     tokenizer.bytes(&rmp_serde::to_vec(&Steps(prefix.to_vec())).ok()?);
     tokenizer.u64(u64::from(part));
     let mut columns = spec.keys.clone();
@@ -67,7 +80,9 @@ fn candidate(task: &Task) -> Option<Candidate> {
 /// The pass: rewrites groups of two or more reads of the same partition into one shared read
 /// and one aggregation task each. Graphs without such groups come back unchanged.
 pub fn share_reads(graph: TaskGraph) -> rask_core::Result<TaskGraph> {
-    let candidates: Vec<Option<Candidate>> = graph.tasks().iter().map(candidate).collect();
+    let mut sources = Vec::new();
+    let candidates: Vec<Option<Candidate>> =
+        graph.tasks().iter().map(|task| candidate(task, &mut sources)).collect();
     let mut groups: HashMap<u128, Vec<TaskIndex>> = HashMap::new();
     for (index, c) in candidates.iter().enumerate() {
         if let Some(c) = c {

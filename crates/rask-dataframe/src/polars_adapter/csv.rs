@@ -115,25 +115,51 @@ pub fn infer_schema(
 /// of the line that crosses its end. Returns the file offset of the first line and the lines.
 pub fn block_lines(block: &CsvBlock) -> Result<(u64, Vec<u8>)> {
     let range = &block.range;
-    if range.end <= block.header_end && range.end < block.file_size {
-        return Ok((range.start, Vec::new()));
+    let begin = first_line_start(block, range.start.max(block.header_end))?;
+    if begin >= range.end.max(block.header_end) && range.end < block.file_size {
+        // No line starts in this range (a line longer than the block, or the header).
+        return Ok((begin, Vec::new()));
     }
-    let window_start = range.start.saturating_sub(1);
-    let mut read_to = (range.end + blocks::LINE_OVERREAD).min(block.file_size);
-    let mut window = block.location.read_range(window_start, read_to)?;
-    // Read further until the line that crosses the end is complete.
-    while read_to < block.file_size
-        && !window[(range.end.saturating_sub(1).max(window_start) - window_start) as usize..]
-            .contains(&b'\n')
-    {
+    // Read from the block's first line, so the bytes go to the parser without a shift, to the
+    // end of the line that crosses the block's end.
+    let mut read_to = (range.end + blocks::LINE_OVERREAD).min(block.file_size).max(begin);
+    let mut window = block.location.read_range(begin, read_to)?;
+    if range.end >= block.file_size {
+        return Ok((begin, window)); // the last block: everything from its first line on
+    }
+    // The next block's first line starts after the first line break at or after end - 1;
+    // here `begin < range.end`, so that byte is inside the window.
+    let from = (range.end - 1 - begin) as usize;
+    loop {
+        if let Some(offset) = window[from.min(window.len())..].iter().position(|&b| b == b'\n') {
+            window.truncate(from + offset + 1);
+            return Ok((begin, window));
+        }
+        if read_to >= block.file_size {
+            return Ok((begin, window));
+        }
         let more_to = (read_to + blocks::LINE_OVERREAD * 16).min(block.file_size);
         window.extend(block.location.read_range(read_to, more_to)?);
         read_to = more_to;
     }
-    let span = blocks::own_lines(&window, window_start, range, block.header_end);
-    window.truncate(span.end);
-    window.drain(..span.start);
-    Ok((window_start + span.start as u64, window))
+}
+
+/// The first position at or after `from` where a line starts (0, or just after a line
+/// break), reading as little as it needs.
+fn first_line_start(block: &CsvBlock, from: u64) -> Result<u64> {
+    if from == 0 {
+        return Ok(0);
+    }
+    let mut at = from - 1;
+    while at < block.file_size {
+        let to = (at + blocks::LINE_OVERREAD).min(block.file_size);
+        let probe = block.location.read_range(at, to)?;
+        if let Some(offset) = probe.iter().position(|&b| b == b'\n') {
+            return Ok(at + offset as u64 + 1);
+        }
+        at = to;
+    }
+    Ok(block.file_size)
 }
 
 /// Parses a block with the query `steps` on top (Polars pushes the query's projection and
@@ -366,4 +392,67 @@ pub fn count_rows(block: &CsvBlock, schema: &Schema, parse: &CsvParse) -> Result
         rows += 1;
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::store::Location;
+
+    /// Cuts the file `text` into blocks of `blocksize` and returns each block's lines as the
+    /// tasks read them.
+    fn blocks(text: &str, blocksize: u64) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, text).unwrap();
+        let header_end = blocks::header_end(text.as_bytes());
+        blocks::split(text.len() as u64, Some(blocksize))
+            .into_iter()
+            .map(|range| {
+                let block = CsvBlock {
+                    location: Location::Local(path.clone()),
+                    range,
+                    header_end,
+                    file_size: text.len() as u64,
+                };
+                let (start, lines) = block_lines(&block).unwrap();
+                let lines = String::from_utf8(lines).unwrap();
+                if !lines.is_empty() {
+                    assert!(
+                        text[start as usize..].starts_with(&lines),
+                        "offset {start} of {text:?}"
+                    );
+                }
+                lines
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_line_is_read_once_for_every_block_size() {
+        let long_line = format!("a,b\n1,{}\n2,3\n", "x".repeat(3 * blocks::LINE_OVERREAD as usize));
+        for text in [
+            "a,b\n1,2\n33,44\n555,666\n7,8\n",
+            "a,b\r\n1,2\r\n33,44\r\n555,666\r\n",
+            "a,b\n1,2\n33,44\n555,666",
+            "a,b\n",
+            "a,b",
+            "h\n\n\nx\n",
+            "é,ü\n1,ß\n€,2\n",
+        ] {
+            let body = &text[blocks::header_end(text.as_bytes()) as usize..];
+            for blocksize in 1..=text.len() as u64 + 1 {
+                assert_eq!(
+                    blocks(text, blocksize).concat(),
+                    body,
+                    "blocksize {blocksize} of {text:?}"
+                );
+            }
+        }
+        // Lines longer than the first read, on both sides of a block boundary.
+        let body = &long_line[4..];
+        for blocksize in [997, blocks::LINE_OVERREAD + 7, 2 * blocks::LINE_OVERREAD] {
+            assert_eq!(blocks(&long_line, blocksize).concat(), body, "blocksize {blocksize}");
+        }
+    }
 }

@@ -17,7 +17,6 @@ pub mod csv;
 pub mod parquet;
 
 use std::io::Cursor;
-use std::sync::Arc;
 
 use polars::prelude::{
     by_name, DataFrame, IntoLazy, IpcReader, IpcWriter, JoinArgs, JoinType, LazyFrame, SerReader,
@@ -299,12 +298,7 @@ pub fn scalar_f64(frame: &PlFrame, column: &str) -> Result<f64> {
         .column(column)
         .and_then(|c| c.get(0))
         .map_err(|e| Error::polars(format!("reading `{column}`"), e))?;
-    Ok(any_to_f64(&value))
-}
-
-/// An `AnyValue` as `f64` (null and non-numbers as NaN).
-pub fn any_to_f64(value: &AnyValue<'_>) -> f64 {
-    value.extract::<f64>().unwrap_or(f64::NAN)
+    Ok(value.extract::<f64>().unwrap_or(f64::NAN))
 }
 
 /// A frame's column as `f64` values (nulls as NaN).
@@ -356,9 +350,6 @@ pub fn sort_by(frame: &PlFrame, columns: &[String]) -> Result<PlFrame> {
         .collect()
         .map_err(|e| Error::polars("sorting", e))
 }
-
-/// Keeps the shared value `Arc` type usable by callers that hold schemas.
-pub type SchemaRef = Arc<Schema>;
 
 /// `len()` (rows) as an expression; a count that Polars answers without parsing columns.
 pub fn len_expr() -> Expr {
