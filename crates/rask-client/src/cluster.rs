@@ -29,6 +29,8 @@ enum Backing {
         dir: PathBuf,
         scheduler: Child,
         workers: Vec<Option<Child>>,
+        /// Extra arguments of every `program worker`.
+        worker_args: Vec<String>,
     },
 }
 
@@ -110,6 +112,18 @@ impl LocalCluster {
         threads_per_worker: usize,
         scheduler_args: &[&str],
     ) -> Result<Self> {
+        Self::processes_with_args(program, workers, threads_per_worker, scheduler_args, &[])
+    }
+
+    /// [`LocalCluster::processes_with`] with extra arguments for every `program worker` too,
+    /// such as `["--memory-limit", "200MiB"]`.
+    pub fn processes_with_args(
+        program: impl AsRef<Path>,
+        workers: usize,
+        threads_per_worker: usize,
+        scheduler_args: &[&str],
+        worker_args: &[&str],
+    ) -> Result<Self> {
         let program = program.as_ref().to_path_buf();
         let dir =
             std::env::temp_dir().join(format!("rask-cluster-{}-{}", std::process::id(), unique()));
@@ -124,7 +138,9 @@ impl LocalCluster {
             .stderr(log(&dir, "scheduler.log")?)
             .spawn()
             .map_err(|e| start_error(&format!("starting {} scheduler", program.display()), e))?;
-        let mut backing = Backing::Processes { program, dir, scheduler, workers: Vec::new() };
+        let worker_args = worker_args.iter().map(ToString::to_string).collect();
+        let mut backing =
+            Backing::Processes { program, dir, scheduler, workers: Vec::new(), worker_args };
         let address = wait_for_file(&file, Duration::from_secs(30))
             .inspect_err(|_| kill_all(&mut backing))?;
         let mut cluster = LocalCluster { backing, address, threads_per_worker };
@@ -199,11 +215,12 @@ impl LocalCluster {
                 workers.push(Some(worker));
                 Ok(index)
             }
-            Backing::Processes { program, dir, workers, .. } => {
+            Backing::Processes { program, dir, workers, worker_args, .. } => {
                 let index = workers.len();
                 let child = Command::new(&*program)
                     .args(["worker", &self.address, "--nthreads", &threads.to_string(), "--name"])
                     .arg(format!("local-worker-{index}"))
+                    .args(&*worker_args)
                     .stdout(Stdio::null())
                     .stderr(log(dir, &format!("worker-{index}.log"))?)
                     .spawn()

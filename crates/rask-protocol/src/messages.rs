@@ -53,6 +53,30 @@ impl TaskTiming {
     }
 }
 
+/// Which way values went between a worker's memory and its disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SpillDirection {
+    /// Written to disk to free memory.
+    ToDisk,
+    /// Read back from disk.
+    FromDisk,
+}
+
+/// A worker's memory as its heartbeat reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkerMemory {
+    /// The worker's memory limit in bytes (0: none).
+    pub limit: u64,
+    /// Bytes of results held in memory.
+    pub managed_bytes: u64,
+    /// Bytes (in memory terms) of results spilled to disk.
+    pub spilled_bytes: u64,
+    /// How many results are on disk.
+    pub spilled_values: u32,
+    /// Whether the worker has paused starting tasks because its process is near the limit.
+    pub paused: bool,
+}
+
 /// A value that lives in a packet's data frames.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataRef {
@@ -333,6 +357,19 @@ pub enum WorkerToScheduler {
         memory_bytes: u64,
         /// CPU seconds the worker process has used so far (0: unknown).
         cpu_seconds: f64,
+        /// Its memory limit, results in memory and on disk.
+        memory: WorkerMemory,
+    },
+    /// The worker wrote results to disk or read them back (for the dashboard's task stream).
+    Spilled {
+        /// Which way.
+        direction: SpillDirection,
+        /// How many values.
+        values: u32,
+        /// Their size in memory.
+        bytes: u64,
+        /// When and how long (`thread` is unused).
+        timing: TaskTiming,
     },
 }
 

@@ -20,7 +20,8 @@ use axum::Router;
 use serde_json::{json, Value as JsonValue};
 use tokio::net::TcpListener;
 
-use crate::state::SchedulerState;
+use crate::state::{RecordKind, SchedulerState};
+use rask_protocol::messages::SpillDirection;
 
 /// The live page, with the shared task-stream drawing code put in once.
 fn index_html() -> &'static str {
@@ -79,6 +80,9 @@ pub fn refresh(data: &SharedDashboard, state: &SchedulerState, address: &str) {
                 "processing": w.processing, "executing": w.executing, "results": w.results,
                 "bytes": w.bytes, "last_seen_us": w.last_seen_us, "resources": w.resources,
                 "memory_bytes": w.memory_bytes, "cpu_percent": w.cpu_percent, "bandwidth": w.bandwidth,
+                "memory_limit": w.memory.limit, "managed_bytes": w.memory.managed_bytes,
+                "spilled_bytes": w.memory.spilled_bytes, "spilled_values": w.memory.spilled_values,
+                "paused": w.memory.paused,
                 "seconds_since_heartbeat": state.now_us().saturating_sub(w.last_seen_us) as f64 / 1e6,
             })
         })
@@ -131,14 +135,20 @@ pub fn refresh(data: &SharedDashboard, state: &SchedulerState, address: &str) {
         if data.stream.len() == data.capacity {
             data.stream.pop_front();
         }
+        // Transfers and disk traffic get rows of their own under the worker's threads.
+        let (kind, prefix, thread) = match record.kind {
+            RecordKind::Task => ("task", record.key.prefix(), record.timing.thread),
+            RecordKind::Transfer => ("transfer", "transfer", TRANSFER_ROW),
+            RecordKind::Spill(SpillDirection::ToDisk) => ("spill", "disk-write", DISK_ROW),
+            RecordKind::Spill(SpillDirection::FromDisk) => ("spill", "disk-read", DISK_ROW),
+        };
         data.stream.push_back(json!({
             "seq": first_number + i as u64,
             "key": record.key.to_string(),
-            "prefix": if record.transfer { "transfer" } else { record.key.prefix() },
-            "kind": if record.transfer { "transfer" } else { "task" },
+            "prefix": prefix,
+            "kind": kind,
             "worker": record.worker.0,
-            // Transfers get a row of their own under the worker's threads.
-            "thread": if record.transfer { TRANSFER_ROW } else { record.timing.thread },
+            "thread": thread,
             "start_us": record.timing.started_at_us,
             "duration_us": record.timing.duration_us,
             "nbytes": record.nbytes,
@@ -153,6 +163,9 @@ pub fn refresh(data: &SharedDashboard, state: &SchedulerState, address: &str) {
 
 /// The row number the task stream gives a worker's transfers.
 const TRANSFER_ROW: u32 = 1_000;
+
+/// The row number the task stream gives a worker's spilling.
+const DISK_ROW: u32 = 1_001;
 
 /// The most tasks the graph page draws.
 const GRAPH_LIMIT: usize = 1_000;

@@ -12,6 +12,6 @@ pub mod state;
 
 pub use server::{serve, SchedulerHandle, ServerConfig};
 pub use state::{
-    Command, Event, PrefixProgress, SchedulerConfig, SchedulerState, SchedulerStats, TaskRecord,
-    TaskStatus, WorkerView,
+    Command, Event, PrefixProgress, RecordKind, SchedulerConfig, SchedulerState, SchedulerStats,
+    TaskRecord, TaskStatus, WorkerView,
 };

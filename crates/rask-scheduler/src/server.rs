@@ -360,6 +360,7 @@ async fn worker_connection(
                             bandwidth,
                             memory_bytes,
                             cpu_seconds,
+                            memory,
                             ..
                         } => Event::Heartbeat {
                             worker,
@@ -367,7 +368,11 @@ async fn worker_connection(
                             bandwidth,
                             memory_bytes,
                             cpu_seconds,
+                            memory,
                         },
+                        WorkerToScheduler::Spilled { direction, values, bytes, timing } => {
+                            Event::Spilled { worker, direction, values, bytes, timing }
+                        }
                         WorkerToScheduler::Register { .. } => {
                             debug!(%worker, "ignored a second Register");
                             continue;

@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use rask_core::{Key, TaskError, TaskFailure, WireTask};
 use rask_protocol::messages::{
-    ClientId, Reply, Request, SchedulerToClient, SchedulerToWorker, TaskTiming, WorkerId,
-    WorkerInfo,
+    ClientId, Reply, Request, SchedulerToClient, SchedulerToWorker, SpillDirection, TaskTiming,
+    WorkerId, WorkerInfo, WorkerMemory,
 };
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
@@ -191,6 +191,19 @@ pub enum Event {
         /// When and how long.
         timing: TaskTiming,
     },
+    /// A worker wrote results to disk or read them back.
+    Spilled {
+        /// The worker.
+        worker: WorkerId,
+        /// Which way.
+        direction: SpillDirection,
+        /// How many values.
+        values: u32,
+        /// Their size in memory.
+        bytes: u64,
+        /// When and how long.
+        timing: TaskTiming,
+    },
     /// A worker answered a steal request.
     StealResponse {
         /// The worker asked.
@@ -221,6 +234,8 @@ pub enum Event {
         memory_bytes: u64,
         /// CPU seconds its process has used (0: unknown).
         cpu_seconds: f64,
+        /// Its memory limit, results in memory and on disk.
+        memory: WorkerMemory,
     },
     /// Time passes (for removing silent workers).
     Tick {
@@ -303,6 +318,8 @@ struct WorkerState {
     cpu_percent: f64,
     /// The bandwidth its fetches achieved lately.
     bandwidth: f64,
+    /// Its memory as its last heartbeat said.
+    memory: WorkerMemory,
 }
 
 impl WorkerState {
@@ -362,8 +379,19 @@ pub struct TaskRecord {
     pub nbytes: u64,
     /// When, how long and on which thread.
     pub timing: TaskTiming,
-    /// Whether this records a transfer of inputs between workers rather than a task.
-    pub transfer: bool,
+    /// A task, a transfer or a spill.
+    pub kind: RecordKind,
+}
+
+/// What a task-stream record is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    /// A task ran.
+    Task,
+    /// A worker fetched inputs from another.
+    Transfer,
+    /// A worker wrote results to disk or read them back.
+    Spill(SpillDirection),
 }
 
 /// A worker as the dashboard shows it.
@@ -395,6 +423,8 @@ pub struct WorkerView {
     pub cpu_percent: f64,
     /// The bandwidth its fetches achieved lately (bytes per second, 0: none measured).
     pub bandwidth: f64,
+    /// Its memory limit, results in memory and on disk, as its last heartbeat said.
+    pub memory: WorkerMemory,
 }
 
 /// How many tasks of one key prefix are in each state.
@@ -518,6 +548,7 @@ impl SchedulerState {
                 memory_bytes: w.memory_bytes,
                 cpu_percent: w.cpu_percent,
                 bandwidth: w.bandwidth,
+                memory: w.memory,
             })
             .collect()
     }
@@ -635,7 +666,7 @@ impl SchedulerState {
                 let (records, next) = self.task_stream_since(since);
                 let records = records
                     .into_iter()
-                    .filter(|r| !r.transfer)
+                    .filter(|r| r.kind == RecordKind::Task)
                     .map(|r| (r.key.clone(), r.worker, r.nbytes, r.timing))
                     .collect();
                 Reply::TaskStream { records, next }
@@ -748,6 +779,7 @@ impl SchedulerState {
                         cpu_seconds: 0.0,
                         cpu_percent: 0.0,
                         bandwidth: 0.0,
+                        memory: WorkerMemory::default(),
                     },
                 );
             }
@@ -763,7 +795,22 @@ impl SchedulerState {
             }
             Event::Transferred { worker, from, values, bytes, timing } => {
                 let key = Key::new(format!("transfer of {values} values from {from}").as_str());
-                self.record(TaskRecord { key, worker, nbytes: bytes, timing, transfer: true });
+                let kind = RecordKind::Transfer;
+                self.record(TaskRecord { key, worker, nbytes: bytes, timing, kind });
+            }
+            Event::Spilled { worker, direction, values, bytes, timing } => {
+                let what = match direction {
+                    SpillDirection::ToDisk => format!("spill of {values} values to disk"),
+                    SpillDirection::FromDisk => format!("read of {values} values from disk"),
+                };
+                let kind = RecordKind::Spill(direction);
+                self.record(TaskRecord {
+                    key: Key::new(what.as_str()),
+                    worker,
+                    nbytes: bytes,
+                    timing,
+                    kind,
+                });
             }
             Event::StealResponse { worker, key, stolen } => {
                 if let Some(&id) = self.by_key.get(&key) {
@@ -787,7 +834,7 @@ impl SchedulerState {
                 self.task_erred(worker, &key, failure, out)
             }
             Event::MissingData { worker, key, dep } => self.missing_data(worker, &key, &dep, out),
-            Event::Heartbeat { worker, now_us, bandwidth, memory_bytes, cpu_seconds } => {
+            Event::Heartbeat { worker, now_us, bandwidth, memory_bytes, cpu_seconds, memory } => {
                 self.now_us = self.now_us.max(now_us);
                 if let Some(w) = self.workers.get_mut(&worker) {
                     let wall = now_us.saturating_sub(w.last_seen_us) as f64 / 1e6;
@@ -796,6 +843,7 @@ impl SchedulerState {
                     }
                     w.last_seen_us = now_us;
                     w.memory_bytes = memory_bytes;
+                    w.memory = memory;
                     w.cpu_seconds = cpu_seconds;
                     w.bandwidth = bandwidth;
                 }
@@ -1278,7 +1326,8 @@ impl SchedulerState {
                 self.durations.insert(key.prefix().to_string(), duration);
             }
         }
-        self.record(TaskRecord { key: key.clone(), worker, nbytes, timing, transfer: false });
+        let kind = RecordKind::Task;
+        self.record(TaskRecord { key: key.clone(), worker, nbytes, timing, kind });
         if let Some(w) = self.workers.get_mut(&worker) {
             w.has.insert(id);
         }

@@ -5,7 +5,7 @@ use rask_core::{Key, TaskError, TaskFailure, WireTask};
 use rask_protocol::messages::{
     ClientId, Reply, Request, SchedulerToClient, SchedulerToWorker, TaskTiming, WorkerId,
 };
-use rask_scheduler::{Command, Event, SchedulerConfig, SchedulerState, TaskStatus};
+use rask_scheduler::{Command, Event, RecordKind, SchedulerConfig, SchedulerState, TaskStatus};
 
 struct Env {
     state: SchedulerState,
@@ -564,6 +564,7 @@ fn measured_bandwidth_replaces_the_guess_for_placement() {
             bandwidth: 1e9,
             memory_bytes: 0,
             cpu_seconds: 0.0,
+            memory: Default::default(),
         });
     }
     assert!(env.state.bandwidth() > 5.0 * guess, "{} vs {guess}", env.state.bandwidth());
@@ -573,6 +574,7 @@ fn measured_bandwidth_replaces_the_guess_for_placement() {
         bandwidth: 0.0,
         memory_bytes: 0,
         cpu_seconds: 0.0,
+        memory: Default::default(),
     });
     assert!(env.state.bandwidth() > 5.0 * guess, "nothing measured: the estimate stays");
 }
@@ -679,7 +681,7 @@ fn transfers_join_the_task_stream_but_not_reports_of_tasks() {
     });
     let (records, next) = env.state.task_stream_since(0);
     assert_eq!(next, 1);
-    assert!(records[0].transfer && records[0].nbytes == 300);
+    assert!(records[0].kind == RecordKind::Transfer && records[0].nbytes == 300);
     assert!(records[0].key.name().as_str().contains("3 values from 10.0.0.2:1"));
     env.on(Event::Request { client: ALICE, request: Request::TaskStream { since: 0 } });
     let replies = env.messages_for(ALICE);

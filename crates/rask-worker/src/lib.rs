@@ -3,14 +3,18 @@
 //! [`state::WorkerState`] is the worker: a pure state machine that decides what to fetch, what
 //! to run next and what to tell the scheduler. The shell in this module gives it a connection to
 //! the scheduler, `nthreads` execution threads, a data server that peers and clients fetch
-//! results from, fetches from other workers (several at once), and a heartbeat.
+//! results from, fetches from other workers (several at once), a heartbeat, and a memory
+//! monitor that measures the process five times a second when the worker has a memory limit
+//! (results beyond it are spilled to files under the worker's local directory, [`store`]).
 //!
 //! A worker runs registered functions by name — the `#[rask::delayed]` functions and built-in
 //! operations of the binary it was started from — so a worker for user functions is the user's
 //! own binary re-executed in worker mode.
 
 pub mod state;
+pub mod store;
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -27,7 +31,8 @@ use rask_protocol::{
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
-use state::{WorkerCommand, WorkerEvent, WorkerState};
+use state::{MemoryLimits, WorkerCommand, WorkerEvent, WorkerState};
+use store::DirectoryDisk;
 
 /// What can stop a worker.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +67,10 @@ pub struct WorkerConfig {
     pub host: String,
     /// Abstract resources, such as `("GPU", 2.0)`.
     pub resources: Vec<(String, f64)>,
+    /// The memory the worker keeps within, in bytes (`None`: no limit, nothing is spilled).
+    pub memory_limit: Option<u64>,
+    /// Where spilled results go (`None`: the system's temporary directory).
+    pub local_directory: Option<PathBuf>,
 }
 
 impl WorkerConfig {
@@ -73,8 +82,18 @@ impl WorkerConfig {
             name: format!("worker-{}", std::process::id()),
             host: "127.0.0.1".into(),
             resources: Vec::new(),
+            memory_limit: None,
+            local_directory: None,
         }
     }
+}
+
+/// The machine's memory in bytes, from /proc/meminfo (`None` where that is unavailable).
+pub fn total_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// A worker running in this process.
@@ -156,12 +175,20 @@ pub async fn start(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
     };
     info!(%id, name = %config.name, %address, nthreads = config.nthreads, "worker registered");
 
+    let parent = config.local_directory.clone().unwrap_or_else(std::env::temp_dir);
+    let disk = DirectoryDisk::create(&parent, &config.name)?;
+    let state = WorkerState::with_memory_limit(
+        config.nthreads,
+        config.memory_limit.map(MemoryLimits::new),
+        Box::new(disk),
+    );
     let (inputs, receiver) = mpsc::unbounded_channel();
     let (stop, stopped) = oneshot::channel();
     let server = tokio::spawn(data_server(listener, inputs.clone()));
     let pool = ExecutionPool::start(config.nthreads, &config.name, &config.scheduler, &inputs);
     let done = tokio::spawn(async move {
         let result = event_loop(
+            state,
             config.nthreads,
             to_scheduler,
             from_scheduler,
@@ -179,7 +206,9 @@ pub async fn start(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
     Ok(WorkerHandle { id, address, stop: Some(stop), done })
 }
 
+#[allow(clippy::too_many_arguments)] // the loop's whole world, taken once
 async fn event_loop(
+    mut state: WorkerState,
     nthreads: usize,
     mut to_scheduler: rask_protocol::PacketSender<Stream, WorkerToScheduler>,
     mut from_scheduler: rask_protocol::PacketReceiver<Stream, SchedulerToWorker>,
@@ -188,13 +217,15 @@ async fn event_loop(
     mut stopped: oneshot::Receiver<()>,
     pool: &ExecutionPool,
 ) -> Result<(), WorkerError> {
-    let mut state = WorkerState::new(nthreads);
     let mut durations = Durations::default();
     // Measured bytes per second of fetches from peers (0: nothing measured yet).
     let mut bandwidth = 0.0_f64;
     let pool_of_peers = Arc::new(DataPool::new());
     let mut commands = Vec::new();
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    // Five times a second, as Dask's memory monitor; without a limit there is nothing to act on.
+    let watch_memory = state.memory().limit > 0;
+    let mut memory_monitor = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
             _ = &mut stopped => return Ok(()),
@@ -242,6 +273,10 @@ async fn event_loop(
                     }
                 }
             }
+            _ = memory_monitor.tick(), if watch_memory => {
+                let (process_bytes, _) = process_usage();
+                state.handle(WorkerEvent::MemoryMeasured { process_bytes }, &mut commands);
+            }
             _ = heartbeat.tick() => {
                 let (memory_bytes, cpu_seconds) = process_usage();
                 let beat = WorkerToScheduler::Heartbeat {
@@ -250,6 +285,7 @@ async fn event_loop(
                     bandwidth,
                     memory_bytes,
                     cpu_seconds,
+                    memory: state.memory(),
                 };
                 commands.push(WorkerCommand::ToScheduler(beat));
             }

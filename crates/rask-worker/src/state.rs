@@ -5,13 +5,49 @@
 //! task whose inputs are all here waits in a priority queue for one of `nthreads` execution
 //! slots. A holder that does not answer or lacks a value is dropped from the list and the next
 //! one is tried; when none is left the scheduler is told (`MissingData`) and reschedules.
+//!
+//! Results live in a [`DataStore`]: with a memory limit, results beyond its target fraction go
+//! to disk, least recently used first, and come back when a task needs them. The shell measures
+//! the process's memory a few times a second (`MemoryMeasured`): above the spill fraction
+//! results are spilled until the process should be back under the target; above the pause
+//! fraction the worker starts a task only when none is running, so it still makes progress
+//! (one task at a time) instead of stalling or running out of memory.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use rask_core::{Key, Task, TaskFailure, Value, WireTask};
-use rask_protocol::messages::{TaskTiming, WorkerToScheduler};
+use rask_protocol::messages::{TaskTiming, WorkerMemory, WorkerToScheduler};
 use rustc_hash::{FxHashMap, FxHashSet};
+use tracing::{info, warn};
+
+use crate::store::{DataStore, SpillDisk, SpillRecord};
+
+/// A worker's memory limit and the fractions of it at which the worker acts (Dask's
+/// `distributed.worker.memory.target/spill/pause`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MemoryLimits {
+    /// The limit in bytes.
+    pub limit: u64,
+    /// Results in memory beyond this fraction of the limit go to disk.
+    pub target: f64,
+    /// When the whole process uses more than this fraction, results go to disk until it should
+    /// be back under `target`.
+    pub spill: f64,
+    /// Above this fraction the worker starts a task only when none is running.
+    pub pause: f64,
+}
+
+impl MemoryLimits {
+    /// A limit of `limit` bytes with Dask's fractions: 0.6, 0.7 and 0.8.
+    pub fn new(limit: u64) -> Self {
+        MemoryLimits { limit, target: 0.6, spill: 0.7, pause: 0.8 }
+    }
+
+    fn bytes(&self, fraction: f64) -> u64 {
+        (self.limit as f64 * fraction) as u64
+    }
+}
 
 /// What happens to a worker.
 #[derive(Debug)]
@@ -56,6 +92,11 @@ pub enum WorkerEvent {
     },
     /// A client or peer stored values here (scatter).
     Stored(Vec<(Key, Value)>),
+    /// The shell measured the process's resident memory.
+    MemoryMeasured {
+        /// Bytes.
+        process_bytes: u64,
+    },
 }
 
 /// What the worker wants done.
@@ -89,7 +130,10 @@ struct Pending {
 /// A worker's state.
 pub struct WorkerState {
     nthreads: usize,
-    data: FxHashMap<Key, Value>,
+    data: DataStore,
+    limits: Option<MemoryLimits>,
+    /// Starting a task only when none runs: the process is near its memory limit.
+    paused: bool,
     pending: FxHashMap<Key, Pending>,
     /// Tasks waiting for each input being fetched.
     waiting_for: FxHashMap<Key, Vec<Key>>,
@@ -111,11 +155,26 @@ pub struct WorkerState {
 }
 
 impl WorkerState {
-    /// A worker with `nthreads` execution slots.
+    /// A worker with `nthreads` execution slots and no memory limit.
     pub fn new(nthreads: usize) -> Self {
+        WorkerState::with_memory_limit(
+            nthreads,
+            None,
+            Box::new(crate::store::MemoryDisk::default()),
+        )
+    }
+
+    /// A worker with `nthreads` execution slots that keeps within `limits`, spilling to `disk`.
+    pub fn with_memory_limit(
+        nthreads: usize,
+        limits: Option<MemoryLimits>,
+        disk: Box<dyn SpillDisk>,
+    ) -> Self {
         WorkerState {
             nthreads: nthreads.max(1),
-            data: FxHashMap::default(),
+            data: DataStore::new(limits.map(|l| l.bytes(l.target)), disk),
+            limits,
+            paused: false,
             pending: FxHashMap::default(),
             waiting_for: FxHashMap::default(),
             holders: FxHashMap::default(),
@@ -157,11 +216,12 @@ impl WorkerState {
     }
 
     /// The values with these keys that are here, and the keys that are not.
-    pub fn get_data(&self, keys: &[Key]) -> (Vec<(Key, Value)>, Vec<Key>) {
+    /// Spilled values are read from disk for this without coming back to memory.
+    pub fn get_data(&mut self, keys: &[Key]) -> (Vec<(Key, Value)>, Vec<Key>) {
         let mut found = Vec::new();
         let mut missing = Vec::new();
         for key in keys {
-            match self.data.get(key) {
+            match self.data.peek(key) {
                 Some(value) => found.push((key.clone(), value.clone())),
                 None => missing.push(key.clone()),
             }
@@ -177,6 +237,51 @@ impl WorkerState {
     /// How many results are held.
     pub fn stored(&self) -> usize {
         self.data.len()
+    }
+
+    /// Whether a result is on disk now.
+    pub fn is_spilled(&self, key: &Key) -> bool {
+        self.data.is_spilled(key)
+    }
+
+    /// Whether the worker runs at most one task, being near its memory limit.
+    pub fn paused(&self) -> bool {
+        self.paused
+    }
+
+    /// The memory figures a heartbeat reports.
+    pub fn memory(&self) -> WorkerMemory {
+        WorkerMemory {
+            limit: self.limits.map_or(0, |l| l.limit),
+            managed_bytes: self.data.memory_bytes(),
+            spilled_bytes: self.data.spilled_bytes(),
+            spilled_values: self.data.spilled_values() as u32,
+            paused: self.paused,
+        }
+    }
+
+    fn memory_measured(&mut self, process_bytes: u64) {
+        let Some(limits) = self.limits else { return };
+        if process_bytes > limits.bytes(limits.spill) {
+            let excess = process_bytes - limits.bytes(limits.target);
+            let spilled = self.data.spill(excess);
+            if spilled > 0 {
+                info!(process_bytes, spilled, "near the memory limit: spilled results to disk");
+            }
+        }
+        let paused = process_bytes > limits.bytes(limits.pause);
+        if paused != self.paused {
+            if paused {
+                warn!(
+                    process_bytes,
+                    limit = limits.limit,
+                    "near the memory limit: one task at a time"
+                );
+            } else {
+                info!(process_bytes, "back under the memory limit: all threads run tasks");
+            }
+            self.paused = paused;
+        }
     }
 
     /// Handles one event, appending commands to `out`.
@@ -216,7 +321,7 @@ impl WorkerState {
                     if !self.needed.contains_key(&key) {
                         continue; // every task that wanted it left meanwhile
                     }
-                    if !self.data.contains_key(&key) {
+                    if !self.data.contains(&key) {
                         self.fetched.insert(key.clone());
                     }
                     self.data.insert(key.clone(), value);
@@ -259,8 +364,17 @@ impl WorkerState {
                     self.input_arrived(&key);
                 }
             }
+            WorkerEvent::MemoryMeasured { process_bytes } => self.memory_measured(process_bytes),
         }
         self.start_ready(out);
+        for SpillRecord { direction, values, bytes, timing } in self.data.take_records() {
+            out.push(WorkerCommand::ToScheduler(WorkerToScheduler::Spilled {
+                direction,
+                values,
+                bytes,
+                timing,
+            }));
+        }
         if !self.started.is_empty() {
             let keys = std::mem::take(&mut self.started);
             out.push(WorkerCommand::ToScheduler(WorkerToScheduler::Started { keys }));
@@ -287,14 +401,14 @@ impl WorkerState {
             }
         };
         for (dep, holders) in who_has {
-            if !self.data.contains_key(&dep) {
+            if !self.data.contains(&dep) {
                 self.holders.insert(dep, holders);
             }
         }
         let mut missing = 0;
         let mut to_fetch: FxHashMap<String, Vec<Key>> = FxHashMap::default();
         for dep in &wire.deps {
-            if self.data.contains_key(dep) {
+            if self.data.contains(dep) {
                 continue;
             }
             missing += 1;
@@ -379,11 +493,13 @@ impl WorkerState {
     }
 
     fn start_ready(&mut self, out: &mut Vec<WorkerCommand>) {
-        while self.executing.len() < self.nthreads {
+        // Paused (near the memory limit): one task at a time, so the worker still progresses.
+        let slots = if self.paused { 1 } else { self.nthreads };
+        while self.executing.len() < slots {
             let Some(Reverse((_, _, key))) = self.ready.pop() else { break };
             let Some(pending) = self.pending.remove(&key) else { continue }; // freed meanwhile
             let inputs: Result<Vec<Value>, &Key> =
-                pending.deps.iter().map(|d| self.data.get(d).cloned().ok_or(d)).collect();
+                pending.deps.iter().map(|d| self.data.get(d).ok_or(d)).collect();
             let inputs = match inputs {
                 Ok(inputs) => inputs,
                 Err(lost) => {

@@ -1,10 +1,12 @@
 //! The worker state machine driven directly: fetch plans, holders that fail mid-transfer,
-//! execution slots and priorities, unknown functions.
+//! execution slots and priorities, unknown functions, spilling to disk and pausing near the
+//! memory limit.
 
 use rask_core::wire::{WireArg, WireOp};
 use rask_core::{Key, Value, WireTask, WireValue};
-use rask_protocol::messages::{TaskTiming, WorkerToScheduler};
-use rask_worker::state::{WorkerCommand, WorkerEvent, WorkerState};
+use rask_protocol::messages::{SpillDirection, TaskTiming, WorkerToScheduler};
+use rask_worker::state::{MemoryLimits, WorkerCommand, WorkerEvent, WorkerState};
+use rask_worker::store::MemoryDisk;
 
 fn identity_task(name: &str, deps: &[&str], priority: u32) -> WireTask {
     let args = if deps.is_empty() {
@@ -236,4 +238,105 @@ fn fetched_copies_are_dropped_once_no_task_here_needs_them_but_own_results_stay(
     let (found, missing) = state.get_data(&[Key::new("remote"), Key::new("own"), Key::new("t1")]);
     assert_eq!(missing, vec![Key::new("remote")], "the fetched copy is gone: {found:?}");
     assert_eq!(found.len(), 2, "own results stay until the scheduler frees them");
+}
+
+fn finished(state: &mut WorkerState, name: &str, value: Value) -> Vec<WorkerCommand> {
+    let out =
+        run(state, WorkerEvent::Compute { task: identity_task(name, &[], 0), who_has: vec![] });
+    assert_eq!(executes(&out), [name]);
+    let result = Ok(value);
+    run(
+        state,
+        WorkerEvent::Executed { key: Key::new(name), result, timing: TaskTiming::lasting(5) },
+    )
+}
+
+fn spills(commands: &[WorkerCommand]) -> Vec<(SpillDirection, u32)> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            WorkerCommand::ToScheduler(WorkerToScheduler::Spilled {
+                direction, values, ..
+            }) => Some((*direction, *values)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn limited(nthreads: usize, limit: u64) -> WorkerState {
+    let limits = Some(MemoryLimits::new(limit));
+    WorkerState::with_memory_limit(nthreads, limits, Box::new(MemoryDisk::default()))
+}
+
+#[test]
+fn results_beyond_the_memory_target_spill_and_come_back_whole_for_tasks_and_peers() {
+    let block = Value::serde(vec![1.5_f64; 1_000]);
+    let size = block.size_hint() as u64;
+    // Room for two results under the target (60% of the limit).
+    let mut state = limited(1, (2.5 * size as f64 / 0.6) as u64);
+    assert!(spills(&finished(&mut state, "a", Value::serde(vec![1.5_f64; 1_000]))).is_empty());
+    assert!(spills(&finished(&mut state, "b", Value::serde(vec![2.5_f64; 1_000]))).is_empty());
+    let out = finished(&mut state, "c", Value::serde(vec![3.5_f64; 1_000]));
+    assert_eq!(spills(&out), [(SpillDirection::ToDisk, 1)], "the scheduler hears of it");
+    assert!(state.is_spilled(&Key::new("a")), "the least recently used went");
+    let memory = state.memory();
+    assert_eq!(
+        (memory.spilled_values, memory.spilled_bytes, memory.managed_bytes),
+        (1, size, 2 * size)
+    );
+
+    // A peer gets the spilled value without it coming back to memory.
+    let (found, missing) = state.get_data(&[Key::new("a")]);
+    assert!(missing.is_empty());
+    assert_eq!(found[0].1.downcast_ref::<Vec<f64>>().unwrap()[0], 1.5);
+    assert!(state.is_spilled(&Key::new("a")));
+
+    // A task reading it gets it back from disk.
+    let task = identity_task("t", &["a"], 0);
+    let out = run(&mut state, WorkerEvent::Compute { task, who_has: vec![] });
+    let inputs: Vec<&Vec<Value>> = out
+        .iter()
+        .filter_map(|c| match c {
+            WorkerCommand::Execute { inputs, .. } => Some(inputs),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(inputs[0][0].downcast_ref::<Vec<f64>>().unwrap(), &vec![1.5_f64; 1_000]);
+    assert!(spills(&out).contains(&(SpillDirection::FromDisk, 1)));
+    assert!(!state.is_spilled(&Key::new("a")));
+    assert_eq!(state.memory().spilled_values, 1, "another result made room for it");
+}
+
+#[test]
+fn a_process_over_the_spill_fraction_spills_until_it_should_be_under_the_target() {
+    let mut state = limited(1, 1_000_000);
+    for name in ["a", "b", "c", "d"] {
+        finished(&mut state, name, Value::serde(vec![0.5_f64; 12_500]));
+    }
+    assert_eq!(state.memory().spilled_values, 0, "400 kB of results: under the 600 kB target");
+    let out = run(&mut state, WorkerEvent::MemoryMeasured { process_bytes: 650_000 });
+    assert!(spills(&out).is_empty(), "under the spill fraction (70%): nothing to do");
+    let out = run(&mut state, WorkerEvent::MemoryMeasured { process_bytes: 750_000 });
+    assert_eq!(spills(&out), [(SpillDirection::ToDisk, 2)], "150 kB over the target: two go");
+    assert!(state.is_spilled(&Key::new("a")) && state.is_spilled(&Key::new("b")));
+    assert!(!state.paused());
+}
+
+#[test]
+fn near_the_limit_the_worker_runs_one_task_at_a_time_and_resumes_below_it() {
+    let mut state = limited(2, 1_000_000);
+    run(&mut state, WorkerEvent::MemoryMeasured { process_bytes: 900_000 });
+    assert!(state.paused() && state.memory().paused);
+    let mut started = Vec::new();
+    for (i, name) in ["x", "y", "z"].into_iter().enumerate() {
+        let task = identity_task(name, &[], i as u32);
+        started.extend(executes(&run(&mut state, WorkerEvent::Compute { task, who_has: vec![] })));
+    }
+    assert_eq!(started, ["x"], "paused: one at a time, so it still makes progress");
+    let result = Ok(Value::serde(1_u8));
+    let done = WorkerEvent::Executed { key: Key::new("x"), result, timing: TaskTiming::lasting(5) };
+    assert_eq!(executes(&run(&mut state, done)), ["y"]);
+    let out = run(&mut state, WorkerEvent::MemoryMeasured { process_bytes: 500_000 });
+    assert_eq!(executes(&out), ["z"], "below the pause fraction both threads run again");
+    assert!(!state.paused());
 }

@@ -75,9 +75,15 @@ pub enum ClusterCommand {
         /// The interface the worker's data server listens on.
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
-        /// A directory for the worker's files (it must exist).
+        /// A directory for the worker's files, such as results spilled to disk (it must exist;
+        /// default: the system's temporary directory).
         #[arg(long)]
         local_directory: Option<PathBuf>,
+        /// The memory the worker keeps within: a size such as 4GiB or 500MB, `auto` (the
+        /// machine's memory times this worker's share of the cores) or `none`. Results beyond
+        /// 60% of it go to disk; above 80% the worker runs one task at a time.
+        #[arg(long, default_value = "auto")]
+        memory_limit: String,
     },
 }
 
@@ -134,6 +140,7 @@ pub fn run(command: ClusterCommand) -> Result<(), String> {
             resources,
             host,
             local_directory,
+            memory_limit,
         } => {
             if let Some(dir) = &local_directory {
                 if !dir.is_dir() {
@@ -163,6 +170,8 @@ pub fn run(command: ClusterCommand) -> Result<(), String> {
             }
             config.host = host;
             config.resources = resources;
+            config.memory_limit = parse_memory_limit(&memory_limit, config.nthreads)?;
+            config.local_directory = local_directory;
             runtime.block_on(worker(config))
         }
     }
@@ -173,6 +182,26 @@ fn init_logging() {
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let _ =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// `--memory-limit`: a size, `auto` (the machine's memory times this worker's share of the
+/// cores, as Dask's default) or `none`.
+fn parse_memory_limit(text: &str, nthreads: usize) -> Result<Option<u64>, String> {
+    match text.trim() {
+        "none" | "0" => Ok(None),
+        "auto" => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let share = (nthreads as f64 / cores as f64).min(1.0);
+            Ok(rask_worker::total_memory().map(|total| (total as f64 * share) as u64))
+        }
+        size => match size.parse::<bytesize::ByteSize>() {
+            Ok(bytes) if bytes.as_u64() > 0 => Ok(Some(bytes.as_u64())),
+            _ => Err(format!(
+                "--memory-limit {size:?} is not a size: give bytes with a unit such as 4GiB or \
+                 500MB, `auto` or `none`"
+            )),
+        },
+    }
 }
 
 fn parse_resource(text: &str) -> Result<(String, f64), String> {
@@ -256,4 +285,22 @@ async fn worker(config: rask_worker::WorkerConfig) -> Result<(), String> {
     handle.run_until(shutdown_signal()).await.map_err(|e| e.to_string())?;
     tracing::info!("worker stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_limits_are_sizes_auto_or_none_and_anything_else_says_what_to_write() {
+        assert_eq!(parse_memory_limit("4GiB", 1), Ok(Some(4 << 30)));
+        assert_eq!(parse_memory_limit("500MB", 1), Ok(Some(500_000_000)));
+        assert_eq!(parse_memory_limit("none", 1), Ok(None));
+        let total = rask_worker::total_memory().expect("Linux has /proc/meminfo");
+        let one = parse_memory_limit("auto", 1).unwrap().unwrap();
+        let all = parse_memory_limit("auto", 1_000).unwrap().unwrap();
+        assert!(one <= all && all == total, "a share of the machine, at most all of it");
+        let error = parse_memory_limit("lots", 1).unwrap_err();
+        assert!(error.contains("\"lots\"") && error.contains("4GiB"), "{error}");
+    }
 }

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use common::{eventually, within};
-use rask::testing::{inc, slow_inc};
+use rask::testing::{inc, make_data, slow_inc, slow_len};
 use rask::LocalCluster;
 
 /// A plain HTTP/1.1 GET; returns the status line and the body.
@@ -156,6 +156,99 @@ fn the_task_stream_keeps_as_many_tasks_as_the_scheduler_is_told() {
         let records =
             json(&address, "/api/task-stream?since=0")["records"].as_array().unwrap().len();
         assert_eq!(records, 5);
+    });
+}
+
+/// Files a worker has spilled under `local_directory` now.
+fn spill_files(local_directory: &std::path::Path) -> usize {
+    let mut files = 0;
+    for dir in std::fs::read_dir(local_directory).unwrap().flatten() {
+        if dir.file_name().to_string_lossy().starts_with("rask-spill-") {
+            files += std::fs::read_dir(dir.path()).map_or(0, |d| d.count());
+        }
+    }
+    files
+}
+
+#[test]
+fn a_worker_over_its_memory_target_spills_to_disk_reads_back_whole_and_the_dashboard_shows_it() {
+    within(240, || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let address = format!("127.0.0.1:{port}");
+        let local_directory = tempfile::tempdir().unwrap();
+        let cluster = LocalCluster::processes_with_args(
+            env!("CARGO_BIN_EXE_rask"),
+            1,
+            1,
+            &["--dashboard-address", &address],
+            &[
+                "--memory-limit",
+                "200MiB",
+                "--local-directory",
+                local_directory.path().to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+        let client = cluster.client().unwrap();
+        // 30 results of 8 MB held by the client: 240 MB against a target of 120 MiB.
+        let data = client.map(|i| make_data::lazy(1_000_000 + i), 0..30).unwrap();
+        client.wait(&data, Duration::from_secs(120)).unwrap();
+        eventually(20, "the worker to report spilled results", || {
+            std::net::TcpStream::connect(&address).is_ok()
+                && json(&address, "/api/workers")[0]["spilled_values"].as_u64() > Some(0)
+        });
+        assert!(spill_files(local_directory.path()) > 0, "spill files in the local directory");
+        let worker = &json(&address, "/api/workers")[0];
+        assert_eq!(worker["memory_limit"].as_u64(), Some(200 << 20));
+        assert!(
+            worker["managed_bytes"].as_u64().unwrap() <= 130_000_000,
+            "in memory: at most the target (and one value) {worker}"
+        );
+
+        // Tasks read spilled inputs back whole, and the client gets spilled values whole.
+        let length_futures: Vec<_> = data
+            .iter()
+            .enumerate()
+            .map(|(i, d)| client.submit(slow_len::lazy(d, i as i64, 0)).unwrap())
+            .collect();
+        let lengths: Vec<i64> = client.gather(&length_futures).unwrap();
+        let expected: Vec<i64> = (0..30).map(|i| 1_000_000 + 2 * i).collect();
+        assert_eq!(lengths, expected);
+        let first: Vec<Vec<f64>> = client.gather(&data[..2]).unwrap();
+        assert_eq!(first[0].len(), 1_000_000);
+        assert_eq!((first[1].len(), first[1][1_000_000]), (1_000_001, 1_000_000.0));
+
+        // The task stream shows the disk traffic in rows of its own.
+        eventually(10, "disk writes and reads in the task stream", || {
+            let stream = json(&address, "/api/task-stream?since=0");
+            let records = stream["records"].as_array().unwrap();
+            let disk = |prefix: &str| {
+                records
+                    .iter()
+                    .any(|r| r["kind"] == "spill" && r["prefix"] == prefix && r["thread"] == 1001)
+            };
+            disk("disk-write") && disk("disk-read")
+        });
+        let (dom, log) = browser(
+            &format!("http://{address}/workers"),
+            "200.0 MiB",
+            Some(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-spill.png")),
+        );
+        assert!(dom.contains("results)"), "the workers page shows spilled results: {dom}");
+        assert!(!log.lines().any(|l| l.starts_with("CONSOLE error")), "{log}");
+        let shot =
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-spill-tasks.png");
+        let (_, log) =
+            browser(&format!("http://{address}/tasks"), "data-page=\"tasks\"", Some(&shot));
+        assert!(!log.lines().any(|l| l.starts_with("CONSOLE error")), "{log}");
+
+        // Freed results leave the disk too (the small lengths may have been spilled as well:
+        // they are older than the inputs read back for them).
+        drop(data);
+        drop(length_futures);
+        eventually(20, "the spill files to be deleted", || {
+            spill_files(local_directory.path()) == 0
+        });
     });
 }
 

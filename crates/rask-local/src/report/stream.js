@@ -17,6 +17,7 @@ class TaskStream {
     // Hues 70..330 only: reds and oranges (0..70, 330..360) mean transfers and spilling.
     return `hsl(${70 + h % 260}, 65%, 55%)`;
   }
+  static get KIND_COLOURS() { return { transfer: "#dc2626", spill: "#f97316" }; }
   add(records, keep) {
     for (const r of records) { this.records.push(r); this.rowOf(r); }
     if (keep && this.records.length > keep) this.records.splice(0, this.records.length - keep);
@@ -54,13 +55,14 @@ class TaskStream {
     ctx.fillStyle = "#666"; ctx.font = "11px system-ui, sans-serif";
     for (const [id, row] of this.rows) {
       const [worker, thread] = id.split("/");
-      ctx.fillText(`worker ${worker} · ` + (thread === "1000" ? "transfers" : "t" + thread), 2, row * rh + rh / 2 + 4);
+      const what = thread === "1000" ? "transfers" : thread === "1001" ? "disk" : "t" + thread;
+      ctx.fillText(`worker ${worker} · ` + what, 2, row * rh + rh / 2 + 4);
     }
     for (const r of this.records) {
       const x0 = Math.max(x(r.start_us), L), x1 = x(r.start_us + r.duration_us);
       if (x1 < L || x0 > w) continue;
-      // Transfers between workers in red, as in Dask's task stream.
-      ctx.fillStyle = r.kind === "transfer" ? "#dc2626" : TaskStream.colour(r.prefix);
+      // Transfers between workers in red and spilling to and from disk in orange, as in Dask.
+      ctx.fillStyle = TaskStream.KIND_COLOURS[r.kind] || TaskStream.colour(r.prefix);
       ctx.fillRect(x0, this.rowOf(r) * rh + 2, Math.max(x1 - x0, 1), rh - 3);
     }
     ctx.fillStyle = "#666";
