@@ -3,5 +3,6 @@
 
 pub mod blocks;
 pub mod csv;
+pub mod csv_scan;
 pub mod parquet;
 pub mod store;

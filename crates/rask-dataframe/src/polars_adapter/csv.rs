@@ -5,13 +5,15 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use polars::prelude::{
-    CsvReadOptions, DataType, IntoLazy, LazyCsvReader, LazyFileListReader, LazyFrame, NullValues,
-    PolarsError, ScanSource, Schema, SerReader, StrptimeOptions, TimeUnit,
+    AnonymousScan, AnonymousScanArgs, Column, CsvReadOptions, DataFrame, DataType, IntoLazy,
+    LazyFrame, NullValues, PlSmallStr, PolarsError, ScanArgsAnonymous, Schema, SchemaRef,
+    SerReader, StrptimeOptions, TimeUnit,
 };
 
 use super::{column_names, polars_error, PlFrame};
 use crate::error::{ColumnMismatch, Error, Result};
 use crate::io::blocks;
+use crate::io::csv_scan::{self, FieldKind, ScannedColumn};
 use crate::plan::{CsvBlock, CsvParse};
 
 fn null_values(parse: &CsvParse) -> Option<NullValues> {
@@ -178,27 +180,14 @@ pub fn read_block(
             .and_then(LazyFrame::collect)
             .map_err(|e| polars_error(e, schema, "reading CSV"));
     }
-    // Date columns with a known format are read as text and parsed with that format.
-    let mut scan_schema = schema.clone();
-    for (name, _) in &parse.date_formats {
-        if let Some(dtype) = scan_schema.get_mut(name.as_str()) {
-            *dtype = DataType::String;
-        }
-    }
-    let conversions: Vec<polars::prelude::Expr> =
-        parse.date_formats.iter().map(|(name, format)| to_datetime(name, format)).collect();
     // The bytes move into the scan (no copy); a failing block is read again to diagnose it.
-    let source = ScanSource::Buffer(lines.into()).into_sources();
-    let lazy = LazyCsvReader::new_with_sources(source)
-        .with_has_header(false)
-        .with_schema(Some(Arc::new(scan_schema)))
-        .with_separator(parse.separator)
-        .with_quote_char(Some(parse.quote))
-        .with_null_values(null_values(parse))
-        .with_raise_if_empty(false)
-        .finish();
-    let lazy =
-        lazy.map(|lazy| if conversions.is_empty() { lazy } else { lazy.with_columns(conversions) });
+    let scan = BlockScan { lines, schema: Arc::new(schema.clone()), parse: parse.clone() };
+    let args = ScanArgsAnonymous {
+        schema: Some(scan.schema.clone()),
+        name: "rask csv block",
+        ..Default::default()
+    };
+    let lazy = LazyFrame::anonymous_scan(Arc::new(scan), args);
     let result = lazy.and_then(steps).and_then(LazyFrame::collect);
     match result {
         Ok(frame) => Ok(frame),
@@ -209,6 +198,184 @@ pub fn read_block(
             Ok((_, lines)) => Err(diagnose(block, lines_start, &lines, schema, parse, &error)),
             Err(read_again) => Err(read_again),
         },
+    }
+}
+
+/// One CSV block as a Polars scan, so Polars pushes the query's projection and row limit into
+/// it: [`csv_scan`] parses just the projected columns when the block is plain, and Polars' own
+/// CSV reader reads the block otherwise (giving Polars' answer or error).
+struct BlockScan {
+    lines: Vec<u8>,
+    /// The block's columns as the query sees them (`parse_dates` columns as datetimes).
+    schema: SchemaRef,
+    parse: CsvParse,
+}
+
+/// The date format the fast scanner parses itself; other formats are read as text and parsed
+/// by Polars with the format found in the sample.
+const NATIVE_DATE_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+impl BlockScan {
+    fn date_format(&self, column: &str) -> Option<&str> {
+        self.parse.date_formats.iter().find(|(name, _)| name == column).map(|(_, f)| f.as_str())
+    }
+
+    /// The projected columns, in the order the scan returns them.
+    fn projection(&self, args: &AnonymousScanArgs) -> Vec<PlSmallStr> {
+        match (&args.output_schema, &args.with_columns) {
+            (Some(output), _) => output.iter_names().cloned().collect(),
+            (None, Some(columns)) => columns.to_vec(),
+            (None, None) => self.schema.iter_names().cloned().collect(),
+        }
+    }
+
+    /// The fast path: `None` when the block or a column needs the general reader.
+    fn scan_fast(&self, wanted: &[PlSmallStr], n_rows: Option<usize>) -> Option<PlFrame> {
+        if !self.parse.null_values.is_empty() || wanted.is_empty() {
+            return None;
+        }
+        let mut kinds = vec![FieldKind::Skip; self.schema.len()];
+        for name in wanted {
+            let index = self.schema.index_of(name)?;
+            kinds[index] = match self.schema.get_at_index(index)?.1 {
+                DataType::Int64 => FieldKind::Int64,
+                DataType::Float64 => FieldKind::Float64,
+                DataType::String => FieldKind::Utf8,
+                DataType::Datetime(TimeUnit::Microseconds, None) => match self.date_format(name)? {
+                    NATIVE_DATE_FORMAT => FieldKind::DatetimeMicros,
+                    _ => FieldKind::Utf8, // parsed by Polars below
+                },
+                _ => return None,
+            };
+        }
+        let scanned =
+            csv_scan::scan(&self.lines, self.parse.separator, self.parse.quote, &kinds, n_rows)?;
+        let mut columns = Vec::with_capacity(wanted.len());
+        let mut scanned_columns = scanned.columns;
+        for name in wanted {
+            let index = self.schema.index_of(name)?;
+            let column = scanned_columns[index].take()?;
+            columns.push(self.to_column(name, column)?);
+        }
+        DataFrame::new(scanned.rows, columns).ok()
+    }
+
+    fn to_column(&self, name: &PlSmallStr, scanned: ScannedColumn) -> Option<Column> {
+        let dtype = self.schema.get(name)?;
+        let column = match scanned {
+            ScannedColumn::Int64 { values, valid: None } => Column::new(name.clone(), values),
+            ScannedColumn::Int64 { values, valid: Some(valid) } => {
+                let values: Vec<Option<i64>> =
+                    values.into_iter().zip(valid).map(|(v, ok)| ok.then_some(v)).collect();
+                Column::new(name.clone(), values)
+            }
+            ScannedColumn::Float64 { values, valid: None } => Column::new(name.clone(), values),
+            ScannedColumn::Float64 { values, valid: Some(valid) } => {
+                let values: Vec<Option<f64>> =
+                    values.into_iter().zip(valid).map(|(v, ok)| ok.then_some(v)).collect();
+                Column::new(name.clone(), values)
+            }
+            ScannedColumn::Utf8(ranges) => {
+                let text: Vec<Option<&str>> = ranges
+                    .into_iter()
+                    .map(|range| {
+                        let (start, end) = range?;
+                        std::str::from_utf8(&self.lines[start as usize..end as usize]).ok()
+                    })
+                    .collect();
+                let column = Column::new(name.clone(), text);
+                if *dtype == DataType::String {
+                    column
+                } else {
+                    // A date column in another format than the scanner's own.
+                    return self.parse_dates(column.into_frame()).ok()?.drop_in_place(name).ok();
+                }
+            }
+        };
+        if column.dtype() == dtype {
+            Some(column)
+        } else {
+            column.cast(dtype).ok() // microseconds to datetimes
+        }
+    }
+
+    /// Parses the date columns of `frame` read as text, with the formats found in the sample.
+    fn parse_dates(&self, frame: PlFrame) -> Result<PlFrame, PolarsError> {
+        let conversions: Vec<polars::prelude::Expr> = self
+            .parse
+            .date_formats
+            .iter()
+            .filter(|(name, _)| frame.schema().contains(name))
+            .map(|(name, format)| to_datetime(name, format))
+            .collect();
+        if conversions.is_empty() {
+            return Ok(frame);
+        }
+        frame.lazy().with_columns(conversions).collect()
+    }
+
+    /// The `wanted` columns of the block: by the fast path when it can, else by Polars.
+    fn read(&self, wanted: &[PlSmallStr], n_rows: Option<usize>) -> Result<PlFrame, PolarsError> {
+        match self.scan_fast(wanted, n_rows) {
+            Some(frame) => Ok(frame),
+            None => self.scan_with_polars(wanted, n_rows),
+        }
+    }
+
+    /// The general path: Polars' CSV reader on the block, date columns with a known format
+    /// read as text and parsed with that format.
+    fn scan_with_polars(
+        &self,
+        wanted: &[PlSmallStr],
+        n_rows: Option<usize>,
+    ) -> Result<PlFrame, PolarsError> {
+        let mut read_schema = self.schema.as_ref().clone();
+        for (name, _) in &self.parse.date_formats {
+            if let Some(dtype) = read_schema.get_mut(name.as_str()) {
+                *dtype = DataType::String;
+            }
+        }
+        let frame = CsvReadOptions::default()
+            .with_has_header(false)
+            .with_schema(Some(Arc::new(read_schema)))
+            .with_columns(Some(wanted.iter().cloned().collect()))
+            .with_n_rows(n_rows)
+            .with_raise_if_empty(false)
+            .map_parse_options(|p| {
+                p.with_separator(self.parse.separator)
+                    .with_quote_char(Some(self.parse.quote))
+                    .with_null_values(null_values(&self.parse))
+            })
+            .into_reader_with_file_handle(Cursor::new(&self.lines[..]))
+            .finish()?;
+        self.parse_dates(frame)
+    }
+}
+
+impl AnonymousScan for BlockScan {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn scan(&self, args: AnonymousScanArgs) -> Result<PlFrame, PolarsError> {
+        let wanted = self.projection(&args);
+        if wanted.is_empty() {
+            // Only the row count matters (`len()`): read the first column for it.
+            let Some(first) = self.schema.iter_names().next() else {
+                return Ok(DataFrame::empty());
+            };
+            let rows = self.read(std::slice::from_ref(first), args.n_rows)?.height();
+            return DataFrame::new(rows, Vec::new());
+        }
+        self.read(&wanted, args.n_rows)
+    }
+
+    fn schema(&self, _infer_schema_length: Option<usize>) -> Result<SchemaRef, PolarsError> {
+        Ok(self.schema.clone())
+    }
+
+    fn allows_projection_pushdown(&self) -> bool {
+        true
     }
 }
 
@@ -453,6 +620,139 @@ mod tests {
         let body = &long_line[4..];
         for blocksize in [997, blocks::LINE_OVERREAD + 7, 2 * blocks::LINE_OVERREAD] {
             assert_eq!(blocks(&long_line, blocksize).concat(), body, "blocksize {blocksize}");
+        }
+    }
+
+    use proptest::prelude::*;
+
+    /// A field of a generated CSV line: (text, whether the fast scanner handles it).
+    fn int_field() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => any::<i64>().prop_map(|v| v.to_string()),
+            3 => (-1000_i64..1000).prop_map(|v| v.to_string()),
+            1 => Just(String::new()),
+            1 => (0_i64..100).prop_map(|v| format!("+{v}")),
+        ]
+    }
+
+    fn float_field() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => (-1e6_f64..1e6).prop_map(|v| format!("{v}")),
+            2 => (-100.0_f64..100.0).prop_map(|v| format!("{v:.2}")),
+            2 => any::<f64>().prop_filter("finite", |v| v.is_finite()).prop_map(|v| format!("{v:e}")),
+            1 => (-50_i64..50).prop_map(|v| v.to_string()),
+            1 => Just(String::new()),
+            1 => prop::sample::select(vec!["inf", "-inf", ".5", "5.", "1E3", "-0.0"]).prop_map(String::from),
+        ]
+    }
+
+    fn text_field() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop::sample::select(vec!['a', 'Z', '7', ' ', 'é', '√', '-', '.']),
+            0..6,
+        )
+        .prop_map(|chars| chars.into_iter().collect::<String>())
+        .prop_filter("no leading whitespace", |t| !t.starts_with(' '))
+    }
+
+    fn date_field() -> impl Strategy<Value = String> {
+        (1900_i64..2100, 1_i64..13, 1_i64..29, 0_i64..24, 0_i64..60, 0_i64..60)
+            .prop_map(|(y, mo, d, h, mi, s)| format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}"))
+    }
+
+    fn block() -> impl Strategy<Value = (String, Vec<bool>, Option<usize>)> {
+        let line = (int_field(), float_field(), text_field(), date_field(), int_field())
+            .prop_map(|(a, b, c, d, e)| format!("{a},{b},{c},{d},{e}"));
+        (
+            proptest::collection::vec(line, 1..40),
+            any::<bool>(),
+            proptest::collection::vec(any::<bool>(), 5),
+            proptest::option::of(0_usize..50),
+        )
+            .prop_map(|(lines, crlf, wanted, n_rows)| {
+                let end = if crlf { "\r\n" } else { "\n" };
+                (lines.join(end) + end, wanted, n_rows)
+            })
+    }
+
+    fn block_scan(lines: &str) -> BlockScan {
+        let schema: Schema = [
+            ("i", DataType::Int64),
+            ("f", DataType::Float64),
+            ("s", DataType::String),
+            ("d", datetime_type()),
+            ("j", DataType::Int64),
+        ]
+        .into_iter()
+        .map(|(name, dtype)| (PlSmallStr::from(name), dtype))
+        .collect();
+        let parse = CsvParse {
+            parse_dates: vec!["d".into()],
+            date_formats: vec![("d".into(), NATIVE_DATE_FORMAT.into())],
+            ..CsvParse::default()
+        };
+        BlockScan { lines: lines.as_bytes().to_vec(), schema: Arc::new(schema), parse }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+        /// The fast path reads exactly what Polars' reader reads, for every projection and row
+        /// limit, and takes every plain block.
+        #[test]
+        fn the_fast_path_reads_what_polars_reads((lines, wanted, n_rows) in block()) {
+            let scan = block_scan(&lines);
+            let names = ["i", "f", "s", "d", "j"];
+            let wanted: Vec<PlSmallStr> =
+                names.iter().zip(&wanted).filter(|(_, w)| **w).map(|(n, _)| PlSmallStr::from(*n)).collect();
+            if wanted.is_empty() {
+                let args = AnonymousScanArgs {
+                    n_rows,
+                    with_columns: Some(Vec::new().into()),
+                    schema: scan.schema.clone(),
+                    output_schema: None,
+                    predicate: None,
+                };
+                let rows = lines.lines().count().min(n_rows.unwrap_or(usize::MAX));
+                prop_assert_eq!(scan.scan(args).expect("a row count").height(), rows);
+                return Ok(());
+            }
+            let polars = scan.scan_with_polars(&wanted, n_rows).expect("Polars reads it");
+            match scan.scan_fast(&wanted, n_rows) {
+                Some(fast) => prop_assert!(
+                    fast.equals_missing(&polars),
+                    "fast:\n{fast}\npolars:\n{polars}\nlines:\n{lines}"
+                ),
+                None => prop_assert!(false, "a plain block left to Polars:\n{lines}"),
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_the_fast_path_cannot_read_exactly_go_to_polars_and_read_the_same() {
+        for lines in [
+            "1,2.5,\"quoted, text\",2015-01-01 00:00:00,3\n", // quotes
+            "1,2.5,x,2015-01-01T00:00:00,3\n",                // another date format
+            "1,2.5,x,2015-01-01 00:00:00,3\n\n2,3.5,y,2015-01-02 00:00:00,4\n", // an empty line
+            "1, 2.5,x,2015-01-01 00:00:00,3\n",               // leading whitespace
+        ] {
+            let scan = block_scan(lines);
+            let all: Vec<PlSmallStr> = scan.schema.iter_names().cloned().collect();
+            assert!(scan.scan_fast(&all, None).is_none(), "{lines:?}");
+            let args = AnonymousScanArgs {
+                n_rows: None,
+                with_columns: None,
+                schema: scan.schema.clone(),
+                output_schema: None,
+                predicate: None,
+            };
+            let via_scan = scan.scan(args);
+            let via_polars = scan.scan_with_polars(&all, None);
+            match (via_scan, via_polars) {
+                (Ok(a), Ok(b)) => assert!(a.equals_missing(&b), "{lines:?}"),
+                (Err(_), Err(_)) => {}
+                (a, b) => panic!("{lines:?}: {a:?} vs {b:?}"),
+            }
         }
     }
 }

@@ -1,0 +1,319 @@
+//! A fast path for plain CSV blocks: only the columns a query uses are parsed.
+//!
+//! A general CSV reader tokenizes every field of every line. Most analyses read a few columns
+//! of wide files (the NYC-taxi walkthrough reads two to four of nineteen), so this scanner
+//! walks each line only as far as the last wanted field, skips the rest of the line with
+//! `memchr` (counting its separators so a short or long line is still noticed), and parses
+//! the wanted fields with the same number parsers Polars' CSV reader uses (`atoi_simd`,
+//! `fast-float2`), so values are identical.
+//!
+//! It is optimistic: anything it does not handle exactly as Polars does — a quote character
+//! anywhere in the block, a line with the wrong number of fields, a value that does not parse,
+//! leading whitespace, a date that is not `%Y-%m-%d %H:%M:%S`, invalid UTF-8 — makes it return
+//! `None`, and the caller reads the block with Polars' reader instead, which gives Polars'
+//! answer or Polars' error. So the fast path can only make a read faster, never different.
+
+/// How a wanted field is parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Not wanted: skipped.
+    Skip,
+    /// A 64-bit integer.
+    Int64,
+    /// A 64-bit float.
+    Float64,
+    /// Text (valid UTF-8).
+    Utf8,
+    /// `%Y-%m-%d %H:%M:%S`, as microseconds since the Unix epoch.
+    DatetimeMicros,
+}
+
+/// The parsed values of one wanted column; `valid` is `None` when no value is null.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScannedColumn {
+    /// Integers (and datetimes, as microseconds).
+    Int64 {
+        /// The values (0 where null).
+        values: Vec<i64>,
+        /// Which are not null.
+        valid: Option<Vec<bool>>,
+    },
+    /// Floats.
+    Float64 {
+        /// The values (0 where null).
+        values: Vec<f64>,
+        /// Which are not null.
+        valid: Option<Vec<bool>>,
+    },
+    /// Text: byte ranges into the block (`None`: null).
+    Utf8(Vec<Option<(u32, u32)>>),
+}
+
+/// A block scanned by [`scan`]: the rows and, per field, its column (`None` for skipped).
+#[derive(Debug)]
+pub struct Scanned {
+    /// How many lines were read.
+    pub rows: usize,
+    /// One entry per field of the line.
+    pub columns: Vec<Option<ScannedColumn>>,
+}
+
+/// Null bookkeeping: no validity vector until the first null.
+fn push_null(valid: &mut Option<Vec<bool>>, rows_before: usize) {
+    valid.get_or_insert_with(|| vec![true; rows_before]).push(false);
+}
+
+fn push_valid(valid: &mut Option<Vec<bool>>) {
+    if let Some(valid) = valid {
+        valid.push(true);
+    }
+}
+
+/// Parses the wanted fields of every line of `lines` (whole lines, no header), at most
+/// `max_rows` of them; `None` if the block needs the general reader.
+pub fn scan(
+    lines: &[u8],
+    separator: u8,
+    quote: u8,
+    kinds: &[FieldKind],
+    max_rows: Option<usize>,
+) -> Option<Scanned> {
+    let last_wanted = kinds.iter().rposition(|k| *k != FieldKind::Skip)?;
+    // Blocks cut for the scanner never exceed u32 offsets; larger ones take the general path.
+    if lines.len() >= u32::MAX as usize || separator == b'\n' || separator == b'\r' {
+        return None;
+    }
+    if memchr::memchr(quote, lines).is_some() {
+        return None;
+    }
+    if kinds.contains(&FieldKind::Utf8) && std::str::from_utf8(lines).is_err() {
+        return None; // every field of valid UTF-8 split at ASCII bytes is valid UTF-8
+    }
+    let estimate = lines.len() / 64 + 1;
+    let mut columns: Vec<Option<ScannedColumn>> = kinds
+        .iter()
+        .map(|kind| match kind {
+            FieldKind::Skip => None,
+            FieldKind::Int64 | FieldKind::DatetimeMicros => {
+                Some(ScannedColumn::Int64 { values: Vec::with_capacity(estimate), valid: None })
+            }
+            FieldKind::Float64 => {
+                Some(ScannedColumn::Float64 { values: Vec::with_capacity(estimate), valid: None })
+            }
+            FieldKind::Utf8 => Some(ScannedColumn::Utf8(Vec::with_capacity(estimate))),
+        })
+        .collect();
+    let ncols = kinds.len();
+    let max_rows = max_rows.unwrap_or(usize::MAX);
+    let n = lines.len();
+    let mut rows = 0;
+    let mut pos = 0;
+    while pos < n && rows < max_rows {
+        let mut field = 0;
+        let mut start = pos;
+        let line_end = loop {
+            let mut end = start;
+            while end < n && lines[end] != separator && lines[end] != b'\n' {
+                end += 1;
+            }
+            let at_line_end = end >= n || lines[end] == b'\n';
+            if field < ncols {
+                let mut value_end = end;
+                if at_line_end && value_end > start && lines[value_end - 1] == b'\r' {
+                    value_end -= 1; // CRLF
+                }
+                if let Some(column) = &mut columns[field] {
+                    parse_field(column, kinds[field], &lines[start..value_end], start, rows)?;
+                }
+            }
+            field += 1;
+            if at_line_end {
+                break end;
+            }
+            start = end + 1;
+            if field > last_wanted {
+                // The rest of the line is not wanted: find its end, count its fields.
+                let rest_end = memchr::memchr(b'\n', &lines[start..]).map_or(n, |o| start + o);
+                field += lines[start..rest_end].iter().filter(|&&b| b == separator).count() + 1;
+                break rest_end;
+            }
+        };
+        let empty = line_end == pos || (line_end == pos + 1 && lines[pos] == b'\r');
+        if field != ncols || empty {
+            return None; // a short, long or empty line: the general reader decides
+        }
+        rows += 1;
+        pos = line_end + 1;
+    }
+    Some(Scanned { rows, columns })
+}
+
+fn parse_field(
+    column: &mut ScannedColumn,
+    kind: FieldKind,
+    field: &[u8],
+    offset: usize,
+    row: usize,
+) -> Option<()> {
+    if field.first().is_some_and(|b| b.is_ascii_whitespace()) {
+        return None; // Polars skips leading whitespace in numbers; rare enough to leave to it
+    }
+    match column {
+        ScannedColumn::Int64 { values, valid } => {
+            if field.is_empty() {
+                values.push(0);
+                push_null(valid, row);
+                return Some(());
+            }
+            let value = match kind {
+                FieldKind::DatetimeMicros => datetime_micros(field)?,
+                _ => atoi_simd::parse::<i64, true, true>(field).ok()?,
+            };
+            values.push(value);
+            push_valid(valid);
+        }
+        ScannedColumn::Float64 { values, valid } => {
+            if field.is_empty() {
+                values.push(0.0);
+                push_null(valid, row);
+                return Some(());
+            }
+            values.push(fast_float2::parse::<f64, _>(field).ok()?);
+            push_valid(valid);
+        }
+        ScannedColumn::Utf8(ranges) => {
+            // Polars reads an empty field as null (its `missing_is_null` default).
+            ranges
+                .push((!field.is_empty()).then(|| (offset as u32, (offset + field.len()) as u32)));
+        }
+    }
+    Some(())
+}
+
+/// `YYYY-MM-DD HH:MM:SS` as microseconds since 1970-01-01 00:00:00; `None` unless every
+/// part is in range (the general path then gives Polars' answer or error).
+fn datetime_micros(text: &[u8]) -> Option<i64> {
+    if text.len() != 19 || text[4] != b'-' || text[7] != b'-' || text[10] != b' ' {
+        return None;
+    }
+    if text[13] != b':' || text[16] != b':' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        text[range]
+            .iter()
+            .try_fold(0_i64, |n, &b| b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0')))
+    };
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12; // March = 0
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use FieldKind::*;
+
+    fn ints(column: &Option<ScannedColumn>) -> (Vec<i64>, Option<Vec<bool>>) {
+        match column {
+            Some(ScannedColumn::Int64 { values, valid }) => (values.clone(), valid.clone()),
+            other => panic!("not integers: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_wanted_fields_are_parsed_and_nulls_are_tracked() {
+        let lines = b"1,x,2.5,,7\n2,yy,,3,8\r\n3,,1e3,4,9";
+        let kinds = [Int64, Utf8, Float64, Int64, Skip];
+        let scanned = scan(lines, b',', b'"', &kinds, None).expect("plain CSV");
+        assert_eq!(scanned.rows, 3);
+        assert_eq!(ints(&scanned.columns[0]), (vec![1, 2, 3], None));
+        assert_eq!(ints(&scanned.columns[3]), (vec![0, 3, 4], Some(vec![false, true, true])));
+        match &scanned.columns[2] {
+            Some(ScannedColumn::Float64 { values, valid }) => {
+                assert_eq!(values, &[2.5, 0.0, 1000.0]);
+                assert_eq!(valid, &Some(vec![true, false, true]));
+            }
+            other => panic!("{other:?}"),
+        }
+        match &scanned.columns[1] {
+            Some(ScannedColumn::Utf8(ranges)) => {
+                let text: Vec<Option<&[u8]>> =
+                    ranges.iter().map(|r| r.map(|(a, b)| &lines[a as usize..b as usize])).collect();
+                assert_eq!(text, [Some(&b"x"[..]), Some(&b"yy"[..]), None]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(scanned.columns[4].is_none());
+        let first_two = scan(lines, b',', b'"', &kinds, Some(2)).unwrap();
+        assert_eq!(first_two.rows, 2);
+    }
+
+    #[test]
+    fn anything_unusual_is_left_to_the_general_reader() {
+        let kinds = [Int64, Skip, Skip];
+        for lines in [
+            &b"1,\"a,b\",3\n"[..], // a quote anywhere
+            b"1,2\n",              // a short line
+            b"1,2,3,4\n",          // a long line
+            b"1,2,3\n\n4,5,6\n",   // an empty line
+            b"x,2,3\n",            // not a number
+            b" 1,2,3\n",           // leading whitespace
+            b"1.5,2,3\n",          // a float in an integer column
+        ] {
+            assert!(
+                scan(lines, b',', b'"', &kinds, None).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(lines)
+            );
+        }
+        assert!(scan(b"\xff,1\n", b',', b'"', &[Utf8, Skip], None).is_none(), "invalid UTF-8");
+        assert!(scan(b"1,2\n", b',', b'"', &[Skip, Skip], None).is_none(), "nothing wanted");
+    }
+
+    #[test]
+    fn datetimes_match_the_calendar_and_impossible_ones_are_refused() {
+        assert_eq!(datetime_micros(b"1970-01-01 00:00:00"), Some(0));
+        assert_eq!(datetime_micros(b"2015-01-20 18:01:23"), Some(1_421_776_883_000_000));
+        assert_eq!(datetime_micros(b"2000-02-29 23:59:59"), Some(951_868_799_000_000));
+        assert_eq!(datetime_micros(b"1969-12-31 23:59:59"), Some(-1_000_000));
+        for bad in [
+            &b"2015-02-29 00:00:00"[..],
+            b"1900-02-29 00:00:00",
+            b"2015-13-01 00:00:00",
+            b"2015-01-01 24:00:00",
+            b"2015-01-01 00:00:60",
+            b"2015-01-01T00:00:00",
+            b"2015-01-01 00:00",
+        ] {
+            assert_eq!(datetime_micros(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+}
