@@ -45,11 +45,34 @@ pub enum ScannedColumn {
         /// Which are not null.
         valid: Option<Vec<bool>>,
     },
-    /// Text: byte ranges into the block (`None`: null).
-    Utf8(Vec<Option<(u32, u32)>>),
+    /// Text: all values one after another, and where each ends (`None`: null).
+    Utf8 {
+        /// The values' bytes, concatenated (valid UTF-8).
+        text: String,
+        /// The end of each value in `text`.
+        ends: Vec<Option<usize>>,
+    },
 }
 
-/// A block scanned by [`scan`]: the rows and, per field, its column (`None` for skipped).
+impl ScannedColumn {
+    /// The text values, for a `Utf8` column.
+    pub fn strings(&self) -> Option<Vec<Option<&str>>> {
+        let ScannedColumn::Utf8 { text, ends } = self else { return None };
+        let mut start = 0;
+        Some(
+            ends.iter()
+                .map(|end| {
+                    let end = (*end)?;
+                    let value = &text[start..end];
+                    start = end;
+                    Some(value)
+                })
+                .collect(),
+        )
+    }
+}
+
+/// A block scanned by [`Scanner`]: the rows and, per field, its column (`None` for skipped).
 #[derive(Debug)]
 pub struct Scanned {
     /// How many lines were read.
@@ -69,8 +92,126 @@ fn push_valid(valid: &mut Option<Vec<bool>>) {
     }
 }
 
-/// Parses the wanted fields of every line of `lines` (whole lines, no header), at most
-/// `max_rows` of them; `None` if the block needs the general reader.
+/// Parses the wanted fields of whole lines fed to it piece by piece (so a block can be read
+/// through a small window that stays in cache), up to a row limit.
+pub struct Scanner {
+    kinds: Vec<FieldKind>,
+    last_wanted: usize,
+    separator: u8,
+    quote: u8,
+    max_rows: usize,
+    rows: usize,
+    columns: Vec<Option<ScannedColumn>>,
+}
+
+impl Scanner {
+    /// A scanner for lines of `kinds.len()` fields; `None` if nothing is wanted or the
+    /// separator is a line break.
+    pub fn new(
+        kinds: &[FieldKind],
+        separator: u8,
+        quote: u8,
+        max_rows: Option<usize>,
+    ) -> Option<Self> {
+        let last_wanted = kinds.iter().rposition(|k| *k != FieldKind::Skip)?;
+        if separator == b'\n' || separator == b'\r' {
+            return None;
+        }
+        let columns = kinds
+            .iter()
+            .map(|kind| match kind {
+                FieldKind::Skip => None,
+                FieldKind::Int64 | FieldKind::DatetimeMicros => {
+                    Some(ScannedColumn::Int64 { values: Vec::new(), valid: None })
+                }
+                FieldKind::Float64 => {
+                    Some(ScannedColumn::Float64 { values: Vec::new(), valid: None })
+                }
+                FieldKind::Utf8 => {
+                    Some(ScannedColumn::Utf8 { text: String::new(), ends: Vec::new() })
+                }
+            })
+            .collect();
+        Some(Scanner {
+            kinds: kinds.to_vec(),
+            last_wanted,
+            separator,
+            quote,
+            max_rows: max_rows.unwrap_or(usize::MAX),
+            rows: 0,
+            columns,
+        })
+    }
+
+    /// Whether the row limit is reached.
+    pub fn is_full(&self) -> bool {
+        self.rows >= self.max_rows
+    }
+
+    /// Scans whole lines (the last may lack its line break only at the end of the data);
+    /// `None` if they need the general reader.
+    pub fn feed(&mut self, lines: &[u8]) -> Option<()> {
+        if memchr::memchr(self.quote, lines).is_some() {
+            return None;
+        }
+        if self.kinds.contains(&FieldKind::Utf8) && std::str::from_utf8(lines).is_err() {
+            return None; // every field of valid UTF-8 split at ASCII bytes is valid UTF-8
+        }
+        let (separator, ncols, last_wanted) = (self.separator, self.kinds.len(), self.last_wanted);
+        let n = lines.len();
+        let mut pos = 0;
+        while pos < n && self.rows < self.max_rows {
+            let mut field = 0;
+            let mut start = pos;
+            let line_end = loop {
+                let mut end = start;
+                while end < n && lines[end] != separator && lines[end] != b'\n' {
+                    end += 1;
+                }
+                let at_line_end = end >= n || lines[end] == b'\n';
+                if field < ncols {
+                    let mut value_end = end;
+                    if at_line_end && value_end > start && lines[value_end - 1] == b'\r' {
+                        value_end -= 1; // CRLF
+                    }
+                    if let Some(column) = &mut self.columns[field] {
+                        parse_field(
+                            column,
+                            self.kinds[field],
+                            &lines[start..value_end],
+                            self.rows,
+                        )?;
+                    }
+                }
+                field += 1;
+                if at_line_end {
+                    break end;
+                }
+                start = end + 1;
+                if field > last_wanted {
+                    // The rest of the line is not wanted: find its end, count its fields.
+                    let rest_end = memchr::memchr(b'\n', &lines[start..]).map_or(n, |o| start + o);
+                    field += lines[start..rest_end].iter().filter(|&&b| b == separator).count() + 1;
+                    break rest_end;
+                }
+            };
+            let empty = line_end == pos || (line_end == pos + 1 && lines[pos] == b'\r');
+            if field != ncols || empty {
+                return None; // a short, long or empty line: the general reader decides
+            }
+            self.rows += 1;
+            pos = line_end + 1;
+        }
+        Some(())
+    }
+
+    /// The columns read.
+    pub fn finish(self) -> Scanned {
+        Scanned { rows: self.rows, columns: self.columns }
+    }
+}
+
+/// Scans all of `lines` at once (see [`Scanner`]).
 pub fn scan(
     lines: &[u8],
     separator: u8,
@@ -78,84 +219,18 @@ pub fn scan(
     kinds: &[FieldKind],
     max_rows: Option<usize>,
 ) -> Option<Scanned> {
-    let last_wanted = kinds.iter().rposition(|k| *k != FieldKind::Skip)?;
-    // Blocks cut for the scanner never exceed u32 offsets; larger ones take the general path.
-    if lines.len() >= u32::MAX as usize || separator == b'\n' || separator == b'\r' {
-        return None;
-    }
-    if memchr::memchr(quote, lines).is_some() {
-        return None;
-    }
-    if kinds.contains(&FieldKind::Utf8) && std::str::from_utf8(lines).is_err() {
-        return None; // every field of valid UTF-8 split at ASCII bytes is valid UTF-8
-    }
-    let estimate = lines.len() / 64 + 1;
-    let mut columns: Vec<Option<ScannedColumn>> = kinds
-        .iter()
-        .map(|kind| match kind {
-            FieldKind::Skip => None,
-            FieldKind::Int64 | FieldKind::DatetimeMicros => {
-                Some(ScannedColumn::Int64 { values: Vec::with_capacity(estimate), valid: None })
-            }
-            FieldKind::Float64 => {
-                Some(ScannedColumn::Float64 { values: Vec::with_capacity(estimate), valid: None })
-            }
-            FieldKind::Utf8 => Some(ScannedColumn::Utf8(Vec::with_capacity(estimate))),
-        })
-        .collect();
-    let ncols = kinds.len();
-    let max_rows = max_rows.unwrap_or(usize::MAX);
-    let n = lines.len();
-    let mut rows = 0;
-    let mut pos = 0;
-    while pos < n && rows < max_rows {
-        let mut field = 0;
-        let mut start = pos;
-        let line_end = loop {
-            let mut end = start;
-            while end < n && lines[end] != separator && lines[end] != b'\n' {
-                end += 1;
-            }
-            let at_line_end = end >= n || lines[end] == b'\n';
-            if field < ncols {
-                let mut value_end = end;
-                if at_line_end && value_end > start && lines[value_end - 1] == b'\r' {
-                    value_end -= 1; // CRLF
-                }
-                if let Some(column) = &mut columns[field] {
-                    parse_field(column, kinds[field], &lines[start..value_end], start, rows)?;
-                }
-            }
-            field += 1;
-            if at_line_end {
-                break end;
-            }
-            start = end + 1;
-            if field > last_wanted {
-                // The rest of the line is not wanted: find its end, count its fields.
-                let rest_end = memchr::memchr(b'\n', &lines[start..]).map_or(n, |o| start + o);
-                field += lines[start..rest_end].iter().filter(|&&b| b == separator).count() + 1;
-                break rest_end;
-            }
-        };
-        let empty = line_end == pos || (line_end == pos + 1 && lines[pos] == b'\r');
-        if field != ncols || empty {
-            return None; // a short, long or empty line: the general reader decides
-        }
-        rows += 1;
-        pos = line_end + 1;
-    }
-    Some(Scanned { rows, columns })
+    let mut scanner = Scanner::new(kinds, separator, quote, max_rows)?;
+    scanner.feed(lines)?;
+    Some(scanner.finish())
 }
 
 fn parse_field(
     column: &mut ScannedColumn,
     kind: FieldKind,
     field: &[u8],
-    offset: usize,
     row: usize,
 ) -> Option<()> {
-    if field.first().is_some_and(|b| b.is_ascii_whitespace()) {
+    if kind != FieldKind::Utf8 && field.first().is_some_and(|b| b.is_ascii_whitespace()) {
         return None; // Polars skips leading whitespace in numbers; rare enough to leave to it
     }
     match column {
@@ -181,10 +256,15 @@ fn parse_field(
             values.push(fast_float2::parse::<f64, _>(field).ok()?);
             push_valid(valid);
         }
-        ScannedColumn::Utf8(ranges) => {
+        ScannedColumn::Utf8 { text, ends } => {
             // Polars reads an empty field as null (its `missing_is_null` default).
-            ranges
-                .push((!field.is_empty()).then(|| (offset as u32, (offset + field.len()) as u32)));
+            if field.is_empty() {
+                ends.push(None);
+            } else {
+                // Whole lines were checked to be UTF-8, and fields split at ASCII bytes.
+                text.push_str(std::str::from_utf8(field).ok()?);
+                ends.push(Some(text.len()));
+            }
         }
     }
     Some(())
@@ -263,17 +343,17 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match &scanned.columns[1] {
-            Some(ScannedColumn::Utf8(ranges)) => {
-                let text: Vec<Option<&[u8]>> =
-                    ranges.iter().map(|r| r.map(|(a, b)| &lines[a as usize..b as usize])).collect();
-                assert_eq!(text, [Some(&b"x"[..]), Some(&b"yy"[..]), None]);
-            }
-            other => panic!("{other:?}"),
-        }
+        let text = scanned.columns[1].as_ref().and_then(ScannedColumn::strings);
+        assert_eq!(text, Some(vec![Some("x"), Some("yy"), None]));
         assert!(scanned.columns[4].is_none());
         let first_two = scan(lines, b',', b'"', &kinds, Some(2)).unwrap();
         assert_eq!(first_two.rows, 2);
+        // Fed line by line, the same.
+        let mut scanner = Scanner::new(&kinds, b',', b'"', None).unwrap();
+        for line in lines.split_inclusive(|&b| b == b'\n') {
+            scanner.feed(line).unwrap();
+        }
+        assert_eq!(scanner.finish().columns, scanned.columns);
     }
 
     #[test]

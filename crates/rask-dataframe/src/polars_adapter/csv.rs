@@ -13,7 +13,8 @@ use polars::prelude::{
 use super::{column_names, polars_error, PlFrame};
 use crate::error::{ColumnMismatch, Error, Result};
 use crate::io::blocks;
-use crate::io::csv_scan::{self, FieldKind, ScannedColumn};
+use crate::io::csv_scan::{FieldKind, ScannedColumn, Scanner};
+use crate::io::store::Location;
 use crate::plan::{CsvBlock, CsvParse};
 
 fn null_values(parse: &CsvParse) -> Option<NullValues> {
@@ -113,37 +114,28 @@ pub fn infer_schema(
     Ok(schema)
 }
 
-/// Reads the lines a block owns (see [`blocks`]): its range, the byte before it, and the rest
-/// of the line that crosses its end. Returns the file offset of the first line and the lines.
-pub fn block_lines(block: &CsvBlock) -> Result<(u64, Vec<u8>)> {
+/// The byte range of the lines a block owns (see [`blocks`]): from its first line start at or
+/// after its range's start, to the end of the line that crosses its range's end. Two small
+/// reads find them; the lines themselves are not read.
+pub fn block_line_range(block: &CsvBlock) -> Result<(u64, u64)> {
     let range = &block.range;
     let begin = first_line_start(block, range.start.max(block.header_end))?;
     if begin >= range.end.max(block.header_end) && range.end < block.file_size {
         // No line starts in this range (a line longer than the block, or the header).
-        return Ok((begin, Vec::new()));
+        return Ok((begin, begin));
     }
-    // Read from the block's first line, so the bytes go to the parser without a shift, to the
-    // end of the line that crosses the block's end.
-    let mut read_to = (range.end + blocks::LINE_OVERREAD).min(block.file_size).max(begin);
-    let mut window = block.location.read_range(begin, read_to)?;
     if range.end >= block.file_size {
-        return Ok((begin, window)); // the last block: everything from its first line on
+        return Ok((begin, block.file_size)); // the last block: everything from its first line
     }
-    // The next block's first line starts after the first line break at or after end - 1;
-    // here `begin < range.end`, so that byte is inside the window.
-    let from = (range.end - 1 - begin) as usize;
-    loop {
-        if let Some(offset) = window[from.min(window.len())..].iter().position(|&b| b == b'\n') {
-            window.truncate(from + offset + 1);
-            return Ok((begin, window));
-        }
-        if read_to >= block.file_size {
-            return Ok((begin, window));
-        }
-        let more_to = (read_to + blocks::LINE_OVERREAD * 16).min(block.file_size);
-        window.extend(block.location.read_range(read_to, more_to)?);
-        read_to = more_to;
-    }
+    // The next block's first line starts after the first line break at or after end - 1.
+    Ok((begin, first_line_start(block, range.end)?.max(begin)))
+}
+
+/// Reads the lines a block owns: the file offset of the first line, and the lines.
+pub fn block_lines(block: &CsvBlock) -> Result<(u64, Vec<u8>)> {
+    let (begin, end) = block_line_range(block)?;
+    let lines = if end > begin { block.location.read_range(begin, end)? } else { Vec::new() };
+    Ok((begin, lines))
 }
 
 /// The first position at or after `from` where a line starts (0, or just after a line
@@ -173,15 +165,21 @@ pub fn read_block(
     parse: &CsvParse,
     steps: impl FnOnce(LazyFrame) -> Result<LazyFrame, PolarsError>,
 ) -> Result<PlFrame> {
-    let (lines_start, lines) = block_lines(block)?;
-    if lines.is_empty() {
+    let (begin, end) = block_line_range(block)?;
+    if begin >= end {
         let empty = super::empty(schema).lazy();
         return steps(empty)
             .and_then(LazyFrame::collect)
             .map_err(|e| polars_error(e, schema, "reading CSV"));
     }
-    // The bytes move into the scan (no copy); a failing block is read again to diagnose it.
-    let scan = BlockScan { lines, schema: Arc::new(schema.clone()), parse: parse.clone() };
+    // A failing block is read again to diagnose it.
+    let scan = BlockScan {
+        block: block.clone(),
+        begin,
+        end,
+        schema: Arc::new(schema.clone()),
+        parse: parse.clone(),
+    };
     let args = ScanArgsAnonymous {
         schema: Some(scan.schema.clone()),
         name: "rask csv block",
@@ -195,7 +193,7 @@ pub fn read_block(
             Err(polars_error(PolarsError::ColumnNotFound(message), schema, "reading CSV"))
         }
         Err(error) => match block_lines(block) {
-            Ok((_, lines)) => Err(diagnose(block, lines_start, &lines, schema, parse, &error)),
+            Ok((begin, lines)) => Err(diagnose(block, begin, &lines, schema, parse, &error)),
             Err(read_again) => Err(read_again),
         },
     }
@@ -205,7 +203,10 @@ pub fn read_block(
 /// it: [`csv_scan`] parses just the projected columns when the block is plain, and Polars' own
 /// CSV reader reads the block otherwise (giving Polars' answer or error).
 struct BlockScan {
-    lines: Vec<u8>,
+    block: CsvBlock,
+    /// The lines the block owns: `begin..end` of its file.
+    begin: u64,
+    end: u64,
     /// The block's columns as the query sees them (`parse_dates` columns as datetimes).
     schema: SchemaRef,
     parse: CsvParse,
@@ -248,8 +249,26 @@ impl BlockScan {
                 _ => return None,
             };
         }
-        let scanned =
-            csv_scan::scan(&self.lines, self.parse.separator, self.parse.quote, &kinds, n_rows)?;
+        let mut scanner = Scanner::new(&kinds, self.parse.separator, self.parse.quote, n_rows)?;
+        let mut plain = true;
+        match &self.block.location {
+            // Local files through a small reused window; objects in one request.
+            Location::Local(path) => {
+                blocks::visit_lines(path, self.begin, self.end, blocks::WINDOW_BYTES, |lines| {
+                    plain = scanner.feed(lines).is_some();
+                    plain && !scanner.is_full()
+                })
+                .ok()?;
+            }
+            Location::Remote { .. } => {
+                let lines = self.block.location.read_range(self.begin, self.end).ok()?;
+                plain = scanner.feed(&lines).is_some();
+            }
+        }
+        if !plain {
+            return None;
+        }
+        let scanned = scanner.finish();
         let mut columns = Vec::with_capacity(wanted.len());
         let mut scanned_columns = scanned.columns;
         for name in wanted {
@@ -275,15 +294,8 @@ impl BlockScan {
                     values.into_iter().zip(valid).map(|(v, ok)| ok.then_some(v)).collect();
                 Column::new(name.clone(), values)
             }
-            ScannedColumn::Utf8(ranges) => {
-                let text: Vec<Option<&str>> = ranges
-                    .into_iter()
-                    .map(|range| {
-                        let (start, end) = range?;
-                        std::str::from_utf8(&self.lines[start as usize..end as usize]).ok()
-                    })
-                    .collect();
-                let column = Column::new(name.clone(), text);
+            utf8 @ ScannedColumn::Utf8 { .. } => {
+                let column = Column::new(name.clone(), utf8.strings()?);
                 if *dtype == DataType::String {
                     column
                 } else {
@@ -329,6 +341,12 @@ impl BlockScan {
         wanted: &[PlSmallStr],
         n_rows: Option<usize>,
     ) -> Result<PlFrame, PolarsError> {
+        // A read error here is reported again, as rask's error, when the block is diagnosed.
+        let lines = self
+            .block
+            .location
+            .read_range(self.begin, self.end)
+            .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
         let mut read_schema = self.schema.as_ref().clone();
         for (name, _) in &self.parse.date_formats {
             if let Some(dtype) = read_schema.get_mut(name.as_str()) {
@@ -346,7 +364,7 @@ impl BlockScan {
                     .with_quote_char(Some(self.parse.quote))
                     .with_null_values(null_values(&self.parse))
             })
-            .into_reader_with_file_handle(Cursor::new(&self.lines[..]))
+            .into_reader_with_file_handle(Cursor::new(lines))
             .finish()?;
         self.parse_dates(frame)
     }
@@ -675,7 +693,8 @@ mod tests {
             })
     }
 
-    fn block_scan(lines: &str) -> BlockScan {
+    /// A scan of `lines` as a whole file (the directory holding it goes with the first value).
+    fn block_scan(lines: &str) -> (tempfile::TempDir, BlockScan) {
         let schema: Schema = [
             ("i", DataType::Int64),
             ("f", DataType::Float64),
@@ -691,7 +710,17 @@ mod tests {
             date_formats: vec![("d".into(), NATIVE_DATE_FORMAT.into())],
             ..CsvParse::default()
         };
-        BlockScan { lines: lines.as_bytes().to_vec(), schema: Arc::new(schema), parse }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("block.csv");
+        std::fs::write(&path, lines).unwrap();
+        let size = lines.len() as u64;
+        let block = CsvBlock {
+            location: Location::Local(path),
+            range: blocks::ByteRange { start: 0, end: size },
+            header_end: 0,
+            file_size: size,
+        };
+        (dir, BlockScan { block, begin: 0, end: size, schema: Arc::new(schema), parse })
     }
 
     proptest! {
@@ -701,7 +730,7 @@ mod tests {
         /// limit, and takes every plain block.
         #[test]
         fn the_fast_path_reads_what_polars_reads((lines, wanted, n_rows) in block()) {
-            let scan = block_scan(&lines);
+            let (_dir, scan) = block_scan(&lines);
             let names = ["i", "f", "s", "d", "j"];
             let wanted: Vec<PlSmallStr> =
                 names.iter().zip(&wanted).filter(|(_, w)| **w).map(|(n, _)| PlSmallStr::from(*n)).collect();
@@ -736,7 +765,7 @@ mod tests {
             "1,2.5,x,2015-01-01 00:00:00,3\n\n2,3.5,y,2015-01-02 00:00:00,4\n", // an empty line
             "1, 2.5,x,2015-01-01 00:00:00,3\n",               // leading whitespace
         ] {
-            let scan = block_scan(lines);
+            let (_dir, scan) = block_scan(lines);
             let all: Vec<PlSmallStr> = scan.schema.iter_names().cloned().collect();
             assert!(scan.scan_fast(&all, None).is_none(), "{lines:?}");
             let args = AnonymousScanArgs {
