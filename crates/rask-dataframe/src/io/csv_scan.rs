@@ -164,10 +164,7 @@ impl Scanner {
             let mut field = 0;
             let mut start = pos;
             let line_end = loop {
-                let mut end = start;
-                while end < n && lines[end] != separator && lines[end] != b'\n' {
-                    end += 1;
-                }
+                let end = next_delimiter(lines, start, separator);
                 let at_line_end = end >= n || lines[end] == b'\n';
                 if field < ncols {
                     let mut value_end = end;
@@ -222,6 +219,33 @@ pub fn scan(
     let mut scanner = Scanner::new(kinds, separator, quote, max_rows)?;
     scanner.feed(lines)?;
     Some(scanner.finish())
+}
+
+/// Bytes that are zero in `word`, as their high bit (exact: no false positives).
+#[inline]
+fn zero_bytes(word: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !(((word & LOW7).wrapping_add(LOW7)) | word | LOW7)
+}
+
+/// The position of the next separator or line break at or after `at` (`lines.len()` if none),
+/// eight bytes at a time: fields are short, so this mostly decides within one word.
+#[inline]
+fn next_delimiter(lines: &[u8], mut at: usize, separator: u8) -> usize {
+    let separators = u64::from_ne_bytes([separator; 8]);
+    let breaks = u64::from_ne_bytes([b'\n'; 8]);
+    while let Some(chunk) = lines.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let found = zero_bytes(word ^ separators) | zero_bytes(word ^ breaks);
+        if found != 0 {
+            return at + (found.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while at < lines.len() && lines[at] != separator && lines[at] != b'\n' {
+        at += 1;
+    }
+    at
 }
 
 fn parse_field(
@@ -376,6 +400,22 @@ mod tests {
         }
         assert!(scan(b"\xff,1\n", b',', b'"', &[Utf8, Skip], None).is_none(), "invalid UTF-8");
         assert!(scan(b"1,2\n", b',', b'"', &[Skip, Skip], None).is_none(), "nothing wanted");
+    }
+
+    #[test]
+    fn the_next_delimiter_is_found_at_every_distance() {
+        for distance in 0..40 {
+            for delimiter in [b',', b'\n'] {
+                let mut line = vec![b'x'; distance];
+                line.push(delimiter);
+                line.extend_from_slice(b"yy,zz\n");
+                assert_eq!(next_delimiter(&line, 0, b','), distance);
+                assert_eq!(next_delimiter(&line[..distance], 0, b','), distance, "none: the end");
+            }
+            // Bytes that differ from the separator by one bit are not it.
+            let line: Vec<u8> = (0..distance).map(|i| [b'-', b'.', b'l', 0xac][i % 4]).collect();
+            assert_eq!(next_delimiter(&line, 0, b','), distance);
+        }
     }
 
     #[test]

@@ -555,28 +555,57 @@ use polars::prelude::IntoSeries as _;
 /// The rows of a block: its line breaks counted directly (no parsing) unless the block holds
 /// a quote character, when a quoted field might hold a line break and Polars counts instead.
 pub fn count_rows(block: &CsvBlock, schema: &Schema, parse: &CsvParse) -> Result<u64> {
-    let (_, lines) = block_lines(block)?;
-    if lines.contains(&parse.quote) {
+    let (begin, end) = block_line_range(block)?;
+    let mut rows = 0u64;
+    let mut plain = true;
+    let mut count = |lines: &[u8]| {
+        match plain_lines(lines, parse.quote) {
+            Some(n) => rows += n,
+            None => plain = false,
+        }
+        plain
+    };
+    match &block.location {
+        Location::Local(path) => {
+            blocks::visit_lines(path, begin, end, blocks::WINDOW_BYTES, &mut count)
+                .map_err(|e| Error::io("cannot read", &block.location, e))?;
+        }
+        Location::Remote { .. } if end > begin => {
+            count(&block.location.read_range(begin, end)?);
+        }
+        Location::Remote { .. } => {}
+    }
+    if !plain {
+        // Quoted fields may hold line breaks, and Polars decides what empty lines are: let
+        // it count the rows.
         let counted =
             read_block(block, schema, parse, |lazy| Ok(lazy.select([super::len_expr()])))?;
         return Ok(super::scalar_f64(&counted, "len")? as u64);
     }
-    let mut rows = 0u64;
-    let mut start = 0usize;
-    for (index, &byte) in lines.iter().enumerate() {
-        if byte == b'\n' {
-            let line = &lines[start..index];
-            // Polars skips empty lines; so does the count.
-            if !(line.is_empty() || line == b"\r") {
-                rows += 1;
-            }
-            start = index + 1;
-        }
-    }
-    if start < lines.len() && &lines[start..] != b"\r" {
-        rows += 1;
-    }
     Ok(rows)
+}
+
+/// The number of lines in a run of whole lines, or `None` if a quote or an empty line makes
+/// counting line breaks unreliable.
+fn plain_lines(lines: &[u8], quote: u8) -> Option<u64> {
+    if memchr::memchr(quote, lines).is_some() {
+        return None;
+    }
+    let mut rows = 0;
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', lines) {
+        let line = &lines[start..end];
+        if line.is_empty() || line == b"\r" {
+            return None;
+        }
+        rows += 1;
+        start = end + 1;
+    }
+    let last = &lines[start..];
+    if last == b"\r" {
+        return None;
+    }
+    Some(rows + u64::from(!last.is_empty()))
 }
 
 #[cfg(test)]
