@@ -208,6 +208,47 @@ fn parquet_round_trips_and_counts_rows_from_metadata() {
 }
 
 #[test]
+fn parquet_pieces_filter_project_and_limit_like_polars() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("groups.parquet");
+    let mut frame = df!(
+        "t" => (0..1000i64).collect::<Vec<_>>(),
+        "v" => (0..1000).map(|i| f64::from(i % 13)).collect::<Vec<_>>(),
+        "s" => (0..1000).map(|i| format!("s{}", i % 5)).collect::<Vec<_>>()
+    )
+    .unwrap();
+    ParquetWriter::new(fs::File::create(&path).unwrap())
+        .with_row_group_size(Some(100))
+        .finish(&mut frame)
+        .unwrap();
+    let path = path.to_str().unwrap();
+    for split in [false, true] {
+        let df = read_parquet(path, ParquetOptions::default().split_row_groups(split)).unwrap();
+        assert_eq!(df.npartitions(), if split { 10 } else { 1 });
+        assert!(compute(&df).equals_missing(&frame), "split {split}");
+        // A filter (Polars' own scan prunes row groups) and a projection.
+        let filtered = df.filter(col("v").gt(lit(6.0)).and(col("t").lt(lit(450)))).unwrap();
+        let got = compute(&filtered.select([col("s"), col("t")]).unwrap());
+        let expected = frame
+            .clone()
+            .lazy()
+            .filter(col("v").gt(lit(6.0)).and(col("t").lt(lit(450))))
+            .select([col("s"), col("t")])
+            .collect()
+            .unwrap();
+        assert!(got.equals_missing(&expected), "split {split}: {got} vs {expected}");
+        // A row limit, inside a piece and across pieces.
+        for n in [5, 150] {
+            assert!(df.head(n).unwrap().equals_missing(&frame.head(Some(n))), "head {n}");
+            assert!(df.tail(n).unwrap().equals_missing(&frame.tail(Some(n))), "tail {n}");
+        }
+        let sum = df.agg([agg::sum("v")]).unwrap().compute().unwrap();
+        let expected: f64 = (0..1000).map(|i| f64::from(i % 13)).sum();
+        assert_eq!(sum.column("v").unwrap().f64().unwrap().get(0), Some(expected));
+    }
+}
+
+#[test]
 fn writes_refuse_existing_targets_overwrite_and_append_without_overlap() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("ds");

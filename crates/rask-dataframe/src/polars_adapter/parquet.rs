@@ -5,8 +5,9 @@
 use std::io::Cursor;
 
 use polars::prelude::{
-    ChunkAgg, LazyFrame, ParquetCompression, ParquetReader, ParquetWriter, PlRefPath, PolarsError,
-    ScanArgsParquet, ScanSource, Schema, SchemaExt, SerReader,
+    AnonymousScan, AnonymousScanArgs, ChunkAgg, DataFrame, LazyFrame, ParquetCompression,
+    ParquetReader, ParquetWriter, PlRefPath, PlSmallStr, PolarsError, ScanArgsAnonymous,
+    ScanArgsParquet, ScanSource, Schema, SchemaExt, SchemaRef, SerReader,
 };
 
 use super::{polars_error, PlFrame};
@@ -75,41 +76,128 @@ pub fn metadata(location: &Location, index: Option<&str>) -> Result<ParquetMeta>
     Ok(ParquetMeta { schema, row_groups, index_ranges })
 }
 
-/// Reads a piece with the query `steps` on top.
+/// Reads a piece with the query `steps` on top. The piece is a Polars scan that takes the
+/// query's projection and row limit ([`PieceScan`]); filters are applied by Polars' own Parquet
+/// scan inside it, which prunes row groups by their statistics.
 pub fn read_piece(
     piece: &ParquetPiece,
     schema: &Schema,
     steps: impl FnOnce(LazyFrame) -> Result<LazyFrame, PolarsError>,
 ) -> Result<PlFrame> {
-    let mut args = ScanArgsParquet::default();
-    // Pieces are single files: no hive partitioning (which in-memory buffers do not support).
-    args.hive_options.enabled = Some(false);
-    // Partitions are read in parallel by rask; Polars' own fan-out per file costs more than it
-    // gains for one piece.
-    args.parallel = polars::prelude::ParallelStrategy::None;
-    args.cache = false;
-    let lazy = match &piece.location {
-        Location::Local(path) => {
-            LazyFrame::scan_parquet(PlRefPath::from(path.to_string_lossy().as_ref()), args)
-        }
-        Location::Remote { .. } => {
-            let bytes = piece.location.read_all()?;
-            LazyFrame::scan_parquet_sources(ScanSource::Buffer(bytes.into()).into_sources(), args)
-        }
+    let scan = PieceScan { piece: piece.clone(), schema: std::sync::Arc::new(schema.clone()) };
+    let args = ScanArgsAnonymous {
+        schema: Some(scan.schema.clone()),
+        name: "rask parquet piece",
+        ..Default::default()
     };
-    let lazy = lazy.map(|lazy| {
-        if piece.whole_file {
+    LazyFrame::anonymous_scan(std::sync::Arc::new(scan), args)
+        .and_then(steps)
+        .and_then(LazyFrame::collect)
+        .map_err(|e| match e {
+            PolarsError::ColumnNotFound(_) => polars_error(e, schema, "reading Parquet"),
+            other => Error::CorruptParquet {
+                path: piece.location.to_string(),
+                reason: other.to_string(),
+            },
+        })
+}
+
+/// One piece of a Parquet file as a Polars scan. Without a filter it reads the projected
+/// columns of its rows with Polars' eager Parquet reader (a Polars lazy scan per small piece
+/// costs more in planning than in reading); with one, through Polars' lazy Parquet scan, which
+/// skips row groups whose statistics rule the filter out.
+struct PieceScan {
+    piece: ParquetPiece,
+    schema: SchemaRef,
+}
+
+impl PieceScan {
+    fn reader(&self) -> Result<Box<dyn polars::io::mmap::MmapBytesReader>, PolarsError> {
+        let read_error = |e: Error| PolarsError::ComputeError(e.to_string().into());
+        Ok(match &self.piece.location {
+            Location::Local(path) => Box::new(std::fs::File::open(path)?),
+            Location::Remote { .. } => {
+                Box::new(Cursor::new(self.piece.location.read_all().map_err(read_error)?))
+            }
+        })
+    }
+
+    fn lazy(&self) -> Result<LazyFrame, PolarsError> {
+        let mut args = ScanArgsParquet::default();
+        // Pieces are single files: no hive partitioning (which in-memory buffers do not
+        // support); rask reads partitions in parallel, so Polars' fan-out per file is off.
+        args.hive_options.enabled = Some(false);
+        args.parallel = polars::prelude::ParallelStrategy::None;
+        args.cache = false;
+        let lazy = match &self.piece.location {
+            Location::Local(path) => {
+                LazyFrame::scan_parquet(PlRefPath::from(path.to_string_lossy().as_ref()), args)?
+            }
+            Location::Remote { .. } => {
+                let bytes = self
+                    .piece
+                    .location
+                    .read_all()
+                    .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
+                LazyFrame::scan_parquet_sources(
+                    ScanSource::Buffer(bytes.into()).into_sources(),
+                    args,
+                )?
+            }
+        };
+        Ok(if self.piece.whole_file {
             lazy
         } else {
-            lazy.slice(piece.row_offset as i64, piece.rows as _)
+            lazy.slice(self.piece.row_offset as i64, self.piece.rows as _)
+        })
+    }
+}
+
+impl AnonymousScan for PieceScan {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn scan(&self, args: AnonymousScanArgs) -> Result<PlFrame, PolarsError> {
+        let wanted: Vec<PlSmallStr> = match (&args.output_schema, &args.with_columns) {
+            (Some(output), _) => output.iter_names().cloned().collect(),
+            (None, Some(columns)) => columns.to_vec(),
+            (None, None) => self.schema.iter_names().cloned().collect(),
+        };
+        let rows = (self.piece.rows as usize).min(args.n_rows.unwrap_or(usize::MAX));
+        if let Some(predicate) = args.predicate {
+            let mut lazy = self.lazy()?.filter(predicate);
+            if !wanted.is_empty() {
+                lazy = lazy.select(
+                    wanted.iter().map(|c| polars::prelude::col(c.clone())).collect::<Vec<_>>(),
+                );
+            }
+            if let Some(n) = args.n_rows {
+                lazy = lazy.limit(n as _);
+            }
+            return lazy.collect();
         }
-    });
-    lazy.and_then(steps).and_then(LazyFrame::collect).map_err(|e| match e {
-        PolarsError::ColumnNotFound(_) => polars_error(e, schema, "reading Parquet"),
-        other => {
-            Error::CorruptParquet { path: piece.location.to_string(), reason: other.to_string() }
+        if wanted.is_empty() {
+            return DataFrame::new(rows, Vec::new()); // only the row count matters
         }
-    })
+        ParquetReader::new(self.reader()?)
+            .with_columns(Some(wanted.iter().map(ToString::to_string).collect()))
+            .with_slice(Some((self.piece.row_offset as usize, rows)))
+            .read_parallel(polars::prelude::ParallelStrategy::None)
+            .finish()
+    }
+
+    fn schema(&self, _infer_schema_length: Option<usize>) -> Result<SchemaRef, PolarsError> {
+        Ok(self.schema.clone())
+    }
+
+    fn allows_projection_pushdown(&self) -> bool {
+        true
+    }
+
+    fn allows_predicate_pushdown(&self) -> bool {
+        true
+    }
 }
 
 /// Compression codecs for writing Parquet.
