@@ -96,7 +96,8 @@ fn push_valid(valid: &mut Option<Vec<bool>>) {
 /// through a small window that stays in cache), up to a row limit.
 pub struct Scanner {
     kinds: Vec<FieldKind>,
-    last_wanted: usize,
+    /// The wanted fields, in order.
+    wanted: Vec<usize>,
     separator: u8,
     quote: u8,
     max_rows: usize,
@@ -113,7 +114,11 @@ impl Scanner {
         quote: u8,
         max_rows: Option<usize>,
     ) -> Option<Self> {
-        let last_wanted = kinds.iter().rposition(|k| *k != FieldKind::Skip)?;
+        let wanted: Vec<usize> =
+            (0..kinds.len()).filter(|&i| kinds[i] != FieldKind::Skip).collect();
+        if wanted.is_empty() {
+            return None;
+        }
         if separator == b'\n' || separator == b'\r' {
             return None;
         }
@@ -134,7 +139,7 @@ impl Scanner {
             .collect();
         Some(Scanner {
             kinds: kinds.to_vec(),
-            last_wanted,
+            wanted,
             separator,
             quote,
             max_rows: max_rows.unwrap_or(usize::MAX),
@@ -157,39 +162,42 @@ impl Scanner {
         if self.kinds.contains(&FieldKind::Utf8) && std::str::from_utf8(lines).is_err() {
             return None; // every field of valid UTF-8 split at ASCII bytes is valid UTF-8
         }
-        let (separator, ncols, last_wanted) = (self.separator, self.kinds.len(), self.last_wanted);
+        let (separator, ncols) = (self.separator, self.kinds.len());
         let n = lines.len();
         let mut pos = 0;
         while pos < n && self.rows < self.max_rows {
-            let mut field = 0;
+            // The field `start` begins, its number, and whether the line has ended.
             let mut start = pos;
-            let line_end = loop {
+            let mut field = 0;
+            let mut line_end = None;
+            for &wanted in &self.wanted {
+                if wanted > field {
+                    // Skipped fields are never split: jump to the wanted one's start.
+                    start = skip_separators(lines, start, (wanted - field) as u32, separator)?;
+                    field = wanted;
+                }
                 let end = next_delimiter(lines, start, separator);
                 let at_line_end = end >= n || lines[end] == b'\n';
-                if field < ncols {
-                    let mut value_end = end;
-                    if at_line_end && value_end > start && lines[value_end - 1] == b'\r' {
-                        value_end -= 1; // CRLF
-                    }
-                    if let Some(column) = &mut self.columns[field] {
-                        parse_field(
-                            column,
-                            self.kinds[field],
-                            &lines[start..value_end],
-                            self.rows,
-                        )?;
-                    }
+                let mut value_end = end;
+                if at_line_end && value_end > start && lines[value_end - 1] == b'\r' {
+                    value_end -= 1; // CRLF
                 }
+                let column = self.columns[field].as_mut().expect("wanted fields have columns");
+                parse_field(column, self.kinds[field], &lines[start..value_end], self.rows)?;
                 field += 1;
                 if at_line_end {
-                    break end;
+                    line_end = Some(end);
+                    break;
                 }
                 start = end + 1;
-                if field > last_wanted {
+            }
+            let line_end = match line_end {
+                Some(end) => end,
+                None => {
                     // The rest of the line is not wanted: find its end, count its fields.
                     let rest_end = memchr::memchr(b'\n', &lines[start..]).map_or(n, |o| start + o);
                     field += lines[start..rest_end].iter().filter(|&&b| b == separator).count() + 1;
-                    break rest_end;
+                    rest_end
                 }
             };
             let empty = line_end == pos || (line_end == pos + 1 && lines[pos] == b'\r');
@@ -246,6 +254,50 @@ fn next_delimiter(lines: &[u8], mut at: usize, separator: u8) -> usize {
         at += 1;
     }
     at
+}
+
+/// The position just after the `count`-th separator from `at` (`count` ≥ 1), eight bytes at
+/// a time; `None` if a line break or the end of the data comes first (a short line).
+#[inline]
+fn skip_separators(lines: &[u8], mut at: usize, mut count: u32, separator: u8) -> Option<usize> {
+    let separators = u64::from_ne_bytes([separator; 8]);
+    let breaks = u64::from_ne_bytes([b'\n'; 8]);
+    while let Some(chunk) = lines.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let found = zero_bytes(word ^ separators);
+        let line_break = zero_bytes(word ^ breaks);
+        let here = found.count_ones();
+        if here < count {
+            if line_break != 0 {
+                return None;
+            }
+            count -= here;
+            at += 8;
+            continue;
+        }
+        let mut nth = found;
+        for _ in 1..count {
+            nth &= nth - 1; // drop the lowest separators before the one wanted
+        }
+        let bit = nth.trailing_zeros();
+        if line_break != 0 && line_break.trailing_zeros() < bit {
+            return None;
+        }
+        return Some(at + (bit / 8) as usize + 1);
+    }
+    while let Some(&byte) = lines.get(at) {
+        at += 1;
+        if byte == b'\n' {
+            return None;
+        }
+        if byte == separator {
+            count -= 1;
+            if count == 0 {
+                return Some(at);
+            }
+        }
+    }
+    None
 }
 
 fn parse_field(
@@ -398,6 +450,19 @@ mod tests {
                 String::from_utf8_lossy(lines)
             );
         }
+        // The same with the wanted field last, reached by skipping separators.
+        for lines in [&b"1,2\n"[..], b"1,2,3,4\n", b"1,2,3\n\n4,5,6\n", b"1\n2,3,4\n", b"1,2,x\n"] {
+            let kinds = [Skip, Skip, Int64];
+            assert!(
+                scan(lines, b',', b'"', &kinds, None).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(lines)
+            );
+        }
+        assert_eq!(
+            scan(b"1,2,3\r\n4,5,6", b',', b'"', &[Skip, Skip, Int64], None).unwrap().rows,
+            2
+        );
         assert!(scan(b"\xff,1\n", b',', b'"', &[Utf8, Skip], None).is_none(), "invalid UTF-8");
         assert!(scan(b"1,2\n", b',', b'"', &[Skip, Skip], None).is_none(), "nothing wanted");
     }
@@ -415,6 +480,21 @@ mod tests {
             // Bytes that differ from the separator by one bit are not it.
             let line: Vec<u8> = (0..distance).map(|i| [b'-', b'.', b'l', 0xac][i % 4]).collect();
             assert_eq!(next_delimiter(&line, 0, b','), distance);
+        }
+    }
+
+    #[test]
+    fn separators_are_skipped_at_every_distance_and_a_line_break_stops_them() {
+        for prefix in 0..20 {
+            let mut line = "x".repeat(prefix);
+            line.push_str("a,bb,,ccc,dddd,e\nf,g");
+            let bytes = line.as_bytes();
+            let after = |count| skip_separators(bytes, 0, count, b',');
+            assert_eq!(after(1), Some(prefix + 2), "prefix {prefix}");
+            assert_eq!(after(3), Some(prefix + 6));
+            assert_eq!(after(5), Some(prefix + 15));
+            assert_eq!(after(6), None, "the line ends first");
+            assert_eq!(skip_separators(&bytes[..prefix + 3], 0, 2, b','), None, "the data ends");
         }
     }
 
