@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rask_core::optimize::prepare;
-use rask_core::{encode_graph, Collection, Graph, Key, Optimizations, TaskFailure, Value};
+use rask_core::{
+    encode_graph, Collection, Graph, Key, Layer, Name, Optimizations, TaskFailure, Value,
+};
 use rask_protocol::data::DataPool;
 use rask_protocol::messages::{ClientToScheduler, Reply, Request, SchedulerToClient, WorkerInfo};
 use rask_protocol::{connect, Packet, ProtocolError, Role};
@@ -1189,6 +1191,42 @@ impl rask_core::Scheduler for Client {
             shared.drop_hold(key);
         }
         values.map_err(to_core)
+    }
+
+    /// Submits the graph and returns at once (as Dask's `persist`): the results stay on the
+    /// workers, and the graph returned reads them there, holding this client's claims on them
+    /// until its last copy is dropped.
+    fn persist(
+        &self,
+        graph: &Graph,
+        outputs: &[Key],
+        optimizations: &Optimizations,
+    ) -> rask_core::Result<Graph> {
+        let _guard = self.runtime.enter();
+        let keys =
+            self.inner.submit_graph(graph, outputs, optimizations).map_err(
+                |error| match error {
+                    ClientError::Task(error) => error,
+                    other => rask_core::Error::Cluster(other.to_string()),
+                },
+            )?;
+        let name = keys.first().map_or_else(|| Name::from("persisted"), |k| k.name().clone());
+        let holds = Arc::new(Holds { shared: self.inner.shared.clone(), keys: keys.clone() });
+        Ok(Graph::from_layer(Layer::external_held(name, keys, holds)))
+    }
+}
+
+/// A client's claims on results a persisted graph reads: released when dropped.
+struct Holds {
+    shared: Arc<Shared>,
+    keys: Vec<Key>,
+}
+
+impl Drop for Holds {
+    fn drop(&mut self) {
+        for key in &self.keys {
+            self.shared.drop_hold(key);
+        }
     }
 }
 

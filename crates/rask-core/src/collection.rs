@@ -3,7 +3,8 @@
 //! A [`Collection`] is anything that stands for a lazy result: it has a graph, the keys of its
 //! outputs, a way to turn the output values into its result type, and the optimizations it
 //! wants. A [`Scheduler`] runs a graph for some keys and returns their values; the local
-//! threaded scheduler and (later) the distributed client are schedulers.
+//! threaded scheduler and the distributed client are schedulers. `persist` keeps results where
+//! the scheduler computed them and gives back a graph that reads them.
 //!
 //! Tuples, vectors and references of collections are collections too, so several results are
 //! computed in one pass that shares their common subgraphs: `(&a, &b).compute()`.
@@ -11,9 +12,10 @@
 use std::sync::{Arc, RwLock};
 
 use crate::error::Result;
-use crate::graph::Graph;
-use crate::key::Key;
+use crate::graph::{Graph, Layer};
+use crate::key::{Key, Name};
 use crate::optimize::Optimizations;
+use crate::task::{Arg, TaskSpec};
 use crate::value::Value;
 
 /// Runs graphs.
@@ -25,6 +27,28 @@ pub trait Scheduler: Send + Sync {
         outputs: &[Key],
         optimizations: &Optimizations,
     ) -> Result<Vec<Value>>;
+
+    /// Computes `outputs` and keeps them, like Dask's `persist`: returns a graph of one layer
+    /// that provides `outputs` without computing anything again. This default computes them
+    /// here and holds the values in the graph; a cluster's client keeps them on the workers
+    /// instead (the graph then holds the client's claims on them).
+    fn persist(
+        &self,
+        graph: &Graph,
+        outputs: &[Key],
+        optimizations: &Optimizations,
+    ) -> Result<Graph> {
+        let values = self.compute(graph, outputs, optimizations)?;
+        let identity = crate::registry::lookup(crate::delayed::IDENTITY)?;
+        let tasks = outputs
+            .iter()
+            .cloned()
+            .zip(values)
+            .map(|(key, value)| (key, TaskSpec::new(identity.clone(), vec![Arg::Value(value)])))
+            .collect();
+        let name = outputs.first().map_or_else(|| Name::from("persisted"), |k| k.name().clone());
+        Ok(Graph::from_layer(Layer::tasks(name, tasks, &[])))
+    }
 }
 
 /// A lazy result.

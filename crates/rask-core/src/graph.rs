@@ -27,6 +27,9 @@ pub struct Layer {
     name: Name,
     kind: LayerKind,
     dependencies: Vec<Arc<Layer>>,
+    /// What must live as long as the layer: a client's holds on the results an `External` layer
+    /// names (dropping the last copy of the layer releases them on the cluster).
+    _keep_alive: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// What a layer contains.
@@ -73,17 +76,42 @@ impl Layer {
         let mut seen = HashSet::new();
         let dependencies =
             dependencies.into_iter().filter(|layer| seen.insert(Arc::as_ptr(layer))).collect();
-        Layer { name: name.into(), kind, dependencies }
+        Layer { name: name.into(), kind, dependencies, _keep_alive: None }
+    }
+
+    /// Results held on a cluster under `keys`, kept there while this layer lives: `holds` is
+    /// dropped with the layer's last copy (a persisted collection's partitions).
+    pub fn external_held(
+        name: impl Into<Name>,
+        keys: Vec<Key>,
+        holds: Arc<dyn std::any::Any + Send + Sync>,
+    ) -> Self {
+        Layer {
+            name: name.into(),
+            kind: LayerKind::External(keys),
+            dependencies: Vec::new(),
+            _keep_alive: Some(holds),
+        }
     }
 
     /// A layer of explicit tasks that depends on the layers of `inputs`.
     pub fn tasks(name: impl Into<Name>, tasks: Vec<(Key, TaskSpec)>, inputs: &[&Graph]) -> Self {
-        Layer { name: name.into(), kind: LayerKind::Tasks(tasks), dependencies: heads_of(inputs) }
+        Layer {
+            name: name.into(),
+            kind: LayerKind::Tasks(tasks),
+            dependencies: heads_of(inputs),
+            _keep_alive: None,
+        }
     }
 
     /// A blockwise layer that depends on the layers of `inputs`.
     pub fn blockwise(name: impl Into<Name>, op: Blockwise, inputs: &[&Graph]) -> Self {
-        Layer { name: name.into(), kind: LayerKind::Blockwise(op), dependencies: heads_of(inputs) }
+        Layer {
+            name: name.into(),
+            kind: LayerKind::Blockwise(op),
+            dependencies: heads_of(inputs),
+            _keep_alive: None,
+        }
     }
 
     /// The layer's name.

@@ -436,19 +436,22 @@ impl DataFrame {
         })
     }
 
-    /// Computes the partitions now and returns a frame that starts from them, like Dask's
-    /// `persist`: later computations on it do not read or compute them again.
+    /// Computes the partitions and returns a frame that starts from them, like Dask's
+    /// `persist`: later computations on it do not read or compute them again. Locally the
+    /// partitions are computed now and held by the frame; with a `Client` as the default
+    /// scheduler they are computed on the cluster and stay on its workers, held there as long
+    /// as the returned frame (or a frame made from it) lives.
     pub fn persist(&self) -> Result<DataFrame> {
+        self.persist_with(&*scheduler())
+    }
+
+    /// [`DataFrame::persist`] on a given scheduler (a `Client`: the partitions stay on its
+    /// workers).
+    pub fn persist_with(&self, scheduler: &dyn Scheduler) -> Result<DataFrame> {
         let (graph, name) = self.partitions();
         let keys = self.partition_keys();
-        let values = compute_keys(&graph, &keys)?;
-        let identity = rask_core::registry::lookup("rask::identity")?;
-        let tasks = keys
-            .into_iter()
-            .zip(values)
-            .map(|(k, v)| (k, TaskSpec::new(identity.clone(), vec![Arg::Value(v)])))
-            .collect();
-        let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &[]));
+        let optimizations = rask_core::Collection::optimizations(self);
+        let graph = scheduler.persist(&graph, &keys, &optimizations)?;
         Ok(DataFrame::from_partitions(
             graph,
             name,

@@ -2,29 +2,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::Duration;
 
-use common::{eventually, within};
+use common::{eventually, get, json, within};
 use rask::testing::{inc, make_data, slow_inc, slow_len};
 use rask::LocalCluster;
-
-/// A plain HTTP/1.1 GET; returns the status line and the body.
-fn get(address: &str, path: &str) -> (String, String) {
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    (head.lines().next().unwrap_or_default().to_string(), body.to_string())
-}
-
-fn json(address: &str, path: &str) -> serde_json::Value {
-    let (status, body) = get(address, path);
-    assert!(status.contains("200"), "{path}: {status}");
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
-}
 
 #[test]
 fn the_dashboard_shows_the_computation_its_tasks_and_its_workers() {

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::within;
+use common::{eventually, json, within};
 use rask::dataframe::polars_adapter as pl;
 use rask::dataframe::prelude::*;
 use rask::{ComputeExt, LocalCluster, LocalScheduler};
@@ -97,5 +97,72 @@ fn the_taxi_analysis_gives_identical_results_on_worker_processes() {
         let back =
             read_parquet(dir.path().join("parquet").to_str().unwrap(), Default::default()).unwrap();
         assert_eq!(back.len().unwrap().compute().unwrap(), 36_000);
+    });
+}
+
+#[test]
+fn persist_on_a_cluster_keeps_the_partitions_on_the_workers_until_the_frame_goes() {
+    within(240, || {
+        let dir = taxi_dir();
+        let pattern = format!("{}/*.csv", dir.path().display());
+        let df = read_csv(&pattern, CsvOptions::default().blocksize(Some(200_000)))
+            .unwrap()
+            .filter(col("passenger_count").gt(lit(0)))
+            .unwrap();
+        let parts = df.npartitions() as u64;
+        let expected = df
+            .value_counts("passenger_count")
+            .unwrap()
+            .compute_with(&LocalScheduler::new())
+            .unwrap();
+
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dashboard = format!("127.0.0.1:{port}");
+        let cluster = LocalCluster::processes_with(
+            env!("CARGO_BIN_EXE_rask"),
+            2,
+            1,
+            &["--dashboard-address", &dashboard],
+        )
+        .unwrap();
+        let client = cluster.client().unwrap();
+        let results_on_workers = || -> u64 {
+            if std::net::TcpStream::connect(&dashboard).is_err() {
+                return u64::MAX; // not serving yet
+            }
+            let workers = json(&dashboard, "/api/workers");
+            workers.as_array().unwrap().iter().map(|w| w["results"].as_u64().unwrap()).sum()
+        };
+
+        let persisted = df.persist_with(&client).unwrap();
+        // The frame reads results held on the cluster: no task of it computes or carries data.
+        {
+            let layers = rask_core::Collection::graph(&persisted).layers();
+            assert!(
+                layers.iter().all(|l| matches!(l.kind(), rask_core::LayerKind::External(_))),
+                "only references to the cluster's results"
+            );
+        }
+        eventually(60, "the partitions to be held by the workers", || {
+            results_on_workers() == parts
+        });
+
+        // Later computations start from them, and give the local answer.
+        let counts = persisted.value_counts("passenger_count").unwrap();
+        assert!(pl::frames_close(&counts.compute_with(&client).unwrap(), &expected, 1e-9));
+        let more =
+            persisted.with_column((col("tip_amount") * lit(2.0)).alias("double_tip")).unwrap();
+        let total = more.agg([agg::sum("double_tip")]).unwrap().compute_with(&client).unwrap();
+        let local_total =
+            df.agg([agg::sum("tip_amount")]).unwrap().compute_with(&LocalScheduler::new()).unwrap();
+        let (a, b) = (
+            pl::scalar_f64(&total, "double_tip").unwrap(),
+            pl::scalar_f64(&local_total, "tip_amount").unwrap(),
+        );
+        assert!((a - 2.0 * b).abs() <= 1e-9 * b.abs(), "{a} vs 2 × {b}");
+
+        // Dropping the frames releases the partitions on the workers.
+        drop((persisted, counts, more));
+        eventually(60, "the workers to free the partitions", || results_on_workers() == 0);
     });
 }
