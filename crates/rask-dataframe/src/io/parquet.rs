@@ -264,10 +264,9 @@ fn write_part(args: &[Value]) -> TaskResult {
         .get(&"partition index")?;
     let spec: &WriteSpec =
         args.get(2).ok_or_else(|| TaskError::msg("missing the write spec"))?.get(&"write spec")?;
-    let bytes = pl_parquet::write(frame, spec.compression)?;
     spec.directory
         .join(&format!("part.{}.parquet", spec.first_number + u64::from(*part)))
-        .write_all(bytes)?;
+        .write_with(|out| pl_parquet::write(frame, spec.compression, out))?;
     let range = match &spec.index {
         Some(column) => pl_parquet::min_max(frame, column)?,
         None => None,

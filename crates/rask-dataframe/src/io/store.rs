@@ -290,6 +290,31 @@ impl Location {
         }
     }
 
+    /// Writes a whole file from what `write` puts into a writer: streamed into a local file
+    /// (creating its parent directories), or gathered and put as one object.
+    pub fn write_with(
+        &self,
+        write: impl FnOnce(&mut dyn std::io::Write) -> Result<()>,
+    ) -> Result<()> {
+        match self {
+            Location::Local(path) => {
+                if let Some(parent) = path.parent() {
+                    fs::create_dir_all(parent).map_err(|e| Error::io("cannot write", self, e))?;
+                }
+                let file =
+                    fs::File::create(path).map_err(|e| Error::io("cannot write", self, e))?;
+                let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+                write(&mut out)?;
+                std::io::Write::flush(&mut out).map_err(|e| Error::io("cannot write", self, e))
+            }
+            Location::Remote { .. } => {
+                let mut bytes = Vec::new();
+                write(&mut bytes)?;
+                self.write_all(bytes)
+            }
+        }
+    }
+
     /// Whether anything exists here (a file, a directory, or objects under this prefix).
     pub fn exists(&self) -> Result<bool> {
         match self {

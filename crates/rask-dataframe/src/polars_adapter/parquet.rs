@@ -214,21 +214,24 @@ pub enum Compression {
     Lz4,
 }
 
-/// A frame as Parquet bytes.
-pub fn write(frame: &PlFrame, compression: Compression) -> Result<Vec<u8>> {
+/// Writes a frame as Parquet into `out`.
+pub fn write(
+    frame: &PlFrame,
+    compression: Compression,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
     let compression = match compression {
         Compression::Uncompressed => ParquetCompression::Uncompressed,
         Compression::Snappy => ParquetCompression::Snappy,
         Compression::Zstd => ParquetCompression::Zstd(None),
         Compression::Lz4 => ParquetCompression::Lz4Raw,
     };
-    let mut bytes = Vec::new();
     let mut frame = frame.clone();
-    ParquetWriter::new(&mut bytes)
+    ParquetWriter::new(out)
         .with_compression(compression)
         .finish(&mut frame)
         .map_err(|e| Error::polars("writing Parquet", e))?;
-    Ok(bytes)
+    Ok(())
 }
 
 /// The minimum and maximum of a column (numbers, dates and times by their physical value),
