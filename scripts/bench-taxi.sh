@@ -2,6 +2,7 @@
 # Runs the NYC-taxi benchmark of rask (local scheduler and a local cluster of worker
 # processes), plain Polars and Dask (threads and a 2-process LocalCluster) side by side in one
 # session, and writes the JSON lines to docs/results/taxi-<date>.jsonl (and standard output).
+# Each step runs three times per engine and its median time is reported.
 #   scripts/bench-taxi.sh [ROWS_PER_FILE]     (default 400000: 4.8 M rows, about 585 MB of CSV)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,7 @@ mkdir -p docs/results
 out="docs/results/taxi-$(date -u +%Y-%m-%d).jsonl"
 {
   echo "{\"machine\":\"$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -m)\",\"date\":\"$(date -u +%Y-%m-%dT%H:%MZ)\",\"rows_per_file\":$rows}"
-  "$CARGO_TARGET_DIR/release/rask-bench" taxi --json --data "$data" --rows-per-file "$rows" --workers 2
-  "$venv/bin/python" crates/rask-bench/python/taxi_bench.py --data "$data" --rows-per-file "$rows" --workers 2
+  "$CARGO_TARGET_DIR/release/rask-bench" taxi --json --data "$data" --rows-per-file "$rows" --workers 2 --repeat 3
+  "$venv/bin/python" crates/rask-bench/python/taxi_bench.py --data "$data" --rows-per-file "$rows" --workers 2 --repeat 3
 } | tee "$out"
 echo "wrote $out" >&2

@@ -18,8 +18,11 @@ import pandas as pd
 PAYMENT_NAMES = [(1, "Credit Card"), (2, "Cash"), (3, "No Charge"), (4, "Dispute"), (5, "Unknown"), (6, "Voided trip")]
 
 
+REPEAT = 1  # runs of each step; the median time is reported (set from --repeat)
+
+
 def emit(engine, scenario, seconds, result):
-    print(json.dumps({"bench": "taxi", "engine": engine, "scenario": scenario, "seconds": seconds, "result": result}), flush=True)
+    print(json.dumps({"bench": "taxi", "engine": engine, "scenario": scenario, "seconds": seconds, "runs": REPEAT, "result": result}), flush=True)
 
 
 def as_map(series):
@@ -27,9 +30,12 @@ def as_map(series):
 
 
 def timed(run):
-    started = time.perf_counter()
-    out = run()
-    return time.perf_counter() - started, out
+    seconds = []
+    for _ in range(REPEAT):
+        started = time.perf_counter()
+        out = run()
+        seconds.append(time.perf_counter() - started)
+    return sorted(seconds)[len(seconds) // 2], out
 
 
 def run(engine, csv_glob, parquet_dir):
@@ -57,7 +63,7 @@ def run(engine, csv_glob, parquet_dir):
     emit(engine, "value_counts", s, as_map(r))
     target = os.path.join(parquet_dir, engine)
     shutil.rmtree(target, ignore_errors=True)
-    s, _ = timed(lambda: df.to_parquet(target, compression="snappy", write_index=False))
+    s, _ = timed(lambda: df.to_parquet(target, compression="snappy", write_index=False, overwrite=True))
     emit(engine, "to_parquet", s, None)
     s, r = timed(lambda: dd.read_parquet(target, columns=["passenger_count"]).passenger_count.sum().compute())
     emit(engine, "parquet_column_sum", s, float(r))
@@ -68,7 +74,10 @@ def main():
     parser.add_argument("--data", default="target/nyc-taxi")
     parser.add_argument("--rows-per-file", type=int, default=400_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
+    global REPEAT
+    REPEAT = max(1, args.repeat)
     csv_glob = os.path.join(args.data, f"csv-{args.rows_per_file}", "*.csv")
     parquet_dir = os.path.join(args.data, f"parquet-bench-{args.rows_per_file}")
     with dask.config.set(scheduler="threads"):

@@ -45,6 +45,9 @@ pub struct TaxiArgs {
     /// CSV block size in MiB.
     #[arg(long, default_value_t = 64)]
     blocksize_mib: u64,
+    /// Runs of each step; the median time is reported (this machine is shared and noisy).
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
 }
 
 /// This process's peak resident memory in MiB (VmHWM).
@@ -116,14 +119,26 @@ fn scalar(frame: &DataFrame, column: &str) -> Json {
 fn emit(engine: &str, scenario: &str, seconds: f64, result: &Json) {
     println!(
         "{}",
-        json!({"bench": "taxi", "engine": engine, "scenario": scenario, "seconds": seconds, "result": result})
+        json!({"bench": "taxi", "engine": engine, "scenario": scenario, "seconds": seconds,
+               "runs": REPEAT.get().copied().unwrap_or(1), "result": result})
     );
 }
 
-fn timed<T>(run: impl FnOnce() -> Result<T>) -> Result<(f64, T)> {
-    let started = Instant::now();
-    let out = run()?;
-    Ok((started.elapsed().as_secs_f64(), out))
+/// How many times each step runs (its median time is reported): set once from `--repeat`.
+static REPEAT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// Runs a step `--repeat` times; its median time and its last answer.
+fn timed<T>(mut run: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
+    let runs = REPEAT.get().copied().unwrap_or(1).max(1);
+    let mut seconds = Vec::with_capacity(runs);
+    let mut out = None;
+    for _ in 0..runs {
+        let started = Instant::now();
+        out = Some(run()?);
+        seconds.push(started.elapsed().as_secs_f64());
+    }
+    seconds.sort_by(f64::total_cmp);
+    Ok((seconds[runs / 2], out.expect("at least one run")))
 }
 
 /// The rows of the tip step: a tip and a fare above zero.
@@ -271,6 +286,7 @@ fn collect_all(frames: [LazyFrame; 2]) -> Result<Vec<DataFrame>> {
 
 /// Runs the benchmark.
 pub fn run(args: &TaxiArgs) -> Result<()> {
+    let _ = REPEAT.set(args.repeat.max(1));
     let csv_dir = args.data.join(format!("csv-{}", args.rows_per_file));
     let started = Instant::now();
     write_taxi_csvs(&csv_dir, args.rows_per_file)?;
