@@ -737,22 +737,26 @@ impl AsyncClient {
         };
         let names: Vec<(u32, String)> =
             self.workers().await?.into_iter().map(|w| (w.id.0, w.name)).collect();
-        let tasks: Vec<rask_local::report::ReportTask> = records
+        let records: Vec<rask_local::report::ReportTask> = records
             .into_iter()
-            .map(|(key, worker, nbytes, timing)| rask_local::report::ReportTask {
-                prefix: key.prefix().to_string(),
-                key: key.to_string(),
-                worker: worker.0,
-                thread: timing.thread,
-                start_us: timing.started_at_us,
-                duration_us: timing.duration_us,
-                nbytes,
+            .map(|(key, worker, nbytes, timing, kind)| {
+                let (kind, prefix, thread) = kind.presentation(key.prefix(), timing.thread);
+                rask_local::report::ReportTask {
+                    prefix: prefix.to_string(),
+                    key: key.to_string(),
+                    worker: worker.0,
+                    thread,
+                    start_us: timing.started_at_us,
+                    duration_us: timing.duration_us,
+                    nbytes,
+                    kind,
+                }
             })
             .collect();
-        let html = rask_local::report::render(title, &tasks, &names);
+        let html = rask_local::report::render(title, &records, &names);
         std::fs::write(path, html)
             .map_err(|e| ClientError::Refused { reason: format!("writing the report: {e}") })?;
-        Ok(tasks.len())
+        Ok(records.iter().filter(|r| r.kind == "task").count())
     }
 
     /// The names of the published datasets.

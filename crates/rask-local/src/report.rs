@@ -34,8 +34,12 @@ pub struct ReportTask {
     pub start_us: u64,
     /// How long it ran, in microseconds.
     pub duration_us: u64,
-    /// Its result's size in bytes (0 when unknown).
+    /// Its result's size in bytes (0 when unknown); for transfers and disk traffic, the bytes
+    /// moved.
     pub nbytes: u64,
+    /// `task`, or `transfer` / `spill` for a worker's fetches from peers and its disk traffic
+    /// (drawn in red and orange, in rows of their own).
+    pub kind: &'static str,
 }
 
 /// The report as one HTML page with its data and code inside.
@@ -63,8 +67,8 @@ pub fn render(title: &str, tasks: &[ReportTask], workers: &[(u32, String)]) -> S
         data.push_str(",\"prefix\":");
         push_json_string(&mut data, &t.prefix);
         data.push_str(&format!(
-            ",\"worker\":{},\"thread\":{},\"start_us\":{},\"duration_us\":{},\"nbytes\":{}}}",
-            t.worker, t.thread, t.start_us, t.duration_us, t.nbytes
+            ",\"worker\":{},\"thread\":{},\"start_us\":{},\"duration_us\":{},\"nbytes\":{},\"kind\":\"{}\"}}",
+            t.worker, t.thread, t.start_us, t.duration_us, t.nbytes, t.kind
         ));
     }
     data.push_str("]}");
@@ -143,6 +147,7 @@ impl Callbacks for PerformanceReport {
             start_us: self.epoch_us + start.as_micros() as u64,
             duration_us: elapsed.as_micros() as u64,
             nbytes: 0,
+            kind: "task",
         });
     }
 }

@@ -62,6 +62,41 @@ pub enum SpillDirection {
     FromDisk,
 }
 
+/// What a task-stream record is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecordKind {
+    /// A task ran.
+    Task,
+    /// A worker fetched inputs from another.
+    Transfer,
+    /// A worker wrote results to disk or read them back.
+    Spill(SpillDirection),
+}
+
+impl RecordKind {
+    /// The record's kind as the dashboard and reports name it (`task`, `transfer`, `spill`),
+    /// the prefix they group it under for non-tasks, and the row they draw it in (a worker's
+    /// thread for tasks; rows of their own below the threads otherwise).
+    pub fn presentation<'a>(
+        &self,
+        key_prefix: &'a str,
+        thread: u32,
+    ) -> (&'static str, &'a str, u32) {
+        match self {
+            RecordKind::Task => ("task", key_prefix, thread),
+            RecordKind::Transfer => ("transfer", "transfer", TRANSFER_ROW),
+            RecordKind::Spill(SpillDirection::ToDisk) => ("spill", "disk-write", DISK_ROW),
+            RecordKind::Spill(SpillDirection::FromDisk) => ("spill", "disk-read", DISK_ROW),
+        }
+    }
+}
+
+/// The row number task streams give a worker's transfers.
+pub const TRANSFER_ROW: u32 = 1_000;
+
+/// The row number task streams give a worker's disk reads and writes.
+pub const DISK_ROW: u32 = 1_001;
+
 /// A worker's memory as its heartbeat reports it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkerMemory {
@@ -224,8 +259,8 @@ pub enum Reply {
     },
     /// Finished tasks, and the number of the next record.
     TaskStream {
-        /// Key, worker, result size and timing of each.
-        records: Vec<(Key, WorkerId, u64, TaskTiming)>,
+        /// Key, worker, result (or transferred, or spilled) size, timing and kind of each.
+        records: Vec<(Key, WorkerId, u64, TaskTiming, RecordKind)>,
         /// The number the next record will get.
         next: u64,
     },

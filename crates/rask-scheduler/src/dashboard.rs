@@ -20,8 +20,7 @@ use axum::Router;
 use serde_json::{json, Value as JsonValue};
 use tokio::net::TcpListener;
 
-use crate::state::{RecordKind, SchedulerState};
-use rask_protocol::messages::SpillDirection;
+use crate::state::SchedulerState;
 
 /// The live page, with the shared task-stream drawing code put in once.
 fn index_html() -> &'static str {
@@ -136,12 +135,8 @@ pub fn refresh(data: &SharedDashboard, state: &SchedulerState, address: &str) {
             data.stream.pop_front();
         }
         // Transfers and disk traffic get rows of their own under the worker's threads.
-        let (kind, prefix, thread) = match record.kind {
-            RecordKind::Task => ("task", record.key.prefix(), record.timing.thread),
-            RecordKind::Transfer => ("transfer", "transfer", TRANSFER_ROW),
-            RecordKind::Spill(SpillDirection::ToDisk) => ("spill", "disk-write", DISK_ROW),
-            RecordKind::Spill(SpillDirection::FromDisk) => ("spill", "disk-read", DISK_ROW),
-        };
+        let (kind, prefix, thread) =
+            record.kind.presentation(record.key.prefix(), record.timing.thread);
         data.stream.push_back(json!({
             "seq": first_number + i as u64,
             "key": record.key.to_string(),
@@ -160,12 +155,6 @@ pub fn refresh(data: &SharedDashboard, state: &SchedulerState, address: &str) {
     data.progress = JsonValue::Object(progress);
     data.updates.send_modify(|n| *n += 1);
 }
-
-/// The row number the task stream gives a worker's transfers.
-const TRANSFER_ROW: u32 = 1_000;
-
-/// The row number the task stream gives a worker's spilling.
-const DISK_ROW: u32 = 1_001;
 
 /// The most tasks the graph page draws.
 const GRAPH_LIMIT: usize = 1_000;

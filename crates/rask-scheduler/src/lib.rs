@@ -10,8 +10,9 @@ pub mod dashboard;
 pub mod server;
 pub mod state;
 
+pub use rask_protocol::messages::RecordKind;
 pub use server::{serve, SchedulerHandle, ServerConfig};
 pub use state::{
-    Command, Event, PrefixProgress, RecordKind, SchedulerConfig, SchedulerState, SchedulerStats,
-    TaskRecord, TaskStatus, WorkerView,
+    Command, Event, PrefixProgress, SchedulerConfig, SchedulerState, SchedulerStats, TaskRecord,
+    TaskStatus, WorkerView,
 };

@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use rask_core::{Key, TaskError, TaskFailure, WireTask};
 use rask_protocol::messages::{
-    ClientId, Reply, Request, SchedulerToClient, SchedulerToWorker, SpillDirection, TaskTiming,
-    WorkerId, WorkerInfo, WorkerMemory,
+    ClientId, RecordKind, Reply, Request, SchedulerToClient, SchedulerToWorker, SpillDirection,
+    TaskTiming, WorkerId, WorkerInfo, WorkerMemory,
 };
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
@@ -383,17 +383,6 @@ pub struct TaskRecord {
     pub kind: RecordKind,
 }
 
-/// What a task-stream record is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RecordKind {
-    /// A task ran.
-    Task,
-    /// A worker fetched inputs from another.
-    Transfer,
-    /// A worker wrote results to disk or read them back.
-    Spill(SpillDirection),
-}
-
 /// A worker as the dashboard shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WorkerView {
@@ -666,8 +655,7 @@ impl SchedulerState {
                 let (records, next) = self.task_stream_since(since);
                 let records = records
                     .into_iter()
-                    .filter(|r| r.kind == RecordKind::Task)
-                    .map(|r| (r.key.clone(), r.worker, r.nbytes, r.timing))
+                    .map(|r| (r.key.clone(), r.worker, r.nbytes, r.timing, r.kind))
                     .collect();
                 Reply::TaskStream { records, next }
             }

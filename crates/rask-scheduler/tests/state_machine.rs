@@ -686,6 +686,8 @@ fn transfers_join_the_task_stream_but_not_reports_of_tasks() {
     env.on(Event::Request { client: ALICE, request: Request::TaskStream { since: 0 } });
     let replies = env.messages_for(ALICE);
     assert!(
-        matches!(&replies[..], [SchedulerToClient::Reply(Reply::TaskStream { records, next: 1 })] if records.is_empty())
+        matches!(&replies[..], [SchedulerToClient::Reply(Reply::TaskStream { records, next: 1 })]
+            if records.len() == 1 && records[0].4 == RecordKind::Transfer && records[0].2 == 300),
+        "reports see transfers too, with their kind"
     );
 }

@@ -173,6 +173,7 @@ fn a_worker_over_its_memory_target_spills_to_disk_reads_back_whole_and_the_dashb
         )
         .unwrap();
         let client = cluster.client().unwrap();
+        let report_start = client.start_report().unwrap();
         // 30 results of 8 MB held by the client: 240 MB against a target of 120 MiB.
         let data = client.map(|i| make_data::lazy(1_000_000 + i), 0..30).unwrap();
         client.wait(&data, Duration::from_secs(120)).unwrap();
@@ -223,6 +224,16 @@ fn a_worker_over_its_memory_target_spills_to_disk_reads_back_whole_and_the_dashb
             std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-spill-tasks.png");
         let (_, log) =
             browser(&format!("http://{address}/tasks"), "data-page=\"tasks\"", Some(&shot));
+        assert!(!log.lines().any(|l| l.starts_with("CONSOLE error")), "{log}");
+
+        // The performance report draws the disk traffic too, and still counts only tasks.
+        let report = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("spill-report.html");
+        assert_eq!(client.write_report(&report_start, "spilling", &report).unwrap(), 60);
+        let html = std::fs::read_to_string(&report).unwrap();
+        assert!(html.contains("\"kind\":\"spill\"") && html.contains("\"prefix\":\"disk-write\""));
+        let (dom, log) =
+            browser(&format!("file://{}", report.display()), "disk reads and writes", None);
+        assert!(dom.contains("60 tasks in"), "the summary counts tasks only: {dom}");
         assert!(!log.lines().any(|l| l.starts_with("CONSOLE error")), "{log}");
 
         // Freed results leave the disk too (the small lengths may have been spilled as well:
