@@ -250,6 +250,7 @@ impl BlockScan {
             };
         }
         let mut scanner = Scanner::new(&kinds, self.parse.separator, self.parse.quote, n_rows)?;
+        scanner.expect_bytes((self.end - self.begin) as usize);
         let mut plain = true;
         match &self.block.location {
             // Local files through a small reused window; objects in one request.
