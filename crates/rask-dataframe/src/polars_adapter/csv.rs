@@ -1,5 +1,6 @@
-//! CSV through Polars: parsing one block with the query on top, inferring a schema from a
-//! sample, and explaining what went wrong when a block does not parse.
+//! CSV through Polars: one block as a Polars scan with the query on top (rask's scanner reads
+//! the projected columns when the block is plain, Polars' reader otherwise), inferring a schema
+//! from a sample, counting rows, and explaining what went wrong when a block does not parse.
 
 use std::io::Cursor;
 use std::sync::Arc;

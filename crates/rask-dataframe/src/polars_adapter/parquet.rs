@@ -1,6 +1,7 @@
 //! Parquet through Polars: metadata (row counts per row group, schema) without reading data,
-//! reading a piece with the query on top (Polars prunes row groups by their statistics and
-//! reads only the projected columns), and writing a partition.
+//! reading a piece as a Polars scan with the query on top (only the projected columns are read;
+//! with a filter, Polars' lazy scan prunes row groups by their statistics), and writing a
+//! partition straight into its file.
 
 use std::io::Cursor;
 
