@@ -49,6 +49,17 @@ pub enum WorkerError {
     /// A socket failed.
     #[error("worker I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The directory for spilled results could not be made.
+    #[error(
+        "cannot create the worker's spill directory under {parent}: {source}; give a writable \
+         directory with --local-directory"
+    )]
+    SpillDirectory {
+        /// Where it was to be made.
+        parent: String,
+        /// Why not.
+        source: std::io::Error,
+    },
     /// The scheduler broke the protocol.
     #[error("the scheduler sent {0} before Welcome")]
     Protocol(String),
@@ -143,6 +154,11 @@ enum Input {
 /// Starts a worker in the current tokio runtime: connects, registers, and runs until stopped or
 /// until the scheduler goes away.
 pub async fn start(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
+    // Where results spill: made first, so a worker that cannot spill never joins the cluster.
+    let parent = config.local_directory.clone().unwrap_or_else(std::env::temp_dir);
+    let disk = DirectoryDisk::create(&parent, &config.name).map_err(|source| {
+        WorkerError::SpillDirectory { parent: parent.display().to_string(), source }
+    })?;
     // A worker of an in-process scheduler serves its data in-process too.
     let data_address = if config.scheduler.starts_with(MEMORY_PREFIX) {
         memory_address("worker")
@@ -175,8 +191,6 @@ pub async fn start(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
     };
     info!(%id, name = %config.name, %address, nthreads = config.nthreads, "worker registered");
 
-    let parent = config.local_directory.clone().unwrap_or_else(std::env::temp_dir);
-    let disk = DirectoryDisk::create(&parent, &config.name)?;
     let state = WorkerState::with_memory_limit(
         config.nthreads,
         config.memory_limit.map(MemoryLimits::new),
@@ -601,6 +615,24 @@ mod tests {
             result: Ok(Value::new(())),
             timing: TaskTiming::lasting(duration_us),
         }
+    }
+
+    #[test]
+    fn a_worker_that_cannot_make_its_spill_directory_says_where_and_what_to_do() {
+        let file = std::env::temp_dir().join(format!("rask-not-a-dir-{}", std::process::id()));
+        std::fs::write(&file, b"a file, not a directory").unwrap();
+        let config = WorkerConfig {
+            local_directory: Some(file.clone()),
+            ..WorkerConfig::new("127.0.0.1:1")
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let error = runtime.block_on(start(config)).err().expect("no spill directory, no worker");
+        let _ = std::fs::remove_file(&file);
+        let message = error.to_string();
+        assert!(matches!(error, WorkerError::SpillDirectory { .. }), "{message}");
+        assert!(
+            message.contains(&file.display().to_string()) && message.contains("--local-directory")
+        );
     }
 
     #[test]

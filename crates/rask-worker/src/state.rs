@@ -341,8 +341,7 @@ impl WorkerState {
                 if !self.discard.remove(&key) {
                     match result {
                         Ok(value) => {
-                            let nbytes = value.size_hint() as u64;
-                            self.data.insert(key.clone(), value);
+                            let nbytes = self.data.insert(key.clone(), value);
                             out.push(WorkerCommand::ToScheduler(WorkerToScheduler::TaskFinished {
                                 key,
                                 nbytes,

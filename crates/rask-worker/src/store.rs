@@ -227,11 +227,13 @@ impl DataStore {
     }
 
     /// Stores a value; values beyond the target go to disk, least recently used first (the new
-    /// value too, if it alone is over the target).
-    pub fn insert(&mut self, key: Key, value: Value) {
+    /// value too, if it alone is over the target). Returns its size in bytes (measured once:
+    /// for serde values that is a serialization pass).
+    pub fn insert(&mut self, key: Key, value: Value) -> u64 {
         self.remove(&key);
-        self.put_in_memory(key, value);
+        let nbytes = self.put_in_memory(key, value);
         self.keep_under_target(None);
+        nbytes
     }
 
     /// The value, read back into memory if it was spilled (`None`: not here, or lost by a
@@ -301,7 +303,7 @@ impl DataStore {
         before - self.memory_bytes
     }
 
-    fn put_in_memory(&mut self, key: Key, value: Value) {
+    fn put_in_memory(&mut self, key: Key, value: Value) -> u64 {
         let nbytes = value.size_hint() as u64;
         self.clock += 1;
         let last_use = (!self.unspillable.contains(&key)).then_some(self.clock);
@@ -310,6 +312,7 @@ impl DataStore {
         }
         self.memory_bytes += nbytes;
         self.memory.insert(key, InMemory { value, nbytes, last_use });
+        nbytes
     }
 
     fn keep_under_target(&mut self, keep: Option<&Key>) {
