@@ -7,6 +7,10 @@
 //!
 //! Each step prints `{"bench":"taxi","engine":E,"scenario":STEP,"seconds":S,"result":...}`;
 //! `result` is the step's answer, so the engines can be checked against each other.
+//!
+//! The `polars` engine adds one more step, `parquet_write_only`: Polars' Parquet writer alone
+//! writing the twelve monthly frames, already parsed and in memory, one file each, on all
+//! cores. It is the floor of any `to_parquet` that writes through Polars (as rask does).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -276,7 +280,58 @@ fn run_polars(csv_glob: &str, parquet_dir: &Path) -> Result<()> {
             .collect()?)
     })?;
     emit(engine, "parquet_column_sum", s, &scalar(&r, "passenger_count"));
+    let frames: Vec<DataFrame> = csv_files(csv_glob)?
+        .iter()
+        .map(|path| {
+            Ok(LazyCsvReader::new(PlRefPath::from(path.to_str().expect("a UTF-8 path")))
+                .with_has_header(true)
+                .with_try_parse_dates(true)
+                .finish()?
+                .collect()?)
+        })
+        .collect::<Result<_>>()?;
+    let target = parquet_dir.join("polars-write-only");
+    std::fs::create_dir_all(&target)?;
+    let (s, rows) = timed(|| write_in_parallel(&frames, &target))?;
+    emit(engine, "parquet_write_only", s, &json!(rows));
     Ok(())
+}
+
+/// The CSV files `csv_glob` (`DIR/*.csv`) names, in order.
+fn csv_files(csv_glob: &str) -> Result<Vec<PathBuf>> {
+    let dir = Path::new(csv_glob).parent().expect("a directory");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Writes each frame to its own Snappy Parquet file in `dir`, a thread per core taking the
+/// next frame; the rows written.
+fn write_in_parallel(frames: &[DataFrame], dir: &Path) -> Result<usize> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> Result<usize> {
+                    let mut rows = 0;
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(frame) = frames.get(i) else { return Ok(rows) };
+                        let file = std::fs::File::create(dir.join(format!("part-{i}.parquet")))?;
+                        ParquetWriter::new(std::io::BufWriter::new(file))
+                            .with_compression(ParquetCompression::Snappy)
+                            .finish(&mut frame.clone())?;
+                        rows += frame.height();
+                    }
+                })
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().expect("a writer thread panicked")).sum()
+    })
 }
 
 fn collect_all(frames: [LazyFrame; 2]) -> Result<Vec<DataFrame>> {

@@ -107,6 +107,8 @@ pub struct Scanner {
     /// long a line is (growing them by doubling cost a sixth of a wide read in copies).
     expected_bytes: usize,
     sized: bool,
+    /// The date of the last datetime parsed (rows of a file mostly share their dates).
+    last_date: LastDate,
 }
 
 impl Scanner {
@@ -151,6 +153,7 @@ impl Scanner {
             columns,
             expected_bytes: 0,
             sized: false,
+            last_date: LastDate::default(),
         })
     }
 
@@ -194,9 +197,6 @@ impl Scanner {
         if memchr::memchr(self.quote, lines).is_some() {
             return None;
         }
-        if self.kinds.contains(&FieldKind::Utf8) && std::str::from_utf8(lines).is_err() {
-            return None; // every field of valid UTF-8 split at ASCII bytes is valid UTF-8
-        }
         let (separator, ncols) = (self.separator, self.kinds.len());
         let n = lines.len();
         let mut pos = 0;
@@ -218,7 +218,8 @@ impl Scanner {
                     value_end -= 1; // CRLF
                 }
                 let column = self.columns[field].as_mut().expect("wanted fields have columns");
-                parse_field(column, self.kinds[field], &lines[start..value_end], self.rows)?;
+                let value = &lines[start..value_end];
+                parse_field(column, self.kinds[field], value, self.rows, &mut self.last_date)?;
                 field += 1;
                 if at_line_end {
                     line_end = Some(end);
@@ -343,6 +344,7 @@ fn parse_field(
     kind: FieldKind,
     field: &[u8],
     row: usize,
+    last_date: &mut LastDate,
 ) -> Option<()> {
     if kind != FieldKind::Utf8 && field.first().is_some_and(|b| b.is_ascii_whitespace()) {
         return None; // Polars skips leading whitespace in numbers; rare enough to leave to it
@@ -355,7 +357,7 @@ fn parse_field(
                 return Some(());
             }
             let value = match kind {
-                FieldKind::DatetimeMicros => datetime_micros(field)?,
+                FieldKind::DatetimeMicros => datetime_micros(field, last_date)?,
                 _ => atoi_simd::parse::<i64, true, true>(field).ok()?,
             };
             values.push(value);
@@ -375,7 +377,8 @@ fn parse_field(
             if field.is_empty() {
                 ends.push(None);
             } else {
-                // Whole lines were checked to be UTF-8, and fields split at ASCII bytes.
+                // Invalid UTF-8 goes to the general reader. (Fields are split at ASCII bytes,
+                // which never occur inside a multi-byte character.)
                 text.push_str(std::str::from_utf8(field).ok()?);
                 ends.push(Some(text.len()));
             }
@@ -384,13 +387,19 @@ fn parse_field(
     Some(())
 }
 
+/// A date as text and its day number, remembered between datetimes; all zeros (the initial
+/// value) is no valid date, so it never matches.
+#[derive(Default)]
+struct LastDate {
+    text: [u8; 10],
+    days: i64,
+}
+
 /// `YYYY-MM-DD HH:MM:SS` as microseconds since 1970-01-01 00:00:00; `None` unless every
-/// part is in range (the general path then gives Polars' answer or error).
-fn datetime_micros(text: &[u8]) -> Option<i64> {
-    if text.len() != 19 || text[4] != b'-' || text[7] != b'-' || text[10] != b' ' {
-        return None;
-    }
-    if text[13] != b':' || text[16] != b':' {
+/// part is in range (the general path then gives Polars' answer or error). The calendar
+/// arithmetic is skipped when the date is `last_date`'s.
+fn datetime_micros(text: &[u8], last_date: &mut LastDate) -> Option<i64> {
+    if text.len() != 19 || text[10] != b' ' || text[13] != b':' || text[16] != b':' {
         return None;
     }
     let number = |range: std::ops::Range<usize>| -> Option<i64> {
@@ -398,15 +407,25 @@ fn datetime_micros(text: &[u8]) -> Option<i64> {
             .iter()
             .try_fold(0_i64, |n, &b| b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0')))
     };
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let date = &text[..10];
+    let days = if date == last_date.text {
+        last_date.days
+    } else {
+        if date[4] != b'-' || date[7] != b'-' {
+            return None;
+        }
+        let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+        if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+            return None;
+        }
+        let days = days_from_civil(year, month, day);
+        *last_date = LastDate { text: date.try_into().expect("ten bytes"), days };
+        days
+    };
     let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return None;
-    }
     if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
-    let days = days_from_civil(year, month, day);
     Some(((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000)
 }
 
@@ -538,10 +557,13 @@ mod tests {
 
     #[test]
     fn datetimes_match_the_calendar_and_impossible_ones_are_refused() {
-        assert_eq!(datetime_micros(b"1970-01-01 00:00:00"), Some(0));
-        assert_eq!(datetime_micros(b"2015-01-20 18:01:23"), Some(1_421_776_883_000_000));
-        assert_eq!(datetime_micros(b"2000-02-29 23:59:59"), Some(951_868_799_000_000));
-        assert_eq!(datetime_micros(b"1969-12-31 23:59:59"), Some(-1_000_000));
+        let last = &mut LastDate::default();
+        assert_eq!(datetime_micros(b"1970-01-01 00:00:00", last), Some(0));
+        assert_eq!(datetime_micros(b"2015-01-20 18:01:23", last), Some(1_421_776_883_000_000));
+        // The same date again (remembered), then another.
+        assert_eq!(datetime_micros(b"2015-01-20 00:00:01", last), Some(1_421_712_001_000_000));
+        assert_eq!(datetime_micros(b"2000-02-29 23:59:59", last), Some(951_868_799_000_000));
+        assert_eq!(datetime_micros(b"1969-12-31 23:59:59", last), Some(-1_000_000));
         for bad in [
             &b"2015-02-29 00:00:00"[..],
             b"1900-02-29 00:00:00",
@@ -551,7 +573,11 @@ mod tests {
             b"2015-01-01T00:00:00",
             b"2015-01-01 00:00",
         ] {
-            assert_eq!(datetime_micros(bad), None, "{}", String::from_utf8_lossy(bad));
+            // Refused whether or not the date before was the same.
+            let mut last = LastDate::default();
+            assert_eq!(datetime_micros(bad, &mut last), None, "{}", String::from_utf8_lossy(bad));
+            let _ = datetime_micros(b"2015-01-01 12:00:00", &mut last);
+            assert_eq!(datetime_micros(bad, &mut last), None, "{}", String::from_utf8_lossy(bad));
         }
     }
 }
