@@ -151,8 +151,17 @@ enum Input {
     GetData(Vec<Key>, oneshot::Sender<DataAnswer>),
 }
 
-/// Starts a worker in the current tokio runtime: connects, registers, and runs until stopped or
-/// until the scheduler goes away.
+/// The async runtime for a worker process: multi-thread, with one thread for the event loop,
+/// its connections and fetches. Not a current-thread runtime, although one thread is all it
+/// needs, because tiny tasks run inline on the event loop and task code may block in place:
+/// Polars plans every lazy query inside `tokio::task::block_in_place`, which panics on a
+/// current-thread runtime and hands the event loop to another thread on this one.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()
+}
+
+/// Starts a worker in the current tokio runtime (see [`runtime`]): connects, registers, and
+/// runs until stopped or until the scheduler goes away.
 pub async fn start(config: WorkerConfig) -> Result<WorkerHandle, WorkerError> {
     // Where results spill: made first, so a worker that cannot spill never joins the cluster.
     let parent = config.local_directory.clone().unwrap_or_else(std::env::temp_dir);
@@ -633,6 +642,29 @@ mod tests {
         assert!(
             message.contains(&file.display().to_string()) && message.contains("--local-directory")
         );
+    }
+
+    fn blocks_in_place(_args: &[Value]) -> rask_core::TaskResult {
+        Ok(Value::new(tokio::task::block_in_place(|| 42_i64)))
+    }
+    rask_core::register_function!("rask_worker::tests::blocks_in_place", blocks_in_place);
+
+    #[test]
+    fn tasks_run_inline_on_the_event_loop_may_block_in_place_as_polars_does() {
+        let func = rask_core::registry::lookup("rask_worker::tests::blocks_in_place").unwrap();
+        let op = rask_core::task_graph::Op { func, args: Box::new([]) };
+        let task = Task { key: Key::new("plan-0"), body: Body::Call(op), part: 0, retries: 0 };
+        let runtime = runtime().unwrap();
+        // As the event loop runs: spawned on the worker's runtime.
+        let event = runtime.block_on(async move {
+            tokio::spawn(async move { execute(&task, &[], 0) }).await.unwrap()
+        });
+        match event {
+            WorkerEvent::Executed { result: Ok(value), .. } => {
+                assert_eq!(value.downcast_ref::<i64>(), Some(&42));
+            }
+            other => panic!("the task failed on the event loop: {other:?}"),
+        }
     }
 
     #[test]

@@ -107,13 +107,17 @@ pub fn cluster_main() -> Option<i32> {
 /// Runs a cluster command until it ends (SIGINT or SIGTERM, or the scheduler going away).
 pub fn run(command: ClusterCommand) -> Result<(), String> {
     init_logging();
-    // One thread: the scheduler's state machine is single-threaded anyway, and a worker runs
-    // tasks on its own threads; a single async thread saves the cross-thread wake-ups that
-    // otherwise dominate the cost of tiny tasks.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting the async runtime: {e}"))?;
+    // One async thread: the scheduler's state machine is single-threaded anyway, and a worker
+    // runs tasks on its own threads; a single async thread saves the cross-thread wake-ups that
+    // otherwise dominate the cost of tiny tasks. (A worker's one thread belongs to a
+    // multi-thread runtime so that tasks it runs inline may block: `rask_worker::runtime`.)
+    let runtime = match command {
+        ClusterCommand::Scheduler { .. } => {
+            tokio::runtime::Builder::new_current_thread().enable_all().build()
+        }
+        ClusterCommand::Worker { .. } => rask_worker::runtime(),
+    }
+    .map_err(|e| format!("starting the async runtime: {e}"))?;
     match command {
         ClusterCommand::Scheduler {
             host,
