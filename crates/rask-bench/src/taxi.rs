@@ -8,9 +8,11 @@
 //! Each step prints `{"bench":"taxi","engine":E,"scenario":STEP,"seconds":S,"result":...}`;
 //! `result` is the step's answer, so the engines can be checked against each other.
 //!
-//! The `polars` engine adds one more step, `parquet_write_only`: Polars' Parquet writer alone
-//! writing the twelve monthly frames, already parsed and in memory, one file each, on all
-//! cores. It is the floor of any `to_parquet` that writes through Polars (as rask does).
+//! Two more steps take `to_parquet` apart: the rask engines' `csv_read_all_columns` parses
+//! every column (what `to_parquet` reads before it writes), and the `polars` engine's
+//! `parquet_write_only` is Polars' Parquet writer alone writing the twelve monthly frames,
+//! already parsed and in memory, one file each, on all cores: the floor of any `to_parquet`
+//! that writes through Polars (as rask does).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -209,6 +211,9 @@ fn run_rask(engine: &str, csv_glob: &str, parquet_dir: &Path) -> Result<()> {
         Ok(trips.agg([agg::sum("passenger_count")])?.compute()?)
     })?;
     emit(engine, "parquet_column_sum", s, &scalar(&r, "passenger_count"));
+    // What `to_parquet` reads before it writes: every column parsed (the non-null count of each).
+    let (s, r) = timed(|| Ok(df.count()?.compute()?))?;
+    emit(engine, "csv_read_all_columns", s, &scalar(&r, "total_amount"));
     Ok(())
 }
 
