@@ -84,12 +84,17 @@ pub struct WorkerConfig {
     pub local_directory: Option<PathBuf>,
 }
 
+/// A worker's threads when none are asked for: one per core.
+pub fn default_nthreads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 impl WorkerConfig {
     /// A worker for the scheduler at `scheduler` with one thread per core.
     pub fn new(scheduler: impl Into<String>) -> Self {
         WorkerConfig {
             scheduler: scheduler.into(),
-            nthreads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            nthreads: default_nthreads(),
             name: format!("worker-{}", std::process::id()),
             host: "127.0.0.1".into(),
             resources: Vec::new(),

@@ -111,6 +111,12 @@ pub fn run(command: ClusterCommand) -> Result<(), String> {
     // runs tasks on its own threads; a single async thread saves the cross-thread wake-ups that
     // otherwise dominate the cost of tiny tasks. (A worker's one thread belongs to a
     // multi-thread runtime so that tasks it runs inline may block: `rask_worker::runtime`.)
+    if let ClusterCommand::Worker { nthreads, .. } = &command {
+        // Before any thread starts: it sets an environment variable Polars reads once.
+        let threads = nthreads.unwrap_or_else(rask_worker::default_nthreads).max(1);
+        let polars_threads = crate::dataframe::polars_adapter::size_thread_pool_for_worker(threads);
+        tracing::info!(%polars_threads, "Polars' thread pool sized for this worker");
+    }
     let runtime = match command {
         ClusterCommand::Scheduler { .. } => {
             tokio::runtime::Builder::new_current_thread().enable_all().build()
@@ -184,8 +190,13 @@ pub fn run(command: ClusterCommand) -> Result<(), String> {
 fn init_logging() {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Colours only on a terminal: logs that go to a file or a pipe stay plain text.
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }
 
 /// `--memory-limit`: a size, `auto` (the machine's memory times this worker's share of the

@@ -1,5 +1,7 @@
 //! The `rask` binary's command line.
 
+mod common;
+
 use std::process::Command;
 
 fn rask(args: &[&str]) -> (bool, String) {
@@ -26,6 +28,31 @@ fn version_and_help() {
     let (ok, out) = rask(&["no-such-command"]);
     assert!(!ok);
     assert!(out.contains("unrecognized subcommand"), "{out}");
+}
+
+#[test]
+fn a_worker_sizes_polars_thread_pool_to_its_threads_unless_the_user_did() {
+    common::within(60, || {
+        // No scheduler listens on port 1: the worker says how it is set up, then fails to
+        // connect and exits.
+        let worker = |threads: &str, env: Option<&str>| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_rask"));
+            command.args(["worker", "127.0.0.1:1", "--nthreads", threads]);
+            command.env_remove("POLARS_MAX_THREADS").env("RUST_LOG", "info");
+            if let Some(value) = env {
+                command.env("POLARS_MAX_THREADS", value);
+            }
+            let output = command.output().expect("the rask binary runs");
+            assert!(!output.status.success(), "nothing to connect to");
+            String::from_utf8_lossy(&output.stderr).into_owned()
+        };
+        let out = worker("1", None);
+        assert!(out.contains("polars_threads=1"), "{out}");
+        let out = worker("2", None);
+        assert!(out.contains("polars_threads=2"), "{out}");
+        let out = worker("1", Some("3"));
+        assert!(out.contains("polars_threads=3"), "the user's setting wins: {out}");
+    });
 }
 
 #[test]
