@@ -2,7 +2,8 @@
 # Runs the NYC-taxi benchmark of rask (local scheduler and a local cluster of worker
 # processes), plain Polars and Dask (threads and a 2-process LocalCluster) side by side in one
 # session, and writes the JSON lines to docs/results/taxi-<date>-<HHMM>.jsonl (and standard output).
-# Each step runs three times per engine and its median time is reported.
+# Each step runs three times per engine (steps under 0.1 s at least 15 times) and its median
+# time is reported.
 #   scripts/bench-taxi.sh [ROWS_PER_FILE]     (default 400000: 4.8 M rows, about 585 MB of CSV)
 set -euo pipefail
 cd "$(dirname "$0")/.."
