@@ -39,8 +39,9 @@ const POLARS_MAX_THREADS: &str = "POLARS_MAX_THREADS";
 /// running `threads` tasks at once — unless the user has set `POLARS_MAX_THREADS`. (Dask's
 /// nanny sets `OMP_NUM_THREADS=1` in its workers for the same reason.) Two workers on two
 /// cores with a pool of two each kept four busy threads on two cores, and rayon's threads spin
-/// before they sleep: every DataFrame step on the taxi benchmark's process cluster got faster
-/// with the pool sized to the worker, up to 1.5× on a short step.
+/// before they sleep: every step of the taxi benchmark's process cluster that reads data got
+/// faster with the pool sized to the worker (`len`, which only counts lines, stayed the same),
+/// up to 1.5× on a short step.
 ///
 /// Polars reads the setting once, when its pool starts: call this at process start, before
 /// Polars runs and before the process starts threads of its own (it sets an environment
