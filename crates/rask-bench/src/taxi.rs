@@ -93,16 +93,10 @@ fn memory_probe(engine: &str, csv_glob: &str, blocksize_mib: u64) -> Result<()> 
     Ok(())
 }
 
+/// The bytes of the CSV files `pattern` (`DIR/*.csv`) names.
 fn glob_size(pattern: &str) -> u64 {
-    let dir = Path::new(pattern).parent().expect("a directory");
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().extension().is_some_and(|x| x == "csv"))
-                .filter_map(|e| e.metadata().ok().map(|m| m.len()))
-                .sum()
-        })
+    csv_files(pattern)
+        .map(|files| files.iter().filter_map(|f| f.metadata().ok()).map(|m| m.len()).sum())
         .unwrap_or(0)
 }
 
