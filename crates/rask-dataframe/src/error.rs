@@ -86,6 +86,20 @@ pub enum Error {
         /// The existing range.
         existing: String,
     },
+    /// An aggregation was given a column whose type it cannot take (a text column to `mean`).
+    #[error("cannot take `{operation}` of `{column}`: it is a {dtype} column, and {operation} needs {needs}; {fix}")]
+    AggregationType {
+        /// The aggregation (`mean`, `corr`, ...).
+        operation: String,
+        /// The column.
+        column: String,
+        /// Its type.
+        dtype: String,
+        /// What the aggregation takes.
+        needs: &'static str,
+        /// How to fix it, from what the data showed.
+        fix: String,
+    },
     /// The arguments of an operation do not fit together.
     #[error("{0}")]
     Invalid(String),
@@ -128,19 +142,73 @@ impl fmt::Display for TypeMismatches<'_> {
                 c.column, c.expected, c.found, c.example
             )?;
         }
-        let overrides: Vec<String> =
-            columns.iter().map(|c| format!("(\"{}\", DataType::{})", c.column, c.found)).collect();
-        write!(
-            f,
-            "\nset the types explicitly: CsvOptions::default().dtypes([{}])",
-            overrides.join(", ")
-        )
+        // A placeholder for a missing value (`-`, `?`, `NA` with the defaults off) is fixed by
+        // reading it as null, not by reading the column as text.
+        let (markers, typed): (Vec<&ColumnMismatch>, Vec<&ColumnMismatch>) =
+            columns.iter().partition(|c| crate::plan::looks_like_null_marker(&c.example));
+        if !markers.is_empty() {
+            let mut values: Vec<String> =
+                markers.iter().map(|c| format!("{:?}", c.example.trim())).collect();
+            values.dedup();
+            write!(
+                f,
+                "\n{} look{} like a marker for a missing value: read it as null with CsvOptions::default().null_values([{}])",
+                values.join(", "),
+                if values.len() == 1 { "s" } else { "" },
+                values.join(", ")
+            )?;
+        }
+        if !typed.is_empty() {
+            let overrides: Vec<String> = typed
+                .iter()
+                .map(|c| format!("(\"{}\", DataType::{})", c.column, c.found))
+                .collect();
+            write!(
+                f,
+                "\nset the types explicitly: CsvOptions::default().dtypes([{}])",
+                overrides.join(", ")
+            )?;
+        }
+        Ok(())
     }
+}
+
+/// Polars' error messages give the advice of its Python API (`truncate_ragged_lines=True`,
+/// `schema_overrides`, ...), which a rask user cannot follow: this puts rask's own options in
+/// their place.
+pub(crate) fn rask_advice(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut lines = message.lines().peekable();
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("Consider setting 'truncate_ragged_lines") {
+            out.push_str("Read such lines with CsvOptions::default().truncate_ragged_lines(true) (extra fields are dropped).\n");
+        } else if trimmed.contains("infer_schema_length") {
+            out.push_str("- reading more of the file for the schema: CsvOptions::default().sample_bytes(...) (default 256 KiB),\n");
+        } else if trimmed.contains("schema_overrides") {
+            out.push_str("- setting the column's type: CsvOptions::default().dtypes([(\"column\", DataType::...)]),\n");
+        } else if trimmed.contains("`ignore_errors`") {
+            out.push_str("- reading values that do not parse as null: CsvOptions::default().ignore_errors(true),\n");
+        } else if let Some(rest) = trimmed.strip_prefix("- adding `") {
+            let value = rest.split('`').next().unwrap_or_default();
+            out.push_str(&format!(
+                "- reading {value:?} as null: CsvOptions::default().null_values([{value:?}]).\n"
+            ));
+        } else if trimmed.contains("`strict=False`") {
+            out.push_str("- a non-strict cast, which turns values that do not convert into null: with_columns([col(\"column\").cast(DataType::...)])\n");
+        } else {
+            out.push_str(line);
+            if lines.peek().is_some() {
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 impl Error {
     pub(crate) fn polars(context: impl Into<String>, error: impl fmt::Display) -> Self {
-        Error::Polars { context: context.into(), reason: error.to_string() }
+        Error::Polars { context: context.into(), reason: rask_advice(&error.to_string()) }
     }
 
     pub(crate) fn io(

@@ -15,7 +15,7 @@ use rask_core::{
 };
 
 use crate::error::{Error, Result};
-use crate::plan::{JoinHow, Source, Step, Steps};
+use crate::plan::{Source, Step, Steps, TextSample};
 use crate::polars_adapter::{self as pl, DataType, Expr, PlFrame, Schema};
 use crate::tasks;
 
@@ -71,6 +71,8 @@ pub struct DataFrame {
     pub(crate) known_rows: Option<Arc<Vec<u64>>>,
     /// Index bounds per partition, when known (Parquet statistics).
     pub(crate) divisions: Option<Arc<Divisions>>,
+    /// What the CSV sample showed of the text columns, for errors that suggest a fix.
+    pub(crate) text_samples: Option<Arc<Vec<TextSample>>>,
 }
 
 impl DataFrame {
@@ -93,6 +95,7 @@ impl DataFrame {
             schema,
             known_rows: known_rows.map(Arc::new),
             divisions: None,
+            text_samples: None,
         })
     }
 
@@ -112,6 +115,7 @@ impl DataFrame {
             npartitions,
             known_rows: None,
             divisions: None,
+            text_samples: None,
         }
     }
 
@@ -253,65 +257,6 @@ impl DataFrame {
             }),
             None => Ok(()),
         }
-    }
-
-    /// Joins every partition with an in-memory Polars frame (sent once to each worker that
-    /// needs it): the broadcast join Dask does when one side is small.
-    pub fn join_frame(
-        &self,
-        right: &PlFrame,
-        left_on: &[&str],
-        right_on: &[&str],
-        how: JoinHow,
-    ) -> Result<Self> {
-        let mut tokenizer = Tokenizer::new();
-        tokenizer.token(Token::unique());
-        let extra = Extra::Frame(tasks::partition_value(right.clone()), tokenizer.finish());
-        self.join_extra(extra, left_on, right_on, how)
-    }
-
-    /// Joins with a rask frame. A frame with one partition is broadcast as it is; a larger one
-    /// is first concatenated into one partition (keep it small: every partition of `self`
-    /// reads all of it).
-    pub fn join(
-        &self,
-        right: &DataFrame,
-        left_on: &[&str],
-        right_on: &[&str],
-        how: JoinHow,
-    ) -> Result<Self> {
-        let right = right.repartition(1)?;
-        let (graph, name) = right.partitions();
-        let extra = Extra::Key(graph, Key::part(name, 0), Arc::new(right.schema().clone()));
-        self.join_extra(extra, left_on, right_on, how)
-    }
-
-    fn join_extra(
-        &self,
-        extra: Extra,
-        left_on: &[&str],
-        right_on: &[&str],
-        how: JoinHow,
-    ) -> Result<Self> {
-        if left_on.len() != right_on.len() || left_on.is_empty() {
-            return Err(Error::Invalid(format!(
-                "join needs as many left keys as right keys, at least one: got {left_on:?} and {right_on:?}"
-            )));
-        }
-        self.check_columns(
-            &left_on.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-            "join (left keys)",
-        )?;
-        let mut frame = self.clone();
-        frame.extras.push(extra);
-        let step = Step::Join {
-            right: frame.extras.len() - 1,
-            left_on: left_on.iter().map(|c| pl::column(c)).collect(),
-            right_on: right_on.iter().map(|c| pl::column(c)).collect(),
-            how,
-            suffix: "_right".into(),
-        };
-        frame.with_step(step, "join")
     }
 
     /// A random sample of about `fraction` of the rows of every partition. The same seed

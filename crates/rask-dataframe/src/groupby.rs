@@ -38,6 +38,8 @@ pub enum AggKind {
     Std(u8),
     /// Variance with the given delta degrees of freedom.
     Var(u8),
+    /// The exact median of the non-null values (as a float).
+    Median,
     /// Number of distinct values (null counts as one).
     NUnique,
     /// First value in partition order.
@@ -104,6 +106,12 @@ pub mod agg {
     /// Sample variance (ddof = 1).
     pub fn var(column: &str) -> Agg {
         Agg::new(AggKind::Var(1), column)
+    }
+    /// Exact median. Its partials are the group's values, so the finishing task holds every
+    /// value of a group at once: fine for the usual group sizes, heavy for one group of a
+    /// whole large column (use `DataFrame::quantiles` there, an approximate sketch).
+    pub fn median(column: &str) -> Agg {
+        Agg::new(AggKind::Median, column)
     }
     /// Distinct values.
     pub fn n_unique(column: &str) -> Agg {
@@ -194,6 +202,10 @@ impl DataFrame {
     pub fn count(&self) -> Result<DataFrame> {
         self.agg(self.columns().iter().map(|c| Agg::new(AggKind::Count, c)))
     }
+    /// Exact median of every numeric column (see [`agg::median`]).
+    pub fn median(&self) -> Result<DataFrame> {
+        self.agg(self.numeric_aggs(AggKind::Median))
+    }
     /// Sample standard deviation of every numeric column.
     pub fn std(&self) -> Result<DataFrame> {
         self.agg(self.numeric_aggs(AggKind::Std(1)))
@@ -274,6 +286,11 @@ pub(crate) fn tree_reduce(
     split_every: usize,
     split_out: u32,
 ) -> Result<DataFrame> {
+    crate::typecheck::check_group_spec(
+        frame.schema(),
+        &spec,
+        frame.text_samples.as_deref().map(Vec::as_slice),
+    )?;
     let schema = aggregate::result_schema(frame.schema(), &spec)?;
     // The first stage runs inside each partition's query (see `Step::PartialAgg`).
     let partials = frame.with_step(Step::PartialAgg(spec.clone()), "agg")?;

@@ -33,11 +33,13 @@ pub mod error;
 pub mod frame;
 pub mod groupby;
 pub mod io;
+pub mod join;
 pub mod ops;
 pub mod optimize;
 pub mod plan;
 pub mod polars_adapter;
 pub mod tasks;
+mod typecheck;
 
 pub use error::{ColumnMismatch, Error, Result};
 pub use frame::{DataFrame, Divisions};

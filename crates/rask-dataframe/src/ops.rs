@@ -20,6 +20,7 @@ use crate::frame::DataFrame;
 use crate::plan::Step;
 use crate::polars_adapter::{self as pl, PlFrame};
 use crate::tasks::{self, frame_of, frames_of, partition_value};
+use crate::typecheck::Needs;
 
 fn scheduler() -> Arc<dyn Scheduler> {
     default_scheduler().unwrap_or_else(|| Arc::new(LocalScheduler::new()))
@@ -308,7 +309,11 @@ pub fn concat(frames: &[DataFrame]) -> Result<DataFrame> {
 #[allow(clippy::needless_pass_by_value)]
 pub fn from_polars(frame: PlFrame, npartitions: u32) -> Result<DataFrame> {
     let frame = &frame;
-    let npartitions = npartitions.max(1);
+    if npartitions == 0 {
+        return Err(Error::Invalid(
+            "from_polars needs at least one partition, got 0: pass npartitions >= 1".into(),
+        ));
+    }
     let schema = pl::frame_schema(frame);
     let name = new_name("from-polars", &[], Some(Token::unique()));
     let identity = rask_core::registry::lookup("rask::identity")?;
@@ -570,7 +575,11 @@ impl DataFrame {
 
     fn moments(&self, columns: &[&str], correlation: bool) -> Result<DataFrame> {
         let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
-        self.check_columns(&columns, if correlation { "corr" } else { "cov" })?;
+        let operation = if correlation { "corr" } else { "cov" };
+        self.check_columns(&columns, operation)?;
+        for column in &columns {
+            self.check_values(operation, column, Needs::Numbers)?;
+        }
         self.two_stage(
             columns,
             "moments",
@@ -648,6 +657,7 @@ impl DataFrame {
     /// about 0.1% of the rows per merge level.
     pub fn quantiles(&self, column: &str, quantiles: &[f64]) -> Result<DataFrame> {
         self.check_columns(&[column.to_string()], "quantiles")?;
+        self.check_values("quantiles", column, Needs::NumbersOnly)?;
         let mut out = self.two_stage(
             vec![column.to_string()],
             "sketch",
@@ -659,6 +669,13 @@ impl DataFrame {
             (column.to_string(), pl::DataType::Float64),
         ]));
         Ok(out)
+    }
+
+    /// Refuses a column whose type `operation` cannot take (see [`crate::typecheck`]).
+    fn check_values(&self, operation: &str, column: &str, needs: Needs) -> Result<()> {
+        let dtype = self.schema().get(column).cloned().unwrap_or(pl::DataType::Null);
+        let samples = self.text_samples.as_deref().map(Vec::as_slice);
+        crate::typecheck::check_column(operation, column, &dtype, needs, samples)
     }
 
     /// The distinct values of a column (its categories), computed now, sorted.

@@ -86,6 +86,24 @@ pub enum JoinHow {
     Inner,
     /// Every row of the left side, with nulls where the right side has no match.
     Left,
+    /// Every row of the right side, with nulls where the left side has no match (the right
+    /// side's key columns are kept, as in Polars).
+    Right,
+    /// Every row of both sides (a full outer join), keys coalesced into the left side's key
+    /// columns as pandas' and Dask's `merge(how="outer")` do.
+    Outer,
+    /// The left rows that have a match, with the left columns only.
+    Semi,
+    /// The left rows that have no match, with the left columns only.
+    Anti,
+}
+
+impl JoinHow {
+    /// Whether right rows without a match are part of the result: then they are found once,
+    /// against the keys of every left partition, not in each partition.
+    pub fn keeps_unmatched_right(self) -> bool {
+        matches!(self, JoinHow::Right | JoinHow::Outer)
+    }
 }
 
 /// The steps of one fused task, as it travels.
@@ -118,8 +136,15 @@ pub struct CsvParse {
     pub separator: u8,
     /// Quote character.
     pub quote: u8,
-    /// Strings read as null.
+    /// Strings read as null (besides the empty field, which is always null). `read_csv`
+    /// puts pandas' default markers here unless `keep_default_na(false)`.
     pub null_values: Vec<String>,
+    /// Lines with more fields than the header are cut to the header's fields (Polars'
+    /// `truncate_ragged_lines`); missing fields at the end of a line are read as null.
+    pub truncate_ragged_lines: bool,
+    /// Values that do not parse as their column's type are read as null instead of failing
+    /// the read.
+    pub ignore_errors: bool,
     /// Columns parsed as datetimes.
     pub parse_dates: Vec<String>,
     /// The format of each `parse_dates` column found in the sample (`%Y-%m-%d %H:%M:%S`):
@@ -133,10 +158,43 @@ impl Default for CsvParse {
             separator: b',',
             quote: b'"',
             null_values: Vec::new(),
+            truncate_ragged_lines: false,
+            ignore_errors: false,
             parse_dates: Vec::new(),
             date_formats: Vec::new(),
         }
     }
+}
+
+/// The text `pd.read_csv` reads as a missing value by default (pandas' `STR_NA_VALUES`, less
+/// the empty field, which is null anyway): rask reads them as null too unless
+/// `CsvOptions::keep_default_na(false)`.
+pub const DEFAULT_NULL_VALUES: [&str; 18] = [
+    "NA", "N/A", "n/a", "NaN", "-NaN", "nan", "-nan", "null", "NULL", "None", "<NA>", "#N/A",
+    "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "1.#IND", "1.#QNAN",
+];
+
+/// Whether a text value looks like a marker for a missing value (one of pandas' markers in
+/// any case, or a placeholder people write by hand: `-`, `?`, `missing`, ...), so that an
+/// error can suggest `null_values` instead of a type.
+pub fn looks_like_null_marker(value: &str) -> bool {
+    let value = value.trim();
+    const HAND_WRITTEN: [&str; 12] =
+        ["-", "--", "---", "?", "??", ".", "missing", "unknown", "none", "nil", "n.a.", "na"];
+    DEFAULT_NULL_VALUES.iter().any(|m| m.eq_ignore_ascii_case(value))
+        || HAND_WRITTEN.iter().any(|m| m.eq_ignore_ascii_case(value))
+}
+
+/// What the CSV sample showed of a column read as text, to suggest the right fix when an
+/// operation needs numbers: a marker for missing values (`null_values`), or a type (`dtypes`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TextSample {
+    /// The column.
+    pub column: String,
+    /// How many of its sampled values parse as numbers.
+    pub numbers: usize,
+    /// A few distinct sampled values that do not, in the order met.
+    pub others: Vec<String>,
 }
 
 /// One CSV partition: a block of a file.

@@ -161,16 +161,42 @@ proptest! {
     #[test]
     fn joins_match_polars((keys, xs, parts) in data()) {
         let df = frame(&keys, &xs);
-        let names = df!("g" => [0i64, 1], "label" => ["zero", "one"]).unwrap();
-        for how in [JoinHow::Left, JoinHow::Inner] {
-            let polars_how = if how == JoinHow::Left { JoinType::Left } else { JoinType::Inner };
-            let expected = df.clone().lazy().join(names.clone().lazy(), [col("g")], [col("g")], JoinArgs::new(polars_how)).collect().unwrap();
+        // Keys 1 and 2 match some rows, 5 none, and a null key never matches.
+        let names = df!("g" => [Some(1i64), Some(2), Some(5), None], "label" => ["one", "two", "five", "none"]).unwrap();
+        let hows = [
+            (JoinHow::Left, JoinType::Left), (JoinHow::Inner, JoinType::Inner),
+            (JoinHow::Right, JoinType::Right), (JoinHow::Outer, JoinType::Full),
+            (JoinHow::Semi, JoinType::Semi), (JoinHow::Anti, JoinType::Anti),
+        ];
+        for (how, polars_how) in hows {
+            let mut args = JoinArgs::new(polars_how).with_suffix(Some("_right".into()));
+            if how == JoinHow::Outer {
+                args.coalesce = JoinCoalesce::CoalesceColumns;
+            }
+            let expected = df.clone().lazy().join(names.clone().lazy(), [col("g")], [col("g")], args).collect().unwrap();
+            let all: Vec<&str> = expected.get_column_names().iter().map(|c| c.as_str()).collect();
+            let expected = sorted(&expected, &all);
             let broadcast = from_polars(df.clone(), parts).unwrap().join_frame(&names, &["g"], &["g"], how).unwrap();
-            assert_close(&compute(&broadcast), &expected);
+            assert_close(&sorted(&compute(&broadcast), &all), &expected);
             let right = from_polars(names.clone(), 2).unwrap();
             let joined = from_polars(df.clone(), parts).unwrap().join(&right, &["g"], &["g"], how).unwrap();
-            assert_close(&compute(&joined), &expected);
+            assert_close(&sorted(&compute(&joined), &all), &expected);
         }
+    }
+
+    #[test]
+    fn exact_medians_match_polars((keys, xs, parts) in data(), split_every in 2usize..5) {
+        let df = frame(&keys, &xs);
+        let rask = from_polars(df.clone(), parts).unwrap();
+        let grouped = rask.group_by(["k"]).split_every(split_every)
+            .agg([agg::median("x").alias("mx"), agg::median("y").alias("my"), agg::median("g")]).unwrap();
+        let polars = df.clone().lazy().group_by([col("k")])
+            .agg([col("x").median().alias("mx"), col("y").median().alias("my"), col("g").median()])
+            .collect().unwrap();
+        assert_close(&compute(&grouped), &sorted(&polars, &["k"]));
+        let whole = rask.agg([agg::median("x"), agg::median("y")]).unwrap();
+        let polars_whole = df.lazy().select([col("x").median(), col("y").median()]).collect().unwrap();
+        assert_close(&compute(&whole), &polars_whole);
     }
 
     #[test]

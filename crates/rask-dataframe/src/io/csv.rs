@@ -7,11 +7,13 @@
 //! showed fails the task that meets them with an error listing every such column and the
 //! `dtypes` override that fixes it.
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
 use crate::frame::DataFrame;
 use crate::io::blocks;
 use crate::io::store::{self, Location, StorageOptions};
-use crate::plan::{CsvBlock, CsvParse, Source};
+use crate::plan::{CsvBlock, CsvParse, Source, DEFAULT_NULL_VALUES};
 use crate::polars_adapter::{csv as pl_csv, DataType};
 
 /// Options of [`read_csv`]; `CsvOptions::default()` reads comma-separated files with a header.
@@ -21,6 +23,9 @@ pub struct CsvOptions {
     dtypes: Vec<(String, DataType)>,
     usecols: Option<Vec<String>>,
     parse: CsvParse,
+    /// Markers read as null besides the defaults (`null_values`).
+    null_values: Vec<String>,
+    keep_default_na: bool,
     sample_bytes: usize,
     storage: StorageOptions,
 }
@@ -32,6 +37,8 @@ impl Default for CsvOptions {
             dtypes: Vec::new(),
             usecols: None,
             parse: CsvParse::default(),
+            null_values: Vec::new(),
+            keep_default_na: true,
             sample_bytes: 256 * 1024,
             storage: Vec::new(),
         }
@@ -73,9 +80,34 @@ impl CsvOptions {
         self
     }
 
-    /// Strings read as null (for example `NA`).
+    /// More strings read as null (for example `-` or `?`), besides the empty field and
+    /// pandas' default markers (`NA`, `N/A`, `NaN`, `null`, `None`, ... — see
+    /// [`DEFAULT_NULL_VALUES`](crate::plan::DEFAULT_NULL_VALUES)), as `pd.read_csv`'s
+    /// `na_values` does.
     pub fn null_values<S: AsRef<str>>(mut self, values: impl IntoIterator<Item = S>) -> Self {
-        self.parse.null_values = values.into_iter().map(|v| v.as_ref().to_string()).collect();
+        self.null_values = values.into_iter().map(|v| v.as_ref().to_string()).collect();
+        self
+    }
+
+    /// Whether pandas' default null markers are read as null (default `true`); with `false`
+    /// only the empty field and the `null_values` given are (pandas' `keep_default_na`).
+    pub fn keep_default_na(mut self, keep: bool) -> Self {
+        self.keep_default_na = keep;
+        self
+    }
+
+    /// Reads lines with more fields than the header by dropping the extra fields (default:
+    /// such a line is an error naming it). Missing fields at the end of a line are null.
+    pub fn truncate_ragged_lines(mut self, truncate: bool) -> Self {
+        self.parse.truncate_ragged_lines = truncate;
+        self
+    }
+
+    /// Reads values that do not parse as their column's type as null (default: the read fails
+    /// naming the column and an example value). Use it when a few bad values may be lost;
+    /// `dtypes` or `null_values` are the exact fixes.
+    pub fn ignore_errors(mut self, ignore: bool) -> Self {
+        self.parse.ignore_errors = ignore;
         self
     }
 
@@ -98,12 +130,31 @@ impl CsvOptions {
 /// Reads CSV files (a path, a directory, a glob such as `data/*.csv`, or a URL such as
 /// `s3://bucket/trips/*.csv`) lazily, one partition per block.
 pub fn read_csv(pattern: &str, options: CsvOptions) -> Result<DataFrame> {
-    let CsvOptions { blocksize, dtypes, usecols, parse, sample_bytes, storage } = options;
+    let CsvOptions {
+        blocksize,
+        dtypes,
+        usecols,
+        mut parse,
+        null_values,
+        keep_default_na,
+        sample_bytes,
+        storage,
+    } = options;
+    parse.null_values = if keep_default_na {
+        DEFAULT_NULL_VALUES.iter().map(|m| m.to_string()).collect()
+    } else {
+        Vec::new()
+    };
+    for marker in null_values {
+        if !parse.null_values.contains(&marker) {
+            parse.null_values.push(marker);
+        }
+    }
     let files = store::expand(pattern, &storage)?;
     let (first, first_size) = &files[0];
     let sample = first.read_range(0, (sample_bytes as u64).min(*first_size))?;
-    let mut parse = parse;
-    let schema = pl_csv::infer_schema(&sample, &mut parse, &dtypes, &first.to_string())?;
+    let (schema, text_samples) =
+        pl_csv::infer_schema(&sample, &mut parse, &dtypes, &first.to_string())?;
     let mut blocks = Vec::new();
     for (location, size) in &files {
         let header_end = if location == first {
@@ -124,7 +175,8 @@ pub fn read_csv(pattern: &str, options: CsvOptions) -> Result<DataFrame> {
             file_size: *size,
         }));
     }
-    let frame = DataFrame::from_source(Source::Csv { blocks, schema, parse }, None)?;
+    let mut frame = DataFrame::from_source(Source::Csv { blocks, schema, parse }, None)?;
+    frame.text_samples = Some(Arc::new(text_samples));
     frame.project(usecols.as_deref(), "usecols")
 }
 

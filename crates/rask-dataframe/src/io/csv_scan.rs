@@ -7,6 +7,11 @@
 //! the wanted fields with the same number parsers Polars' CSV reader uses (`atoi_simd`,
 //! `fast-float2`), so values are identical.
 //!
+//! Null markers (`NA`, `NaN`, `null`, ... as `CsvOptions` sets them) are read as null as
+//! Polars reads them: a field equal to a marker, byte for byte. They are checked only where a
+//! marker could stand: for numbers, when the field does not parse (or parses as NaN); for
+//! text, against the markers of the field's length.
+//!
 //! It is optimistic: anything it does not handle exactly as Polars does — a quote character
 //! anywhere in the block, a line with the wrong number of fields, a value that does not parse,
 //! leading whitespace, a date that is not `%Y-%m-%d %H:%M:%S`, invalid UTF-8 — makes it return
@@ -92,6 +97,45 @@ fn push_valid(valid: &mut Option<Vec<bool>>) {
     }
 }
 
+/// The null markers, grouped by length so a field is compared only with markers as long as
+/// it (most fields match no marker's length at all).
+#[derive(Clone, Debug, Default)]
+struct NullMarkers {
+    by_len: Vec<Vec<Box<[u8]>>>,
+    /// Whether a marker is itself a number or a date (`-999`): then numeric fields are checked
+    /// against the markers before they are parsed, as Polars does.
+    looks_numeric: bool,
+}
+
+impl NullMarkers {
+    fn new(markers: &[String]) -> Self {
+        let mut by_len: Vec<Vec<Box<[u8]>>> = Vec::new();
+        for marker in markers.iter().filter(|m| !m.is_empty()) {
+            let len = marker.len();
+            if by_len.len() <= len {
+                by_len.resize(len + 1, Vec::new());
+            }
+            by_len[len].push(marker.as_bytes().into());
+        }
+        let looks_numeric = markers.iter().any(|m| {
+            m.bytes().next().is_some_and(|b| b.is_ascii_digit())
+                || fast_float2::parse::<f64, _>(m.as_bytes()).is_ok_and(|v| !v.is_nan())
+        });
+        NullMarkers { by_len, looks_numeric }
+    }
+
+    /// Whether a numeric field is a marker that parses as a number.
+    #[inline]
+    fn numeric_marker(&self, field: &[u8]) -> bool {
+        self.looks_numeric && self.matches(field)
+    }
+
+    #[inline]
+    fn matches(&self, field: &[u8]) -> bool {
+        self.by_len.get(field.len()).is_some_and(|ms| ms.iter().any(|m| **m == *field))
+    }
+}
+
 /// Parses the wanted fields of whole lines fed to it piece by piece (so a block can be read
 /// through a small window that stays in cache), up to a row limit.
 pub struct Scanner {
@@ -109,6 +153,7 @@ pub struct Scanner {
     sized: bool,
     /// The date of the last datetime parsed (rows of a file mostly share their dates).
     last_date: LastDate,
+    null_markers: NullMarkers,
 }
 
 impl Scanner {
@@ -154,7 +199,14 @@ impl Scanner {
             expected_bytes: 0,
             sized: false,
             last_date: LastDate::default(),
+            null_markers: NullMarkers::default(),
         })
+    }
+
+    /// Fields equal to one of `markers` are read as null (as Polars' `null_values`).
+    pub fn with_null_markers(mut self, markers: &[String]) -> Self {
+        self.null_markers = NullMarkers::new(markers);
+        self
     }
 
     /// Tells the scanner how many bytes of lines are coming in all, so it sizes its columns
@@ -219,7 +271,15 @@ impl Scanner {
                 }
                 let column = self.columns[field].as_mut().expect("wanted fields have columns");
                 let value = &lines[start..value_end];
-                parse_field(column, self.kinds[field], value, self.rows, &mut self.last_date)?;
+                let kind = self.kinds[field];
+                parse_field(
+                    column,
+                    kind,
+                    value,
+                    self.rows,
+                    &mut self.last_date,
+                    &self.null_markers,
+                )?;
                 field += 1;
                 if at_line_end {
                     line_end = Some(end);
@@ -345,36 +405,52 @@ fn parse_field(
     field: &[u8],
     row: usize,
     last_date: &mut LastDate,
+    null_markers: &NullMarkers,
 ) -> Option<()> {
     if kind != FieldKind::Utf8 && field.first().is_some_and(|b| b.is_ascii_whitespace()) {
         return None; // Polars skips leading whitespace in numbers; rare enough to leave to it
     }
     match column {
         ScannedColumn::Int64 { values, valid } => {
-            if field.is_empty() {
-                values.push(0);
-                push_null(valid, row);
-                return Some(());
-            }
-            let value = match kind {
-                FieldKind::DatetimeMicros => datetime_micros(field, last_date)?,
-                _ => atoi_simd::parse::<i64, true, true>(field).ok()?,
+            let parsed = match kind {
+                _ if field.is_empty() || null_markers.numeric_marker(field) => None,
+                FieldKind::DatetimeMicros => datetime_micros(field, last_date),
+                _ => atoi_simd::parse::<i64, true, true>(field).ok(),
             };
-            values.push(value);
-            push_valid(valid);
+            match parsed {
+                Some(value) => {
+                    values.push(value);
+                    push_valid(valid);
+                }
+                None if field.is_empty() || null_markers.matches(field) => {
+                    values.push(0);
+                    push_null(valid, row);
+                }
+                None => return None,
+            }
         }
         ScannedColumn::Float64 { values, valid } => {
-            if field.is_empty() {
-                values.push(0.0);
-                push_null(valid, row);
-                return Some(());
+            // A marker may also parse as a float (`NaN`): Polars checks markers first.
+            let parsed = if null_markers.numeric_marker(field) {
+                None
+            } else {
+                fast_float2::parse::<f64, _>(field).ok()
+            };
+            match parsed {
+                Some(value) if !value.is_nan() || !null_markers.matches(field) => {
+                    values.push(value);
+                    push_valid(valid);
+                }
+                _ if field.is_empty() || null_markers.matches(field) => {
+                    values.push(0.0);
+                    push_null(valid, row);
+                }
+                _ => return None,
             }
-            values.push(fast_float2::parse::<f64, _>(field).ok()?);
-            push_valid(valid);
         }
         ScannedColumn::Utf8 { text, ends } => {
             // Polars reads an empty field as null (its `missing_is_null` default).
-            if field.is_empty() {
+            if field.is_empty() || null_markers.matches(field) {
                 ends.push(None);
             } else {
                 // Invalid UTF-8 goes to the general reader. (Fields are split at ASCII bytes,

@@ -49,6 +49,11 @@ fn partial_exprs(index: usize, agg: &Agg, grouped: bool) -> Vec<Expr> {
             let unique = c().unique();
             vec![if grouped { unique } else { unique.implode(false) }.alias(name("u"))]
         }
+        // The values themselves (a list per group): an exact median needs all of them.
+        AggKind::Median => {
+            let values = float(c()).drop_nulls();
+            vec![if grouped { values } else { values.implode(false) }.alias(name("v"))]
+        }
         AggKind::First => vec![c().first().alias(name("f"))],
         AggKind::Last => vec![c().last().alias(name("f"))],
     }
@@ -70,6 +75,11 @@ fn combine_exprs(index: usize, agg: &Agg, grouped: bool) -> Vec<Expr> {
             let unique = p(index, "u").explode(EXPLODE).unique();
             vec![if grouped { unique } else { unique.implode(false) }
                 .alias(partial_name(index, "u"))]
+        }
+        AggKind::Median => {
+            let values = p(index, "v").explode(EXPLODE).drop_nulls();
+            vec![if grouped { values } else { values.implode(false) }
+                .alias(partial_name(index, "v"))]
         }
         AggKind::First => vec![keep("f", |e| e.first())],
         AggKind::Last => vec![keep("f", |e| e.last())],
@@ -100,6 +110,7 @@ fn final_expr(index: usize, agg: &Agg) -> Expr {
         // Rounding error can make a tiny variance negative.
         AggKind::Std(ddof) => variance(ddof).clip_min(lit(0.0)).sqrt(),
         AggKind::NUnique => p(index, "u").explode(EXPLODE).n_unique(),
+        AggKind::Median => p(index, "v").explode(EXPLODE).median(),
         AggKind::First => p(index, "f").first(),
         AggKind::Last => p(index, "f").last(),
     };

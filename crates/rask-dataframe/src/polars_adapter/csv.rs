@@ -12,15 +12,26 @@ use polars::prelude::{
 };
 
 use super::{column_names, polars_error, PlFrame};
-use crate::error::{ColumnMismatch, Error, Result};
+use crate::error::{rask_advice, ColumnMismatch, Error, Result};
 use crate::io::blocks;
 use crate::io::csv_scan::{FieldKind, ScannedColumn, Scanner};
 use crate::io::store::Location;
-use crate::plan::{CsvBlock, CsvParse};
+use crate::plan::{CsvBlock, CsvParse, TextSample};
 
 fn null_values(parse: &CsvParse) -> Option<NullValues> {
     (!parse.null_values.is_empty()).then(|| {
         NullValues::AllColumns(parse.null_values.iter().map(|s| s.as_str().into()).collect())
+    })
+}
+
+/// Polars' reader options for rask's parsing options: every read of CSV text (sample, block,
+/// diagnosis) goes through here, so they all read the same values.
+fn read_options(parse: &CsvParse) -> CsvReadOptions {
+    CsvReadOptions::default().with_ignore_errors(parse.ignore_errors).map_parse_options(|p| {
+        p.with_separator(parse.separator)
+            .with_quote_char(Some(parse.quote))
+            .with_null_values(null_values(parse))
+            .with_truncate_ragged_lines(parse.truncate_ragged_lines)
     })
 }
 
@@ -62,25 +73,21 @@ fn detect_date_format(sample: &PlFrame, column: &str) -> Option<String> {
 }
 
 /// Infers the schema from the first bytes of a file (cut at the last complete line), then
-/// applies `parse_dates` (finding each column's format) and the `dtypes` overrides.
+/// applies `parse_dates` (finding each column's format) and the `dtypes` overrides. Also
+/// returns what the sample holds of each column left as text.
 pub fn infer_schema(
     sample: &[u8],
     parse: &mut CsvParse,
     dtypes: &[(String, DataType)],
     path: &str,
-) -> Result<Schema> {
+) -> Result<(Schema, Vec<TextSample>)> {
     let cut = sample.iter().rposition(|&b| b == b'\n').map_or(sample.len(), |p| p + 1);
-    let frame = CsvReadOptions::default()
+    let frame = read_options(parse)
         .with_has_header(true)
         .with_infer_schema_length(None)
-        .map_parse_options(|p| {
-            p.with_separator(parse.separator)
-                .with_quote_char(Some(parse.quote))
-                .with_null_values(null_values(parse))
-        })
         .into_reader_with_file_handle(Cursor::new(&sample[..cut]))
         .finish()
-        .map_err(|e| Error::io("cannot infer the columns of", path, e))?;
+        .map_err(|e| Error::io("cannot infer the columns of", path, rask_advice(&e.to_string())))?;
     let mut schema = frame.schema().as_ref().clone();
     parse.date_formats.clear();
     for name in &parse.parse_dates {
@@ -112,7 +119,26 @@ pub fn infer_schema(
             }
         }
     }
-    Ok(schema)
+    let samples = schema
+        .iter()
+        .filter(|(_, dtype)| **dtype == DataType::String)
+        .filter_map(|(name, _)| text_sample(&frame, name))
+        .collect();
+    Ok((schema, samples))
+}
+
+/// Sampled values of a text column: how many are numbers, and a few that are not.
+fn text_sample(frame: &PlFrame, column: &str) -> Option<TextSample> {
+    let values = frame.column(column).ok()?.str().ok()?.clone();
+    let mut sample = TextSample { column: column.to_string(), ..TextSample::default() };
+    for value in values.iter().flatten() {
+        if value.trim().parse::<f64>().is_ok() {
+            sample.numbers += 1;
+        } else if sample.others.len() < 5 && !sample.others.iter().any(|o| o == value) {
+            sample.others.push(value.to_string());
+        }
+    }
+    Some(sample)
 }
 
 /// The byte range of the lines a block owns (see [`blocks`]): from its first line start at or
@@ -233,7 +259,7 @@ impl BlockScan {
 
     /// The fast path: `None` when the block or a column needs the general reader.
     fn scan_fast(&self, wanted: &[PlSmallStr], n_rows: Option<usize>) -> Option<PlFrame> {
-        if !self.parse.null_values.is_empty() || wanted.is_empty() {
+        if wanted.is_empty() {
             return None;
         }
         let mut kinds = vec![FieldKind::Skip; self.schema.len()];
@@ -250,7 +276,8 @@ impl BlockScan {
                 _ => return None,
             };
         }
-        let mut scanner = Scanner::new(&kinds, self.parse.separator, self.parse.quote, n_rows)?;
+        let mut scanner = Scanner::new(&kinds, self.parse.separator, self.parse.quote, n_rows)?
+            .with_null_markers(&self.parse.null_values);
         scanner.expect_bytes((self.end - self.begin) as usize);
         let mut plain = true;
         match &self.block.location {
@@ -355,17 +382,12 @@ impl BlockScan {
                 *dtype = DataType::String;
             }
         }
-        let frame = CsvReadOptions::default()
+        let frame = read_options(&self.parse)
             .with_has_header(false)
             .with_schema(Some(Arc::new(read_schema)))
             .with_columns(Some(wanted.iter().cloned().collect()))
             .with_n_rows(n_rows)
             .with_raise_if_empty(false)
-            .map_parse_options(|p| {
-                p.with_separator(self.parse.separator)
-                    .with_quote_char(Some(self.parse.quote))
-                    .with_null_values(null_values(&self.parse))
-            })
             .into_reader_with_file_handle(Cursor::new(lines))
             .finish()?;
         self.parse_dates(frame)
@@ -443,14 +465,9 @@ fn diagnose(
     }
     // Values of other types than the schema says? Parse everything as text and try each column.
     let text_schema: Schema = schema.iter().map(|(n, _)| (n.clone(), DataType::String)).collect();
-    let text = CsvReadOptions::default()
+    let text = read_options(parse)
         .with_has_header(false)
         .with_schema(Some(Arc::new(text_schema)))
-        .map_parse_options(|p| {
-            p.with_separator(parse.separator)
-                .with_quote_char(Some(parse.quote))
-                .with_null_values(null_values(parse))
-        })
         .into_reader_with_file_handle(Cursor::new(lines))
         .finish();
     let Ok(text) = text else {

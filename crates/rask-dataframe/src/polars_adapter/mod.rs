@@ -266,14 +266,7 @@ fn lazy_steps(
             Step::PartialAgg(spec) => aggregate::partial_lazy(lazy, spec),
             Step::Tail(n) => lazy.tail(*n as _),
             Step::Join { right, left_on, right_on, how, suffix } => {
-                let how = match how {
-                    JoinHow::Inner => JoinType::Inner,
-                    JoinHow::Left => JoinType::Left,
-                };
-                let mut args = JoinArgs::new(how).with_suffix(Some(suffix.as_str().into()));
-                // Rows keep their order, as in a pandas or Dask merge.
-                args.maintain_order = polars::prelude::MaintainOrderJoin::Left;
-                lazy.join(extras[*right].clone(), left_on, right_on, args)
+                join_matched(lazy, extras[*right].clone(), left_on, right_on, *how, suffix)
             }
             Step::Sample { fraction, seed } => {
                 if schema_only {
@@ -292,6 +285,77 @@ fn lazy_steps(
         };
     }
     Ok(lazy)
+}
+
+/// Polars' join arguments for a rask join.
+fn join_args(how: JoinHow, suffix: &str) -> JoinArgs {
+    let join_type = match how {
+        JoinHow::Inner => JoinType::Inner,
+        JoinHow::Left => JoinType::Left,
+        JoinHow::Right => JoinType::Right,
+        JoinHow::Outer => JoinType::Full,
+        JoinHow::Semi => JoinType::Semi,
+        JoinHow::Anti => JoinType::Anti,
+    };
+    let mut args = JoinArgs::new(join_type).with_suffix(Some(suffix.into()));
+    // Rows keep their order, as in a pandas or Dask merge.
+    args.maintain_order = polars::prelude::MaintainOrderJoin::Left;
+    if how == JoinHow::Outer {
+        args.coalesce = polars::prelude::JoinCoalesce::CoalesceColumns;
+    }
+    args
+}
+
+/// Marks the rows of the left side in right and outer joins, so that right rows without a
+/// match (null marker) can be told apart from left rows whose columns are null.
+const LEFT_ROW: &str = "__rask_left_row";
+
+/// One left partition joined with the whole right side. Right and outer joins keep only the
+/// rows that involve this partition: right rows without a match in *any* partition are added
+/// once, by [`join_unmatched_right`].
+fn join_matched(
+    lazy: LazyFrame,
+    right: LazyFrame,
+    left_on: &[Expr],
+    right_on: &[Expr],
+    how: JoinHow,
+    suffix: &str,
+) -> LazyFrame {
+    let args = join_args(how, suffix);
+    if !how.keeps_unmatched_right() {
+        return lazy.join(right, left_on, right_on, args);
+    }
+    lazy.with_column(lit(true).alias(LEFT_ROW))
+        .join(right, left_on, right_on, args)
+        .filter(col(LEFT_ROW).is_not_null())
+        .drop(by_name([LEFT_ROW], true, false))
+}
+
+/// The right rows whose keys match no left row (`left_keys`: every distinct left key), as rows
+/// of the join's result: left columns null (for an outer join, the keys in the left key
+/// columns).
+pub fn join_unmatched_right(
+    left_schema: &Schema,
+    left_keys: &PlFrame,
+    right: &PlFrame,
+    left_on: &[String],
+    right_on: &[String],
+    how: JoinHow,
+    suffix: &str,
+) -> Result<PlFrame> {
+    let left_on: Vec<Expr> = left_on.iter().map(|c| col(c.as_str())).collect();
+    let right_on: Vec<Expr> = right_on.iter().map(|c| col(c.as_str())).collect();
+    let unmatched = right.clone().lazy().join(
+        left_keys.clone().lazy(),
+        &right_on,
+        &left_on,
+        JoinArgs::new(JoinType::Anti),
+    );
+    empty(left_schema)
+        .lazy()
+        .join(unmatched, left_on, right_on, join_args(how, suffix))
+        .collect()
+        .map_err(|e| Error::polars("finding the right rows without a match", e))
 }
 
 /// The rows whose seeded uniform draw falls in `low..high`. The draws depend only on the seed,
@@ -384,6 +448,38 @@ pub fn len_expr() -> Expr {
 /// Whether a type is numeric.
 pub fn is_numeric(dtype: &DataType) -> bool {
     dtype.is_primitive_numeric()
+}
+
+/// What kind of values a column of this type holds, as far as aggregations care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Integers, floats and decimals.
+    Number,
+    /// `true`/`false` (counted as 1/0 by sums and means, as in Polars and pandas).
+    Boolean,
+    /// Strings.
+    Text,
+    /// Dates, datetimes and times of day.
+    Temporal,
+    /// Durations.
+    Duration,
+    /// Categoricals and enums.
+    Categorical,
+    /// Anything else: binary, lists, structs, all-null columns.
+    Other,
+}
+
+/// The kind of values of a type.
+pub fn value_kind(dtype: &DataType) -> ValueKind {
+    match dtype {
+        DataType::Boolean => ValueKind::Boolean,
+        DataType::String => ValueKind::Text,
+        DataType::Duration(_) => ValueKind::Duration,
+        DataType::Date | DataType::Datetime(..) | DataType::Time => ValueKind::Temporal,
+        DataType::Categorical(..) | DataType::Enum(..) => ValueKind::Categorical,
+        t if t.is_primitive_numeric() || t.is_decimal() => ValueKind::Number,
+        _ => ValueKind::Other,
+    }
 }
 
 /// A column's values as text (nulls as `null`).
