@@ -134,7 +134,8 @@ pub(crate) fn check_column(
     Err(Error::AggregationType {
         operation: operation.to_string(),
         column: column.to_string(),
-        dtype: dtype.to_string(),
+        // As a Rust user writes it (`String`, `Date`), not as Polars prints it (`str`).
+        dtype: format!("{dtype:?}"),
         needs: needs.describe(),
         fix: fix_for(column, kind, needs, sample),
     })

@@ -23,8 +23,12 @@ fn p(index: usize, part: &str) -> Expr {
     col(partial_name(index, part))
 }
 
+/// Values as floats for sums of squares and means. The cast is strict: the plan only lets
+/// numbers and booleans get here, so a partition whose column turns out to hold text (a
+/// `map_partitions` that returns another type than it declared) fails naming the column and
+/// the values, instead of reading them as null.
 fn float(expr: Expr) -> Expr {
-    expr.cast(DataType::Float64)
+    expr.strict_cast(DataType::Float64)
 }
 
 const EXPLODE: ExplodeOptions = ExplodeOptions { empty_as_null: false, keep_nulls: true };

@@ -87,7 +87,7 @@ pub fn infer_schema(
         .with_infer_schema_length(None)
         .into_reader_with_file_handle(Cursor::new(&sample[..cut]))
         .finish()
-        .map_err(|e| Error::io("cannot infer the columns of", path, rask_advice(&e.to_string())))?;
+        .map_err(|e| sample_error(&sample[..cut], parse, path, &e))?;
     let mut schema = frame.schema().as_ref().clone();
     parse.date_formats.clear();
     for name in &parse.parse_dates {
@@ -125,6 +125,27 @@ pub fn infer_schema(
         .filter_map(|(name, _)| text_sample(&frame, name))
         .collect();
     Ok((schema, samples))
+}
+
+/// Why the sample did not parse: a line with too many fields (named), or Polars' reason.
+fn sample_error(sample: &[u8], parse: &CsvParse, path: &str, error: &PolarsError) -> Error {
+    let header = &sample[..blocks::header_end(sample) as usize];
+    let fields = count_fields(header.strip_suffix(b"\n").unwrap_or(header), parse);
+    if let Some(offset) = overlong_record(sample, parse, fields) {
+        let line = sample[offset..].split(|&b| b == b'\n').next().unwrap_or_default();
+        return Error::MalformedCsv {
+            path: path.to_string(),
+            offset: offset as u64,
+            line: sample[..offset].iter().filter(|&&b| b == b'\n').count() as u64 + 1,
+            block_start: 0,
+            reason: format!(
+                "expected {fields} fields, found {}: {:?}; to read such lines without their extra fields, use CsvOptions::default().truncate_ragged_lines(true)",
+                count_fields(line, parse),
+                String::from_utf8_lossy(&line[..line.len().min(200)])
+            ),
+        };
+    }
+    Error::io("cannot infer the columns of", path, rask_advice(&error.to_string()))
 }
 
 /// Sampled values of a text column: how many are numbers, and a few that are not.
@@ -376,6 +397,19 @@ impl BlockScan {
             .location
             .read_range(self.begin, self.end)
             .map_err(|e| PolarsError::ComputeError(e.to_string().into()))?;
+        // Polars drops the extra fields of a long line without a word when it reads a
+        // projection: refuse such lines unless the user asked for them to be cut.
+        if !self.parse.truncate_ragged_lines {
+            if let Some(offset) = overlong_record(&lines, &self.parse, self.schema.len()) {
+                return Err(PolarsError::ComputeError(
+                    format!(
+                        "a line at byte {} has more fields than the header",
+                        self.begin + offset as u64
+                    )
+                    .into(),
+                ));
+            }
+        }
         let mut read_schema = self.schema.as_ref().clone();
         for (name, _) in &self.parse.date_formats {
             if let Some(dtype) = read_schema.get_mut(name.as_str()) {
@@ -437,7 +471,10 @@ fn diagnose(
     let mut offset = 0usize;
     for (index, line) in lines.split(|&b| b == b'\n').enumerate() {
         let text = line.strip_suffix(b"\r").unwrap_or(line);
-        if !text.is_empty() && count_fields(text, parse) != expected {
+        // Fewer fields are read as null (as Polars and pandas do); more are an error unless
+        // the user asked for them to be cut.
+        if !text.is_empty() && count_fields(text, parse) > expected && !parse.truncate_ragged_lines
+        {
             let line_in_file = block
                 .location
                 .read_range(0, block_start)
@@ -450,6 +487,7 @@ fn diagnose(
                 count_fields(text, parse),
                 String::from_utf8_lossy(&text[..text.len().min(200)])
             );
+            reason.push_str("; to read such lines without their extra fields, use CsvOptions::default().truncate_ragged_lines(true)");
             if text.contains(&parse.quote) {
                 reason.push_str(" (if a quoted field holds a line break, read each file whole: CsvOptions::default().blocksize(None))");
             }
@@ -498,16 +536,31 @@ fn diagnose(
         }
     }
     if columns.is_empty() {
-        Error::MalformedCsv {
-            path,
-            offset: block_start,
-            line: 0,
-            block_start,
-            reason: error.to_string(),
-        }
+        // The text is fine: the query on top of it failed.
+        Error::polars(format!("the query on the block of `{path}` at byte {block_start}"), error)
     } else {
         Error::ColumnTypes { path, columns }
     }
+}
+
+/// The offset of the first record with more than `fields` fields, if any. Quotes are
+/// followed across line breaks, so a quoted line break does not end a record.
+fn overlong_record(bytes: &[u8], parse: &CsvParse, fields: usize) -> Option<usize> {
+    let (mut quoted, mut count, mut start) = (false, 1usize, 0usize);
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == parse.quote {
+            quoted = !quoted;
+        } else if !quoted && b == parse.separator {
+            count += 1;
+            if count > fields {
+                return Some(start);
+            }
+        } else if !quoted && b == b'\n' {
+            count = 1;
+            start = i + 1;
+        }
+    }
+    None
 }
 
 fn count_fields(line: &[u8], parse: &CsvParse) -> usize {
@@ -698,7 +751,16 @@ mod tests {
             3 => (-1000_i64..1000).prop_map(|v| v.to_string()),
             1 => Just(String::new()),
             1 => (0_i64..100).prop_map(|v| format!("+{v}")),
+            1 => null_marker(),
         ]
+    }
+
+    /// A default null marker.
+    fn null_marker() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "NA", "NaN", "nan", "-nan", "null", "N/A", "#N/A", "None", "-1.#IND",
+        ])
+        .prop_map(String::from)
     }
 
     fn float_field() -> impl Strategy<Value = String> {
@@ -709,16 +771,20 @@ mod tests {
             1 => (-50_i64..50).prop_map(|v| v.to_string()),
             1 => Just(String::new()),
             1 => prop::sample::select(vec!["inf", "-inf", ".5", "5.", "1E3", "-0.0"]).prop_map(String::from),
+            1 => null_marker(),
         ]
     }
 
     fn text_field() -> impl Strategy<Value = String> {
-        proptest::collection::vec(
-            prop::sample::select(vec!['a', 'Z', '7', ' ', 'é', '√', '-', '.']),
+        let text = proptest::collection::vec(
+            prop::sample::select(vec!['a', 'Z', '7', ' ', 'é', '√', '-', '.', 'N', 'A']),
             0..6,
         )
         .prop_map(|chars| chars.into_iter().collect::<String>())
-        .prop_filter("no leading whitespace", |t| !t.starts_with(' '))
+        .prop_filter("no leading whitespace", |t| !t.starts_with(' '));
+        let almost =
+            prop::sample::select(vec!["Na", "NULLS", "nul", "N/A "]).prop_map(String::from);
+        prop_oneof![6 => text, 1 => null_marker(), 1 => almost]
     }
 
     fn date_field() -> impl Strategy<Value = String> {
@@ -727,9 +793,11 @@ mod tests {
             (1900_i64..2100, 1_i64..13, 1_i64..29),
             (2015_i64..2016, 1_i64..3, 1_i64..3),
         ];
-        (date, 0_i64..24, 0_i64..60, 0_i64..60).prop_map(|((y, mo, d), h, mi, s)| {
-            format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
-        })
+        let datetime =
+            (date, 0_i64..24, 0_i64..60, 0_i64..60).prop_map(|((y, mo, d), h, mi, s)| {
+                format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+            });
+        prop_oneof![8 => datetime, 1 => null_marker(), 1 => Just(String::new())]
     }
 
     fn block() -> impl Strategy<Value = (String, Vec<bool>, Option<usize>)> {
@@ -760,6 +828,7 @@ mod tests {
         .map(|(name, dtype)| (PlSmallStr::from(name), dtype))
         .collect();
         let parse = CsvParse {
+            null_values: crate::plan::DEFAULT_NULL_VALUES.iter().map(|m| m.to_string()).collect(),
             parse_dates: vec!["d".into()],
             date_formats: vec![("d".into(), NATIVE_DATE_FORMAT.into())],
             ..CsvParse::default()
