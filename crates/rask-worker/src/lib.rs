@@ -265,6 +265,8 @@ async fn event_loop(
     // Five times a second, as Dask's memory monitor; without a limit there is nothing to act on.
     let watch_memory = state.memory().limit > 0;
     let mut memory_monitor = tokio::time::interval(Duration::from_millis(200));
+    // The clock of the measurements, for the decay of unmanaged memory.
+    let started = Instant::now();
     loop {
         tokio::select! {
             _ = &mut stopped => return Ok(()),
@@ -314,7 +316,8 @@ async fn event_loop(
             }
             _ = memory_monitor.tick(), if watch_memory => {
                 let (process_bytes, _) = process_usage();
-                state.handle(WorkerEvent::MemoryMeasured { process_bytes }, &mut commands);
+                let at_ms = started.elapsed().as_millis() as u64;
+                state.handle(WorkerEvent::MemoryMeasured { process_bytes, at_ms }, &mut commands);
             }
             _ = heartbeat.tick() => {
                 let (memory_bytes, cpu_seconds) = process_usage();
