@@ -388,3 +388,62 @@ fn performance_reports_of_local_and_cluster_computations_open_offline() {
         assert!(console_errors.is_empty(), "console errors: {console_errors:?}");
     });
 }
+
+#[test]
+fn after_a_spill_phase_a_worker_holding_nothing_runs_a_batch_at_full_parallelism() {
+    within(240, || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let address = format!("127.0.0.1:{port}");
+        let local_directory = tempfile::tempdir().unwrap();
+        let cluster = LocalCluster::processes_with_args(
+            env!("CARGO_BIN_EXE_rask"),
+            1,
+            2,
+            &["--dashboard-address", &address],
+            &[
+                "--memory-limit",
+                "200MiB",
+                "--local-directory",
+                local_directory.path().to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+        let client = cluster.client().unwrap();
+        // The spill phase: 240 MB of results against a 120 MiB target.
+        let data = client.map(|i| make_data::lazy(1_000_000 + i), 0..30).unwrap();
+        client.wait(&data, Duration::from_secs(120)).unwrap();
+        eventually(20, "the worker to report spilled results", || {
+            std::net::TcpStream::connect(&address).is_ok()
+                && json(&address, "/api/workers")[0]["spilled_values"].as_u64() > Some(0)
+        });
+        // Everything is freed: the worker holds nothing, whatever its resident memory says.
+        drop(data);
+        eventually(20, "the worker to hold nothing and run all its threads", || {
+            let worker = &json(&address, "/api/workers")[0];
+            worker["managed_bytes"].as_u64() == Some(0)
+                && worker["spilled_values"].as_u64() == Some(0)
+                && worker["paused"].as_bool() == Some(false)
+        });
+        // A batch of tasks after it runs on both threads at once: two 800 ms tasks overlap.
+        let batch = client.map(|i| slow_inc::lazy(i, 800), 0..4).unwrap();
+        assert_eq!(client.gather(&batch).unwrap(), vec![1, 2, 3, 4]);
+        let mut spans: Vec<(u64, u64)> = Vec::new();
+        eventually(10, "the batch in the task stream", || {
+            let stream = json(&address, "/api/task-stream?since=0");
+            spans = stream["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["kind"] == "task" && r["prefix"] == "slow_inc")
+                .map(|r| {
+                    let start = r["start_us"].as_u64().unwrap();
+                    (start, start + r["duration_us"].as_u64().unwrap())
+                })
+                .collect();
+            spans.len() == 4
+        });
+        spans.sort();
+        let overlapping = spans.windows(2).any(|w| w[1].0 < w[0].1);
+        assert!(overlapping, "the batch ran one task at a time: {spans:?}");
+    });
+}
