@@ -419,7 +419,7 @@ fn after_a_spill_phase_a_worker_holding_nothing_runs_a_batch_at_full_parallelism
         // while it holds nothing, which kept it paused for good when pausing was decided on
         // resident memory.
         let log = std::fs::File::create(local_directory.path().join("worker.log")).unwrap();
-        let _worker = KillOnDrop(
+        let worker = KillOnDrop(
             std::process::Command::new(env!("CARGO_BIN_EXE_rask"))
                 .args(["worker", cluster.address(), "--nthreads", "2", "--memory-limit", "150MiB"])
                 .arg("--local-directory")
@@ -441,6 +441,14 @@ fn after_a_spill_phase_a_worker_holding_nothing_runs_a_batch_at_full_parallelism
             std::net::TcpStream::connect(&address).is_ok()
                 && json(&address, "/api/workers")[0]["spilled_values"].as_u64() > Some(0)
         });
+        // Spilling started before the limit, not after: the peak stayed within it.
+        let status = std::fs::read_to_string(format!("/proc/{}/status", worker.0.id())).unwrap();
+        let peak_kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status");
+        assert!(peak_kib * 1024 <= 150 << 20, "peak resident memory {peak_kib} KiB > 150 MiB");
         // Everything is freed: the worker holds nothing, whatever its resident memory says.
         drop(data);
         eventually(30, "the worker to hold nothing and run all its threads", || {
