@@ -37,16 +37,29 @@ pub use cluster::LocalCluster;
 #[non_exhaustive]
 pub enum ClientError {
     /// The scheduler could not be reached.
-    #[error("could not connect to the scheduler at {address}: {source}")]
+    #[error("could not connect to the scheduler at {address}: {source}{}", connect_hint(.source))]
     Connect {
         /// Its address.
         address: String,
         /// Why.
         source: ProtocolError,
     },
-    /// The connection to the scheduler is gone.
-    #[error("the connection to the scheduler is closed")]
-    Disconnected,
+    /// The scheduler went away (it stopped or died, or the network between us failed): nothing
+    /// more can be submitted or awaited through this client.
+    #[error(
+        "the scheduler at {address} is gone (its connection closed); start it again \
+         (`rask scheduler`) and connect a new client"
+    )]
+    SchedulerGone {
+        /// Its address.
+        address: String,
+    },
+    /// `worker_client()` was called outside a task.
+    #[error(
+        "worker_client() works only inside a task running on a worker; elsewhere connect a \
+         client with Client::connect(address)"
+    )]
+    NotInTask,
     /// A task failed.
     #[error(transparent)]
     Task(#[from] rask_core::Error),
@@ -94,6 +107,17 @@ pub enum ClientError {
 /// The result type of the client.
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
+/// What to do about a failed connection, when the cause says: nothing listening is the
+/// common case (no scheduler started yet, or a wrong address or port).
+fn connect_hint(source: &ProtocolError) -> &'static str {
+    match source {
+        ProtocolError::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "; nothing listens there: start a scheduler (`rask scheduler`) or check the address"
+        }
+        _ => "",
+    }
+}
+
 #[derive(Clone, Debug)]
 enum KeyStatus {
     Pending,
@@ -103,6 +127,8 @@ enum KeyStatus {
 }
 
 struct Shared {
+    /// The scheduler's address, for errors.
+    address: String,
     to_scheduler: mpsc::UnboundedSender<ClientToScheduler>,
     status: Mutex<FxHashMap<Key, KeyStatus>>,
     refcounts: Mutex<FxHashMap<Key, usize>>,
@@ -114,8 +140,17 @@ struct Shared {
 }
 
 impl Shared {
+    /// Queues a message for the scheduler; fails once its connection is known to be closed,
+    /// so a `submit` after the scheduler died is an error, not a future that never resolves.
     fn send(&self, message: ClientToScheduler) -> Result<()> {
-        self.to_scheduler.send(message).map_err(|_| ClientError::Disconnected)
+        if !self.connected.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(self.gone());
+        }
+        self.to_scheduler.send(message).map_err(|_| self.gone())
+    }
+
+    fn gone(&self) -> ClientError {
+        ClientError::SchedulerGone { address: self.address.clone() }
     }
 
     fn hold(&self, key: &Key) {
@@ -175,7 +210,7 @@ impl Shared {
                 }
             }
             if !self.connected.load(std::sync::atomic::Ordering::Acquire) {
-                return Err(ClientError::Disconnected);
+                return Err(self.gone());
             }
             notified.await;
         }
@@ -321,6 +356,7 @@ impl AsyncClient {
         let (mut sender, mut receiver) = connection.split();
         let (to_scheduler, mut outgoing) = mpsc::unbounded_channel::<ClientToScheduler>();
         let shared = Arc::new(Shared {
+            address: address.to_string(),
             to_scheduler,
             status: Mutex::new(FxHashMap::default()),
             refcounts: Mutex::new(FxHashMap::default()),
@@ -405,7 +441,7 @@ impl AsyncClient {
         tokio::time::timeout(Duration::from_secs(60), answer)
             .await
             .map_err(|_| ClientError::Timeout(Duration::from_secs(60)))?
-            .map_err(|_| ClientError::Disconnected)
+            .map_err(|_| self.shared.gone())
     }
 
     /// Sends a graph for `outputs` (one message for the whole graph) and holds the outputs
@@ -949,7 +985,7 @@ impl<T> AsCompleted<T> {
                 return Ok(done);
             }
             if !self.shared.connected.load(std::sync::atomic::Ordering::Acquire) {
-                return Err(ClientError::Disconnected);
+                return Err(self.shared.gone());
             }
             notified.await;
         }
@@ -1240,5 +1276,48 @@ impl Drop for Shared {
         if held > 0 {
             warn!(held, "client dropped while futures were held; the scheduler releases them when the connection closes");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn submit_after_the_scheduler_died_fails_saying_the_scheduler_is_gone() {
+        let config = rask_scheduler::ServerConfig {
+            address: rask_protocol::transport::memory_address("gone-scheduler"),
+            ..rask_scheduler::ServerConfig::default()
+        };
+        let scheduler = rask_scheduler::serve(config).await.expect("scheduler starts");
+        let address = scheduler.address.clone();
+        let client = AsyncClient::connect(&address).await.expect("connects");
+        let before = client.submit(rask_core::delayed(1_i64)).expect("submitted while it lives");
+        scheduler.shutdown().await;
+
+        // result() learns that the connection closed...
+        let awaited = tokio::time::timeout(Duration::from_secs(10), before.result()).await;
+        let error = awaited.expect("result() does not hang").expect_err("no result");
+        let gone = format!("the scheduler at {address} is gone");
+        assert!(error.to_string().contains(&gone), "{error}");
+        // ... and from then on, submit fails the same way instead of returning a future that
+        // can never resolve.
+        let error = client.submit(rask_core::delayed(2_i64)).expect_err("the scheduler is gone");
+        assert!(error.to_string().contains(&gone), "{error}");
+    }
+
+    #[tokio::test]
+    async fn connecting_where_nothing_listens_says_to_start_a_scheduler() {
+        // A loopback port that was free a moment ago: bind, note the port, close.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let error = AsyncClient::connect(&address).await.err().expect("nothing listens");
+        let message = error.to_string();
+        assert!(message.contains(&address), "{message}");
+        assert!(message.contains("start a scheduler (`rask scheduler`)"), "{message}");
+        assert!(message.contains("check the address"), "{message}");
     }
 }

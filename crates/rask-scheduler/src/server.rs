@@ -258,7 +258,13 @@ async fn client_connection(
     let _ = inputs.send(Input::Client(client, outbox));
     let writer = tokio::spawn(write_batches(sender, outgoing));
     loop {
-        match receiver.recv().await {
+        let packet = tokio::select! {
+            packet = receiver.recv() => packet,
+            // The scheduler stopped: end the connection (both halves dropped close it), so
+            // the peer learns at once that the scheduler is gone.
+            _ = inputs.closed() => break,
+        };
+        match packet {
             Ok(Some(packet)) => {
                 for message in packet.messages {
                     let event = match message {
@@ -336,7 +342,13 @@ async fn worker_connection(
     // socket tells the worker.
     let writer = tokio::spawn(write_batches(sender, outgoing));
     loop {
-        match receiver.recv().await {
+        let packet = tokio::select! {
+            packet = receiver.recv() => packet,
+            // The scheduler stopped: end the connection (both halves dropped close it), so
+            // the peer learns at once that the scheduler is gone.
+            _ = inputs.closed() => break,
+        };
+        match packet {
             Ok(Some(packet)) => {
                 for message in packet.messages {
                     let event = match message {

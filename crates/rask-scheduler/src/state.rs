@@ -1524,6 +1524,55 @@ impl SchedulerState {
                 self.maybe_forget(id, out);
             }
         }
+        self.fail_pinned_to_gone(&state.name, &state.address, out);
+    }
+
+    /// Tasks restricted to workers of which none is left, the last having just gone, can
+    /// never run: they fail now with an error naming that worker (and their readers with
+    /// them), instead of waiting for ever while a client's `result()` times out on a dead
+    /// address. Tasks whose restrictions still name a live worker are simply recomputed there.
+    /// This scans every task, which is fine: workers leave rarely.
+    fn fail_pinned_to_gone(&mut self, name: &str, address: &str, out: &mut Vec<Command>) {
+        let matches = |allowed: &[String], name: &str, address: &str| {
+            allowed.iter().any(|a| a == name || a == address)
+        };
+        let stranded: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, task)| {
+                let task = task.as_ref()?;
+                let allowed = task.restrictions.as_deref()?;
+                let waits = matches!(task.status, TaskStatus::Waiting | TaskStatus::Queued);
+                let stranded = waits
+                    && matches(allowed, name, address)
+                    && !self.workers.values().any(|w| matches(allowed, &w.name, &w.address));
+                stranded.then_some(TaskId(i as u32))
+            })
+            .collect();
+        for id in stranded {
+            if !matches!(self.t(id).status, TaskStatus::Waiting | TaskStatus::Queued) {
+                continue; // failed meanwhile, as a reader of an earlier one
+            }
+            let task = self.t(id);
+            let failure = TaskFailure {
+                key: task.key.clone(),
+                function: task
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.ops.last())
+                    .map_or_else(String::new, |op| op.func.clone()),
+                attempts: 0,
+                error: TaskError::msg(format!(
+                    "{} may run only on {:?}, and the only such worker, {name} at {address}, is \
+                     gone: no worker is allowed to hold or recompute it; submit it again without \
+                     the restriction, or to a live worker (or once a worker of that name is back)",
+                    task.key,
+                    task.restrictions.as_deref().unwrap_or_default(),
+                )),
+            };
+            self.fail(id, &Arc::new(failure), out);
+        }
     }
 
     /// Hands ready tasks to workers with free slots, best priority first.

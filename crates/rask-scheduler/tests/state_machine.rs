@@ -691,3 +691,56 @@ fn transfers_join_the_task_stream_but_not_reports_of_tasks() {
         "reports see transfers too, with their kind"
     );
 }
+
+#[test]
+fn a_result_pinned_to_a_dead_worker_fails_at_once_naming_the_worker() {
+    let mut env = Env::new();
+    // Only w1 at first, so both pinned results are computed there.
+    env.worker(1, 2);
+    let pinned = |name: &str, allowed: &[&str]| {
+        (key(name), allowed.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    };
+    env.on(Event::UpdateGraph {
+        client: ALICE,
+        tasks: vec![task("only-w1", &[], 0), task("w1-or-w2", &[], 1)],
+        wanted: vec![key("only-w1"), key("w1-or-w2")],
+        restrictions: vec![pinned("only-w1", &["w1"]), pinned("w1-or-w2", &["w1", "10.0.0.2:1"])],
+        resources: vec![],
+        priority: 0,
+    });
+    assert_eq!(env.computes(), [(1, "only-w1".into()), (1, "w1-or-w2".into())]);
+    env.finish(1, "only-w1", 8);
+    env.finish(1, "w1-or-w2", 8);
+    // A reader that may run anywhere, waiting for a slot while w2 joins.
+    env.submit(ALICE, vec![task("reader", &["only-w1"], 2)], &["reader"]);
+    env.worker(2, 1);
+    let _ = env.computes();
+    let _ = env.messages_for(ALICE);
+
+    env.on(Event::WorkerDisconnected(w(1)));
+    let messages = env.messages_for(ALICE);
+    let erred: Vec<(String, String)> = messages
+        .iter()
+        .filter_map(|m| match m {
+            SchedulerToClient::KeyErred { key, failure } => {
+                Some((key.name().to_string(), failure.error.to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    let only = erred.iter().find(|(k, _)| k == "only-w1").map(|(_, e)| e.as_str());
+    let only = only.unwrap_or_else(|| panic!("only-w1 must fail at once: {messages:?}"));
+    for needle in ["w1", "10.0.0.1:1", "is gone", "no worker is allowed to hold or recompute it"] {
+        assert!(only.contains(needle), "{needle:?} missing in {only:?}");
+    }
+    assert_eq!(env.status("only-w1"), Some(TaskStatus::Erred));
+    assert!(
+        !env.computes().iter().any(|(_, k)| k == "only-w1"),
+        "nothing may recompute a result pinned to a dead worker"
+    );
+    let reader = erred.iter().find(|(k, _)| k == "reader");
+    assert!(reader.is_some(), "its reader fails with it: {erred:?}");
+    // A restriction that still names a live worker is obeyed: it is recomputed there.
+    assert!(!erred.iter().any(|(k, _)| k == "w1-or-w2"), "{erred:?}");
+    assert_eq!(env.status("w1-or-w2"), Some(TaskStatus::Processing(w(2))));
+}

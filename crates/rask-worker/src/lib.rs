@@ -34,12 +34,23 @@ use tracing::{debug, info, warn};
 use state::{MemoryLimits, WorkerCommand, WorkerEvent, WorkerState};
 use store::DirectoryDisk;
 
+/// What to do about a failed connection, when the cause says: nothing listening is the
+/// common case (the scheduler is not started yet, or the address or port is wrong).
+fn connect_hint(source: &ProtocolError) -> &'static str {
+    match source {
+        ProtocolError::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "; nothing listens there: start a scheduler (`rask scheduler`) or check the address"
+        }
+        _ => "",
+    }
+}
+
 /// What can stop a worker.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WorkerError {
     /// The scheduler could not be reached or refused the worker.
-    #[error("could not join the scheduler at {address}: {source}")]
+    #[error("could not join the scheduler at {address}: {source}{}", connect_hint(.source))]
     Connect {
         /// The scheduler's address.
         address: String,
@@ -254,6 +265,8 @@ async fn event_loop(
     // Five times a second, as Dask's memory monitor; without a limit there is nothing to act on.
     let watch_memory = state.memory().limit > 0;
     let mut memory_monitor = tokio::time::interval(Duration::from_millis(200));
+    // The clock of the measurements, for the decay of unmanaged memory.
+    let started = Instant::now();
     loop {
         tokio::select! {
             _ = &mut stopped => return Ok(()),
@@ -303,7 +316,8 @@ async fn event_loop(
             }
             _ = memory_monitor.tick(), if watch_memory => {
                 let (process_bytes, _) = process_usage();
-                state.handle(WorkerEvent::MemoryMeasured { process_bytes }, &mut commands);
+                let at_ms = started.elapsed().as_millis() as u64;
+                state.handle(WorkerEvent::MemoryMeasured { process_bytes, at_ms }, &mut commands);
             }
             _ = heartbeat.tick() => {
                 let (memory_bytes, cpu_seconds) = process_usage();

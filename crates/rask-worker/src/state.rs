@@ -6,12 +6,20 @@
 //! slots. A holder that does not answer or lacks a value is dropped from the list and the next
 //! one is tried; when none is left the scheduler is told (`MissingData`) and reschedules.
 //!
-//! Results live in a [`DataStore`]: with a memory limit, results beyond its target fraction go
-//! to disk, least recently used first, and come back when a task needs them. The shell measures
-//! the process's memory a few times a second (`MemoryMeasured`): above the spill fraction
-//! results are spilled until the process should be back under the target; above the pause
-//! fraction the worker starts a task only when none is running, so it still makes progress
-//! (one task at a time) instead of stalling or running out of memory.
+//! Results live in a [`DataStore`]: with a memory limit, results beyond its target go to disk,
+//! least recently used first, and come back when a task needs them. The shell measures the
+//! process's resident memory a few times a second (`MemoryMeasured`), and the worker decides on
+//! what it *holds* (managed: its results in memory) plus an estimate of the rest (unmanaged: task
+//! working memory, buffers, the runtime), not on the resident figure itself: memory the
+//! allocator keeps after results are freed or spilled is reusable, and counting it kept a worker
+//! paused for as long as it lived after one spill-heavy phase. The unmanaged estimate takes
+//! every growth of the process that the results do not explain at once, and lets it decay
+//! (half-life [`UNMANAGED_HALF_LIFE_MS`]) towards the least unmanaged memory ever measured (the
+//! process's own overhead) while the process does not grow further. Results are kept under the
+//! target *minus* that estimate as they arrive, so the worker spills before it reaches its
+//! limit, not after; above the spill fraction more results go; above the pause fraction the
+//! worker starts a task only when none is running, so it still makes progress (one task at a
+//! time) instead of stalling or running out of memory.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -36,6 +44,51 @@ pub struct MemoryLimits {
     pub spill: f64,
     /// Above this fraction the worker starts a task only when none is running.
     pub pause: f64,
+}
+
+/// How fast unmanaged memory that stopped growing stops counting (halves every 5 s). Short,
+/// because any new growth counts again at once (the next measurement, 200 ms later); long
+/// enough that a task holding working memory for a while slows the worker down while it does.
+pub const UNMANAGED_HALF_LIFE_MS: f64 = 5_000.0;
+
+/// The worker's estimate of the memory it does not manage (Dask's "unmanaged"): resident
+/// memory minus the results it holds, counted fully while it appears and decaying once it no
+/// longer grows, since what stays is mostly freed memory the allocator keeps for reuse.
+#[derive(Debug, Default)]
+struct Unmanaged {
+    /// Bytes counted now.
+    estimate: u64,
+    /// The least unmanaged memory measured: the process's own overhead, which never decays.
+    floor: u64,
+    /// The previous measurement: when (ms), resident bytes, managed bytes.
+    last: Option<(u64, u64, u64)>,
+}
+
+impl Unmanaged {
+    /// Takes a measurement; returns the new estimate.
+    fn measure(&mut self, at_ms: u64, process: u64, managed: u64) -> u64 {
+        let measured = process.saturating_sub(managed);
+        self.estimate = match self.last {
+            None => {
+                self.floor = measured;
+                measured
+            }
+            Some((then, last_process, last_managed)) => {
+                self.floor = self.floor.min(measured);
+                let elapsed = at_ms.saturating_sub(then) as f64;
+                let decay = 0.5_f64.powf(elapsed / UNMANAGED_HALF_LIFE_MS);
+                let above_floor = (self.estimate.saturating_sub(self.floor) as f64 * decay) as u64;
+                // Growth the new results do not explain is new unmanaged memory; a process that
+                // stays put while results leave it only keeps what it freed, for reuse.
+                let grown = process
+                    .saturating_sub(last_process)
+                    .saturating_sub(managed.saturating_sub(last_managed));
+                (self.floor + above_floor + grown).min(measured)
+            }
+        };
+        self.last = Some((at_ms, process, managed));
+        self.estimate
+    }
 }
 
 impl MemoryLimits {
@@ -96,6 +149,8 @@ pub enum WorkerEvent {
     MemoryMeasured {
         /// Bytes.
         process_bytes: u64,
+        /// When, in milliseconds on a monotonic clock (since the worker started).
+        at_ms: u64,
     },
 }
 
@@ -134,6 +189,8 @@ pub struct WorkerState {
     limits: Option<MemoryLimits>,
     /// Starting a task only when none runs: the process is near its memory limit.
     paused: bool,
+    /// What the process uses besides the results held.
+    unmanaged: Unmanaged,
     pending: FxHashMap<Key, Pending>,
     /// Tasks waiting for each input being fetched.
     waiting_for: FxHashMap<Key, Vec<Key>>,
@@ -175,6 +232,7 @@ impl WorkerState {
             data: DataStore::new(limits.map(|l| l.bytes(l.target)), disk),
             limits,
             paused: false,
+            unmanaged: Unmanaged::default(),
             pending: FxHashMap::default(),
             waiting_for: FxHashMap::default(),
             holders: FxHashMap::default(),
@@ -260,25 +318,42 @@ impl WorkerState {
         }
     }
 
-    fn memory_measured(&mut self, process_bytes: u64) {
+    /// The unmanaged memory the worker counts now (see [`Unmanaged`]).
+    pub fn unmanaged_bytes(&self) -> u64 {
+        self.unmanaged.estimate
+    }
+
+    fn memory_measured(&mut self, process_bytes: u64, at_ms: u64) {
         let Some(limits) = self.limits else { return };
-        if process_bytes > limits.bytes(limits.spill) {
-            let excess = process_bytes - limits.bytes(limits.target);
+        let unmanaged = self.unmanaged.measure(at_ms, process_bytes, self.data.memory_bytes());
+        // Results arriving from now on stay under the target together with the unmanaged part.
+        self.data.set_target(Some(limits.bytes(limits.target).saturating_sub(unmanaged)));
+        let counted = self.data.memory_bytes() + unmanaged;
+        if counted > limits.bytes(limits.spill) {
+            let excess = counted - limits.bytes(limits.target);
             let spilled = self.data.spill(excess);
             if spilled > 0 {
-                info!(process_bytes, spilled, "near the memory limit: spilled results to disk");
+                info!(
+                    process_bytes,
+                    unmanaged, spilled, "near the memory limit: spilled results to disk"
+                );
             }
         }
-        let paused = process_bytes > limits.bytes(limits.pause);
+        let counted = self.data.memory_bytes() + unmanaged;
+        let paused = counted > limits.bytes(limits.pause);
         if paused != self.paused {
             if paused {
                 warn!(
                     process_bytes,
+                    unmanaged,
                     limit = limits.limit,
                     "near the memory limit: one task at a time"
                 );
             } else {
-                info!(process_bytes, "back under the memory limit: all threads run tasks");
+                info!(
+                    process_bytes,
+                    unmanaged, "back under the memory limit: all threads run tasks"
+                );
             }
             self.paused = paused;
         }
@@ -363,7 +438,9 @@ impl WorkerState {
                     self.input_arrived(&key);
                 }
             }
-            WorkerEvent::MemoryMeasured { process_bytes } => self.memory_measured(process_bytes),
+            WorkerEvent::MemoryMeasured { process_bytes, at_ms } => {
+                self.memory_measured(process_bytes, at_ms)
+            }
         }
         self.start_ready(out);
         for SpillRecord { direction, values, bytes, timing } in self.data.take_records() {

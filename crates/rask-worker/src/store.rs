@@ -263,6 +263,12 @@ impl DataStore {
         }
     }
 
+    /// Changes how many bytes of results stay in memory (`None`: all). Takes effect as values
+    /// arrive or come back; [`DataStore::spill`] frees memory at once.
+    pub fn set_target(&mut self, target: Option<u64>) {
+        self.target = target;
+    }
+
     /// Forgets a value, wherever it is.
     pub fn remove(&mut self, key: &Key) -> bool {
         if let Some(entry) = self.memory.remove(key) {

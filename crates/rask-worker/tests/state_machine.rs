@@ -1,6 +1,6 @@
 //! The worker state machine driven directly: fetch plans, holders that fail mid-transfer,
 //! execution slots and priorities, unknown functions, spilling to disk and pausing near the
-//! memory limit.
+//! memory limit (decided on the results held plus a decaying estimate of unmanaged memory).
 
 use rask_core::wire::{WireArg, WireOp};
 use rask_core::{Key, Value, WireTask, WireValue};
@@ -314,9 +314,9 @@ fn a_process_over_the_spill_fraction_spills_until_it_should_be_under_the_target(
         finished(&mut state, name, Value::serde(vec![0.5_f64; 12_500]));
     }
     assert_eq!(state.memory().spilled_values, 0, "400 kB of results: under the 600 kB target");
-    let out = run(&mut state, WorkerEvent::MemoryMeasured { process_bytes: 650_000 });
+    let out = run(&mut state, WorkerEvent::MemoryMeasured { process_bytes: 650_000, at_ms: 200 });
     assert!(spills(&out).is_empty(), "under the spill fraction (70%): nothing to do");
-    let out = run(&mut state, WorkerEvent::MemoryMeasured { process_bytes: 750_000 });
+    let out = run(&mut state, WorkerEvent::MemoryMeasured { process_bytes: 750_000, at_ms: 400 });
     assert_eq!(spills(&out), [(SpillDirection::ToDisk, 2)], "150 kB over the target: two go");
     assert!(state.is_spilled(&Key::new("a")) && state.is_spilled(&Key::new("b")));
     assert!(!state.paused());
@@ -325,7 +325,7 @@ fn a_process_over_the_spill_fraction_spills_until_it_should_be_under_the_target(
 #[test]
 fn near_the_limit_the_worker_runs_one_task_at_a_time_and_resumes_below_it() {
     let mut state = limited(2, 1_000_000);
-    run(&mut state, WorkerEvent::MemoryMeasured { process_bytes: 900_000 });
+    run(&mut state, WorkerEvent::MemoryMeasured { process_bytes: 900_000, at_ms: 600 });
     assert!(state.paused() && state.memory().paused);
     let mut started = Vec::new();
     for (i, name) in ["x", "y", "z"].into_iter().enumerate() {
@@ -336,7 +336,99 @@ fn near_the_limit_the_worker_runs_one_task_at_a_time_and_resumes_below_it() {
     let result = Ok(Value::serde(1_u8));
     let done = WorkerEvent::Executed { key: Key::new("x"), result, timing: TaskTiming::lasting(5) };
     assert_eq!(executes(&run(&mut state, done)), ["y"]);
-    let out = run(&mut state, WorkerEvent::MemoryMeasured { process_bytes: 500_000 });
+    let out = run(&mut state, WorkerEvent::MemoryMeasured { process_bytes: 500_000, at_ms: 800 });
     assert_eq!(executes(&out), ["z"], "below the pause fraction both threads run again");
     assert!(!state.paused());
+}
+
+fn measure(state: &mut WorkerState, process_bytes: u64, at_ms: u64) -> Vec<WorkerCommand> {
+    run(state, WorkerEvent::MemoryMeasured { process_bytes, at_ms })
+}
+
+#[test]
+fn a_worker_paused_by_a_spill_phase_runs_at_full_parallelism_once_its_results_are_freed() {
+    let limit = 1_000_000;
+    let mut state = limited(4, limit);
+    let base = 50_000; // the process's own overhead, measured before any work
+    let mut at_ms = 0;
+    measure(&mut state, base, at_ms);
+    // The spill phase: results arrive, the store spills beyond its target, and task working
+    // memory (growth the results do not explain) takes the process far past its limit, as the
+    // 1.5x peak of the report did.
+    let mut names = Vec::new();
+    for i in 0..12 {
+        let name = format!("big-{i}");
+        finished(&mut state, &name, Value::serde(vec![0.5_f64; 12_500])); // ~100 kB each
+        names.push(name);
+    }
+    assert!(state.memory().spilled_values > 0, "the phase spilled: {:?}", state.memory());
+    at_ms += 200;
+    measure(&mut state, 1_400_000, at_ms);
+    assert!(state.paused(), "1.4 MB of 1 MB: paused ({} unmanaged)", state.unmanaged_bytes());
+
+    // Everything is freed; the allocator keeps the resident memory (it stays at 1.4 MB).
+    run(&mut state, WorkerEvent::Free(names.iter().map(|n| Key::new(n.as_str())).collect()));
+    assert_eq!(state.stored(), 0);
+    let resumed_by = at_ms + 30_000;
+    while state.paused() && at_ms < resumed_by {
+        at_ms += 200;
+        measure(&mut state, 1_400_000, at_ms);
+    }
+    assert!(
+        !state.paused(),
+        "still paused 30 s after its results were freed, holding nothing \
+         ({} bytes of unmanaged memory counted)",
+        state.unmanaged_bytes()
+    );
+    // A batch of tasks now runs at full parallelism: four threads, four tasks at once.
+    let mut started = Vec::new();
+    for i in 0..8 {
+        let task = identity_task(&format!("next-{i}"), &[], i);
+        started.extend(executes(&run(&mut state, WorkerEvent::Compute { task, who_has: vec![] })));
+        at_ms += 200;
+        started.extend(executes(&measure(&mut state, 1_400_000, at_ms)));
+    }
+    assert_eq!(started.len(), 4, "all four threads run: {started:?}");
+}
+
+#[test]
+fn unmanaged_memory_that_keeps_growing_still_pauses_the_worker() {
+    let mut state = limited(4, 1_000_000);
+    measure(&mut state, 50_000, 0);
+    // Nothing is held, but the process keeps growing: that is real memory in use.
+    let mut at_ms = 0;
+    for process in (100_000..=900_000).step_by(100_000) {
+        at_ms += 200;
+        measure(&mut state, process, at_ms);
+    }
+    assert!(state.paused(), "{} unmanaged bytes counted", state.unmanaged_bytes());
+    assert!(state.unmanaged_bytes() > 800_000, "{}", state.unmanaged_bytes());
+    // One more step of growth after a pause: counted again at once.
+    at_ms += 200;
+    measure(&mut state, 950_000, at_ms);
+    assert!(state.paused());
+}
+
+#[test]
+fn results_are_spilled_before_the_limit_is_reached_not_after() {
+    let limit = 1_000_000;
+    let mut state = limited(1, limit);
+    measure(&mut state, 50_000, 0);
+    // Working memory of running tasks: 450 kB the results do not explain.
+    measure(&mut state, 500_000, 200);
+    assert!(!state.paused());
+    // A 200 kB result arrives. Under the 600 kB target alone it would stay in memory and take
+    // the process to 700 kB, the spill fraction, until the next measurement spilled it: it
+    // goes to disk as it arrives instead, since the target counts the unmanaged part too.
+    let value = Value::serde(vec![0.5_f64; 25_000]);
+    let size = value.size_hint() as u64;
+    let out = finished(&mut state, "r", value);
+    assert_eq!(spills(&out), [(SpillDirection::ToDisk, 1)]);
+    assert!(state.is_spilled(&Key::new("r")));
+    let memory = state.memory();
+    assert!(
+        memory.managed_bytes + state.unmanaged_bytes() <= (0.6 * limit as f64) as u64,
+        "{memory:?}, {} unmanaged, a {size}-byte result",
+        state.unmanaged_bytes()
+    );
 }

@@ -76,9 +76,7 @@ pub fn worker_client() -> std::result::Result<Client, ClientError> {
     if let Some(client) = CLIENT.with(|c| c.borrow().clone()) {
         return Ok(client);
     }
-    let address = rask_worker::current_scheduler_address().ok_or_else(|| ClientError::Refused {
-        reason: "worker_client() works only inside a task running on a worker; elsewhere use Client::connect".into(),
-    })?;
+    let address = rask_worker::current_scheduler_address().ok_or(ClientError::NotInTask)?;
     let client = Client::connect(&address)?;
     CLIENT.with(|c| *c.borrow_mut() = Some(client.clone()));
     Ok(client)

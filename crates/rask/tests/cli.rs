@@ -87,3 +87,15 @@ fn the_scheduler_stops_cleanly_on_sigterm() {
     assert!(!file.exists(), "a clean stop removes the scheduler file");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_worker_where_no_scheduler_listens_says_to_start_one_or_check_the_address() {
+    common::within(60, || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let address = format!("127.0.0.1:{port}");
+        let (ok, out) = rask(&["worker", &address, "--nthreads", "1"]);
+        assert!(!ok, "{out}");
+        assert!(out.contains(&address), "{out}");
+        assert!(out.contains("start a scheduler (`rask scheduler`) or check the address"), "{out}");
+    });
+}

@@ -333,3 +333,48 @@ fn tasks_that_need_a_resource_run_only_where_it_is_offered() {
         assert_eq!(client.result(&client.submit_with(inc::lazy(1), &urgent).unwrap()).unwrap(), 2);
     });
 }
+
+#[test]
+fn a_result_pinned_to_a_worker_that_died_fails_at_once_naming_the_worker() {
+    within(60, || {
+        let mut cluster = Cluster::start(2, &[]);
+        let client = cluster.client();
+        let pinned = client.submit_to(inc::lazy(41), &["w0".to_string()]).unwrap();
+        client.wait(std::slice::from_ref(&pinned), Duration::from_secs(30)).unwrap();
+        cluster.kill(0);
+        // It used to block 30 s on the dead address and then report a refused connection.
+        let started = Instant::now();
+        let err = client.result(&pinned).unwrap_err().to_string();
+        assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+        assert!(err.contains("w0") && err.contains("is gone"), "{err}");
+        assert!(err.contains("no worker is allowed to hold or recompute it"), "{err}");
+        // Work that may run anywhere goes on on the survivor.
+        assert_eq!(client.result(&client.submit(inc::lazy(1)).unwrap()).unwrap(), 2);
+    });
+}
+
+#[test]
+fn after_the_scheduler_died_submit_fails_saying_the_scheduler_is_gone() {
+    within(60, || {
+        let mut cluster = Cluster::start(1, &[]);
+        let client = cluster.client();
+        let before = client.submit(slow_inc::lazy(1, 60_000)).unwrap();
+        cluster.scheduler.kill().unwrap();
+        cluster.scheduler.wait().unwrap();
+        let gone = format!("the scheduler at {} is gone", cluster.address);
+        let err = client.result(&before).unwrap_err().to_string();
+        assert!(err.contains(&gone), "{err}");
+        let err = client.submit(inc::lazy(1)).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains(&gone), "{err}");
+        // Connecting again finds nothing listening, and says what to do.
+        let err = Client::connect(&cluster.address).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("start a scheduler (`rask scheduler`) or check the address"), "{err}");
+    });
+}
+
+#[test]
+fn worker_client_outside_a_task_says_it_works_only_inside_a_task() {
+    let err = rask::worker_client().map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("works only inside a task"), "{err}");
+    assert!(!err.contains("refused"), "{err}");
+}

@@ -388,3 +388,95 @@ fn performance_reports_of_local_and_cluster_computations_open_offline() {
         assert!(console_errors.is_empty(), "console errors: {console_errors:?}");
     });
 }
+
+/// A child process killed when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn after_a_spill_phase_a_worker_holding_nothing_runs_a_batch_at_full_parallelism() {
+    within(240, || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let address = format!("127.0.0.1:{port}");
+        let local_directory = tempfile::tempdir().unwrap();
+        let cluster = LocalCluster::processes_with_args(
+            env!("CARGO_BIN_EXE_rask"),
+            0,
+            2,
+            &["--dashboard-address", &address],
+            &[],
+        )
+        .unwrap();
+        // The worker's allocator keeps what is freed, as glibc's does with fragmented heaps
+        // (here made certain: one arena, no trimming, 8 MB blocks from the heap): after the
+        // spill phase its resident memory stays above the pause fraction (about 140 of 150 MiB)
+        // while it holds nothing, which kept it paused for good when pausing was decided on
+        // resident memory.
+        let log = std::fs::File::create(local_directory.path().join("worker.log")).unwrap();
+        let worker = KillOnDrop(
+            std::process::Command::new(env!("CARGO_BIN_EXE_rask"))
+                .args(["worker", cluster.address(), "--nthreads", "2", "--memory-limit", "150MiB"])
+                .arg("--local-directory")
+                .arg(local_directory.path())
+                .env("MALLOC_ARENA_MAX", "1")
+                .env("MALLOC_TRIM_THRESHOLD_", "1000000000000")
+                .env("MALLOC_MMAP_THRESHOLD_", "33554432")
+                .stdout(std::process::Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        let client = cluster.client().unwrap();
+        eventually(30, "the worker to register", || client.workers().unwrap().len() == 1);
+        // The spill phase: 240 MB of results against a 90 MiB target.
+        let data = client.map(|i| make_data::lazy(1_000_000 + i), 0..30).unwrap();
+        client.wait(&data, Duration::from_secs(120)).unwrap();
+        eventually(20, "the worker to report spilled results", || {
+            std::net::TcpStream::connect(&address).is_ok()
+                && json(&address, "/api/workers")[0]["spilled_values"].as_u64() > Some(0)
+        });
+        // Spilling started before the limit, not after: the peak stayed within it.
+        let status = std::fs::read_to_string(format!("/proc/{}/status", worker.0.id())).unwrap();
+        let peak_kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status");
+        assert!(peak_kib * 1024 <= 150 << 20, "peak resident memory {peak_kib} KiB > 150 MiB");
+        // Everything is freed: the worker holds nothing, whatever its resident memory says.
+        drop(data);
+        eventually(30, "the worker to hold nothing and run all its threads", || {
+            let worker = &json(&address, "/api/workers")[0];
+            worker["managed_bytes"].as_u64() == Some(0)
+                && worker["spilled_values"].as_u64() == Some(0)
+                && worker["paused"].as_bool() == Some(false)
+        });
+        // A batch of tasks after it runs on both threads at once: two 800 ms tasks overlap.
+        let batch = client.map(|i| slow_inc::lazy(i, 800), 0..4).unwrap();
+        assert_eq!(client.gather(&batch).unwrap(), vec![1, 2, 3, 4]);
+        let mut spans: Vec<(u64, u64)> = Vec::new();
+        eventually(10, "the batch in the task stream", || {
+            let stream = json(&address, "/api/task-stream?since=0");
+            spans = stream["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["kind"] == "task" && r["prefix"] == "slow_inc")
+                .map(|r| {
+                    let start = r["start_us"].as_u64().unwrap();
+                    (start, start + r["duration_us"].as_u64().unwrap())
+                })
+                .collect();
+            spans.len() == 4
+        });
+        spans.sort();
+        let overlapping = spans.windows(2).any(|w| w[1].0 < w[0].1);
+        assert!(overlapping, "the batch ran one task at a time: {spans:?}");
+    });
+}
