@@ -111,7 +111,8 @@ fn typed_frame() -> DataFrame {
 fn every_aggregation_of_a_non_numeric_column_is_refused_or_equals_polars() {
     let data = typed_frame();
     type Make = fn(&str) -> rask_dataframe::Agg;
-    let aggregations: [(&str, Make, fn(Expr) -> Expr); 11] = [
+    type PolarsAgg = fn(Expr) -> Expr;
+    let aggregations: [(&str, Make, PolarsAgg); 11] = [
         ("sum", agg::sum, |e| e.sum()),
         ("mean", agg::mean, |e| e.mean()),
         ("min", agg::min, |e| e.min()),

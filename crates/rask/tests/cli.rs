@@ -91,8 +91,7 @@ fn the_scheduler_stops_cleanly_on_sigterm() {
 #[test]
 fn a_worker_where_no_scheduler_listens_says_to_start_one_or_check_the_address() {
     common::within(60, || {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let address = format!("127.0.0.1:{port}");
+        let address = common::free_loopback_address();
         let (ok, out) = rask(&["worker", &address, "--nthreads", "1"]);
         assert!(!ok, "{out}");
         assert!(out.contains(&address), "{out}");

@@ -119,8 +119,7 @@ fn updates_are_pushed_to_open_pages_as_server_sent_events() {
 #[test]
 fn the_task_stream_keeps_as_many_tasks_as_the_scheduler_is_told() {
     within(120, || {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let address = format!("127.0.0.1:{port}");
+        let address = common::free_loopback_address();
         let cluster = LocalCluster::processes_with(
             env!("CARGO_BIN_EXE_rask"),
             1,
@@ -156,8 +155,7 @@ fn spill_files(local_directory: &std::path::Path) -> usize {
 #[test]
 fn a_worker_over_its_memory_target_spills_to_disk_reads_back_whole_and_the_dashboard_shows_it() {
     within(240, || {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let address = format!("127.0.0.1:{port}");
+        let address = common::free_loopback_address();
         let local_directory = tempfile::tempdir().unwrap();
         let cluster = LocalCluster::processes_with_args(
             env!("CARGO_BIN_EXE_rask"),
@@ -402,8 +400,7 @@ impl Drop for KillOnDrop {
 #[test]
 fn after_a_spill_phase_a_worker_holding_nothing_runs_a_batch_at_full_parallelism() {
     within(240, || {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let address = format!("127.0.0.1:{port}");
+        let address = common::free_loopback_address();
         let local_directory = tempfile::tempdir().unwrap();
         let cluster = LocalCluster::processes_with_args(
             env!("CARGO_BIN_EXE_rask"),

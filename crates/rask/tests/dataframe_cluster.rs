@@ -116,8 +116,7 @@ fn persist_on_a_cluster_keeps_the_partitions_on_the_workers_until_the_frame_goes
             .compute_with(&LocalScheduler::new())
             .unwrap();
 
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dashboard = format!("127.0.0.1:{port}");
+        let dashboard = common::free_loopback_address();
         let cluster = LocalCluster::processes_with(
             env!("CARGO_BIN_EXE_rask"),
             2,

@@ -26,6 +26,12 @@ pub fn eventually(seconds: u64, what: &str, mut condition: impl FnMut() -> bool)
     }
 }
 
+/// A loopback address whose port was free a moment ago, for a server the test starts.
+pub fn free_loopback_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    format!("127.0.0.1:{}", listener.local_addr().expect("its address").port())
+}
+
 /// A plain HTTP/1.1 GET; returns the status line and the body.
 pub fn get(address: &str, path: &str) -> (String, String) {
     let mut stream = std::net::TcpStream::connect(address).unwrap();
