@@ -390,11 +390,12 @@ pub fn scalar_f64(frame: &PlFrame, column: &str) -> Result<f64> {
     Ok(value.extract::<f64>().unwrap_or(f64::NAN))
 }
 
-/// A frame's column as `f64` values (nulls as NaN).
+/// A frame's column as `f64` values (nulls as NaN). The cast is strict: values that are not
+/// numbers fail naming the column and the values, never become NaN.
 pub fn column_f64(frame: &PlFrame, column: &str) -> Result<Vec<f64>> {
     let series = frame
         .column(column)
-        .and_then(|c| c.cast(&DataType::Float64))
+        .and_then(|c| c.strict_cast(&DataType::Float64))
         .map_err(|e| Error::polars(format!("reading `{column}`"), e))?;
     let values = series.f64().map_err(|e| Error::polars(format!("reading `{column}`"), e))?;
     Ok(values.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
