@@ -165,12 +165,11 @@ impl DataFrame {
 
     /// Aggregates the whole frame to one row: `df.agg([agg::sum("x"), agg::mean("y")])`.
     pub fn agg(&self, aggs: impl IntoIterator<Item = Agg>) -> Result<DataFrame> {
-        let spec = GroupSpec {
-            keys: Vec::new(),
-            aggs: aggs.into_iter().collect(),
-            dropna: false,
-            sort: Vec::new(),
-        };
+        let aggs: Vec<Agg> = aggs.into_iter().collect();
+        let columns: Vec<String> =
+            aggs.iter().filter(|a| a.kind != AggKind::Size).map(|a| a.column.clone()).collect();
+        self.check_columns(&columns, "agg")?;
+        let spec = GroupSpec { keys: Vec::new(), aggs, dropna: false, sort: Vec::new() };
         tree_reduce(self, spec, 8, 1)
     }
 

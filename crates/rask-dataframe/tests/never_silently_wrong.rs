@@ -207,6 +207,8 @@ fn two_aggregations_of_one_column_without_aliases_are_refused_when_the_plan_is_b
     assert!(message.contains("named `x`") && message.contains(".alias("), "{message}");
     let message = error_of(frame.group_by(["text"]).agg([agg::first("text")]));
     assert!(message.contains("group key `text`"), "{message}");
+    let message = error_of(frame.agg([agg::mean("nope")]));
+    assert!(message.contains("unknown column `nope`"), "{message}");
     let fine = frame.agg([agg::mean("x"), agg::max("x").alias("x_max")]).unwrap();
     assert_eq!(compute(&fine).get_column_names(), ["x", "x_max"]);
 }

@@ -152,6 +152,18 @@ fn spill_files(local_directory: &std::path::Path) -> usize {
     files
 }
 
+/// Computes 30 results of 8 MB on the cluster, holds them, and waits until the worker (whose
+/// dashboard is at `address`) reports that it spilled some.
+fn hold_until_spilled(client: &rask::Client, address: &str) -> Vec<rask::Future<Vec<f64>>> {
+    let data = client.map(|i| make_data::lazy(1_000_000 + i), 0..30).unwrap();
+    client.wait(&data, Duration::from_secs(120)).unwrap();
+    eventually(20, "the worker to report spilled results", || {
+        std::net::TcpStream::connect(address).is_ok()
+            && json(address, "/api/workers")[0]["spilled_values"].as_u64() > Some(0)
+    });
+    data
+}
+
 #[test]
 fn a_worker_over_its_memory_target_spills_to_disk_reads_back_whole_and_the_dashboard_shows_it() {
     within(240, || {
@@ -172,13 +184,8 @@ fn a_worker_over_its_memory_target_spills_to_disk_reads_back_whole_and_the_dashb
         .unwrap();
         let client = cluster.client().unwrap();
         let report_start = client.start_report().unwrap();
-        // 30 results of 8 MB held by the client: 240 MB against a target of 120 MiB.
-        let data = client.map(|i| make_data::lazy(1_000_000 + i), 0..30).unwrap();
-        client.wait(&data, Duration::from_secs(120)).unwrap();
-        eventually(20, "the worker to report spilled results", || {
-            std::net::TcpStream::connect(&address).is_ok()
-                && json(&address, "/api/workers")[0]["spilled_values"].as_u64() > Some(0)
-        });
+        // 240 MB held by the client against a target of 120 MiB.
+        let data = hold_until_spilled(&client, &address);
         assert!(spill_files(local_directory.path()) > 0, "spill files in the local directory");
         let worker = &json(&address, "/api/workers")[0];
         assert_eq!(worker["memory_limit"].as_u64(), Some(200 << 20));
@@ -432,12 +439,7 @@ fn after_a_spill_phase_a_worker_holding_nothing_runs_a_batch_at_full_parallelism
         let client = cluster.client().unwrap();
         eventually(30, "the worker to register", || client.workers().unwrap().len() == 1);
         // The spill phase: 240 MB of results against a 90 MiB target.
-        let data = client.map(|i| make_data::lazy(1_000_000 + i), 0..30).unwrap();
-        client.wait(&data, Duration::from_secs(120)).unwrap();
-        eventually(20, "the worker to report spilled results", || {
-            std::net::TcpStream::connect(&address).is_ok()
-                && json(&address, "/api/workers")[0]["spilled_values"].as_u64() > Some(0)
-        });
+        let data = hold_until_spilled(&client, &address);
         // Spilling started before the limit, not after: the peak stayed within it.
         let status = std::fs::read_to_string(format!("/proc/{}/status", worker.0.id())).unwrap();
         let peak_kib: u64 = status
