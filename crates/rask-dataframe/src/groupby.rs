@@ -10,66 +10,13 @@
 
 use std::sync::Arc;
 
-use rask_core::{Arg, Graph, Key, Layer, Name, TaskError, TaskResult, TaskSpec, Tokenizer, Value};
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
 use crate::frame::DataFrame;
 use crate::plan::Step;
 use crate::polars_adapter::{self as pl, aggregate};
+pub use crate::reduction::{Agg, AggKind, CumKind, CumSpec, GroupSpec};
 use crate::tasks::{self, frame_of, frames_of, partition_value};
-
-/// What an aggregation computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AggKind {
-    /// Sum of the values.
-    Sum,
-    /// Mean of the non-null values.
-    Mean,
-    /// Smallest value.
-    Min,
-    /// Largest value.
-    Max,
-    /// Number of non-null values.
-    Count,
-    /// Number of rows (nulls included).
-    Size,
-    /// Standard deviation with the given delta degrees of freedom.
-    Std(u8),
-    /// Variance with the given delta degrees of freedom.
-    Var(u8),
-    /// The exact median of the non-null values (as a float).
-    Median,
-    /// Number of distinct values (null counts as one).
-    NUnique,
-    /// First value in partition order.
-    First,
-    /// Last value in partition order.
-    Last,
-}
-
-/// One aggregation of one column, named `alias` in the result.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Agg {
-    /// What to compute.
-    pub kind: AggKind,
-    /// The input column.
-    pub column: String,
-    /// The output column (the input's name unless renamed).
-    pub alias: String,
-}
-
-impl Agg {
-    fn new(kind: AggKind, column: &str) -> Self {
-        Agg { kind, column: column.to_string(), alias: column.to_string() }
-    }
-
-    /// Names the output column.
-    pub fn alias(mut self, name: &str) -> Self {
-        self.alias = name.to_string();
-        self
-    }
-}
+use rask_core::{Arg, Graph, Key, Layer, Name, TaskError, TaskResult, TaskSpec, Tokenizer, Value};
 
 /// Aggregations for [`GroupBy::agg`] and [`DataFrame::agg`]: `agg::mean("fare_amount")`.
 pub mod agg {
@@ -126,20 +73,6 @@ pub mod agg {
         Agg::new(AggKind::Last, column)
     }
 }
-
-/// Everything the tasks of one tree reduction need to know.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct GroupSpec {
-    /// Group keys (none: reduce the whole frame to one row).
-    pub keys: Vec<String>,
-    /// The aggregations.
-    pub aggs: Vec<Agg>,
-    /// Drop rows whose keys are null (otherwise null is a group of its own).
-    pub dropna: bool,
-    /// How to sort the result: columns with `descending`.
-    pub sort: Vec<(String, bool)>,
-}
-rask_core::register_type!(GroupSpec);
 
 /// A pending group-by: `df.group_by(keys)`, then options, then `.agg([...])`.
 #[derive(Clone)]
@@ -398,33 +331,6 @@ fn agg_finish(args: &[Value]) -> TaskResult {
 rask_core::register_function!("rask_dataframe::agg_shard", agg_shard);
 rask_core::register_function!("rask_dataframe::agg_combine", agg_combine);
 rask_core::register_function!("rask_dataframe::agg_finish", agg_finish);
-
-/// A cumulative operation within groups.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CumKind {
-    /// Running sum.
-    Sum,
-    /// Running row count, from 0 (Dask's `cumcount`).
-    Count,
-    /// Running minimum.
-    Min,
-    /// Running maximum.
-    Max,
-}
-
-/// Everything the tasks of a cumulative group-by need to know.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CumSpec {
-    /// Group keys.
-    pub keys: Vec<String>,
-    /// The input column (unused for counts).
-    pub column: String,
-    /// What accumulates.
-    pub kind: CumKind,
-    /// The output column.
-    pub alias: String,
-}
-rask_core::register_type!(CumSpec);
 
 impl GroupBy {
     /// Adds `{column}_cum_sum`: the running sum of `column` within each group, in row order

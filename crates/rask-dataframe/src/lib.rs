@@ -38,6 +38,7 @@ pub mod ops;
 pub mod optimize;
 pub mod plan;
 pub mod polars_adapter;
+pub mod reduction;
 pub mod tasks;
 mod typecheck;
 

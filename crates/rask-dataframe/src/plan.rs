@@ -66,7 +66,7 @@ pub enum Step {
     /// The partial aggregates of a group-by or reduction (the first stage of its tree), so that
     /// reading and aggregating a partition is one query and the reader parses only the
     /// columns the aggregation uses.
-    PartialAgg(crate::groupby::GroupSpec),
+    PartialAgg(crate::reduction::GroupSpec),
     /// The rows whose seeded uniform draw falls in `low..high`: the pieces of a random split
     /// with the same seed are disjoint and cover every row.
     RandomSlice {

@@ -8,9 +8,9 @@
 //! missing values, `dtypes` for numbers read as text).
 
 use crate::error::{Error, Result};
-use crate::groupby::{AggKind, GroupSpec};
 use crate::plan::{looks_like_null_marker, TextSample};
 use crate::polars_adapter::{value_kind, DataType, Schema, ValueKind};
+use crate::reduction::{AggKind, GroupSpec};
 
 /// What an operation needs of its column's values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

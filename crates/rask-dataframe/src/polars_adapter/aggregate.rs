@@ -13,7 +13,7 @@ use polars::prelude::{
 
 use super::{concat, PlFrame};
 use crate::error::{Error, Result};
-use crate::groupby::{Agg, AggKind, CumKind, CumSpec, GroupSpec};
+use crate::reduction::{Agg, AggKind, CumKind, CumSpec, GroupSpec};
 
 fn partial_name(index: usize, part: &str) -> String {
     format!("__rask_{index}_{part}")
