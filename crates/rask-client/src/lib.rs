@@ -37,7 +37,7 @@ pub use cluster::LocalCluster;
 #[non_exhaustive]
 pub enum ClientError {
     /// The scheduler could not be reached.
-    #[error("could not connect to the scheduler at {address}: {source}{}", connect_hint(.source))]
+    #[error("could not connect to the scheduler at {address}: {source}{}", .source.connect_hint())]
     Connect {
         /// Its address.
         address: String,
@@ -106,17 +106,6 @@ pub enum ClientError {
 
 /// The result type of the client.
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
-
-/// What to do about a failed connection, when the cause says: nothing listening is the
-/// common case (no scheduler started yet, or a wrong address or port).
-fn connect_hint(source: &ProtocolError) -> &'static str {
-    match source {
-        ProtocolError::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            "; nothing listens there: start a scheduler (`rask scheduler`) or check the address"
-        }
-        _ => "",
-    }
-}
 
 #[derive(Clone, Debug)]
 enum KeyStatus {

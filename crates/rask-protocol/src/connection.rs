@@ -56,6 +56,20 @@ pub enum ProtocolError {
     Malformed(String),
 }
 
+impl ProtocolError {
+    /// What to do about a failed connection to a scheduler, when the cause says (appended to
+    /// the error): nothing listening is the common case — no scheduler started yet, or a wrong
+    /// address or port.
+    pub fn connect_hint(&self) -> &'static str {
+        match self {
+            ProtocolError::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                "; nothing listens there: start a scheduler (`rask scheduler`) or check the address"
+            }
+            _ => "",
+        }
+    }
+}
+
 /// The first frame of every connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {

@@ -34,23 +34,12 @@ use tracing::{debug, info, warn};
 use state::{MemoryLimits, WorkerCommand, WorkerEvent, WorkerState};
 use store::DirectoryDisk;
 
-/// What to do about a failed connection, when the cause says: nothing listening is the
-/// common case (the scheduler is not started yet, or the address or port is wrong).
-fn connect_hint(source: &ProtocolError) -> &'static str {
-    match source {
-        ProtocolError::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            "; nothing listens there: start a scheduler (`rask scheduler`) or check the address"
-        }
-        _ => "",
-    }
-}
-
 /// What can stop a worker.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WorkerError {
     /// The scheduler could not be reached or refused the worker.
-    #[error("could not join the scheduler at {address}: {source}{}", connect_hint(.source))]
+    #[error("could not join the scheduler at {address}: {source}{}", .source.connect_hint())]
     Connect {
         /// The scheduler's address.
         address: String,
