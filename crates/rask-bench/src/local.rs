@@ -112,22 +112,16 @@ fn chain(n: u32) -> anyhow::Result<Workload> {
 fn build_add(partitions: u32, steps: usize) -> anyhow::Result<(Graph, Name)> {
     let (ones, add) = (func("rask_bench::ones")?, func("rask_bench::add_scalar")?);
     let mut name = Name::tokenized("ones", Tokenizer::new().u64(partitions.into()).finish());
-    let op = Blockwise {
-        npartitions: partitions,
-        func: ones,
-        args: vec![BlockArg::PartIndex],
-        retries: 0,
-    };
+    let op = Blockwise::new(partitions, ones, vec![BlockArg::PartIndex]);
     let mut graph = Graph::from_layer(Layer::blockwise(name.clone(), op, &[]));
     let one = Value::new(1.0_f64);
     for _ in 0..steps {
         let next = Name::tokenized("add", Tokenizer::new().str(name.as_str()).str("+1").finish());
-        let op = Blockwise {
-            npartitions: partitions,
-            func: add.clone(),
-            args: vec![BlockArg::Input(name), BlockArg::Value(one.clone())],
-            retries: 0,
-        };
+        let op = Blockwise::new(
+            partitions,
+            add.clone(),
+            vec![BlockArg::Input(name), BlockArg::Value(one.clone())],
+        );
         graph = graph.blockwise(next.clone(), op);
         name = next;
     }

@@ -7,7 +7,11 @@
 //!
 //! A layer is either a list of explicit tasks ([`LayerKind::Tasks`], what `Delayed` values and
 //! hand-written graphs use) or a symbolic [`Blockwise`] operation: "apply this function to
-//! partition *i* of these inputs, for *i* in `0..npartitions`". Blockwise layers are expanded
+//! block *b* of these inputs, for every *b* of a grid of blocks" — partitions `0..n` of a
+//! DataFrame, or the N-d block indices of an Array. Inputs are read at the same block or, in
+//! the `ij,jk->ik` sense of Dask's `blockwise`, at a block whose index is mapped from the
+//! output's ([`AxisMap`]): transposed, broadcast along an axis, or listed along a contracted
+//! index (the blocks of a row times a column in a matrix product). Blockwise layers are expanded
 //! into tasks only when the graph is lowered ([`crate::lower`]), and chains of them are fused
 //! before that, so a 1,000-partition collection with 100 elementwise steps lowers to 1,000
 //! tasks without ever materializing 100,000.
@@ -17,6 +21,8 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+
+use smallvec::SmallVec;
 
 use crate::key::{Key, Name, Token};
 use crate::task::{TaskFn, TaskSpec};
@@ -43,31 +49,125 @@ pub enum LayerKind {
     External(Vec<Key>),
 }
 
-/// A function applied to partitions `0..npartitions`; the task for partition `i` has the key
-/// `(layer name, i)`.
+/// A function applied to every block of a grid; the task of block `(i, j, ...)` has the key
+/// `(layer name, i, j, ...)` (a 1-d grid of `n` partitions: `(layer name, i)`).
 #[derive(Clone)]
 pub struct Blockwise {
-    /// How many partitions (tasks) the layer has.
-    pub npartitions: u32,
+    /// The grid of output blocks.
+    pub grid: BlockGrid,
+    /// Blocks per contracted index: the `j` of `ij,jk->ik`, read by [`AxisMap::Contracted`].
+    pub contracted: Vec<u32>,
     /// The function each task calls.
     pub func: TaskFn,
-    /// The arguments of the task for partition `i`.
+    /// The arguments of the task of one block.
     pub args: Vec<BlockArg>,
     /// Retries of each task.
     pub retries: u32,
 }
 
-/// An argument of a blockwise task for partition `i`.
+impl Blockwise {
+    /// `func` over a grid, with no contracted index and no retries.
+    pub fn new(grid: impl Into<BlockGrid>, func: TaskFn, args: Vec<BlockArg>) -> Self {
+        Blockwise { grid: grid.into(), contracted: Vec::new(), func, args, retries: 0 }
+    }
+}
+
+/// The number of blocks along each axis of a blockwise layer; tasks are numbered row-major.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BlockGrid(SmallVec<[u32; 4]>);
+
+impl BlockGrid {
+    /// A 1-d grid of `n` partitions.
+    pub fn partitions(n: u32) -> Self {
+        BlockGrid(SmallVec::from_slice(&[n]))
+    }
+
+    /// A grid with these block counts per axis (an empty slice: one block of a 0-d array).
+    pub fn of(blocks_per_axis: &[u32]) -> Self {
+        BlockGrid(SmallVec::from_slice(blocks_per_axis))
+    }
+
+    /// Blocks per axis.
+    pub fn dims(&self) -> &[u32] {
+        &self.0
+    }
+
+    /// How many blocks in all.
+    pub fn len(&self) -> usize {
+        self.0.iter().map(|&n| n as usize).product()
+    }
+
+    /// Whether the grid has no block (an axis of zero blocks).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The row-major number of a block, or `None` if the index does not lie in the grid.
+    pub fn ravel(&self, index: &[u32]) -> Option<u32> {
+        if index.len() != self.0.len() {
+            return None;
+        }
+        let mut linear = 0u64;
+        for (&i, &n) in index.iter().zip(&self.0) {
+            if i >= n {
+                return None;
+            }
+            linear = linear * u64::from(n) + u64::from(i);
+        }
+        u32::try_from(linear).ok()
+    }
+
+    /// The block index of row-major block number `linear`.
+    pub fn unravel(&self, mut linear: u32) -> SmallVec<[u32; 4]> {
+        let mut index: SmallVec<[u32; 4]> = SmallVec::from_elem(0, self.0.len());
+        for (slot, &n) in index.iter_mut().zip(&self.0).rev() {
+            *slot = linear % n.max(1);
+            linear /= n.max(1);
+        }
+        index
+    }
+}
+
+impl From<u32> for BlockGrid {
+    fn from(n: u32) -> Self {
+        BlockGrid::partitions(n)
+    }
+}
+
+impl From<&[u32]> for BlockGrid {
+    fn from(dims: &[u32]) -> Self {
+        BlockGrid::of(dims)
+    }
+}
+
+/// An argument of a blockwise task for one block.
 #[derive(Clone, Debug)]
 pub enum BlockArg {
-    /// The same literal for every partition.
+    /// The same literal for every block.
     Value(Value),
-    /// The partition index `i` itself, as a `u32` value.
+    /// The row-major number of the block itself, as a `u32` value (the partition index `i` of a
+    /// 1-d grid).
     PartIndex,
-    /// Partition `i` of the named blockwise layer.
+    /// The block at the same index of the named layer (a blockwise layer, or any layer whose
+    /// keys carry block indices).
     Input(Name),
-    /// One fixed key for every partition (a broadcast input such as a lookup table).
+    /// A block of the named layer whose index is mapped from this task's, one [`AxisMap`] per
+    /// axis of the input. With [`AxisMap::Contracted`] axes the argument is a list: the blocks
+    /// for every value of the contracted indices it uses, row-major.
+    Aligned(Name, Vec<AxisMap>),
+    /// One fixed key for every block (a broadcast input such as a lookup table).
     Key(Key),
+}
+
+/// Where one axis of an [`BlockArg::Aligned`] input takes its block number from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AxisMap {
+    /// The block number of this output axis (a transpose maps input axis 0 to output axis 1).
+    Out(u8),
+    /// Always this block (0 broadcasts a single block along the axis).
+    Block(u32),
+    /// Every block along contracted index `c` (see [`Blockwise::contracted`]).
+    Contracted(u8),
 }
 
 impl Layer {
@@ -133,7 +233,7 @@ impl Layer {
     pub fn num_tasks(&self) -> usize {
         match &self.kind {
             LayerKind::Tasks(tasks) => tasks.len(),
-            LayerKind::Blockwise(op) => op.npartitions as usize,
+            LayerKind::Blockwise(op) => op.grid.len(),
             LayerKind::External(keys) => keys.len(),
         }
     }
@@ -142,9 +242,9 @@ impl Layer {
     pub fn keys(&self) -> Vec<Key> {
         match &self.kind {
             LayerKind::Tasks(tasks) => tasks.iter().map(|(key, _)| key.clone()).collect(),
-            LayerKind::Blockwise(op) => {
-                (0..op.npartitions).map(|i| Key::part(self.name.clone(), i)).collect()
-            }
+            LayerKind::Blockwise(op) => (0..op.grid.len() as u32)
+                .map(|i| Key::block(self.name.clone(), &op.grid.unravel(i)))
+                .collect(),
             LayerKind::External(keys) => keys.clone(),
         }
     }
@@ -262,24 +362,22 @@ mod tests {
 
     fn add_layer(graph: &Graph, prev: &Name, i: usize) -> (Graph, Name) {
         let name = Name::from(format!("add-{i}"));
-        let op = Blockwise {
-            npartitions: 10,
-            func: registry::lookup("rask::identity").unwrap(),
-            args: vec![BlockArg::Input(prev.clone()), BlockArg::Value(Value::new(1_i64))],
-            retries: 0,
-        };
+        let op = Blockwise::new(
+            10,
+            registry::lookup("rask::identity").unwrap(),
+            vec![BlockArg::Input(prev.clone()), BlockArg::Value(Value::new(1_i64))],
+        );
         (graph.blockwise(name.clone(), op), name)
     }
 
     #[test]
     fn adding_a_layer_shares_the_old_ones_and_layers_come_in_dependency_order() {
         let ones = Name::from("ones");
-        let op = Blockwise {
-            npartitions: 10,
-            func: registry::lookup("rask::identity").unwrap(),
-            args: vec![BlockArg::PartIndex],
-            retries: 0,
-        };
+        let op = Blockwise::new(
+            10,
+            registry::lookup("rask::identity").unwrap(),
+            vec![BlockArg::PartIndex],
+        );
         let base = Graph::from_layer(Layer::blockwise(ones.clone(), op, &[]));
         let (one, name1) = add_layer(&base, &ones, 1);
         let (two, _) = add_layer(&one, &name1, 2);
@@ -289,6 +387,20 @@ mod tests {
         assert_eq!(two.num_tasks(), 30);
         // Merging a graph with its own ancestor keeps each layer once.
         assert_eq!(Graph::merge(&[&two, &one]).layers().len(), 3);
+    }
+
+    #[test]
+    fn grids_number_blocks_row_major() {
+        let grid = BlockGrid::of(&[2, 3, 4]);
+        assert_eq!(grid.len(), 24);
+        for linear in 0..24 {
+            assert_eq!(grid.ravel(&grid.unravel(linear)), Some(linear));
+        }
+        assert_eq!(grid.ravel(&[1, 2, 3]), Some(23));
+        assert_eq!(grid.ravel(&[0, 3, 0]), None);
+        assert_eq!(grid.ravel(&[0, 0]), None);
+        assert_eq!(BlockGrid::of(&[]).len(), 1);
+        assert_eq!(BlockGrid::of(&[]).ravel(&[]), Some(0));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Keys name the results of tasks; tokens make keys deterministic.
 //!
-//! A [`Key`] is a readable name plus an optional partition index, like Dask's `"inc-3f2a..."`
-//! and `("add-9c1e...", 7)`. A name made by [`Key::tokenized`] ends in a token that hashes the
+//! A [`Key`] is a readable name plus a block index, like Dask's `"inc-3f2a..."`,
+//! `("add-9c1e...", 7)` and `("chunk-5d0b...", 3, 0, 2)`: none for a single task, one number
+//! for a partition of a DataFrame or Bag, one per axis for a chunk of an N-d Array. A name made by [`Key::tokenized`] ends in a token that hashes the
 //! function and its arguments, so a pure function called twice with equal arguments gets the
 //! same key and the graph computes it once. Names are reference-counted strings: cloning a key
 //! never copies its text.
@@ -9,6 +10,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
 use xxhash_rust::xxh3::Xxh3;
 
 /// The name part of a key: a cheaply cloned string.
@@ -64,22 +66,57 @@ impl fmt::Debug for Name {
     }
 }
 
-/// The name of one task's result: a [`Name`] and, for partitioned collections, a partition index.
+/// Where a chunk lies in its collection's grid of chunks: no numbers for a single task, one for
+/// a partition, one per axis for a block of an N-d array. Up to four axes are stored inline.
+#[derive(
+    Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct BlockIndex(SmallVec<[u32; 4]>);
+
+impl BlockIndex {
+    /// No index: a key of a single task.
+    pub fn none() -> Self {
+        BlockIndex(SmallVec::new())
+    }
+
+    /// The index of one block of an N-d grid.
+    pub fn of(index: &[u32]) -> Self {
+        BlockIndex(SmallVec::from_slice(index))
+    }
+
+    /// The numbers, one per axis.
+    pub fn as_slice(&self) -> &[u32] {
+        &self.0
+    }
+
+    /// How many axes the index has (0 for a single task).
+    pub fn ndim(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// The name of one task's result: a [`Name`] and, for chunks of partitioned collections, their
+/// [`BlockIndex`].
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
     name: Name,
-    part: Option<u32>,
+    index: BlockIndex,
 }
 
 impl Key {
-    /// A key without a partition index.
+    /// A key without a block index.
     pub fn new(name: impl Into<Name>) -> Self {
-        Key { name: name.into(), part: None }
+        Key { name: name.into(), index: BlockIndex::none() }
     }
 
-    /// The key of partition `part` of the collection or layer `name`.
+    /// The key of partition `part` of the collection or layer `name` (a 1-d block index).
     pub fn part(name: impl Into<Name>, part: u32) -> Self {
-        Key { name: name.into(), part: Some(part) }
+        Key { name: name.into(), index: BlockIndex(SmallVec::from_slice(&[part])) }
+    }
+
+    /// The key of the block at `index` of an N-d grid of chunks.
+    pub fn block(name: impl Into<Name>, index: &[u32]) -> Self {
+        Key { name: name.into(), index: BlockIndex::of(index) }
     }
 
     /// A key `"{prefix}-{token}"`.
@@ -92,9 +129,17 @@ impl Key {
         &self.name
     }
 
-    /// The partition index, if the key has one.
+    /// The partition index, if the key has a 1-d one.
     pub fn partition(&self) -> Option<u32> {
-        self.part
+        match self.index.as_slice() {
+            [part] => Some(*part),
+            _ => None,
+        }
+    }
+
+    /// The block index (empty for a key of a single task).
+    pub fn block_index(&self) -> &[u32] {
+        self.index.as_slice()
     }
 
     /// The readable prefix of the name (see [`Name::prefix`]).
@@ -118,10 +163,14 @@ impl From<&str> for Key {
 
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.part {
-            Some(part) => write!(f, "('{}', {part})", self.name),
-            None => write!(f, "'{}'", self.name),
+        if self.index.ndim() == 0 {
+            return write!(f, "'{}'", self.name);
         }
+        write!(f, "('{}'", self.name)?;
+        for i in self.index.as_slice() {
+            write!(f, ", {i}")?;
+        }
+        f.write_str(")")
     }
 }
 
@@ -146,14 +195,14 @@ impl<'de> serde::Deserialize<'de> for Name {
 
 impl serde::Serialize for Key {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (&self.name, self.part).serialize(serializer)
+        (&self.name, &self.index).serialize(serializer)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for Key {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (name, part) = <(Name, Option<u32>)>::deserialize(deserializer)?;
-        Ok(Key { name, part })
+        let (name, index) = <(Name, BlockIndex)>::deserialize(deserializer)?;
+        Ok(Key { name, index })
     }
 }
 
@@ -226,7 +275,11 @@ impl Tokenizer {
     /// Adds a key.
     pub fn key(&mut self, key: &Key) -> &mut Self {
         self.str(key.name.as_str());
-        self.u64(key.part.map_or(u64::MAX, u64::from))
+        self.u64(key.index.ndim() as u64);
+        for &i in key.index.as_slice() {
+            self.u64(u64::from(i));
+        }
+        self
     }
 
     /// The token of everything added.
@@ -264,5 +317,24 @@ mod tests {
         assert_eq!(key.prefix(), "load-file");
         assert_eq!(Key::new("plain-name").prefix(), "plain-name");
         assert_eq!(Key::part("sum", 3).to_string(), "('sum', 3)");
+        assert_eq!(Key::block("chunk", &[3, 0, 2]).to_string(), "('chunk', 3, 0, 2)");
+        assert_eq!(Key::block("chunk", &[7]), Key::part("chunk", 7));
+        assert_eq!(Key::block("chunk", &[1, 2]).partition(), None);
+    }
+
+    #[test]
+    fn keys_with_block_indices_round_trip_and_hash_apart() {
+        for key in [
+            Key::new("x"),
+            Key::part("x", 0),
+            Key::block("x", &[0, 0]),
+            Key::block("x", &[1, 2, 3, 4, 5]),
+        ] {
+            let bytes = rmp_serde::to_vec(&key).unwrap();
+            assert_eq!(rmp_serde::from_slice::<Key>(&bytes).unwrap(), key);
+        }
+        let token = |key: &Key| Tokenizer::new().key(key).finish();
+        assert_ne!(token(&Key::part("x", 0)), token(&Key::block("x", &[0, 0])));
+        assert_ne!(token(&Key::new("x")), token(&Key::part("x", 0)));
     }
 }

@@ -58,8 +58,8 @@ pub use collection::{compute_on, default_scheduler, set_default_scheduler, Colle
 pub use delayed::{delayed, reduce_with, Delayed, IntoArg};
 pub use error::{Error, Result, TaskError, TaskFailure};
 pub use fuse::FanInFusion;
-pub use graph::{BlockArg, Blockwise, Graph, Layer, LayerKind};
-pub use key::{Key, Name, Token, Tokenizer};
+pub use graph::{AxisMap, BlockArg, BlockGrid, Blockwise, Graph, Layer, LayerKind};
+pub use key::{BlockIndex, Key, Name, Token, Tokenizer};
 pub use optimize::Optimizations;
 pub use task::{Arg, TaskFn, TaskResult, TaskSpec};
 pub use task_graph::{Task, TaskGraph, TaskIndex};

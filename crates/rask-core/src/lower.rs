@@ -17,7 +17,7 @@ use smallvec::SmallVec;
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::error::{Error, Result};
-use crate::graph::{BlockArg, Graph, Layer, LayerKind};
+use crate::graph::{AxisMap, BlockArg, BlockGrid, Graph, Layer, LayerKind};
 use crate::key::{Key, Name};
 use crate::task::{Arg, TaskSpec};
 use crate::task_graph::{Body, Op, OpArg, Origin, OriginKey, Program, Task, TaskGraph, TaskIndex};
@@ -71,7 +71,8 @@ struct Node {
 
 /// Finds the layer and task of a key.
 struct LayerIndex {
-    blockwise: HashMap<Name, (u32, u32)>,
+    /// Blockwise layers by name: their layer number and grid.
+    blockwise: HashMap<Name, (u32, BlockGrid)>,
     tasks: HashMap<Key, Node>,
 }
 
@@ -90,7 +91,7 @@ impl LayerIndex {
         for (layer_id, layer) in layers.iter().enumerate() {
             match layer.kind() {
                 LayerKind::Blockwise(op) => {
-                    blockwise.insert(layer.name().clone(), (layer_id as u32, op.npartitions));
+                    blockwise.insert(layer.name().clone(), (layer_id as u32, op.grid.clone()));
                 }
                 LayerKind::Tasks(list) => {
                     for (local, (key, _)) in list.iter().enumerate() {
@@ -114,9 +115,9 @@ impl LayerIndex {
     }
 
     fn resolve(&self, key: &Key) -> Option<Node> {
-        if let Some(part) = key.partition() {
-            if let Some(&(layer, npartitions)) = self.blockwise.get(key.name()) {
-                return (part < npartitions).then_some(Node { layer, local: part });
+        if let Some((layer, grid)) = self.blockwise.get(key.name()) {
+            if let Some(local) = grid.ravel(key.block_index()) {
+                return Some(Node { layer: *layer, local });
             }
         }
         self.tasks.get(key).copied()
@@ -147,10 +148,17 @@ fn absorbable(layers: &[Arc<Layer>], index: &LayerIndex, outputs: &[Key]) -> Vec
                 for arg in &op.args {
                     match arg {
                         BlockArg::Input(name) => {
-                            if let Some(&(input, npartitions)) = index.blockwise.get(name) {
-                                reads[input as usize] += 1;
-                                reader[input as usize] =
-                                    (npartitions == op.npartitions).then_some(layer_id as u32);
+                            if let Some((input, grid)) = index.blockwise.get(name) {
+                                reads[*input as usize] += 1;
+                                reader[*input as usize] =
+                                    (*grid == op.grid).then_some(layer_id as u32);
+                            }
+                        }
+                        BlockArg::Aligned(name, axes) => {
+                            if let Some((input, grid)) = index.blockwise.get(name) {
+                                let same = *grid == op.grid && is_identity(axes);
+                                reads[*input as usize] += if same { 1 } else { 2 };
+                                reader[*input as usize] = same.then_some(layer_id as u32);
                             }
                         }
                         BlockArg::Key(key) => count_key(key, &mut reads),
@@ -179,8 +187,54 @@ struct BlockPlan {
 
 #[derive(Clone, PartialEq, Eq)]
 enum PlanInput {
+    /// The block at the task's own index.
     Partition(Name),
+    /// The block at an index mapped from the task's (`Out` and `Block` axes only).
+    Mapped(Name, Vec<AxisMap>),
+    /// One fixed key.
     Key(Key),
+}
+
+/// Whether an axis mapping reads every input axis at the same output axis.
+fn is_identity(axes: &[AxisMap]) -> bool {
+    axes.iter().enumerate().all(|(i, axis)| *axis == AxisMap::Out(i as u8))
+}
+
+/// The argument of an [`BlockArg::Aligned`] input that is not read at the task's own block:
+/// one mapped input, or a list of them along the contracted indices it uses.
+fn aligned_arg(plan: &mut BlockPlan, name: &Name, axes: &[AxisMap], contracted: &[u32]) -> OpArg {
+    let mut used: Vec<u8> = axes
+        .iter()
+        .filter_map(|axis| match axis {
+            AxisMap::Contracted(c) => Some(*c),
+            _ => None,
+        })
+        .collect();
+    used.sort_unstable();
+    used.dedup();
+    if used.is_empty() {
+        return OpArg::Dep(plan.input(PlanInput::Mapped(name.clone(), axes.to_vec())));
+    }
+    let sizes: Vec<u32> =
+        used.iter().map(|&c| contracted.get(c as usize).copied().unwrap_or(0)).collect();
+    let combos = BlockGrid::of(&sizes);
+    let items = (0..combos.len() as u32)
+        .map(|combo| {
+            let at = combos.unravel(combo);
+            let fixed = axes
+                .iter()
+                .map(|axis| match axis {
+                    AxisMap::Contracted(c) => {
+                        let position = used.iter().position(|u| u == c).expect("collected above");
+                        AxisMap::Block(at[position])
+                    }
+                    other => *other,
+                })
+                .collect();
+            OpArg::Dep(plan.input(PlanInput::Mapped(name.clone(), fixed)))
+        })
+        .collect();
+    OpArg::List(items)
 }
 
 /// Builds the (possibly fused) program of every blockwise layer, in dependency order, moving
@@ -205,8 +259,11 @@ fn blockwise_plans(
                 BlockArg::Value(value) => OpArg::Value(value.clone()),
                 BlockArg::PartIndex => OpArg::Part,
                 BlockArg::Key(key) => OpArg::Dep(plan.input(PlanInput::Key(key.clone()))),
-                BlockArg::Input(name) => {
-                    let input = index.blockwise.get(name).map(|&(id, _)| id as usize);
+                BlockArg::Aligned(name, axes) if !is_identity(axes) => {
+                    aligned_arg(&mut plan, name, axes, &op.contracted)
+                }
+                BlockArg::Input(name) | BlockArg::Aligned(name, _) => {
+                    let input = index.blockwise.get(name).map(|(id, _)| *id as usize);
                     match input.filter(|&id| absorbed[id]).and_then(|id| plans[id].take()) {
                         Some(inner) => plan.splice(inner),
                         None => OpArg::Dep(plan.input(PlanInput::Partition(name.clone()))),
@@ -287,16 +344,36 @@ pub(crate) fn fused_label<'a>(names: impl Iterator<Item = &'a str>) -> Name {
 
 /// Where a blockwise plan's input comes from, resolved once per layer.
 enum ResolvedInput {
-    /// Partition `i` of this layer, for the task of partition `i`.
+    /// Block `i` of this blockwise layer (of the same grid), for the task of block `i`.
     SamePartition(u32),
+    /// A block of this blockwise layer at an index mapped from the task's (`None`: the same).
+    MappedBlock { layer: u32, grid: BlockGrid, axes: Option<Vec<AxisMap>> },
+    /// The key `(name, index)` of any other layer, the index mapped from the task's.
+    ByKey { name: Name, axes: Option<Vec<AxisMap>> },
     /// One fixed task.
     Fixed(Node),
+}
+
+/// The block index an input is read at, from the reading task's block index.
+fn mapped_index(out: &[u32], axes: Option<&[AxisMap]>) -> SmallVec<[u32; 4]> {
+    match axes {
+        None => SmallVec::from_slice(out),
+        Some(axes) => axes
+            .iter()
+            .map(|axis| match *axis {
+                AxisMap::Out(a) => out.get(a as usize).copied().unwrap_or(u32::MAX),
+                AxisMap::Block(b) => b,
+                AxisMap::Contracted(_) => unreachable!("contracted axes are fixed per list item"),
+            })
+            .collect(),
+    }
 }
 
 /// A blockwise layer's program with its inputs resolved: what every partition's task shares.
 struct ExpandPlan {
     program: Arc<Program>,
     inputs: Vec<ResolvedInput>,
+    grid: BlockGrid,
     retries: u32,
 }
 
@@ -323,6 +400,9 @@ impl<'a> Expander<'a> {
                 continue;
             };
             let name = layers[layer_id].name();
+            let LayerKind::Blockwise(op) = layers[layer_id].kind() else {
+                unreachable!("plans are made for blockwise layers")
+            };
             let inputs = plan
                 .inputs
                 .iter()
@@ -331,11 +411,20 @@ impl<'a> Expander<'a> {
                         task: Key::part(name.clone(), 0),
                         missing,
                     };
+                    let mapped =
+                        |input: &Name, axes: Option<Vec<AxisMap>>| match index.blockwise.get(input)
+                        {
+                            Some((id, grid)) if *grid == op.grid && axes.is_none() => {
+                                ResolvedInput::SamePartition(*id)
+                            }
+                            Some((id, grid)) => {
+                                ResolvedInput::MappedBlock { layer: *id, grid: grid.clone(), axes }
+                            }
+                            None => ResolvedInput::ByKey { name: input.clone(), axes },
+                        };
                     match input {
-                        PlanInput::Partition(input) => match index.blockwise.get(input) {
-                            Some(&(id, _)) => Ok(ResolvedInput::SamePartition(id)),
-                            None => Err(missing(Key::part(input.clone(), 0))),
-                        },
+                        PlanInput::Partition(input) => Ok(mapped(input, None)),
+                        PlanInput::Mapped(input, axes) => Ok(mapped(input, Some(axes.clone()))),
                         PlanInput::Key(key) => index
                             .resolve(key)
                             .map(ResolvedInput::Fixed)
@@ -346,6 +435,7 @@ impl<'a> Expander<'a> {
             resolved.push(Some(ExpandPlan {
                 program: Arc::new(plan.program),
                 inputs,
+                grid: op.grid.clone(),
                 retries: plan.retries,
             }));
         }
@@ -387,34 +477,40 @@ impl<'a> Expander<'a> {
                         .as_ref()
                         .expect("every blockwise layer has a plan");
                     let (program, retries) = (plan.program.clone(), plan.retries);
-                    let input_nodes: SmallVec<[Node; 4]> = plan
-                        .inputs
-                        .iter()
-                        .map(|input| match *input {
+                    let block = plan.grid.unravel(node.local);
+                    let key = Key::block(layer.name().clone(), &block);
+                    let mut input_nodes: SmallVec<[Node; 4]> = SmallVec::new();
+                    for input in &plan.inputs {
+                        let missing =
+                            |missing: Key| Error::MissingDependency { task: key.clone(), missing };
+                        input_nodes.push(match input {
                             ResolvedInput::SamePartition(layer) => {
-                                Node { layer, local: node.local }
+                                Node { layer: *layer, local: node.local }
                             }
-                            ResolvedInput::Fixed(fixed) => fixed,
-                        })
-                        .collect();
+                            ResolvedInput::MappedBlock { layer, grid, axes } => {
+                                let at = mapped_index(&block, axes.as_deref());
+                                let local = grid.ravel(&at).ok_or_else(|| {
+                                    missing(Key::block(
+                                        self.layers[*layer as usize].name().clone(),
+                                        &at,
+                                    ))
+                                })?;
+                                Node { layer: *layer, local }
+                            }
+                            ResolvedInput::ByKey { name, axes } => {
+                                let wanted = Key::block(
+                                    name.clone(),
+                                    &mapped_index(&block, axes.as_deref()),
+                                );
+                                self.index.resolve(&wanted).ok_or_else(|| missing(wanted))?
+                            }
+                            ResolvedInput::Fixed(fixed) => *fixed,
+                        });
+                    }
                     for input in input_nodes {
-                        if input.local as usize >= self.layers[input.layer as usize].num_tasks() {
-                            return Err(Error::MissingDependency {
-                                task: Key::part(layer.name().clone(), node.local),
-                                missing: Key::part(
-                                    self.layers[input.layer as usize].name().clone(),
-                                    input.local,
-                                ),
-                            });
-                        }
                         deps.push(self.assign(input));
                     }
-                    Task {
-                        key: Key::part(layer.name().clone(), node.local),
-                        body: Body::Program(program),
-                        part: node.local,
-                        retries,
-                    }
+                    Task { key, body: Body::Program(program), part: node.local, retries }
                 }
                 LayerKind::External(keys) => Task {
                     key: keys[node.local as usize].clone(),

@@ -258,21 +258,19 @@ rask_core::register_function!("graph_model::part_value", part_value);
 
 fn blockwise_chain(partitions: u32, steps: usize) -> (Graph, Name) {
     let mut name = Name::from("parts");
-    let op = Blockwise {
-        npartitions: partitions,
-        func: rask_core::registry::lookup("graph_model::part_value").unwrap(),
-        args: vec![BlockArg::PartIndex],
-        retries: 0,
-    };
+    let op = Blockwise::new(
+        partitions,
+        rask_core::registry::lookup("graph_model::part_value").unwrap(),
+        vec![BlockArg::PartIndex],
+    );
     let mut g = Graph::from_layer(Layer::blockwise(name.clone(), op, &[]));
     for step in 0..steps {
         let next = Name::from(format!("inc-{step}"));
-        let op = Blockwise {
-            npartitions: partitions,
-            func: rask_core::registry::lookup("graph_model::plus_one").unwrap(),
-            args: vec![BlockArg::Input(name)],
-            retries: 0,
-        };
+        let op = Blockwise::new(
+            partitions,
+            rask_core::registry::lookup("graph_model::plus_one").unwrap(),
+            vec![BlockArg::Input(name)],
+        );
         g = g.blockwise(next.clone(), op);
         name = next;
     }
@@ -316,12 +314,7 @@ fn blockwise_layers_fuse_before_expansion_and_expand_per_partition() {
 
 #[test]
 fn a_blockwise_input_that_does_not_exist_is_named() {
-    let op = Blockwise {
-        npartitions: 3,
-        func: identity(),
-        args: vec![BlockArg::Input(Name::from("ghost"))],
-        retries: 0,
-    };
+    let op = Blockwise::new(3, identity(), vec![BlockArg::Input(Name::from("ghost"))]);
     let g = Graph::from_layer(Layer::blockwise("reader", op, &[]));
     let err =
         prepare(&g, &[Key::part("reader", 0)], &Optimizations::default()).unwrap_err().to_string();
