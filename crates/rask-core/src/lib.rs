@@ -18,6 +18,8 @@
 //!   name.
 //! * [`codec`] and [`wire`] are how values and tasks travel between processes: bytes plus a
 //!   type name, and tasks whose functions are named as in the registry.
+//! * [`partitioned`] is what every partitioned collection combines chunks with: tree
+//!   reductions and aliases of keys.
 //! * [`Delayed<T>`] is a typed lazy value; [`Collection`] is anything that can be computed,
 //!   and [`Scheduler`] anything that computes.
 //!
@@ -43,6 +45,7 @@ pub mod key;
 pub mod lower;
 pub mod optimize;
 pub mod order;
+pub mod partitioned;
 pub mod registry;
 pub mod task;
 pub mod task_graph;
@@ -61,6 +64,7 @@ pub use fuse::FanInFusion;
 pub use graph::{AxisMap, BlockArg, BlockGrid, Blockwise, Graph, Layer, LayerKind};
 pub use key::{BlockIndex, Key, Name, Token, Tokenizer};
 pub use optimize::Optimizations;
+pub use partitioned::TreeReduction;
 pub use task::{Arg, TaskFn, TaskResult, TaskSpec};
 pub use task_graph::{Task, TaskGraph, TaskIndex};
 pub use value::{Value, ValueList};

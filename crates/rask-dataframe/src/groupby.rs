@@ -16,7 +16,9 @@ use crate::plan::Step;
 use crate::polars_adapter::{self as pl, aggregate};
 pub use crate::reduction::{Agg, AggKind, CumKind, CumSpec, GroupSpec};
 use crate::tasks::{self, frame_of, frames_of, partition_value};
-use rask_core::{Arg, Graph, Key, Layer, Name, TaskError, TaskResult, TaskSpec, Tokenizer, Value};
+use rask_core::{
+    Arg, Graph, Key, Layer, Name, TaskError, TaskResult, TaskSpec, Tokenizer, TreeReduction, Value,
+};
 
 /// Aggregations for [`GroupBy::agg`] and [`DataFrame::agg`]: `agg::mean("fare_amount")`.
 pub mod agg {
@@ -211,7 +213,8 @@ fn tokenized(prefix: &str, base: &Name, spec_bytes: &[u8], extra: u64) -> Name {
     Name::tokenized(prefix, tokenizer.finish())
 }
 
-/// Builds the partial → combine → finish tree over the frame's partitions.
+/// Builds the partial → combine → finish tree over the frame's partitions (the tree itself is
+/// rask-core's [`TreeReduction`], one per `split_out` shard).
 pub(crate) fn tree_reduce(
     frame: &DataFrame,
     spec: GroupSpec,
@@ -233,17 +236,18 @@ pub(crate) fn tree_reduce(
     let spec_bytes = rmp_serde::to_vec(&spec)
         .map_err(|e| Error::Invalid(format!("the aggregation spec cannot be serialized: {e}")))?;
     let spec_value = Value::serde(spec);
-    let mut layers: Vec<Graph> = vec![graph];
-    let add_layer = |name: &Name, tasks: Vec<(Key, TaskSpec)>, layers: &mut Vec<Graph>| {
-        let previous = layers.last().expect("the input graph").clone();
-        layers.push(Graph::from_layer(Layer::tasks(name.clone(), tasks, &[&previous])));
+    let tree = TreeReduction {
+        combine_prefix: "agg-combine".into(),
+        combine: tasks::function("rask_dataframe::agg_combine"),
+        finish: tasks::function("rask_dataframe::agg_finish"),
+        args: vec![Arg::Value(spec_value.clone())],
+        split_every,
     };
-
     let finish_name = tokenized("agg-finish", &input, &spec_bytes, u64::from(split_out));
-    let mut finish_tasks = Vec::new();
+    let mut reduce_tasks = Vec::new();
     for shard in 0..split_out {
         // The inputs of this shard's tree.
-        let mut level: Vec<Key> = if split_out == 1 {
+        let leaves: Vec<Key> = if split_out == 1 {
             partial_keys.clone()
         } else {
             let shard_name = tokenized(
@@ -253,52 +257,21 @@ pub(crate) fn tree_reduce(
                 u64::from(shard) << 32 | u64::from(split_out),
             );
             let shard_fn = tasks::function("rask_dataframe::agg_shard");
-            let shard_tasks: Vec<(Key, TaskSpec)> = partial_keys
-                .iter()
-                .enumerate()
-                .map(|(i, key)| {
-                    let args = vec![
-                        Arg::Key(key.clone()),
-                        Arg::Value(spec_value.clone()),
-                        Arg::Value(Value::serde(shard)),
-                        Arg::Value(Value::serde(split_out)),
-                    ];
-                    (Key::part(shard_name.clone(), i as u32), TaskSpec::new(shard_fn.clone(), args))
-                })
-                .collect();
-            let keys = shard_tasks.iter().map(|(k, _)| k.clone()).collect();
-            add_layer(&shard_name, shard_tasks, &mut layers);
-            keys
+            let start = reduce_tasks.len();
+            reduce_tasks.extend(partial_keys.iter().enumerate().map(|(i, key)| {
+                let args = vec![
+                    Arg::Key(key.clone()),
+                    Arg::Value(spec_value.clone()),
+                    Arg::Value(Value::serde(shard)),
+                    Arg::Value(Value::serde(split_out)),
+                ];
+                (Key::part(shard_name.clone(), i as u32), TaskSpec::new(shard_fn.clone(), args))
+            }));
+            reduce_tasks[start..].iter().map(|(key, _)| key.clone()).collect()
         };
-        let mut depth = 0u64;
-        while level.len() > split_every {
-            depth += 1;
-            let name =
-                tokenized("agg-combine", &input, &spec_bytes, depth << 32 | u64::from(shard));
-            let combine = tasks::function("rask_dataframe::agg_combine");
-            let combined: Vec<(Key, TaskSpec)> = level
-                .chunks(split_every)
-                .enumerate()
-                .map(|(i, chunk)| {
-                    let list = Arg::List(chunk.iter().cloned().map(Arg::Key).collect());
-                    (
-                        Key::part(name.clone(), i as u32),
-                        TaskSpec::new(combine.clone(), vec![list, Arg::Value(spec_value.clone())]),
-                    )
-                })
-                .collect();
-            level = combined.iter().map(|(k, _)| k.clone()).collect();
-            add_layer(&name, combined, &mut layers);
-        }
-        let list = Arg::List(level.into_iter().map(Arg::Key).collect());
-        let finish = tasks::function("rask_dataframe::agg_finish");
-        finish_tasks.push((
-            Key::part(finish_name.clone(), shard),
-            TaskSpec::new(finish, vec![list, Arg::Value(spec_value.clone())]),
-        ));
+        reduce_tasks.extend(tree.tasks(leaves, Key::part(finish_name.clone(), shard)));
     }
-    add_layer(&finish_name, finish_tasks, &mut layers);
-    let graph = layers.pop().expect("the finish layer");
+    let graph = Graph::from_layer(Layer::tasks(finish_name.clone(), reduce_tasks, &[&graph]));
     Ok(DataFrame::from_partitions(graph, finish_name, split_out, Arc::new(schema)))
 }
 

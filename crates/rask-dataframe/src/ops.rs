@@ -9,10 +9,10 @@
 use std::sync::Arc;
 
 use rask_core::{
-    default_scheduler, Arg, Delayed, Graph, Key, Layer, Name, Optimizations, Scheduler, TaskError,
-    TaskFn, TaskResult, TaskSpec, Token, Tokenizer, Value,
+    Arg, Delayed, Graph, Key, Layer, Name, Optimizations, Scheduler, TaskError, TaskFn, TaskResult,
+    TaskSpec, Token, Tokenizer, Value,
 };
-use rask_local::LocalScheduler;
+use rask_local::current_scheduler as scheduler;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -21,10 +21,6 @@ use crate::plan::Step;
 use crate::polars_adapter::{self as pl, PlFrame};
 use crate::tasks::{self, frame_of, frames_of, partition_value};
 use crate::typecheck::Needs;
-
-fn scheduler() -> Arc<dyn Scheduler> {
-    default_scheduler().unwrap_or_else(|| Arc::new(LocalScheduler::new()))
-}
 
 /// Computes some keys of a graph on the default scheduler.
 pub(crate) fn compute_keys(graph: &Graph, keys: &[Key]) -> Result<Vec<Value>> {
@@ -287,20 +283,16 @@ pub fn concat(frames: &[DataFrame]) -> Result<DataFrame> {
         .collect();
     let names: Vec<&str> = parts.iter().map(|(_, n, _)| n.as_str()).collect();
     let name = new_name("concat", &names, None);
-    let identity = rask_core::registry::lookup("rask::identity")?;
-    let mut tasks = Vec::new();
+    let mut aliases = Vec::new();
     for (_, input, n) in &parts {
         for i in 0..*n {
-            let key = Key::part(name.clone(), tasks.len() as u32);
-            tasks.push((
-                key,
-                TaskSpec::new(identity.clone(), vec![Arg::Key(Key::part(input.clone(), i))]),
-            ));
+            aliases
+                .push((Key::part(name.clone(), aliases.len() as u32), Key::part(input.clone(), i)));
         }
     }
     let graphs: Vec<&Graph> = parts.iter().map(|(g, _, _)| g).collect();
-    let count = tasks.len() as u32;
-    let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &graphs));
+    let count = aliases.len() as u32;
+    let graph = rask_core::partitioned::alias_layer(name.clone(), aliases, &graphs);
     Ok(DataFrame::from_partitions(graph, name, count, Arc::new(first.schema().clone())))
 }
 

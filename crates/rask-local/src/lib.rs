@@ -209,15 +209,18 @@ impl Scheduler for LocalScheduler {
     }
 }
 
+/// The scheduler `compute()` and every eager operation of a collection (`head`, `persist`,
+/// chunk sizes found by computing) run on: a distributed client if one was installed with
+/// `rask_core::set_default_scheduler`, otherwise a new [`LocalScheduler`].
+pub fn current_scheduler() -> Arc<dyn Scheduler> {
+    default_scheduler().unwrap_or_else(|| Arc::new(LocalScheduler::new()))
+}
+
 /// `compute()` for every collection.
 pub trait ComputeExt: Collection {
-    /// Computes the collection on the default scheduler: a distributed client if one was
-    /// installed with `rask_core::set_default_scheduler`, otherwise a [`LocalScheduler`].
+    /// Computes the collection on the default scheduler (see [`current_scheduler`]).
     fn compute(&self) -> Result<Self::Output> {
-        match default_scheduler() {
-            Some(scheduler) => compute_on(self, &*scheduler),
-            None => compute_on(self, &LocalScheduler::new()),
-        }
+        compute_on(self, &*current_scheduler())
     }
 
     /// Computes the collection on the given scheduler.
@@ -237,10 +240,11 @@ pub trait PersistExt<T> {
 
 impl<T: Clone + Send + Sync + 'static> PersistExt<T> for Delayed<T> {
     fn persist(&self) -> Result<Delayed<T>> {
-        let scheduler: Arc<dyn Scheduler> =
-            default_scheduler().unwrap_or_else(|| Arc::new(LocalScheduler::new()));
-        let values =
-            scheduler.compute(&self.graph(), &[self.key().clone()], &Optimizations::default())?;
+        let values = current_scheduler().compute(
+            &self.graph(),
+            &[self.key().clone()],
+            &Optimizations::default(),
+        )?;
         let value = values.into_iter().next().ok_or(Error::Cancelled)?;
         Ok(Delayed::literal(self.key().clone(), value))
     }
