@@ -38,6 +38,7 @@ pub mod ops;
 pub mod optimize;
 pub mod plan;
 pub mod polars_adapter;
+pub mod readers;
 pub mod reduction;
 pub mod tasks;
 mod typecheck;
@@ -45,12 +46,12 @@ mod typecheck;
 pub use error::{ColumnMismatch, Error, Result};
 pub use frame::{DataFrame, Divisions};
 pub use groupby::{agg, Agg, AggKind, CumKind, GroupBy};
-pub use io::csv::{read_csv, CsvOptions};
-pub use io::parquet::{read_parquet, ParquetOptions, WriteMode, WriteOptions};
 pub use ops::{concat, from_polars};
 pub use plan::JoinHow;
 pub use polars_adapter::parquet::Compression;
 pub use polars_adapter::PlFrame;
+pub use readers::csv::{read_csv, CsvOptions};
+pub use readers::parquet::{read_parquet, ParquetOptions, WriteMode, WriteOptions};
 pub use tasks::partition_value;
 
 /// What DataFrame programs need: `use rask_dataframe::prelude::*;`.

@@ -1,8 +1,7 @@
-//! Reading and writing: where bytes live ([`store`]), how CSV files are cut ([`blocks`]),
-//! and the readers and writers of CSV and Parquet.
+//! Bytes: where they live ([`store`]: local files and object stores), how CSV files are cut
+//! into blocks ([`blocks`]) and scanned without Polars ([`csv_scan`]). Nothing here knows
+//! DataFrames; the user-facing readers built on this are in [`crate::readers`].
 
 pub mod blocks;
-pub mod csv;
 pub mod csv_scan;
-pub mod parquet;
 pub mod store;

@@ -315,7 +315,7 @@ impl DataFrame {
             if appending { existing_numbers(&target, &options.storage)? } else { Vec::new() };
         let existing_range = match (&options.index, appending) {
             (Some(index), true) => {
-                let old = crate::io::parquet::read_parquet(
+                let old = crate::readers::parquet::read_parquet(
                     path,
                     ParquetOptions::default().storage_options(options.storage.clone()),
                 )?;
