@@ -1,0 +1,216 @@
+//! Rechunking: any chunking to any other.
+//!
+//! Each output chunk is one task that copies its pieces out of the input chunks it overlaps
+//! (per axis, the input chunks whose ranges meet the output chunk's range) — the one-stage
+//! plan. Inputs are read in place (in process a chunk is shared, never copied), and an output
+//! chunk that is exactly an input chunk is that chunk, with no task of its own. An all-to-all
+//! rechunk of `n` chunks into `m` makes `m` tasks with `n` inputs each.
+//!
+//! Not here yet: the multi-stage plan of Dask's rechunk planner (intermediate chunkings that
+//! keep a cluster's transfers proportional to the data rather than to `m` times the inputs a
+//! task touches) — see docs/arrays.md.
+
+use std::ops::Range;
+
+use ndarray::{ArrayD, IxDyn, Slice};
+use rask_core::{Arg, BlockGrid, Graph, Key, Layer, TaskError, TaskResult, TaskSpec, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::array::{chunk_of, layer_name, typed_fn, Array};
+use crate::chunks::ChunkSpec;
+use crate::element::{chunk_value, Element};
+use crate::error::Result;
+
+/// Above this many chunks an array's graph is slow to build and run: rechunk says so.
+pub const MANY_CHUNKS: usize = 1_000_000;
+
+/// Where one input chunk's piece goes in an output chunk: per axis, the range it is read from
+/// and where it lands.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Piece {
+    from: Vec<(usize, usize)>,
+    to: Vec<usize>,
+}
+
+/// One output chunk: its shape, and one piece per input (in the order of the task's list).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Assembly {
+    shape: Vec<usize>,
+    pieces: Vec<Piece>,
+}
+rask_core::register_type!(Assembly);
+
+/// For one axis: per output chunk, the input chunks it overlaps and the overlap in each.
+fn overlaps(old: &[usize], new: &[usize]) -> Vec<Vec<(usize, Range<usize>, usize)>> {
+    let mut old_starts = Vec::with_capacity(old.len());
+    let mut at = 0;
+    for &n in old {
+        old_starts.push(at);
+        at += n;
+    }
+    let mut result = Vec::with_capacity(new.len());
+    let mut first = 0; // the first input chunk that can still overlap
+    let mut start = 0;
+    for &n in new {
+        let end = start + n;
+        let mut parts = Vec::new();
+        let mut i = first;
+        while i < old.len() {
+            let (o_start, o_end) = (old_starts[i], old_starts[i] + old[i]);
+            if o_start >= end && !(n == 0 && o_start == start) {
+                break;
+            }
+            let (lo, hi) = (start.max(o_start), end.min(o_end));
+            if lo < hi || (n == 0 && old[i] == 0) {
+                // (input chunk, range inside it, offset in the output chunk)
+                parts.push((i, lo - o_start..hi - o_start, lo - start));
+            }
+            if o_end <= end {
+                first = i + 1;
+            }
+            i += 1;
+        }
+        result.push(parts);
+        start = end;
+    }
+    result
+}
+
+impl<T: Element> Array<T> {
+    /// The same values in other chunks: `x.rechunk([20, 1000, 1000])`,
+    /// `x.rechunk(vec![AxisChunks::Whole, AxisChunks::Size(10), AxisChunks::Size(10)])`.
+    pub fn rechunk(&self, chunks: impl Into<ChunkSpec>) -> Result<Array<T>> {
+        let shape = self.shape();
+        let new = chunks.into().resolve(&shape, size_of::<T>())?;
+        if new == *self.chunks {
+            return Ok(self.clone());
+        }
+        if new.count() > MANY_CHUNKS {
+            tracing::warn!(
+                chunks = new.count(),
+                "rechunking into {} chunks makes a graph of as many tasks or more; larger chunks \
+                 (fewer than {MANY_CHUNKS}) schedule faster",
+                new.count()
+            );
+        }
+        let per_axis: Vec<_> = (0..shape.len())
+            .map(|axis| overlaps(&self.chunks.per_axis()[axis], &new.per_axis()[axis]))
+            .collect();
+        let name = layer_name("rechunk", |t| {
+            t.str(self.name.as_str());
+            for axis in new.per_axis() {
+                t.u64(axis.len() as u64);
+                axis.iter().for_each(|&n| {
+                    t.u64(n as u64);
+                });
+            }
+        });
+        let assemble = typed_fn::<T>("rask_array::rechunk_assemble");
+        let identity = crate::array::plain_fn("rask::identity");
+        let grid = BlockGrid::of(&new.grid());
+        let mut tasks = Vec::with_capacity(grid.len());
+        for linear in 0..grid.len() as u32 {
+            let out = grid.unravel(linear);
+            let shape = new.block_shape(&out);
+            // Every combination of overlapping input chunks along the axes, row-major.
+            let lists: Vec<&Vec<(usize, Range<usize>, usize)>> =
+                out.iter().enumerate().map(|(axis, &o)| &per_axis[axis][o as usize]).collect();
+            let counts: Vec<u32> = lists.iter().map(|l| l.len() as u32).collect();
+            let combos = BlockGrid::of(&counts);
+            let mut inputs = Vec::with_capacity(combos.len());
+            let mut pieces = Vec::with_capacity(combos.len());
+            for c in 0..combos.len() as u32 {
+                let pick = combos.unravel(c);
+                let mut index = Vec::with_capacity(out.len());
+                let mut from = Vec::with_capacity(out.len());
+                let mut to = Vec::with_capacity(out.len());
+                for (axis, &p) in pick.iter().enumerate() {
+                    let (i, range, offset) = &lists[axis][p as usize];
+                    index.push(*i as u32);
+                    from.push((range.start, range.end));
+                    to.push(*offset);
+                }
+                inputs.push(Arg::Key(self.block_key(&index)));
+                pieces.push((index, Piece { from, to }));
+            }
+            let key = Key::block(name.clone(), &out);
+            // An output chunk that is exactly one input chunk is that chunk.
+            let whole = pieces.len() == 1 && {
+                let (index, piece) = &pieces[0];
+                self.chunks.block_shape(index) == shape
+                    && piece.from.iter().zip(&shape).all(|(&(a, b), &n)| a == 0 && b == n)
+            };
+            let spec = if whole {
+                TaskSpec::new(identity.clone(), inputs)
+            } else {
+                let assembly =
+                    Assembly { shape, pieces: pieces.into_iter().map(|(_, p)| p).collect() };
+                TaskSpec::new(
+                    assemble.clone(),
+                    vec![Arg::List(inputs), Arg::Value(Value::serde(assembly))],
+                )
+            };
+            tasks.push((key, spec));
+        }
+        let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &[&self.graph]));
+        Ok(Array::from_graph(graph, name, new))
+    }
+}
+
+fn rechunk_assemble<T: Element>(args: &[Value]) -> TaskResult {
+    let inputs = args
+        .first()
+        .and_then(Value::as_list)
+        .ok_or_else(|| TaskError::msg("missing the input chunks"))?;
+    let assembly = args
+        .get(1)
+        .ok_or_else(|| TaskError::msg("missing the assembly"))?
+        .get::<Assembly>(&"the rechunk assembly")?;
+    if inputs.len() != assembly.pieces.len() {
+        return Err(TaskError::msg(format!(
+            "{} input chunks for {} pieces",
+            inputs.len(),
+            assembly.pieces.len()
+        )));
+    }
+    let mut out = ArrayD::from_elem(IxDyn(&assembly.shape), T::default());
+    for (i, (input, piece)) in inputs.iter().zip(&assembly.pieces).enumerate() {
+        let chunk = chunk_of::<T>(input, &format_args!("input chunk {i} of a rechunk"))?;
+        let source = chunk.slice_each_axis(|axis| {
+            let (a, b) = piece.from[axis.axis.index()];
+            Slice::from(a..b)
+        });
+        let mut target = out.slice_each_axis_mut(|axis| {
+            let a = axis.axis.index();
+            let start = piece.to[a];
+            Slice::from(start..start + (piece.from[a].1 - piece.from[a].0))
+        });
+        target.assign(&source);
+    }
+    Ok(chunk_value(out))
+}
+crate::for_each_element!(register_typed, "rask_array::rechunk_assemble", rechunk_assemble);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlaps_pair_every_output_range_with_the_input_ranges_it_meets() {
+        let o = overlaps(&[4, 4, 2], &[3, 3, 3, 1]);
+        let simple: Vec<Vec<(usize, usize, usize, usize)>> = o
+            .iter()
+            .map(|parts| parts.iter().map(|(i, r, at)| (*i, r.start, r.end, *at)).collect())
+            .collect();
+        assert_eq!(
+            simple,
+            vec![
+                vec![(0, 0, 3, 0)],
+                vec![(0, 3, 4, 0), (1, 0, 2, 1)],
+                vec![(1, 2, 4, 0), (2, 0, 1, 2)],
+                vec![(2, 1, 2, 0)],
+            ]
+        );
+        assert_eq!(overlaps(&[10], &[10]).len(), 1);
+    }
+}

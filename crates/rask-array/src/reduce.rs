@@ -1,0 +1,918 @@
+//! Reductions over any set of axes: `sum`, `prod`, `mean`, `var`/`std`, `min`/`max`,
+//! `argmin`/`argmax`, `any`/`all`, and the NaN-skipping variants, with `keepdims` and
+//! `split_every`.
+//!
+//! Each chunk is reduced along the reduced axes to a *partial* (a chunk whose reduced axes have
+//! length 1: sums, extremes, or count/mean/M2 moments), one blockwise task per chunk. The
+//! partials of each output block — the chunks that differ only along reduced axes — are then
+//! merged by rask-core's [`TreeReduction`], `split_every` at a time. Variances merge moments
+//! with Chan's formula (`M2 = M2a + M2b + δ² na nb / n`), so a large offset in the data does
+//! not cancel the variance away as `E[x²] − E[x]²` would.
+//!
+//! Inside a chunk, a reduced last axis is folded lane by lane (contiguous), other reduced axes
+//! by adding whole sub-views at a time, and a reduction over every axis of a contiguous chunk
+//! with eight accumulators, so sums run at memory speed.
+
+use ndarray::{ArrayD, Axis, IxDyn, Slice, Zip};
+use rask_core::{
+    AxisMap, BlockArg, BlockGrid, Graph, Key, Layer, TaskError, TaskResult, TreeReduction, Value,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::array::{chunk_of, layer_name, typed_fn, Array};
+use crate::chunks::Chunks;
+use crate::element::{chunk_value, Element};
+use crate::error::{Error, Result};
+use crate::number::{Number, Real};
+
+/// Which axes a reduction removes, and how.
+#[derive(Clone, Debug)]
+pub struct Axes {
+    axes: Option<Vec<isize>>,
+    keepdims: bool,
+    split_every: usize,
+}
+
+impl Axes {
+    /// Every axis (the result is a 0-d array unless `keepdims`).
+    pub fn all() -> Self {
+        Axes { axes: None, keepdims: false, split_every: 8 }
+    }
+
+    /// Keep the reduced axes with length 1.
+    pub fn keepdims(mut self) -> Self {
+        self.keepdims = true;
+        self
+    }
+
+    /// How many partials one merge task reads (default 8).
+    pub fn split_every(mut self, n: usize) -> Self {
+        self.split_every = n.max(2);
+        self
+    }
+
+    fn resolve(&self, ndim: usize) -> Result<Vec<usize>> {
+        let mut axes = match &self.axes {
+            None => (0..ndim).collect(),
+            Some(axes) => axes
+                .iter()
+                .map(|&a| crate::array::normalize_axis(a, ndim))
+                .collect::<Result<Vec<_>>>()?,
+        };
+        axes.sort_unstable();
+        let before = axes.len();
+        axes.dedup();
+        if axes.len() != before {
+            return Err(Error::Invalid(format!("an axis is named twice in {:?}", self.axes)));
+        }
+        Ok(axes)
+    }
+}
+
+impl From<usize> for Axes {
+    fn from(axis: usize) -> Self {
+        Axes { axes: Some(vec![axis as isize]), keepdims: false, split_every: 8 }
+    }
+}
+
+impl From<isize> for Axes {
+    fn from(axis: isize) -> Self {
+        Axes { axes: Some(vec![axis]), keepdims: false, split_every: 8 }
+    }
+}
+
+impl From<i32> for Axes {
+    fn from(axis: i32) -> Self {
+        Axes { axes: Some(vec![axis as isize]), keepdims: false, split_every: 8 }
+    }
+}
+
+impl<const N: usize> From<[usize; N]> for Axes {
+    fn from(axes: [usize; N]) -> Self {
+        Axes {
+            axes: Some(axes.iter().map(|&a| a as isize).collect()),
+            keepdims: false,
+            split_every: 8,
+        }
+    }
+}
+
+impl From<&[usize]> for Axes {
+    fn from(axes: &[usize]) -> Self {
+        Axes {
+            axes: Some(axes.iter().map(|&a| a as isize).collect()),
+            keepdims: false,
+            split_every: 8,
+        }
+    }
+}
+
+/// What a reduction computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+enum Kind {
+    Sum,
+    Prod,
+    Min,
+    Max,
+    Any,
+    All,
+    /// Count and sum: the mean.
+    Mean {
+        skipna: bool,
+    },
+    /// Count, mean and M2: the variance with `ddof`, or its square root.
+    Var {
+        skipna: bool,
+        ddof: u32,
+        sqrt: bool,
+    },
+    NanSum,
+    NanMin,
+    NanMax,
+    ArgMin,
+    ArgMax,
+}
+
+/// A reduction as its tasks see it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Spec {
+    kind: Kind,
+    /// The reduced axes, sorted.
+    axes: Vec<usize>,
+    keepdims: bool,
+    /// The input's chunks (argmin/argmax need each chunk's offset and the shape).
+    chunks: Chunks,
+}
+rask_core::register_type!(Spec);
+
+/// Count, mean and sum of squared deviations, per element of a partial.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Moments {
+    count: ArrayD<f64>,
+    mean: ArrayD<f64>,
+    m2: Option<ArrayD<f64>>,
+}
+rask_core::register_type!(Moments);
+
+/// The best value so far and its index (flat over the reduced axes of the whole array).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound = "")]
+struct ArgPartial<T: Element> {
+    values: ArrayD<T>,
+    index: ArrayD<i64>,
+}
+
+impl<T: Element> Array<T> {
+    /// Builds the partial → tree → finish graph of a reduction whose result has type `U`.
+    fn reduction<U: Element>(&self, kind: Kind, axes: Axes) -> Result<Array<U>> {
+        let reduced = axes.resolve(self.ndim())?;
+        if matches!(kind, Kind::ArgMin | Kind::ArgMax)
+            && reduced.len() != 1
+            && reduced.len() != self.ndim()
+        {
+            return Err(Error::Invalid(format!(
+                "argmin/argmax reduce one axis or all of them, not {reduced:?}: reshape first"
+            )));
+        }
+        if self.shape().iter().enumerate().any(|(a, &n)| n == 0 && reduced.contains(&a))
+            && matches!(
+                kind,
+                Kind::Min | Kind::Max | Kind::ArgMin | Kind::ArgMax | Kind::NanMin | Kind::NanMax
+            )
+        {
+            return Err(Error::Invalid(format!(
+                "a {kind:?} over an empty axis has no value (shape {:?}): NumPy raises too",
+                self.shape()
+            )));
+        }
+        let spec = Spec {
+            kind,
+            axes: reduced.clone(),
+            keepdims: axes.keepdims,
+            chunks: (*self.chunks).clone(),
+        };
+        let spec_bytes = rask_core::value::encode_serde(&(&spec.kind, &spec.axes, spec.keepdims))
+            .unwrap_or_default();
+        let spec_value = Value::serde(spec);
+        let partial_name = layer_name("reduce-partial", |t| {
+            t.str(self.name.as_str()).bytes(&spec_bytes);
+        });
+        let identity: Vec<AxisMap> = (0..self.ndim()).map(|a| AxisMap::Out(a as u8)).collect();
+        let partial = Array::<T>::blockwise_layer(
+            partial_name.clone(),
+            typed_fn::<T>("rask_array::reduce_partial"),
+            vec![
+                BlockArg::Aligned(self.name.clone(), identity),
+                BlockArg::Value(spec_value.clone()),
+                BlockArg::PartIndex,
+            ],
+            &[&self.graph],
+            (*self.chunks).clone(),
+        );
+        // The output grid: reduced axes collapse to one block (kept or dropped).
+        let in_grid = self.chunks.grid();
+        let kept: Vec<usize> = (0..self.ndim()).filter(|a| !reduced.contains(a)).collect();
+        let out_chunks: Vec<Vec<usize>> = (0..self.ndim())
+            .filter_map(|a| {
+                if !reduced.contains(&a) {
+                    Some(self.chunks.per_axis()[a].clone())
+                } else if axes.keepdims {
+                    Some(vec![1])
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let name = layer_name("reduce", |t| {
+            t.str(self.name.as_str()).bytes(&spec_bytes).u64(axes.split_every as u64);
+        });
+        let tree = TreeReduction {
+            combine_prefix: "reduce-combine".into(),
+            combine: typed_fn::<T>("rask_array::reduce_combine"),
+            finish: typed_fn::<T>("rask_array::reduce_finish"),
+            args: vec![rask_core::Arg::Value(spec_value)],
+            split_every: axes.split_every,
+        };
+        let kept_grid = BlockGrid::of(&kept.iter().map(|&a| in_grid[a]).collect::<Vec<_>>());
+        let reduced_grid = BlockGrid::of(&reduced.iter().map(|&a| in_grid[a]).collect::<Vec<_>>());
+        let mut tasks = Vec::new();
+        for out in 0..kept_grid.len() as u32 {
+            let kept_index = kept_grid.unravel(out);
+            let leaves: Vec<Key> = (0..reduced_grid.len() as u32)
+                .map(|r| {
+                    let reduced_index = reduced_grid.unravel(r);
+                    let mut index = vec![0u32; self.ndim()];
+                    for (k, &a) in kept.iter().enumerate() {
+                        index[a] = kept_index[k];
+                    }
+                    for (k, &a) in reduced.iter().enumerate() {
+                        index[a] = reduced_index[k];
+                    }
+                    Key::block(partial_name.clone(), &index)
+                })
+                .collect();
+            // The output block's index: the kept axes, and 0 on kept-as-1 reduced axes.
+            let out_index: Vec<u32> = (0..self.ndim())
+                .filter_map(|a| match kept.iter().position(|&k| k == a) {
+                    Some(k) => Some(kept_index[k]),
+                    None => axes.keepdims.then_some(0),
+                })
+                .collect();
+            tasks.extend(tree.tasks(leaves, Key::block(name.clone(), &out_index)));
+        }
+        let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &[&partial.graph]));
+        Ok(Array::from_graph(graph, name, Chunks(out_chunks)))
+    }
+
+    /// Whether any element is true (non-zero).
+    pub fn any(&self, axes: impl Into<Axes>) -> Result<Array<bool>> {
+        self.reduction(Kind::Any, axes.into())
+    }
+
+    /// Whether every element is true (non-zero).
+    pub fn all(&self, axes: impl Into<Axes>) -> Result<Array<bool>> {
+        self.reduction(Kind::All, axes.into())
+    }
+}
+
+impl<T: Element> Array<T>
+where
+    T::Acc: Number,
+{
+    /// The sum, in the accumulator type (`i64`/`u64` for integers and booleans).
+    pub fn sum(&self, axes: impl Into<Axes>) -> Result<Array<T::Acc>> {
+        self.reduction(Kind::Sum, axes.into())
+    }
+
+    /// The product, in the accumulator type.
+    pub fn prod(&self, axes: impl Into<Axes>) -> Result<Array<T::Acc>> {
+        self.reduction(Kind::Prod, axes.into())
+    }
+
+    /// The sum with NaNs counted as zero.
+    pub fn nansum(&self, axes: impl Into<Axes>) -> Result<Array<T::Acc>> {
+        self.reduction(Kind::NanSum, axes.into())
+    }
+}
+
+impl<T: Real> Array<T> {
+    /// The mean, as `f64`.
+    pub fn mean(&self, axes: impl Into<Axes>) -> Result<Array<f64>> {
+        self.reduction(Kind::Mean { skipna: false }, axes.into())
+    }
+    /// The mean of the values that are not NaN.
+    pub fn nanmean(&self, axes: impl Into<Axes>) -> Result<Array<f64>> {
+        self.reduction(Kind::Mean { skipna: true }, axes.into())
+    }
+    /// The variance with `ddof` delta degrees of freedom (0: population, 1: sample).
+    pub fn var(&self, axes: impl Into<Axes>, ddof: u32) -> Result<Array<f64>> {
+        self.reduction(Kind::Var { skipna: false, ddof, sqrt: false }, axes.into())
+    }
+    /// The standard deviation with `ddof`.
+    pub fn std(&self, axes: impl Into<Axes>, ddof: u32) -> Result<Array<f64>> {
+        self.reduction(Kind::Var { skipna: false, ddof, sqrt: true }, axes.into())
+    }
+    /// The variance of the values that are not NaN.
+    pub fn nanvar(&self, axes: impl Into<Axes>, ddof: u32) -> Result<Array<f64>> {
+        self.reduction(Kind::Var { skipna: true, ddof, sqrt: false }, axes.into())
+    }
+    /// The standard deviation of the values that are not NaN.
+    pub fn nanstd(&self, axes: impl Into<Axes>, ddof: u32) -> Result<Array<f64>> {
+        self.reduction(Kind::Var { skipna: true, ddof, sqrt: true }, axes.into())
+    }
+    /// The smallest value (NaN if there is one).
+    pub fn min(&self, axes: impl Into<Axes>) -> Result<Array<T>> {
+        self.reduction(Kind::Min, axes.into())
+    }
+    /// The largest value (NaN if there is one).
+    pub fn max(&self, axes: impl Into<Axes>) -> Result<Array<T>> {
+        self.reduction(Kind::Max, axes.into())
+    }
+    /// The smallest value that is not NaN.
+    pub fn nanmin(&self, axes: impl Into<Axes>) -> Result<Array<T>> {
+        self.reduction(Kind::NanMin, axes.into())
+    }
+    /// The largest value that is not NaN.
+    pub fn nanmax(&self, axes: impl Into<Axes>) -> Result<Array<T>> {
+        self.reduction(Kind::NanMax, axes.into())
+    }
+    /// Where the smallest value is: along one axis, or the flat index over all of them (the
+    /// first one on ties; NaN counts as smallest, as NumPy).
+    pub fn argmin(&self, axes: impl Into<Axes>) -> Result<Array<i64>> {
+        self.reduction(Kind::ArgMin, axes.into())
+    }
+    /// Where the largest value is (the first one on ties; NaN counts as largest).
+    pub fn argmax(&self, axes: impl Into<Axes>) -> Result<Array<i64>> {
+        self.reduction(Kind::ArgMax, axes.into())
+    }
+}
+
+// ---- Reducing one chunk ---------------------------------------------------------------------
+
+/// The shape of `shape` with the reduced axes at length 1.
+fn kept_shape(shape: &[usize], axes: &[usize]) -> Vec<usize> {
+    shape.iter().enumerate().map(|(a, &n)| if axes.contains(&a) { 1 } else { n }).collect()
+}
+
+/// Folds a chunk along `axes` into a partial with those axes at length 1: `fold` adds one
+/// element, `merge` joins two partial values.
+pub(crate) fn fold_axes<T: Copy, A: Copy>(
+    x: &ArrayD<T>,
+    axes: &[usize],
+    init: A,
+    fold: impl Fn(A, T) -> A + Copy,
+    merge: impl Fn(A, A) -> A + Copy,
+) -> ArrayD<A> {
+    let shape = kept_shape(x.shape(), axes);
+    if axes.len() == x.ndim() {
+        let value = match x.as_slice() {
+            Some(elements) => fold_slice(elements, init, fold, merge),
+            None => x.iter().fold(init, |a, &v| fold(a, v)),
+        };
+        return ArrayD::from_elem(IxDyn(&shape), value);
+    }
+    let last = x.ndim() - 1;
+    if axes.contains(&last) {
+        // Contiguous lanes along the last axis first, then the other axes on the small result.
+        let mut lanes = ArrayD::from_elem(IxDyn(&kept_shape(x.shape(), &[last])), init);
+        Zip::from(lanes.lanes_mut(Axis(last))).and(x.lanes(Axis(last))).for_each(
+            |mut out, lane| {
+                out[0] = match lane.as_slice() {
+                    Some(elements) => fold_slice(elements, init, fold, merge),
+                    None => lane.iter().fold(init, |a, &v| fold(a, v)),
+                };
+            },
+        );
+        let rest: Vec<usize> = axes.iter().copied().filter(|&a| a != last).collect();
+        if rest.is_empty() {
+            return lanes;
+        }
+        return fold_outer(&lanes, &rest, init, merge);
+    }
+    fold_outer(x, axes, init, fold)
+}
+
+/// Folds outer axes by adding whole sub-views: one pass per position along the reduced axes.
+fn fold_outer<T: Copy, A: Copy>(
+    x: &ArrayD<T>,
+    axes: &[usize],
+    init: A,
+    fold: impl Fn(A, T) -> A,
+) -> ArrayD<A> {
+    let mut out = ArrayD::from_elem(IxDyn(&kept_shape(x.shape(), axes)), init);
+    let lengths: Vec<u32> = axes.iter().map(|&a| x.shape()[a] as u32).collect();
+    let positions = BlockGrid::of(&lengths);
+    for p in 0..positions.len() as u32 {
+        let at = positions.unravel(p);
+        let view =
+            x.slice_each_axis(|axis| match axes.iter().position(|&a| a == axis.axis.index()) {
+                Some(k) => Slice::from(at[k] as usize..at[k] as usize + 1),
+                None => Slice::from(..),
+            });
+        Zip::from(&mut out).and(&view).for_each(|o, &v| *o = fold(*o, v));
+    }
+    out
+}
+
+/// Folds a slice with eight independent accumulators (they vectorize), then merges them.
+fn fold_slice<T: Copy, A: Copy>(
+    elements: &[T],
+    init: A,
+    fold: impl Fn(A, T) -> A,
+    merge: impl Fn(A, A) -> A,
+) -> A {
+    let mut lanes = [init; 8];
+    let mut blocks = elements.chunks_exact(8);
+    for block in &mut blocks {
+        for (lane, &v) in lanes.iter_mut().zip(block) {
+            *lane = fold(*lane, v);
+        }
+    }
+    let mut total = blocks.remainder().iter().fold(init, |a, &v| fold(a, v));
+    for lane in lanes {
+        total = merge(total, lane);
+    }
+    total
+}
+
+fn spec_of(args: &[Value], i: usize) -> std::result::Result<&Spec, TaskError> {
+    Ok(args
+        .get(i)
+        .ok_or_else(|| TaskError::msg("missing the reduction"))?
+        .get::<Spec>(&"the reduction")?)
+}
+
+fn list_of(args: &[Value]) -> std::result::Result<&[Value], TaskError> {
+    args.first().and_then(Value::as_list).ok_or_else(|| TaskError::msg("missing the partials"))
+}
+
+/// Per-element moments of a chunk along `axes` (two passes: the mean, then squared deviations).
+fn moments<T: Element>(x: &ArrayD<T>, axes: &[usize], skipna: bool, with_m2: bool) -> Moments {
+    let keep = |v: f64| !(skipna && v.is_nan());
+    let sums = fold_axes(
+        x,
+        axes,
+        (0.0f64, 0.0f64),
+        |(s, n), v| {
+            let v = v.to_f64();
+            if keep(v) {
+                (s + v, n + 1.0)
+            } else {
+                (s, n)
+            }
+        },
+        |(s, n), (t, m)| (s + t, n + m),
+    );
+    let count = sums.mapv(|(_, n)| n);
+    let mean = sums.mapv(|(s, n)| if n > 0.0 { s / n } else { f64::NAN });
+    let m2 = with_m2.then(|| {
+        // Deviations from the chunk's own mean, broadcast back over the reduced axes.
+        let centred = zip_broadcast(x, &mean, |v, m| {
+            let v = v.to_f64();
+            if keep(v) {
+                (v - m) * (v - m)
+            } else {
+                0.0
+            }
+        });
+        fold_axes(&centred, axes, 0.0, |a, v| a + v, |a, b| a + b)
+    });
+    Moments { count, mean, m2 }
+}
+
+fn zip_broadcast<A: Copy, B: Copy, C>(
+    x: &ArrayD<A>,
+    small: &ArrayD<B>,
+    f: impl Fn(A, B) -> C,
+) -> ArrayD<C> {
+    let small = small.broadcast(x.raw_dim()).expect("a partial broadcasts over its chunk");
+    Zip::from(x).and(&small).map_collect(|&a, &b| f(a, b))
+}
+
+fn merge_moments(parts: &[&Moments]) -> std::result::Result<Moments, TaskError> {
+    let (first, rest) =
+        parts.split_first().ok_or_else(|| TaskError::msg("no partials to merge"))?;
+    let mut total = (*first).clone();
+    for part in rest {
+        let n = &total.count + &part.count;
+        let delta = &part.mean - &total.mean;
+        // Chan et al.: weights of the two means; an empty side keeps the other's values.
+        let weight_b =
+            Zip::from(&part.count).and(&n).map_collect(|&b, &n| if n > 0.0 { b / n } else { 0.0 });
+        let mean = Zip::from(&total.mean).and(&delta).and(&weight_b).map_collect(|&ma, &d, &w| {
+            if w == 0.0 {
+                ma
+            } else if w == 1.0 {
+                ma + d
+            } else {
+                ma + d * w
+            }
+        });
+        let m2 = match (&total.m2, &part.m2) {
+            (Some(a), Some(b)) => {
+                Some(Zip::from(a).and(b).and(&delta).and(&weight_b).and(&total.count).map_collect(
+                    |&a, &b, &d, &w, &na| {
+                        if w == 0.0 || w == 1.0 {
+                            a + b
+                        } else {
+                            a + b + d * d * na * w
+                        }
+                    },
+                ))
+            }
+            _ => None,
+        };
+        total = Moments { count: n, mean, m2 };
+    }
+    Ok(total)
+}
+
+fn arg_partial<T: Real>(x: &ArrayD<T>, spec: &Spec, part: u32) -> ArgPartial<T> {
+    let index = BlockGrid::of(&spec.chunks.grid()).unravel(part);
+    let offsets: Vec<usize> =
+        (0..x.ndim()).map(|a| spec.chunks.offsets(a)[index[a] as usize]).collect();
+    let shape = spec.chunks.shape();
+    let better = better_fn::<T>(spec.kind);
+    // The global flat index over the reduced axes of an element at local position `at`.
+    let global = |at: &[usize]| -> i64 {
+        spec.axes.iter().fold(0i64, |flat, &a| flat * shape[a] as i64 + (offsets[a] + at[a]) as i64)
+    };
+    let kept = kept_shape(x.shape(), &spec.axes);
+    let mut values: ArrayD<T> = ArrayD::from_elem(IxDyn(&kept), T::default());
+    let mut best: ArrayD<i64> = ArrayD::from_elem(IxDyn(&kept), -1);
+    for (at, &v) in x.indexed_iter() {
+        let slot: Vec<usize> =
+            (0..x.ndim()).map(|a| if spec.axes.contains(&a) { 0 } else { at[a] }).collect();
+        let slot = IxDyn(&slot);
+        let g = global(ndarray::Dimension::slice(&at));
+        if best[&slot] < 0 || better(v, values[&slot]) {
+            values[&slot] = v;
+            best[&slot] = g;
+        }
+    }
+    ArgPartial { values, index: best }
+}
+
+/// Whether `a` beats `b` for argmin/argmax (strictly: the first index wins ties; NaN beats
+/// everything and the first NaN stays).
+fn better_fn<T: Real>(kind: Kind) -> fn(T, T) -> bool {
+    match kind {
+        Kind::ArgMin => |a: T, b: T| !b.is_nan_value() && (a.is_nan_value() || a < b),
+        _ => |a: T, b: T| !b.is_nan_value() && (a.is_nan_value() || a > b),
+    }
+}
+
+fn merge_args<T: Real>(
+    parts: &[&ArgPartial<T>],
+    kind: Kind,
+) -> std::result::Result<ArgPartial<T>, TaskError> {
+    let (first, rest) =
+        parts.split_first().ok_or_else(|| TaskError::msg("no partials to merge"))?;
+    let better = better_fn::<T>(kind);
+    let mut total = (*first).clone();
+    for part in rest {
+        Zip::from(&mut total.values)
+            .and(&mut total.index)
+            .and(&part.values)
+            .and(&part.index)
+            .for_each(|value, index, &v, &i| {
+                // Ties go to the smaller global index, whichever partial it came from.
+                if better(v, *value) || (!better(*value, v) && i < *index) {
+                    *value = v;
+                    *index = i;
+                }
+            });
+    }
+    Ok(total)
+}
+
+/// Drops the reduced axes of a finished result unless `keepdims`.
+fn finish_shape<A>(x: ArrayD<A>, spec: &Spec) -> ArrayD<A> {
+    if spec.keepdims {
+        return x;
+    }
+    let shape: Vec<usize> = x
+        .shape()
+        .iter()
+        .enumerate()
+        .filter(|(a, _)| !spec.axes.contains(a))
+        .map(|(_, &n)| n)
+        .collect();
+    x.into_shape_with_order(IxDyn(&shape)).expect("reduced axes have length 1")
+}
+
+/// Reduction partials and merges for one element type.
+trait Reducible: Element {
+    fn partial(x: &ArrayD<Self>, spec: &Spec, part: u32) -> std::result::Result<Value, TaskError>;
+    fn combine(parts: &[Value], spec: &Spec) -> std::result::Result<Value, TaskError>;
+    fn finish(parts: &[Value], spec: &Spec) -> std::result::Result<Value, TaskError>;
+}
+
+fn chunks_of<'a, A: Element>(
+    parts: &'a [Value],
+) -> std::result::Result<Vec<&'a ArrayD<A>>, TaskError> {
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Ok(chunk_of::<A>(p, &format_args!("partial {i}"))?))
+        .collect()
+}
+
+fn fold_chunks<A: Element>(
+    parts: &[Value],
+    f: impl Fn(A, A) -> A + Copy,
+) -> std::result::Result<ArrayD<A>, TaskError> {
+    let chunks = chunks_of::<A>(parts)?;
+    let (first, rest) =
+        chunks.split_first().ok_or_else(|| TaskError::msg("no partials to merge"))?;
+    let mut total = (*first).clone();
+    for chunk in rest {
+        Zip::from(&mut total).and(*chunk).for_each(|t, &v| *t = f(*t, v));
+    }
+    Ok(total)
+}
+
+fn serde_parts<'a, P: 'static>(
+    parts: &'a [Value],
+    what: &str,
+) -> std::result::Result<Vec<&'a P>, TaskError> {
+    parts.iter().map(|p| Ok(p.get::<P>(&what)?)).collect()
+}
+
+/// The merge of a kind whose partials are plain chunks, or `None` for the other kinds.
+fn chunk_merge<A: Number>(kind: Kind) -> Option<fn(A, A) -> A> {
+    match kind {
+        Kind::Sum | Kind::NanSum => Some(Number::add),
+        Kind::Prod => Some(Number::mul),
+        Kind::Min | Kind::Max => {
+            Some(if kind == Kind::Min { Number::minimum } else { Number::maximum })
+        }
+        Kind::NanMin => Some(|a: A, b: A| {
+            if a.is_nan_value() {
+                b
+            } else if b.is_nan_value() {
+                a
+            } else {
+                Number::minimum(a, b)
+            }
+        }),
+        Kind::NanMax => Some(|a: A, b: A| {
+            if a.is_nan_value() {
+                b
+            } else if b.is_nan_value() {
+                a
+            } else {
+                Number::maximum(a, b)
+            }
+        }),
+        _ => None,
+    }
+}
+
+fn bool_merge(kind: Kind) -> fn(bool, bool) -> bool {
+    if kind == Kind::Any {
+        |a, b| a || b
+    } else {
+        |a, b| a && b
+    }
+}
+
+fn real_partial<T: Real>(
+    x: &ArrayD<T>,
+    spec: &Spec,
+    part: u32,
+) -> std::result::Result<Value, TaskError>
+where
+    T::Acc: Number,
+{
+    let axes = &spec.axes;
+    Ok(match spec.kind {
+        Kind::Sum => chunk_value(fold_axes(
+            x,
+            axes,
+            <T::Acc as Number>::zero(),
+            |a, v| Number::add(a, v.accumulate()),
+            Number::add,
+        )),
+        Kind::NanSum => chunk_value(fold_axes(
+            x,
+            axes,
+            <T::Acc as Number>::zero(),
+            |a, v: T| if v.is_nan_value() { a } else { Number::add(a, v.accumulate()) },
+            Number::add,
+        )),
+        Kind::Prod => chunk_value(fold_axes(
+            x,
+            axes,
+            <T::Acc as Number>::one(),
+            |a, v| Number::mul(a, v.accumulate()),
+            Number::mul,
+        )),
+        Kind::Min | Kind::Max | Kind::NanMin | Kind::NanMax => {
+            let merge = chunk_merge::<T>(spec.kind).expect("an extreme");
+            let init = match spec.kind {
+                Kind::Min | Kind::NanMin => T::highest(),
+                _ => T::lowest(),
+            };
+            // NaN-skipping extremes of an all-NaN slice stay NaN: start from NaN there.
+            let out = fold_axes(
+                x,
+                axes,
+                (init, false),
+                |(a, seen), v| {
+                    if !seen {
+                        (v, true)
+                    } else {
+                        (merge(a, v), true)
+                    }
+                },
+                |(a, sa), (b, sb)| match (sa, sb) {
+                    (true, true) => (merge(a, b), true),
+                    (true, false) => (a, true),
+                    (false, _) => (b, sb),
+                },
+            );
+            chunk_value(out.mapv(|(v, _)| v))
+        }
+        Kind::Any => {
+            chunk_value(fold_axes(x, axes, false, |a, v: T| a || v != T::zero(), |a, b| a || b))
+        }
+        Kind::All => {
+            chunk_value(fold_axes(x, axes, true, |a, v: T| a && v != T::zero(), |a, b| a && b))
+        }
+        Kind::Mean { skipna } => Value::serde(moments(x, axes, skipna, false)),
+        Kind::Var { skipna, .. } => Value::serde(moments(x, axes, skipna, true)),
+        Kind::ArgMin | Kind::ArgMax => Value::serde(arg_partial(x, spec, part)),
+    })
+}
+
+fn real_combine<T: Real>(parts: &[Value], spec: &Spec) -> std::result::Result<Value, TaskError>
+where
+    T::Acc: Number,
+{
+    Ok(match spec.kind {
+        Kind::Sum | Kind::NanSum | Kind::Prod => chunk_value(fold_chunks::<T::Acc>(
+            parts,
+            chunk_merge::<T::Acc>(spec.kind).expect("a sum"),
+        )?),
+        Kind::Min | Kind::Max | Kind::NanMin | Kind::NanMax => {
+            chunk_value(fold_chunks::<T>(parts, chunk_merge::<T>(spec.kind).expect("an extreme"))?)
+        }
+        Kind::Any | Kind::All => chunk_value(fold_chunks::<bool>(parts, bool_merge(spec.kind))?),
+        Kind::Mean { .. } | Kind::Var { .. } => {
+            Value::serde(merge_moments(&serde_parts::<Moments>(parts, "moments")?)?)
+        }
+        Kind::ArgMin | Kind::ArgMax => Value::serde(merge_args(
+            &serde_parts::<ArgPartial<T>>(parts, "arg partial")?,
+            spec.kind,
+        )?),
+    })
+}
+
+fn real_finish<T: Real>(parts: &[Value], spec: &Spec) -> std::result::Result<Value, TaskError>
+where
+    T::Acc: Number,
+{
+    let merged = real_combine::<T>(parts, spec)?;
+    Ok(match spec.kind {
+        Kind::Sum | Kind::NanSum | Kind::Prod => {
+            chunk_value(finish_shape(chunk_of::<T::Acc>(&merged, &"the sum")?.clone(), spec))
+        }
+        Kind::Min | Kind::Max | Kind::NanMin | Kind::NanMax => {
+            chunk_value(finish_shape(chunk_of::<T>(&merged, &"the extreme")?.clone(), spec))
+        }
+        Kind::Any | Kind::All => {
+            chunk_value(finish_shape(chunk_of::<bool>(&merged, &"the test")?.clone(), spec))
+        }
+        Kind::Mean { .. } => {
+            let m = merged.get::<Moments>(&"the moments")?;
+            chunk_value(finish_shape(m.mean.clone(), spec))
+        }
+        Kind::Var { ddof, sqrt, .. } => {
+            let m = merged.get::<Moments>(&"the moments")?;
+            let m2 = m.m2.as_ref().ok_or_else(|| TaskError::msg("variance partials without M2"))?;
+            let var = Zip::from(m2).and(&m.count).map_collect(|&m2, &n| {
+                let dof = n - f64::from(ddof);
+                // NumPy: NaN (with a warning) when there are not more values than ddof.
+                let v = if dof > 0.0 { m2 / dof } else { f64::NAN };
+                if sqrt {
+                    v.sqrt()
+                } else {
+                    v
+                }
+            });
+            chunk_value(finish_shape(var, spec))
+        }
+        Kind::ArgMin | Kind::ArgMax => {
+            let a = merged.get::<ArgPartial<T>>(&"the arg partial")?;
+            chunk_value(finish_shape(a.index.clone(), spec))
+        }
+    })
+}
+
+macro_rules! real_reducible {
+    ($($t:ty),*) => {$(
+        impl Reducible for $t {
+            fn partial(x: &ArrayD<Self>, spec: &Spec, part: u32) -> std::result::Result<Value, TaskError> { real_partial(x, spec, part) }
+            fn combine(parts: &[Value], spec: &Spec) -> std::result::Result<Value, TaskError> { real_combine::<$t>(parts, spec) }
+            fn finish(parts: &[Value], spec: &Spec) -> std::result::Result<Value, TaskError> { real_finish::<$t>(parts, spec) }
+        }
+        rask_core::register_type!(ArgPartial<$t>);
+    )*};
+}
+real_reducible!(f64, f32, i64, i32, i16, i8, u64, u32, u16, u8);
+
+/// Booleans reduce as integers (`sum` counts the trues) and with `any`/`all`.
+impl Reducible for bool {
+    fn partial(x: &ArrayD<Self>, spec: &Spec, part: u32) -> std::result::Result<Value, TaskError> {
+        match spec.kind {
+            Kind::Any | Kind::All => {
+                let merge = bool_merge(spec.kind);
+                let init = spec.kind == Kind::All;
+                Ok(chunk_value(fold_axes(x, &spec.axes, init, merge, merge)))
+            }
+            _ => real_partial::<u8>(&x.mapv(u8::from), spec, part),
+        }
+    }
+    fn combine(parts: &[Value], spec: &Spec) -> std::result::Result<Value, TaskError> {
+        match spec.kind {
+            Kind::Any | Kind::All => {
+                Ok(chunk_value(fold_chunks::<bool>(parts, bool_merge(spec.kind))?))
+            }
+            _ => real_combine::<u8>(parts, spec),
+        }
+    }
+    fn finish(parts: &[Value], spec: &Spec) -> std::result::Result<Value, TaskError> {
+        match spec.kind {
+            Kind::Any | Kind::All => {
+                let merged = fold_chunks::<bool>(parts, bool_merge(spec.kind))?;
+                Ok(chunk_value(finish_shape(merged, spec)))
+            }
+            // Sums of booleans are u64 partials of the u8 view; the API promises i64.
+            Kind::Sum | Kind::NanSum | Kind::Prod => {
+                let merged = real_finish::<u8>(parts, spec)?;
+                let sum = chunk_of::<u64>(&merged, &"the sum")?;
+                Ok(chunk_value(sum.mapv(|v| v as i64)))
+            }
+            _ => real_finish::<u8>(parts, spec),
+        }
+    }
+}
+
+macro_rules! complex_reducible {
+    ($($t:ty),*) => {$(
+        impl Reducible for $t {
+            fn partial(x: &ArrayD<Self>, spec: &Spec, _part: u32) -> std::result::Result<Value, TaskError> {
+                let axes = &spec.axes;
+                Ok(match spec.kind {
+                    Kind::Sum | Kind::NanSum => chunk_value(fold_axes(x, axes, <$t as Number>::zero(), Number::add, Number::add)),
+                    Kind::Prod => chunk_value(fold_axes(x, axes, <$t as Number>::one(), Number::mul, Number::mul)),
+                    Kind::Any => chunk_value(fold_axes(x, axes, false, |a, v: $t| a || v != <$t as Number>::zero(), |a, b| a || b)),
+                    Kind::All => chunk_value(fold_axes(x, axes, true, |a, v: $t| a && v != <$t as Number>::zero(), |a, b| a && b)),
+                    other => return Err(TaskError::msg(format!("{other:?} is not defined for complex numbers"))),
+                })
+            }
+            fn combine(parts: &[Value], spec: &Spec) -> std::result::Result<Value, TaskError> {
+                Ok(match spec.kind {
+                    Kind::Sum | Kind::NanSum => chunk_value(fold_chunks::<$t>(parts, Number::add)?),
+                    Kind::Prod => chunk_value(fold_chunks::<$t>(parts, Number::mul)?),
+                    Kind::Any | Kind::All => chunk_value(fold_chunks::<bool>(parts, bool_merge(spec.kind))?),
+                    other => return Err(TaskError::msg(format!("{other:?} is not defined for complex numbers"))),
+                })
+            }
+            fn finish(parts: &[Value], spec: &Spec) -> std::result::Result<Value, TaskError> {
+                let merged = Self::combine(parts, spec)?;
+                Ok(match spec.kind {
+                    Kind::Any | Kind::All => chunk_value(finish_shape(chunk_of::<bool>(&merged, &"the test")?.clone(), spec)),
+                    _ => chunk_value(finish_shape(chunk_of::<$t>(&merged, &"the sum")?.clone(), spec)),
+                })
+            }
+        }
+    )*};
+}
+complex_reducible!(crate::element::c32, crate::element::c64);
+
+fn reduce_partial<T: Reducible>(args: &[Value]) -> TaskResult {
+    let x = chunk_of::<T>(
+        args.first().ok_or_else(|| TaskError::msg("missing the chunk"))?,
+        &"the chunk",
+    )?;
+    let spec = spec_of(args, 1)?;
+    let part = *args
+        .get(2)
+        .ok_or_else(|| TaskError::msg("missing the block number"))?
+        .get::<u32>(&"the block number")?;
+    T::partial(x, spec, part)
+}
+
+fn reduce_combine<T: Reducible>(args: &[Value]) -> TaskResult {
+    T::combine(list_of(args)?, spec_of(args, 1)?)
+}
+
+fn reduce_finish<T: Reducible>(args: &[Value]) -> TaskResult {
+    T::finish(list_of(args)?, spec_of(args, 1)?)
+}
+
+crate::for_each_element!(register_typed, "rask_array::reduce_partial", reduce_partial);
+crate::for_each_element!(register_typed, "rask_array::reduce_combine", reduce_combine);
+crate::for_each_element!(register_typed, "rask_array::reduce_finish", reduce_finish);
