@@ -67,6 +67,7 @@ enum Fill {
     Integers { seed: u64, low: i128, high: i128 },
 }
 rask_core::register_type!(Fill);
+rask_core::register_type!((Chunks, Fill));
 
 fn filled<T: Element>(shape: &[usize], chunks: Chunks, fill: Fill, prefix: &str) -> Array<T> {
     let spec_bytes = rask_core::value::encode_serde(&(&chunks, &fill)).unwrap_or_default();

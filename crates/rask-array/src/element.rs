@@ -419,3 +419,5 @@ mod tests {
         assert_eq!(cast::<i64, i64>(i64::MIN), i64::MIN);
     }
 }
+
+rask_core::register_type!(Scalar);

@@ -110,6 +110,9 @@ pub enum NumberOp {
     AbsSquared,
 }
 rask_core::register_type!(NumberOp);
+rask_core::register_type!((Scalar, BinaryOp, bool));
+rask_core::register_type!((CompareOp, Scalar));
+rask_core::register_type!((Scalar, Scalar));
 
 /// An operand as an elementwise layer sees it: a layer of chunks and their grid.
 struct Operand {
@@ -569,6 +572,18 @@ macro_rules! operator {
             type Output = Array<T>;
             fn $method(self, other: Array<T>) -> Array<T> {
                 (&self).$method(&other)
+            }
+        }
+        impl<T: Number> std::ops::$trait<&Array<T>> for Array<T> {
+            type Output = Array<T>;
+            fn $method(self, other: &Array<T>) -> Array<T> {
+                (&self).$method(other)
+            }
+        }
+        impl<T: Number> std::ops::$trait<Array<T>> for &Array<T> {
+            type Output = Array<T>;
+            fn $method(self, other: Array<T>) -> Array<T> {
+                self.$method(&other)
             }
         }
         impl<T: Number> std::ops::$trait<T> for &Array<T> {

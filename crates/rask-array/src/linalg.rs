@@ -136,6 +136,7 @@ fn transpose_chunk<T: Element>(args: &[Value]) -> TaskResult {
     Ok(chunk_value(chunk.view().permuted_axes(IxDyn(axes)).as_standard_layout().into_owned()))
 }
 crate::for_each_element!(register_typed, "rask_array::transpose_chunk", transpose_chunk);
+rask_core::register_type!(Vec<usize>);
 
 fn matmul_blocks<T: MatMul>(args: &[Value]) -> TaskResult {
     let (left, right) =

@@ -495,30 +495,40 @@ fn merge_moments(parts: &[&Moments]) -> std::result::Result<Moments, TaskError> 
     let mut total = (*first).clone();
     for part in rest {
         let n = &total.count + &part.count;
-        let delta = &part.mean - &total.mean;
-        // Chan et al.: weights of the two means; an empty side keeps the other's values.
-        let weight_b =
-            Zip::from(&part.count).and(&n).map_collect(|&b, &n| if n > 0.0 { b / n } else { 0.0 });
-        let mean = Zip::from(&total.mean).and(&delta).and(&weight_b).map_collect(|&ma, &d, &w| {
-            if w == 0.0 {
-                ma
-            } else if w == 1.0 {
-                ma + d
-            } else {
-                ma + d * w
-            }
-        });
+        // Chan et al.; a side with no values keeps the other's mean and M2 (its own mean is
+        // NaN, which must not leak into the sum).
+        let mean =
+            Zip::from(&total.mean).and(&part.mean).and(&total.count).and(&part.count).map_collect(
+                |&ma, &mb, &na, &nb| {
+                    if nb == 0.0 {
+                        ma
+                    } else if na == 0.0 {
+                        mb
+                    } else {
+                        ma + (mb - ma) * (nb / (na + nb))
+                    }
+                },
+            );
         let m2 = match (&total.m2, &part.m2) {
             (Some(a), Some(b)) => {
-                Some(Zip::from(a).and(b).and(&delta).and(&weight_b).and(&total.count).map_collect(
-                    |&a, &b, &d, &w, &na| {
-                        if w == 0.0 || w == 1.0 {
-                            a + b
+                let mut m2 = a.clone();
+                Zip::from(&mut m2)
+                    .and(b)
+                    .and(&total.mean)
+                    .and(&part.mean)
+                    .and(&total.count)
+                    .and(&part.count)
+                    .for_each(|m2, &b, &ma, &mb, &na, &nb| {
+                        *m2 = if nb == 0.0 {
+                            *m2
+                        } else if na == 0.0 {
+                            b
                         } else {
-                            a + b + d * d * na * w
-                        }
-                    },
-                ))
+                            let d = mb - ma;
+                            *m2 + b + d * d * na * nb / (na + nb)
+                        };
+                    });
+                Some(m2)
             }
             _ => None,
         };
@@ -577,7 +587,10 @@ fn merge_args<T: Real>(
             .and(&part.index)
             .for_each(|value, index, &v, &i| {
                 // Ties go to the smaller global index, whichever partial it came from.
-                if better(v, *value) || (!better(*value, v) && i < *index) {
+                // An index of -1 is a partial of an empty chunk: it holds no value.
+                let take = i >= 0
+                    && (*index < 0 || better(v, *value) || (!better(*value, v) && i < *index));
+                if take {
                     *value = v;
                     *index = i;
                 }

@@ -77,7 +77,9 @@ impl FusedProgram {
                 }
             });
         }
-        let part = (task.part != self.part).then(|| Value::new(task.part));
+        // A fused task of another block (an array slice reads chunk 3 into chunk 0) keeps its
+        // own block number as a literal, one that can travel to a worker.
+        let part = (task.part != self.part).then(|| Value::serde(task.part));
         for (i, op) in task.ops().iter().enumerate() {
             let mut op = op.clone();
             op.args.iter_mut().for_each(|arg| rebase(arg, offset, &dep_args, part.as_ref()));

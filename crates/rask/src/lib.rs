@@ -85,6 +85,8 @@ pub fn worker_client() -> std::result::Result<Client, ClientError> {
 pub mod cli;
 pub mod testing;
 
+/// Arrays: lazy chunked N-d arrays of `ndarray` chunks (`rask::array::prelude::*`).
+pub use rask_array as array;
 /// DataFrames: lazy partitioned Polars frames (`rask::dataframe::prelude::*`).
 pub use rask_dataframe as dataframe;
 /// Example datasets: `timeseries` and the synthetic NYC-taxi files.

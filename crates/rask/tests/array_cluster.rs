@@ -1,0 +1,58 @@
+//! Arrays on a cluster: the stock `rask worker` binary runs array tasks, chunks cross processes
+//! as raw buffers, and results are identical to the local scheduler's.
+
+mod common;
+
+use common::within;
+use rask::array::prelude::*;
+use rask::{ComputeExt, LocalCluster, LocalScheduler};
+
+#[test]
+fn an_array_workflow_gives_identical_results_on_worker_processes() {
+    within(240, || {
+        // A small image stack: random u8 images, one chunk per image, rechunked all-to-all.
+        let stack =
+            rask::array::random::integers::<u8>(0, 256, &[24, 30, 20], [1, 30, 20], 5).unwrap();
+        let by_time = stack.rechunk([6, 30, 20]).unwrap();
+        let mean_image = by_time.mean(0).unwrap();
+        let brightness = by_time.mean([1, 2]).unwrap();
+        let spectrum =
+            by_time.rechunk([24, 10, 10]).unwrap().fft(0).unwrap().abs_squared().astype::<f32>();
+        let x = rask::array::random::normal(0.0, 1.0, &[300, 8], [70, 8], 9).unwrap();
+        let gram = x.t().matmul(&x).unwrap();
+        let sliced = x.slice(&[Index::slice(Some(-1), None, -7), Index::At(3)]).unwrap();
+        let var = (&x * 1e6 + 1e9).var(0, 1).unwrap();
+
+        let local = LocalScheduler::new();
+        let expected = (
+            mean_image.compute_with(&local).unwrap(),
+            brightness.compute_with(&local).unwrap(),
+            spectrum.compute_with(&local).unwrap(),
+            gram.compute_with(&local).unwrap(),
+            sliced.compute_with(&local).unwrap(),
+            var.compute_with(&local).unwrap(),
+        );
+        let cluster = LocalCluster::processes(env!("CARGO_BIN_EXE_rask"), 2, 1).unwrap();
+        let client = cluster.client().unwrap();
+        let on_cluster = (
+            mean_image.compute_with(&client).unwrap(),
+            brightness.compute_with(&client).unwrap(),
+            spectrum.compute_with(&client).unwrap(),
+            gram.compute_with(&client).unwrap(),
+            sliced.compute_with(&client).unwrap(),
+            var.compute_with(&client).unwrap(),
+        );
+        // The same tasks on the same chunks: bit for bit the same.
+        assert_eq!(expected.0, on_cluster.0);
+        assert_eq!(expected.1, on_cluster.1);
+        assert_eq!(expected.2, on_cluster.2);
+        assert_eq!(expected.3, on_cluster.3);
+        assert_eq!(expected.4, on_cluster.4);
+        assert_eq!(expected.5, on_cluster.5);
+
+        // A closure cannot travel: the error says how to register a function instead.
+        let doubled = x.map_blocks(|chunk| chunk.mapv(|v| v * 2.0));
+        let err = doubled.compute_with(&client).unwrap_err().to_string();
+        assert!(err.contains("register"), "{err}");
+    });
+}
