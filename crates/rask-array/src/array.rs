@@ -153,6 +153,12 @@ impl<T: Element> Array<T> {
         )?;
         Ok(Array::with_shared_chunks(graph, self.name.clone(), self.chunks.clone()))
     }
+
+    /// Waits until the chunks of a persisted array exist: on a cluster `persist` returns at
+    /// once, as Dask's does, and the chunks are computed in the background.
+    pub fn wait(&self) -> Result<()> {
+        Ok(rask_local::current_scheduler().wait_persisted(&self.graph)?)
+    }
 }
 
 /// An axis number from `-ndim..ndim` as an index.

@@ -27,6 +27,7 @@
 #[macro_use]
 pub mod element;
 pub mod array;
+pub mod chunk_ops;
 pub mod chunks;
 pub mod creation;
 pub mod elementwise;

@@ -56,11 +56,15 @@ fn a_reduction_reads_at_most_split_every_partials_per_task() {
 
 #[test]
 fn the_display_describes_without_computing() {
-    let x = rask_array::random::integers::<u8>(0, 256, &[400, 1000, 1000], [20, 1000, 1000], 0).unwrap();
+    let x = rask_array::random::integers::<u8>(0, 256, &[400, 1000, 1000], [20, 1000, 1000], 0)
+        .unwrap();
     let text = x.to_string();
     assert!(text.contains("shape=(400, 1000, 1000)"), "{text}");
     assert!(text.contains("dtype=uint8") && text.contains("chunksize=(20, 1000, 1000)"), "{text}");
-    assert!(text.contains("chunks=20") && text.contains("bytes=400.00 MB") && text.contains("tasks=20"), "{text}");
+    assert!(
+        text.contains("chunks=20") && text.contains("bytes=400.00 MB") && text.contains("tasks=20"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -68,7 +72,10 @@ fn shapes_that_cannot_broadcast_are_named() {
     let a = zeros::<f64>(&[4, 3], 2).unwrap();
     let b = zeros::<f64>(&[4, 2], 2).unwrap();
     let err = a.try_add(&b).unwrap_err().to_string();
-    assert!(err.contains("[4, 3]") && err.contains("[4, 2]") && err.contains("cannot broadcast"), "{err}");
+    assert!(
+        err.contains("[4, 3]") && err.contains("[4, 2]") && err.contains("cannot broadcast"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -7,10 +7,12 @@
 //! cargo run --release -p rask-bench -- taxi --data DIR --rows-per-file N [--workers W] --json
 //! ```
 
+mod array;
 mod distributed;
 mod graphs;
 mod local;
 mod taxi;
+mod timing;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +32,8 @@ enum Command {
     Distributed(distributed::DistributedArgs),
     /// The NYC-taxi analysis on rask (local and cluster) and on plain Polars.
     Taxi(taxi::TaxiArgs),
+    /// The image-stack walkthrough and array kernels on rask (local and cluster).
+    Array(array::ArrayArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,5 +46,6 @@ fn main() -> anyhow::Result<()> {
         Command::Local(args) => local::run(&args),
         Command::Distributed(args) => distributed::run(&args),
         Command::Taxi(args) => taxi::run(&args),
+        Command::Array(args) => array::run(&args),
     }
 }

@@ -120,38 +120,13 @@ fn emit(engine: &str, scenario: &str, seconds: f64, result: &Json) {
     println!(
         "{}",
         json!({"bench": "taxi", "engine": engine, "scenario": scenario, "seconds": seconds,
-               "runs": LAST_RUNS.load(std::sync::atomic::Ordering::Relaxed), "result": result})
+               "runs": crate::timing::last_runs(), "result": result})
     );
 }
 
-/// How many times each step runs (its median time is reported): set once from `--repeat`.
-static REPEAT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-
-/// Steps whose first run took less than this many seconds run at least `SHORT_STEP_RUNS`
-/// times: on a shared machine one run's noise is a large share of a few milliseconds.
-const SHORT_STEP_SECONDS: f64 = 0.1;
-const SHORT_STEP_RUNS: usize = 15;
-
-/// How many runs the last step had (for its JSON line).
-static LAST_RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
-
-/// Runs a step `--repeat` times (at least `SHORT_STEP_RUNS` if it is short); its median time
-/// and its last answer.
-fn timed<T>(mut run: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
-    let mut runs = REPEAT.get().copied().unwrap_or(1).max(1);
-    let mut seconds = Vec::with_capacity(runs);
-    let mut out = None;
-    while seconds.len() < runs {
-        let started = Instant::now();
-        out = Some(run()?);
-        seconds.push(started.elapsed().as_secs_f64());
-        if seconds.len() == 1 && seconds[0] < SHORT_STEP_SECONDS {
-            runs = runs.max(SHORT_STEP_RUNS);
-        }
-    }
-    LAST_RUNS.store(runs, std::sync::atomic::Ordering::Relaxed);
-    seconds.sort_by(f64::total_cmp);
-    Ok((seconds[runs / 2], out.expect("at least one run")))
+/// Runs a step `--repeat` times (more if it is short); its median time and its last answer.
+fn timed<T>(run: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
+    crate::timing::timed(run)
 }
 
 /// The rows of the tip step: a tip and a fare above zero.
@@ -353,7 +328,7 @@ fn collect_all(frames: [LazyFrame; 2]) -> Result<Vec<DataFrame>> {
 
 /// Runs the benchmark.
 pub fn run(args: &TaxiArgs) -> Result<()> {
-    let _ = REPEAT.set(args.repeat.max(1));
+    crate::timing::set_repeat(args.repeat);
     let csv_dir = args.data.join(format!("csv-{}", args.rows_per_file));
     let started = Instant::now();
     write_taxi_csvs(&csv_dir, args.rows_per_file)?;

@@ -1243,6 +1243,30 @@ impl rask_core::Scheduler for Client {
         let holds = Arc::new(Holds { shared: self.inner.shared.clone(), keys: keys.clone() });
         Ok(Graph::from_layer(Layer::external_held(name, keys, holds)))
     }
+
+    /// Waits for every result the graph's `External` layers name (failed ones count as done:
+    /// reading them reports the failure).
+    fn wait_persisted(&self, graph: &Graph) -> rask_core::Result<()> {
+        let keys: Vec<Key> = graph
+            .layers()
+            .iter()
+            .filter_map(|layer| match layer.kind() {
+                rask_core::LayerKind::External(keys) => Some(keys.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let shared = self.inner.shared.clone();
+        self.runtime.block_on(async {
+            for key in &keys {
+                shared
+                    .wait_status(key)
+                    .await
+                    .map_err(|e| rask_core::Error::Cluster(e.to_string()))?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// A client's claims on results a persisted graph reads: released when dropped.

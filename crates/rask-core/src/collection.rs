@@ -49,6 +49,12 @@ pub trait Scheduler: Send + Sync {
         let name = outputs.first().map_or_else(|| Name::from("persisted"), |k| k.name().clone());
         Ok(Graph::from_layer(Layer::tasks(name, tasks, &[])))
     }
+
+    /// Waits until the results a graph made by [`Scheduler::persist`] reads exist. A cluster's
+    /// persist returns at once (as Dask's does); this default's has computed them already.
+    fn wait_persisted(&self, _graph: &Graph) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A lazy result.

@@ -1,0 +1,199 @@
+//! The array benchmark: the steps of the image-stack walkthrough and a few array kernels on
+//! rask's local scheduler and on a local cluster of worker processes.
+//!
+//! ```text
+//! rask-bench array [--images 400] [--size 1000] [--workers W] [--engines rask,rask-cluster] --json
+//! ```
+//!
+//! Each step prints `{"bench":"array","engine":E,"scenario":S,"seconds":T,"runs":R,"result":X}`
+//! (`result`: a number to check the engines against each other). The stack (`images` × `size`
+//! × `size` uint8, one chunk per image) is rechunked to 20 images per chunk and persisted
+//! before the stack steps; the other steps make their uniform random input inside the step, as
+//! the Dask script does. `memory_bandwidth` sums an in-memory buffer on all cores
+//! (`gb_per_s`) and rask's `sum` over the same bytes as an array (`sum_gb_per_s`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+use ndarray::ArrayD;
+use rask::array::prelude::*;
+use rask::array::Axes;
+use rask::{ComputeExt, LocalCluster};
+use serde_json::json;
+
+use crate::timing::{last_runs, set_repeat, timed};
+
+/// Arguments of `rask-bench array`.
+#[derive(Args)]
+pub struct ArrayArgs {
+    /// Images in the stack.
+    #[arg(long, default_value_t = 400)]
+    images: usize,
+    /// Pixels per side of an image.
+    #[arg(long, default_value_t = 1000)]
+    size: usize,
+    /// Worker processes of the `rask-cluster` engine (one thread each).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Engines to run, in order.
+    #[arg(long, value_delimiter = ',', default_value = "rask,rask-cluster")]
+    engines: Vec<String>,
+    /// Scale of the kernel steps (1.0: the issue's sizes).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Print JSON lines (the default output too; kept for the scripts' symmetry).
+    #[arg(long)]
+    json: bool,
+    /// Runs of each step; the median time is reported.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+}
+
+fn emit(engine: &str, scenario: &str, seconds: f64, result: serde_json::Value) {
+    println!(
+        "{}",
+        json!({"bench": "array", "engine": engine, "scenario": scenario, "seconds": seconds,
+               "runs": last_runs(), "result": result})
+    );
+}
+
+/// Rolls every image of a chunk by (3, −2), as `np.roll(b, (3, -2), axis=(1, 2))`.
+fn recenter(chunk: &ArrayD<u8>) -> ArrayD<u8> {
+    rask::array::chunk_ops::roll(chunk, &[3, -2], &[1, 2])
+}
+rask::array::register_block_fn!("rask_bench::recenter", recenter, u8, u8);
+
+fn first_f64(x: &ArrayD<f64>) -> f64 {
+    x.iter().next().copied().unwrap_or(f64::NAN)
+}
+
+fn scaled(n: usize, scale: f64) -> usize {
+    ((n as f64 * scale).round() as usize).max(1)
+}
+
+fn run_engine(engine: &str, args: &ArrayArgs) -> Result<()> {
+    let (images, size) = (args.images, args.size);
+    let stack =
+        rask::array::random::integers::<u8>(0, 256, &[images, size, size], [1, size, size], 2017)?;
+    let (seconds, stack) = timed(|| {
+        let persisted = stack.rechunk([20.min(images), size, size])?.persist()?;
+        persisted.wait()?;
+        Ok(persisted)
+    })?;
+    emit(engine, "stack_rechunk_persist", seconds, json!(stack.nbytes()));
+
+    let (seconds, mean) = timed(|| Ok(stack.mean(0)?.compute()?))?;
+    emit(engine, "mean_axis0", seconds, json!(mean.mean().unwrap_or(f64::NAN)));
+    let (seconds, brightness) = timed(|| Ok(stack.mean([1, 2])?.compute()?))?;
+    emit(engine, "mean_axis12", seconds, json!(first_f64(&brightness)));
+    let (seconds, recentered) = timed(|| {
+        let rolled: Array<u8> = stack.map_blocks_registered("rask_bench::recenter", None)?;
+        Ok(rolled.mean(0)?.compute()?)
+    })?;
+    emit(engine, "recenter_mean", seconds, json!(recentered[[3, 0]]));
+    let (seconds, corner) = timed(|| {
+        let power = stack
+            .rechunk([images, 10.min(size), 10.min(size)])?
+            .fft(0)?
+            .abs_squared()
+            .astype::<f32>()
+            .persist()?;
+        power.wait()?;
+        Ok(power.slice(&[Index::Full, Index::At(0), Index::At(0)])?.compute()?)
+    })?;
+    emit(
+        engine,
+        "rechunk_fft_power",
+        seconds,
+        json!(corner.iter().map(|&v| f64::from(v)).sum::<f64>()),
+    );
+    drop(stack);
+
+    let n = scaled(8000, args.scale.sqrt());
+    let c = scaled(1000, args.scale.sqrt());
+    let (seconds, std) = timed(|| {
+        Ok(rask::array::random::random(&[n, n], [c, c], 1)?.std(Axes::all(), 0)?.compute()?)
+    })?;
+    emit(engine, "random_std", seconds, json!(first_f64(&std)));
+
+    let rows = scaled(1_000_000, args.scale);
+    let (seconds, gram) = timed(|| {
+        let x = rask::array::random::random(&[rows, 20], [scaled(100_000, args.scale), 20], 2)?;
+        Ok(x.t().matmul(&x)?.compute()?)
+    })?;
+    emit(engine, "gram_xtx", seconds, json!(gram[[0, 0]]));
+    Ok(())
+}
+
+/// A sum over a buffer with all cores, eight accumulators per thread: the memory bandwidth a
+/// reduction can reach here.
+fn bandwidth_sum(data: &[f64]) -> f64 {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = data.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = data
+            .chunks(per.max(1))
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut lanes = [0.0f64; 8];
+                    let mut blocks = part.chunks_exact(8);
+                    for block in &mut blocks {
+                        for (lane, &v) in lanes.iter_mut().zip(block) {
+                            *lane += v;
+                        }
+                    }
+                    lanes.iter().sum::<f64>() + blocks.remainder().iter().sum::<f64>()
+                })
+            })
+            .collect();
+        parts.into_iter().map(|p| p.join().expect("a summing thread")).sum()
+    })
+}
+
+fn memory_bandwidth(args: &ArrayArgs) -> Result<()> {
+    let elements = scaled(64 << 20, args.scale); // 512 MiB of f64 at scale 1
+    let data: Vec<f64> = (0..elements).map(|i| (i % 1000) as f64).collect();
+    let bytes = (elements * 8) as f64;
+    let (seconds, total) = timed(|| Ok(bandwidth_sum(&data)))?;
+    let array = from_ndarray(&ndarray::ArrayView1::from(data.as_slice()), [elements.div_ceil(16)])?;
+    let (sum_seconds, sum) = timed(|| Ok(array.sum(Axes::all())?.compute()?))?;
+    println!(
+        "{}",
+        json!({"bench": "array", "engine": "rask", "scenario": "memory_bandwidth", "seconds": sum_seconds,
+               "runs": last_runs(), "gb_per_s": bytes / seconds / 1e9, "sum_gb_per_s": bytes / sum_seconds / 1e9,
+               "result": first_f64(&sum), "expected": total})
+    );
+    Ok(())
+}
+
+/// Runs the engines asked for.
+pub fn run(args: &ArrayArgs) -> Result<()> {
+    set_repeat(args.repeat);
+    let started = Instant::now();
+    for engine in &args.engines {
+        match engine.as_str() {
+            "rask" => {
+                rask::set_default_scheduler(None);
+                run_engine("rask", args)?;
+                memory_bandwidth(args)?;
+            }
+            "rask-cluster" => {
+                let program = std::env::current_exe()?;
+                let cluster = LocalCluster::processes_with(
+                    &program,
+                    args.workers,
+                    1,
+                    &["--dashboard-address", "none"],
+                )?;
+                rask::set_default_scheduler(Some(Arc::new(cluster.client()?)));
+                run_engine("rask-cluster", args)?;
+                rask::set_default_scheduler(None);
+            }
+            other => anyhow::bail!("unknown engine {other}: use rask or rask-cluster"),
+        }
+    }
+    eprintln!("array benchmark done in {:.1?}", started.elapsed());
+    Ok(())
+}
