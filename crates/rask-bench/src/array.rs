@@ -6,7 +6,9 @@
 //! ```
 //!
 //! Each step prints `{"bench":"array","engine":E,"scenario":S,"seconds":T,"runs":R,"result":X}`
-//! (`result`: a number to check the engines against each other). The stack (`images` × `size`
+//! (`result`: a number to check the engines against each other). Steps that persist run once
+//! (a repeat on a cluster would find the first run's results still held), the others
+//! `--repeat` times. The stack (`images` × `size`
 //! × `size` uint8, one chunk per image) is rechunked to 20 images per chunk and persisted
 //! before the stack steps; the other steps make their uniform random input inside the step, as
 //! the Dask script does. `memory_bandwidth` sums an in-memory buffer on all cores
@@ -23,7 +25,7 @@ use rask::array::Axes;
 use rask::{ComputeExt, LocalCluster};
 use serde_json::json;
 
-use crate::timing::{last_runs, set_repeat, timed};
+use crate::timing::{last_runs, set_repeat, timed, timed_once};
 
 /// Arguments of `rask-bench array`.
 #[derive(Args)]
@@ -77,7 +79,7 @@ fn run_engine(engine: &str, args: &ArrayArgs) -> Result<()> {
     let (images, size) = (args.images, args.size);
     let stack =
         rask::array::random::integers::<u8>(0, 256, &[images, size, size], [1, size, size], 2017)?;
-    let (seconds, stack) = timed(|| {
+    let (seconds, stack) = timed_once(|| {
         let persisted = stack.rechunk([20.min(images), size, size])?.persist()?;
         persisted.wait()?;
         Ok(persisted)
@@ -93,7 +95,7 @@ fn run_engine(engine: &str, args: &ArrayArgs) -> Result<()> {
         Ok(rolled.mean(0)?.compute()?)
     })?;
     emit(engine, "recenter_mean", seconds, json!(recentered[[3, 0]]));
-    let (seconds, corner) = timed(|| {
+    let (seconds, corner) = timed_once(|| {
         let power = stack
             .rechunk([images, 10.min(size), 10.min(size)])?
             .fft(0)?
