@@ -251,17 +251,19 @@ fn unit(rng: &mut Xoshiro256PlusPlus) -> f64 {
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
-/// A uniform integer in `[0, span)` without modulo bias (rejection of the short last range).
+/// A uniform integer in `[0, span)` without bias: Lemire's multiply-and-shift, which rejects
+/// (rarely, and only after one division) the few products that would favour low values.
 fn below(rng: &mut Xoshiro256PlusPlus, span: u128) -> u128 {
     if span <= u128::from(u64::MAX) {
         let span = span as u64;
-        let zone = u64::MAX - (u64::MAX % span);
-        loop {
-            let x = rng.next_u64();
-            if x < zone {
-                return u128::from(x % span);
+        let mut m = u128::from(rng.next_u64()) * u128::from(span);
+        if (m as u64) < span {
+            let threshold = span.wrapping_neg() % span;
+            while (m as u64) < threshold {
+                m = u128::from(rng.next_u64()) * u128::from(span);
             }
         }
+        return m >> 64;
     }
     // Spans beyond 64 bits only arise from i64::MIN..i64::MAX: two draws.
     loop {

@@ -37,6 +37,7 @@ pub mod linalg;
 pub mod number;
 pub mod rechunk;
 pub mod reduce;
+pub mod shape;
 pub mod slicing;
 
 pub use array::Array;
@@ -47,6 +48,7 @@ pub use elementwise::{where_, BinaryOp, CompareOp, FloatOp};
 pub use error::{Error, Result};
 pub use number::{Float, Magnitude, Number, Real};
 pub use reduce::Axes;
+pub use shape::{block, concatenate, stack};
 pub use slicing::Index;
 
 /// What array programs need: `use rask_array::prelude::*;`.

@@ -1,14 +1,15 @@
-//! Linear algebra on chunked arrays: `transpose`/`t`, and `matmul`/`dot` of 2-d arrays as an
-//! index-aligned blockwise contraction (`ij,jk->ik`): the task of output block `(i, k)` reads
-//! row `i` of the left operand's blocks and column `k` of the right one's, and sums their
-//! products (`ndarray`'s `dot`, `matrixmultiply` kernels for floats).
+//! Linear algebra on chunked arrays: `transpose`/`t`, and `matmul`/`dot` of 2-d arrays: every
+//! block product `(i, j) · (j, k)` is its own task (a blockwise layer over the `(i, k, j)` grid,
+//! in parallel; `ndarray`'s `dot`, `matrixmultiply` kernels for floats), then a tree sums the
+//! products over `j` for each output block `(i, k)`.
 //!
 //! Not here yet: `tensordot` over more axes, TSQR/SVD, `solve`, `lstsq`, `cholesky`, `inv`,
 //! `norm` (faer kernels) — see docs/arrays.md.
 
 use ndarray::{Ix2, IxDyn};
 use rask_core::{
-    AxisMap, BlockArg, BlockGrid, Blockwise, Graph, Layer, TaskError, TaskResult, Value,
+    AxisMap, BlockArg, BlockGrid, Blockwise, Graph, Key, Layer, TaskError, TaskResult,
+    TreeReduction, Value,
 };
 
 use crate::array::{chunk_of, layer_name, typed_fn, Array};
@@ -97,24 +98,41 @@ impl<T: MatMul> Array<T> {
         };
         let chunks =
             Chunks(vec![self.chunks.per_axis()[0].clone(), other.chunks.per_axis()[1].clone()]);
+        let grid = chunks.grid();
         let inner = self.chunks.per_axis()[1].len() as u32;
-        let name = layer_name("matmul", |t| {
+        // One task per block product (i, k, j), in parallel; then a sum over j per (i, k).
+        let products = layer_name("matmul-block", |t| {
             t.str(self.name.as_str()).str(other.name.as_str());
         });
-        let mut op = Blockwise::new(
-            BlockGrid::of(&chunks.grid()),
-            typed_fn::<T>("rask_array::matmul_blocks"),
+        let op = Blockwise::new(
+            BlockGrid::of(&[grid[0], grid[1], inner]),
+            typed_fn::<T>("rask_array::matmul_pair"),
             vec![
-                BlockArg::Aligned(self.name.clone(), vec![AxisMap::Out(0), AxisMap::Contracted(0)]),
-                BlockArg::Aligned(
-                    other.name.clone(),
-                    vec![AxisMap::Contracted(0), AxisMap::Out(1)],
-                ),
+                BlockArg::Aligned(self.name.clone(), vec![AxisMap::Out(0), AxisMap::Out(2)]),
+                BlockArg::Aligned(other.name.clone(), vec![AxisMap::Out(2), AxisMap::Out(1)]),
             ],
         );
-        op.contracted = vec![inner];
-        let graph =
-            Graph::from_layer(Layer::blockwise(name.clone(), op, &[&self.graph, &other.graph]));
+        let products_graph =
+            Graph::from_layer(Layer::blockwise(products.clone(), op, &[&self.graph, &other.graph]));
+        let name = layer_name("matmul", |t| {
+            t.str(products.as_str());
+        });
+        let sum = typed_fn::<T>("rask_array::sum_blocks");
+        let tree = TreeReduction {
+            combine_prefix: "matmul-sum".into(),
+            combine: sum.clone(),
+            finish: sum,
+            args: Vec::new(),
+            split_every: 8,
+        };
+        let mut tasks = Vec::new();
+        for i in 0..grid[0] {
+            for k in 0..grid[1] {
+                let leaves = (0..inner).map(|j| Key::block(products.clone(), &[i, k, j])).collect();
+                tasks.extend(tree.tasks(leaves, Key::block(name.clone(), &[i, k])));
+            }
+        }
+        let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &[&products_graph]));
         Ok(Array::from_graph(graph, name, chunks))
     }
 
@@ -138,38 +156,37 @@ fn transpose_chunk<T: Element>(args: &[Value]) -> TaskResult {
 crate::for_each_element!(register_typed, "rask_array::transpose_chunk", transpose_chunk);
 rask_core::register_type!(Vec<usize>);
 
-fn matmul_blocks<T: MatMul>(args: &[Value]) -> TaskResult {
-    let (left, right) =
-        match (args.first().and_then(Value::as_list), args.get(1).and_then(Value::as_list)) {
-            (Some(l), Some(r)) if l.len() == r.len() => (l, r),
-            _ => return Err(TaskError::msg("matmul needs two lists of blocks of one length")),
+fn matmul_pair<T: MatMul>(args: &[Value]) -> TaskResult {
+    let block =
+        |i: usize, side: &str| -> std::result::Result<ndarray::ArrayView2<'_, T>, TaskError> {
+            let value =
+                args.get(i).ok_or_else(|| TaskError::msg(format!("missing the {side} block")))?;
+            Ok(chunk_of::<T>(value, &format_args!("the {side} block"))?
+                .view()
+                .into_dimensionality::<Ix2>()?)
         };
-    let mut total: Option<ndarray::Array2<T>> = None;
-    for (i, (l, r)) in left.iter().zip(right).enumerate() {
-        let l = chunk_of::<T>(l, &format_args!("left block {i}"))?
-            .view()
-            .into_dimensionality::<Ix2>()?;
-        let r = chunk_of::<T>(r, &format_args!("right block {i}"))?
-            .view()
-            .into_dimensionality::<Ix2>()?;
-        match &mut total {
-            None => total = Some(l.dot(&r)),
-            Some(t) => ndarray::linalg::general_mat_mul(
-                <T as Number>::one(),
-                &l,
-                &r,
-                <T as Number>::one(),
-                t,
-            ),
-        }
+    let (left, right) = (block(0, "left")?, block(1, "right")?);
+    Ok(chunk_value::<T>(left.dot(&right).into_dyn()))
+}
+
+fn sum_blocks<T: MatMul>(args: &[Value]) -> TaskResult {
+    let blocks = args
+        .first()
+        .and_then(Value::as_list)
+        .ok_or_else(|| TaskError::msg("missing the blocks"))?;
+    let (first, rest) = blocks.split_first().ok_or_else(|| TaskError::msg("a sum of no blocks"))?;
+    let mut total = chunk_of::<T>(first, &"block 0")?.clone();
+    for (i, block) in rest.iter().enumerate() {
+        let block = chunk_of::<T>(block, &format_args!("block {}", i + 1))?;
+        ndarray::Zip::from(&mut total).and(block).for_each(|t, &b| *t = Number::add(*t, b));
     }
-    let total = total.ok_or_else(|| TaskError::msg("matmul over no blocks"))?;
-    Ok(chunk_value::<T>(total.into_dyn()))
+    Ok(chunk_value(total))
 }
 
 macro_rules! register_matmul {
     ($($t:ty, $d:literal);*) => {$(
-        register_typed!($t, $d, "rask_array::matmul_blocks", matmul_blocks);
+        register_typed!($t, $d, "rask_array::matmul_pair", matmul_pair);
+        register_typed!($t, $d, "rask_array::sum_blocks", sum_blocks);
     )*};
 }
 register_matmul!(f64, "float64"; f32, "float32"; i64, "int64"; i32, "int32";

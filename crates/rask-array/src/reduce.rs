@@ -364,11 +364,41 @@ pub(crate) fn fold_axes<T: Copy, A: Copy>(
     merge: impl Fn(A, A) -> A + Copy,
 ) -> ArrayD<A> {
     let shape = kept_shape(x.shape(), axes);
+    if let Some(elements) = x.as_slice() {
+        match layout_of(x.shape(), axes) {
+            // Each output value is one contiguous run of elements.
+            Layout::Suffix { run } => {
+                let values: Vec<A> = if run == 0 {
+                    vec![init; shape.iter().product()]
+                } else {
+                    elements.chunks(run).map(|r| fold_slice(r, init, fold, merge)).collect()
+                };
+                return ArrayD::from_shape_vec(IxDyn(&shape), values).expect("one value per run");
+            }
+            // Rows of `columns` elements, all folded into one row: a tile of the row at a time
+            // so the accumulators stay in the first-level cache.
+            Layout::Prefix { rows, columns } => {
+                let mut acc = vec![init; columns];
+                const TILE: usize = 2048;
+                let mut start = 0;
+                while start < columns {
+                    let end = (start + TILE).min(columns);
+                    let tile = &mut acc[start..end];
+                    for row in 0..rows {
+                        let source = &elements[row * columns + start..row * columns + end];
+                        for (a, &v) in tile.iter_mut().zip(source) {
+                            *a = fold(*a, v);
+                        }
+                    }
+                    start = end;
+                }
+                return ArrayD::from_shape_vec(IxDyn(&shape), acc).expect("one value per column");
+            }
+            Layout::Other => {}
+        }
+    }
     if axes.len() == x.ndim() {
-        let value = match x.as_slice() {
-            Some(elements) => fold_slice(elements, init, fold, merge),
-            None => x.iter().fold(init, |a, &v| fold(a, v)),
-        };
+        let value = x.iter().fold(init, |a, &v| fold(a, v));
         return ArrayD::from_elem(IxDyn(&shape), value);
     }
     let last = x.ndim() - 1;
@@ -390,6 +420,74 @@ pub(crate) fn fold_axes<T: Copy, A: Copy>(
         return fold_outer(&lanes, &rest, init, merge);
     }
     fold_outer(x, axes, init, fold)
+}
+
+/// How the reduced axes of a contiguous (row-major) chunk lie in memory.
+enum Layout {
+    /// The reduced axes are the last ones: each output value folds `run` consecutive elements.
+    Suffix { run: usize },
+    /// The reduced axes are the first ones: `rows` rows of `columns` elements fold into one.
+    Prefix { rows: usize, columns: usize },
+    /// Anything else.
+    Other,
+}
+
+fn layout_of(shape: &[usize], axes: &[usize]) -> Layout {
+    let (ndim, r) = (shape.len(), axes.len());
+    if axes.iter().enumerate().all(|(i, &a)| a == ndim - r + i) {
+        return Layout::Suffix { run: shape[ndim - r..].iter().product() };
+    }
+    if axes.iter().enumerate().all(|(i, &a)| a == i) {
+        return Layout::Prefix {
+            rows: shape[..r].iter().product(),
+            columns: shape[r..].iter().product(),
+        };
+    }
+    Layout::Other
+}
+
+/// `Σ (x − mean)²` along `axes`, `mean` having the reduced axes at length 1; values `skip`
+/// says to leave out add nothing. Contiguous layouts are folded in place, others through a
+/// temporary of the deviations.
+fn centred_squares<T: Element>(
+    x: &ArrayD<T>,
+    axes: &[usize],
+    mean: &ArrayD<f64>,
+    skip: impl Fn(f64) -> bool + Copy,
+) -> ArrayD<f64> {
+    let square = move |v: T, m: f64| {
+        let v = v.to_f64();
+        if skip(v) {
+            0.0
+        } else {
+            (v - m) * (v - m)
+        }
+    };
+    if let (Some(elements), Some(means)) = (x.as_slice(), mean.as_slice()) {
+        match layout_of(x.shape(), axes) {
+            Layout::Suffix { run } if run > 0 => {
+                let values: Vec<f64> = elements
+                    .chunks(run)
+                    .zip(means)
+                    .map(|(r, &m)| fold_slice(r, 0.0, |a, v| a + square(v, m), |a, b| a + b))
+                    .collect();
+                return ArrayD::from_shape_vec(mean.raw_dim(), values).expect("one value per run");
+            }
+            Layout::Prefix { rows, columns } => {
+                let mut acc = vec![0.0; columns];
+                for row in 0..rows {
+                    let source = &elements[row * columns..(row + 1) * columns];
+                    for ((a, &v), &m) in acc.iter_mut().zip(source).zip(means) {
+                        *a += square(v, m);
+                    }
+                }
+                return ArrayD::from_shape_vec(mean.raw_dim(), acc).expect("one value per column");
+            }
+            _ => {}
+        }
+    }
+    let centred = zip_broadcast(x, mean, square);
+    fold_axes(&centred, axes, 0.0, |a, v| a + v, |a, b| a + b)
 }
 
 /// Folds outer axes by adding whole sub-views: one pass per position along the reduced axes.
@@ -446,37 +544,39 @@ fn list_of(args: &[Value]) -> std::result::Result<&[Value], TaskError> {
     args.first().and_then(Value::as_list).ok_or_else(|| TaskError::msg("missing the partials"))
 }
 
-/// Per-element moments of a chunk along `axes` (two passes: the mean, then squared deviations).
+/// Per-element moments of a chunk along `axes`: the count, the mean, and (for variances) the
+/// sum of squared deviations from that mean (a second pass: stable for any offset).
 fn moments<T: Element>(x: &ArrayD<T>, axes: &[usize], skipna: bool, with_m2: bool) -> Moments {
-    let keep = |v: f64| !(skipna && v.is_nan());
+    let skip = move |v: f64| skipna && v.is_nan();
     let sums = fold_axes(
         x,
         axes,
-        (0.0f64, 0.0f64),
-        |(s, n), v| {
+        0.0f64,
+        move |s, v| {
             let v = v.to_f64();
-            if keep(v) {
-                (s + v, n + 1.0)
+            if skip(v) {
+                s
             } else {
-                (s, n)
+                s + v
             }
         },
-        |(s, n), (t, m)| (s + t, n + m),
+        |a, b| a + b,
     );
-    let count = sums.mapv(|(_, n)| n);
-    let mean = sums.mapv(|(s, n)| if n > 0.0 { s / n } else { f64::NAN });
-    let m2 = with_m2.then(|| {
-        // Deviations from the chunk's own mean, broadcast back over the reduced axes.
-        let centred = zip_broadcast(x, &mean, |v, m| {
-            let v = v.to_f64();
-            if keep(v) {
-                (v - m) * (v - m)
-            } else {
-                0.0
-            }
-        });
-        fold_axes(&centred, axes, 0.0, |a, v| a + v, |a, b| a + b)
-    });
+    let count = if skipna {
+        fold_axes(
+            x,
+            axes,
+            0.0f64,
+            move |n, v| if skip(v.to_f64()) { n } else { n + 1.0 },
+            |a, b| a + b,
+        )
+    } else {
+        let n: usize = axes.iter().map(|&a| x.shape()[a]).product();
+        ArrayD::from_elem(sums.raw_dim(), n as f64)
+    };
+    let mean =
+        Zip::from(&sums).and(&count).map_collect(|&s, &n| if n > 0.0 { s / n } else { f64::NAN });
+    let m2 = with_m2.then(|| centred_squares(x, axes, &mean, skip));
     Moments { count, mean, m2 }
 }
 

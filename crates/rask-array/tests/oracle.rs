@@ -381,3 +381,71 @@ fn chunks_state_their_shape_and_count() {
     assert_eq!(chunks.count(), 2);
     assert_eq!(chunks.block_shape(&[1, 0]), [3, 4]);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn reshape_keeps_row_major_order_over_any_chunks(
+        (shape, chunks) in shape_and_chunks(),
+        seed in 0u64..1000,
+        split in 1usize..4,
+    ) {
+        let x = data(&shape, seed);
+        let a = from_ndarray(&x, chunks).unwrap();
+        let total = x.len();
+        // Flat, then split into (split, -1) when it divides, then back.
+        let flat = a.ravel().unwrap();
+        prop_assert_eq!(flat.compute().unwrap(), ArrayD::from_shape_vec(IxDyn(&[total]), x.iter().copied().collect()).unwrap());
+        if total % split == 0 && total > 0 {
+            let two = a.reshape(&[split as isize, -1]).unwrap();
+            let expected = x.clone().into_shape_with_order(IxDyn(&[split, total / split])).unwrap();
+            prop_assert_eq!(two.compute().unwrap(), expected);
+            let back = two.reshape(&shape.iter().map(|&n| n as isize).collect::<Vec<_>>()).unwrap();
+            prop_assert_eq!(back.compute().unwrap(), x.clone());
+        }
+        let wrong = a.reshape(&[total as isize + 1]).unwrap_err().to_string();
+        prop_assert!(wrong.contains(&format!("{shape:?}")), "{}", wrong);
+    }
+
+    #[test]
+    fn joins_and_axis_moves_equal_ndarray(
+        (shape, chunks) in shape_and_chunks(),
+        seed in 0u64..1000,
+    ) {
+        let x = data(&shape, seed);
+        let y = data(&shape, seed + 3);
+        let a = from_ndarray(&x, chunks.clone()).unwrap();
+        let b = from_ndarray(&y, shape.iter().map(|&n| n.max(1)).collect::<Vec<_>>().as_slice()).unwrap();
+        let joined = rask_array::concatenate(&[a.clone(), b.clone()], 0).unwrap().compute().unwrap();
+        prop_assert_eq!(joined, ndarray::concatenate(Axis(0), &[x.view(), y.view()]).unwrap());
+        let stacked = rask_array::stack(&[a.clone(), b.clone()], -1).unwrap().compute().unwrap();
+        prop_assert_eq!(stacked, ndarray::stack(Axis(shape.len()), &[x.view(), y.view()]).unwrap());
+        let moved = a.moveaxis(0, -1).unwrap().compute().unwrap();
+        let mut order: Vec<usize> = (1..shape.len()).collect();
+        order.push(0);
+        prop_assert_eq!(moved, x.clone().permuted_axes(IxDyn(&order)).as_standard_layout().into_owned());
+        let expanded = a.expand_dims(1).unwrap();
+        prop_assert_eq!(expanded.compute().unwrap(), x.clone().insert_axis(Axis(1)));
+        prop_assert_eq!(expanded.squeeze(&[1]).unwrap().compute().unwrap(), x.clone());
+        let mut target = vec![2];
+        target.extend(shape.iter().copied());
+        let broadcast = a.broadcast_to(&target).unwrap().compute().unwrap();
+        prop_assert_eq!(broadcast, x.broadcast(IxDyn(&target)).unwrap().to_owned());
+    }
+}
+
+#[test]
+fn block_joins_a_grid_of_arrays() {
+    let p = |v: f64, r: usize, c: usize| rask_array::full(&[r, c], v, 2).unwrap();
+    let joined =
+        rask_array::block(&[vec![p(1.0, 2, 3), p(2.0, 2, 1)], vec![p(3.0, 1, 4)]]).unwrap();
+    let got = joined.compute().unwrap();
+    assert_eq!(got.shape(), &[3, 4]);
+    assert_eq!(got[[0, 3]], 2.0);
+    assert_eq!(got[[2, 0]], 3.0);
+    let err = rask_array::concatenate(&[p(1.0, 2, 3), p(1.0, 2, 2)], 0).unwrap_err().to_string();
+    assert!(err.contains("[2, 2]") && err.contains("[2, 3]"), "{err}");
+    let err = p(1.0, 2, 3).squeeze(&[0]).unwrap_err().to_string();
+    assert!(err.contains("axis 0") && err.contains("length 2"), "{err}");
+}

@@ -156,7 +156,9 @@ fn absorbable(layers: &[Arc<Layer>], index: &LayerIndex, outputs: &[Key]) -> Vec
                         }
                         BlockArg::Aligned(name, axes) => {
                             if let Some((input, grid)) = index.blockwise.get(name) {
-                                let same = *grid == op.grid && is_identity(axes);
+                                let same = *grid == op.grid
+                                    && is_identity(axes)
+                                    && axes.len() == grid.dims().len();
                                 reads[*input as usize] += if same { 1 } else { 2 };
                                 reader[*input as usize] = same.then_some(layer_id as u32);
                             }
@@ -259,7 +261,10 @@ fn blockwise_plans(
                 BlockArg::Value(value) => OpArg::Value(value.clone()),
                 BlockArg::PartIndex => OpArg::Part,
                 BlockArg::Key(key) => OpArg::Dep(plan.input(PlanInput::Key(key.clone()))),
-                BlockArg::Aligned(name, axes) if !is_identity(axes) => {
+                // An input of fewer axes than the grid is never read "at the same block".
+                BlockArg::Aligned(name, axes)
+                    if !is_identity(axes) || axes.len() != op.grid.dims().len() =>
+                {
                     aligned_arg(&mut plan, name, axes, &op.contracted)
                 }
                 BlockArg::Input(name) | BlockArg::Aligned(name, _) => {

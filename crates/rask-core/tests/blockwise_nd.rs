@@ -173,3 +173,18 @@ fn blockwise_reads_explicit_tasks_with_block_keys_and_names_a_missing_block() {
         .to_string();
     assert!(err.contains("('stored', 2, 0)") && err.contains("('wide', 2, 0)"), "{err}");
 }
+
+#[test]
+fn an_input_of_fewer_axes_is_read_at_its_mapped_block_not_at_the_full_index() {
+    // A 1-d layer of 3 blocks read by a (3, 2) grid as a column: input axis 0 is output axis 0.
+    let column = numbered_layer("column", &[3], 10);
+    let op = Blockwise::new(
+        BlockGrid::of(&[3, 2]),
+        func("blockwise_nd::same"),
+        vec![BlockArg::Aligned(Name::from("column"), vec![AxisMap::Out(0)])],
+    );
+    let wide = Graph::from_layer(Layer::blockwise("wide", op, &[&column]));
+    let got =
+        run(&prepare(&wide, &all_blocks("wide", &[3, 2]), &Optimizations::default()).unwrap());
+    assert_eq!(got, [0, 0, 10, 10, 20, 20]);
+}
