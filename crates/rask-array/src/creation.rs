@@ -332,9 +332,27 @@ fn fill<T: Element>(args: &[Value]) -> TaskResult {
         Fill::Integers { seed, low, high } => {
             let mut rng = chunk_rng(*seed, part);
             let span = (high - low) as u128;
-            let values =
-                (0..len).map(|_| T::from_scalar(Scalar::Int(low + below(&mut rng, span) as i128)));
-            ArrayD::from_shape_vec(IxDyn(&shape), values.collect())?
+            let mut values = Vec::with_capacity(len);
+            if span.is_power_of_two() && span <= 1 << 32 {
+                // Every bit of a draw is uniform: a power-of-two span takes its values from
+                // consecutive bit fields of one draw (eight bytes per draw for uint8 images).
+                let bits = span.trailing_zeros();
+                let per_draw = if bits == 0 { usize::MAX } else { (64 / bits) as usize };
+                let mask = (span - 1) as u64;
+                while values.len() < len {
+                    let mut draw = if bits == 0 { 0 } else { rng.next_u64() };
+                    for _ in 0..per_draw.min(len - values.len()) {
+                        values.push(T::from_scalar(Scalar::Int(low + i128::from(draw & mask))));
+                        draw = draw.checked_shr(bits).unwrap_or(0);
+                    }
+                }
+            } else {
+                values.extend(
+                    (0..len)
+                        .map(|_| T::from_scalar(Scalar::Int(low + below(&mut rng, span) as i128))),
+                );
+            }
+            ArrayD::from_shape_vec(IxDyn(&shape), values)?
         }
     };
     Ok(chunk_value(chunk))

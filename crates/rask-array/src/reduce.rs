@@ -154,6 +154,21 @@ struct Moments {
 }
 rask_core::register_type!(Moments);
 
+/// Sums and counts per element of a partial: what a mean merges (by adding, in place).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Sums {
+    sum: ArrayD<f64>,
+    count: Count,
+}
+rask_core::register_type!(Sums);
+
+/// How many values a partial's sums hold: the same for every element unless NaNs were skipped.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Count {
+    Uniform(f64),
+    PerElement(ArrayD<f64>),
+}
+
 /// The best value so far and its index (flat over the reduced axes of the whole array).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(bound = "")]
@@ -544,40 +559,81 @@ fn list_of(args: &[Value]) -> std::result::Result<&[Value], TaskError> {
     args.first().and_then(Value::as_list).ok_or_else(|| TaskError::msg("missing the partials"))
 }
 
-/// Per-element moments of a chunk along `axes`: the count, the mean, and (for variances) the
-/// sum of squared deviations from that mean (a second pass: stable for any offset).
-fn moments<T: Element>(x: &ArrayD<T>, axes: &[usize], skipna: bool, with_m2: bool) -> Moments {
-    let skip = move |v: f64| skipna && v.is_nan();
-    let sums = fold_axes(
-        x,
-        axes,
-        0.0f64,
-        move |s, v| {
-            let v = v.to_f64();
-            if skip(v) {
-                s
-            } else {
-                s + v
-            }
-        },
-        |a, b| a + b,
-    );
-    let count = if skipna {
-        fold_axes(
+/// Per-element sums of a chunk along `axes` and how many values each holds.
+fn sums<T: Element>(x: &ArrayD<T>, axes: &[usize], skipna: bool) -> Sums {
+    if skipna {
+        let sum = fold_axes(
             x,
             axes,
             0.0f64,
-            move |n, v| if skip(v.to_f64()) { n } else { n + 1.0 },
+            |s, v| {
+                let v = v.to_f64();
+                if v.is_nan() {
+                    s
+                } else {
+                    s + v
+                }
+            },
             |a, b| a + b,
-        )
+        );
+        let count = fold_axes(
+            x,
+            axes,
+            0.0f64,
+            |n, v| if v.to_f64().is_nan() { n } else { n + 1.0 },
+            |a, b| a + b,
+        );
+        return Sums { sum, count: Count::PerElement(count) };
+    }
+    let sum = fold_axes(x, axes, 0.0f64, |s, v| s + v.to_f64(), |a, b| a + b);
+    let n: usize = axes.iter().map(|&a| x.shape()[a]).product();
+    Sums { sum, count: Count::Uniform(n as f64) }
+}
+
+impl Sums {
+    fn counts(&self) -> ArrayD<f64> {
+        match &self.count {
+            Count::Uniform(n) => ArrayD::from_elem(self.sum.raw_dim(), *n),
+            Count::PerElement(counts) => counts.clone(),
+        }
+    }
+
+    fn means(&self) -> ArrayD<f64> {
+        let mean = |s: f64, n: f64| if n > 0.0 { s / n } else { f64::NAN };
+        match &self.count {
+            Count::Uniform(n) => self.sum.mapv(|s| mean(s, *n)),
+            Count::PerElement(counts) => {
+                Zip::from(&self.sum).and(counts).map_collect(|&s, &n| mean(s, n))
+            }
+        }
+    }
+
+    fn merge(parts: &[&Sums]) -> std::result::Result<Sums, TaskError> {
+        let (first, rest) =
+            parts.split_first().ok_or_else(|| TaskError::msg("no partials to merge"))?;
+        let mut total = (*first).clone();
+        for part in rest {
+            Zip::from(&mut total.sum).and(&part.sum).for_each(|t, &v| *t += v);
+            total.count = match (&total.count, &part.count) {
+                (Count::Uniform(a), Count::Uniform(b)) => Count::Uniform(a + b),
+                _ => Count::PerElement(&total.counts() + &part.counts()),
+            };
+        }
+        Ok(total)
+    }
+}
+
+/// Per-element moments of a chunk along `axes`: the count, the mean, and the sum of squared
+/// deviations from that mean (a second pass: stable for any offset).
+fn moments<T: Element>(x: &ArrayD<T>, axes: &[usize], skipna: bool) -> Moments {
+    let sums = sums(x, axes, skipna);
+    let mean = sums.means();
+    let m2 = if skipna {
+        centred_squares(x, axes, &mean, |v| v.is_nan())
     } else {
-        let n: usize = axes.iter().map(|&a| x.shape()[a]).product();
-        ArrayD::from_elem(sums.raw_dim(), n as f64)
+        centred_squares(x, axes, &mean, |_| false)
     };
-    let mean =
-        Zip::from(&sums).and(&count).map_collect(|&s, &n| if n > 0.0 { s / n } else { f64::NAN });
-    let m2 = with_m2.then(|| centred_squares(x, axes, &mean, skip));
-    Moments { count, mean, m2 }
+    Moments { count: sums.counts(), mean, m2: Some(m2) }
 }
 
 fn zip_broadcast<A: Copy, B: Copy, C>(
@@ -853,8 +909,8 @@ where
         Kind::All => {
             chunk_value(fold_axes(x, axes, true, |a, v: T| a && v != T::zero(), |a, b| a && b))
         }
-        Kind::Mean { skipna } => Value::serde(moments(x, axes, skipna, false)),
-        Kind::Var { skipna, .. } => Value::serde(moments(x, axes, skipna, true)),
+        Kind::Mean { skipna } => Value::serde(sums(x, axes, skipna)),
+        Kind::Var { skipna, .. } => Value::serde(moments(x, axes, skipna)),
         Kind::ArgMin | Kind::ArgMax => Value::serde(arg_partial(x, spec, part)),
     })
 }
@@ -872,7 +928,8 @@ where
             chunk_value(fold_chunks::<T>(parts, chunk_merge::<T>(spec.kind).expect("an extreme"))?)
         }
         Kind::Any | Kind::All => chunk_value(fold_chunks::<bool>(parts, bool_merge(spec.kind))?),
-        Kind::Mean { .. } | Kind::Var { .. } => {
+        Kind::Mean { .. } => Value::serde(Sums::merge(&serde_parts::<Sums>(parts, "sums")?)?),
+        Kind::Var { .. } => {
             Value::serde(merge_moments(&serde_parts::<Moments>(parts, "moments")?)?)
         }
         Kind::ArgMin | Kind::ArgMax => Value::serde(merge_args(
@@ -898,8 +955,8 @@ where
             chunk_value(finish_shape(chunk_of::<bool>(&merged, &"the test")?.clone(), spec))
         }
         Kind::Mean { .. } => {
-            let m = merged.get::<Moments>(&"the moments")?;
-            chunk_value(finish_shape(m.mean.clone(), spec))
+            let sums = merged.get::<Sums>(&"the sums")?;
+            chunk_value(finish_shape(sums.means(), spec))
         }
         Kind::Var { ddof, sqrt, .. } => {
             let m = merged.get::<Moments>(&"the moments")?;
