@@ -20,3 +20,4 @@ cargo test --workspace --locked
 cargo run --locked -p rask --example nyc_taxi -- --rows-per-file 2000 --data "$CARGO_TARGET_DIR/nyc-taxi-smoke"
 cargo run --locked -p rask --example custom_etl -- --files 20 --pairs 40 --sleep-ms 1
 cargo run --locked -p rask --example async_optimization -- --seconds 1
+cargo run --locked -p rask --example image_stack -- --images 24 --size 60 --out "$CARGO_TARGET_DIR/image-stack-smoke"

@@ -337,7 +337,7 @@ fn fill<T: Element>(args: &[Value]) -> TaskResult {
                 // Every bit of a draw is uniform: a power-of-two span takes its values from
                 // consecutive bit fields of one draw (eight bytes per draw for uint8 images).
                 let bits = span.trailing_zeros();
-                let per_draw = if bits == 0 { usize::MAX } else { (64 / bits) as usize };
+                let per_draw = 64u32.checked_div(bits).map_or(usize::MAX, |n| n as usize);
                 let mask = (span - 1) as u64;
                 while values.len() < len {
                     let mut draw = if bits == 0 { 0 } else { rng.next_u64() };

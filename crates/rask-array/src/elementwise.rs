@@ -618,7 +618,7 @@ fn arg<'a>(args: &'a [Value], i: usize, what: &str) -> Result<&'a Value, TaskErr
     args.get(i).ok_or_else(|| TaskError::msg(format!("missing {what}")))
 }
 
-fn chunk_arg<'a, T: Element>(args: &'a [Value], i: usize) -> Result<&'a ArrayD<T>, TaskError> {
+fn chunk_arg<T: Element>(args: &[Value], i: usize) -> Result<&ArrayD<T>, TaskError> {
     Ok(chunk_of::<T>(arg(args, i, "a chunk")?, &format_args!("operand {i}"))?)
 }
 

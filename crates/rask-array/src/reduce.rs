@@ -179,7 +179,7 @@ struct ArgPartial<T: Element> {
 
 impl<T: Element> Array<T> {
     /// Builds the partial → tree → finish graph of a reduction whose result has type `U`.
-    fn reduction<U: Element>(&self, kind: Kind, axes: Axes) -> Result<Array<U>> {
+    fn reduction<U: Element>(&self, kind: Kind, axes: &Axes) -> Result<Array<U>> {
         let reduced = axes.resolve(self.ndim())?;
         if matches!(kind, Kind::ArgMin | Kind::ArgMax)
             && reduced.len() != 1
@@ -281,12 +281,12 @@ impl<T: Element> Array<T> {
 
     /// Whether any element is true (non-zero).
     pub fn any(&self, axes: impl Into<Axes>) -> Result<Array<bool>> {
-        self.reduction(Kind::Any, axes.into())
+        self.reduction(Kind::Any, &axes.into())
     }
 
     /// Whether every element is true (non-zero).
     pub fn all(&self, axes: impl Into<Axes>) -> Result<Array<bool>> {
-        self.reduction(Kind::All, axes.into())
+        self.reduction(Kind::All, &axes.into())
     }
 }
 
@@ -296,69 +296,69 @@ where
 {
     /// The sum, in the accumulator type (`i64`/`u64` for integers and booleans).
     pub fn sum(&self, axes: impl Into<Axes>) -> Result<Array<T::Acc>> {
-        self.reduction(Kind::Sum, axes.into())
+        self.reduction(Kind::Sum, &axes.into())
     }
 
     /// The product, in the accumulator type.
     pub fn prod(&self, axes: impl Into<Axes>) -> Result<Array<T::Acc>> {
-        self.reduction(Kind::Prod, axes.into())
+        self.reduction(Kind::Prod, &axes.into())
     }
 
     /// The sum with NaNs counted as zero.
     pub fn nansum(&self, axes: impl Into<Axes>) -> Result<Array<T::Acc>> {
-        self.reduction(Kind::NanSum, axes.into())
+        self.reduction(Kind::NanSum, &axes.into())
     }
 }
 
 impl<T: Real> Array<T> {
     /// The mean, as `f64`.
     pub fn mean(&self, axes: impl Into<Axes>) -> Result<Array<f64>> {
-        self.reduction(Kind::Mean { skipna: false }, axes.into())
+        self.reduction(Kind::Mean { skipna: false }, &axes.into())
     }
     /// The mean of the values that are not NaN.
     pub fn nanmean(&self, axes: impl Into<Axes>) -> Result<Array<f64>> {
-        self.reduction(Kind::Mean { skipna: true }, axes.into())
+        self.reduction(Kind::Mean { skipna: true }, &axes.into())
     }
     /// The variance with `ddof` delta degrees of freedom (0: population, 1: sample).
     pub fn var(&self, axes: impl Into<Axes>, ddof: u32) -> Result<Array<f64>> {
-        self.reduction(Kind::Var { skipna: false, ddof, sqrt: false }, axes.into())
+        self.reduction(Kind::Var { skipna: false, ddof, sqrt: false }, &axes.into())
     }
     /// The standard deviation with `ddof`.
     pub fn std(&self, axes: impl Into<Axes>, ddof: u32) -> Result<Array<f64>> {
-        self.reduction(Kind::Var { skipna: false, ddof, sqrt: true }, axes.into())
+        self.reduction(Kind::Var { skipna: false, ddof, sqrt: true }, &axes.into())
     }
     /// The variance of the values that are not NaN.
     pub fn nanvar(&self, axes: impl Into<Axes>, ddof: u32) -> Result<Array<f64>> {
-        self.reduction(Kind::Var { skipna: true, ddof, sqrt: false }, axes.into())
+        self.reduction(Kind::Var { skipna: true, ddof, sqrt: false }, &axes.into())
     }
     /// The standard deviation of the values that are not NaN.
     pub fn nanstd(&self, axes: impl Into<Axes>, ddof: u32) -> Result<Array<f64>> {
-        self.reduction(Kind::Var { skipna: true, ddof, sqrt: true }, axes.into())
+        self.reduction(Kind::Var { skipna: true, ddof, sqrt: true }, &axes.into())
     }
     /// The smallest value (NaN if there is one).
     pub fn min(&self, axes: impl Into<Axes>) -> Result<Array<T>> {
-        self.reduction(Kind::Min, axes.into())
+        self.reduction(Kind::Min, &axes.into())
     }
     /// The largest value (NaN if there is one).
     pub fn max(&self, axes: impl Into<Axes>) -> Result<Array<T>> {
-        self.reduction(Kind::Max, axes.into())
+        self.reduction(Kind::Max, &axes.into())
     }
     /// The smallest value that is not NaN.
     pub fn nanmin(&self, axes: impl Into<Axes>) -> Result<Array<T>> {
-        self.reduction(Kind::NanMin, axes.into())
+        self.reduction(Kind::NanMin, &axes.into())
     }
     /// The largest value that is not NaN.
     pub fn nanmax(&self, axes: impl Into<Axes>) -> Result<Array<T>> {
-        self.reduction(Kind::NanMax, axes.into())
+        self.reduction(Kind::NanMax, &axes.into())
     }
     /// Where the smallest value is: along one axis, or the flat index over all of them (the
     /// first one on ties; NaN counts as smallest, as NumPy).
     pub fn argmin(&self, axes: impl Into<Axes>) -> Result<Array<i64>> {
-        self.reduction(Kind::ArgMin, axes.into())
+        self.reduction(Kind::ArgMin, &axes.into())
     }
     /// Where the largest value is (the first one on ties; NaN counts as largest).
     pub fn argmax(&self, axes: impl Into<Axes>) -> Result<Array<i64>> {
-        self.reduction(Kind::ArgMax, axes.into())
+        self.reduction(Kind::ArgMax, &axes.into())
     }
 }
 
@@ -777,9 +777,7 @@ trait Reducible: Element {
     fn finish(parts: &[Value], spec: &Spec) -> std::result::Result<Value, TaskError>;
 }
 
-fn chunks_of<'a, A: Element>(
-    parts: &'a [Value],
-) -> std::result::Result<Vec<&'a ArrayD<A>>, TaskError> {
+fn chunks_of<A: Element>(parts: &[Value]) -> std::result::Result<Vec<&ArrayD<A>>, TaskError> {
     parts
         .iter()
         .enumerate()
@@ -808,41 +806,69 @@ fn serde_parts<'a, P: 'static>(
     parts.iter().map(|p| Ok(p.get::<P>(&what)?)).collect()
 }
 
-/// The merge of a kind whose partials are plain chunks, or `None` for the other kinds.
-fn chunk_merge<A: Number>(kind: Kind) -> Option<fn(A, A) -> A> {
-    match kind {
-        Kind::Sum | Kind::NanSum => Some(Number::add),
-        Kind::Prod => Some(Number::mul),
-        Kind::Min | Kind::Max => {
-            Some(if kind == Kind::Min { Number::minimum } else { Number::maximum })
-        }
-        Kind::NanMin => Some(|a: A, b: A| {
-            if a.is_nan_value() {
-                b
-            } else if b.is_nan_value() {
-                a
-            } else {
-                Number::minimum(a, b)
-            }
-        }),
-        Kind::NanMax => Some(|a: A, b: A| {
-            if a.is_nan_value() {
-                b
-            } else if b.is_nan_value() {
-                a
-            } else {
-                Number::maximum(a, b)
-            }
-        }),
-        _ => None,
+/// The smaller of two values, NaN only if both are NaN.
+fn nan_min<A: Number>(a: A, b: A) -> A {
+    if a.is_nan_value() {
+        b
+    } else if b.is_nan_value() {
+        a
+    } else {
+        Number::minimum(a, b)
     }
 }
 
-fn bool_merge(kind: Kind) -> fn(bool, bool) -> bool {
-    if kind == Kind::Any {
-        |a, b| a || b
+/// The larger of two values, NaN only if both are NaN.
+fn nan_max<A: Number>(a: A, b: A) -> A {
+    if a.is_nan_value() {
+        b
+    } else if b.is_nan_value() {
+        a
     } else {
-        |a, b| a && b
+        Number::maximum(a, b)
+    }
+}
+
+/// The extreme of a chunk along `axes` with `merge` (a function item, so the loop inlines it);
+/// a slice with no value left (all NaN for the NaN-skipping kinds) keeps the first value.
+fn extreme<T: Real>(
+    x: &ArrayD<T>,
+    axes: &[usize],
+    init: T,
+    merge: impl Fn(T, T) -> T + Copy,
+) -> ArrayD<T> {
+    let out = fold_axes(
+        x,
+        axes,
+        (init, false),
+        move |(a, seen), v| if seen { (merge(a, v), true) } else { (v, true) },
+        move |(a, sa), (b, sb)| match (sa, sb) {
+            (true, true) => (merge(a, b), true),
+            (true, false) => (a, true),
+            (false, _) => (b, sb),
+        },
+    );
+    out.mapv(|(v, _)| v)
+}
+
+/// Merges plain-chunk partials of an extreme kind.
+fn merge_extremes<T: Real>(
+    parts: &[Value],
+    kind: Kind,
+) -> std::result::Result<ArrayD<T>, TaskError> {
+    match kind {
+        Kind::Min => fold_chunks::<T>(parts, Number::minimum),
+        Kind::Max => fold_chunks::<T>(parts, Number::maximum),
+        Kind::NanMin => fold_chunks::<T>(parts, nan_min),
+        _ => fold_chunks::<T>(parts, nan_max),
+    }
+}
+
+/// Merges boolean partials of `any` or `all`.
+fn merge_tests(parts: &[Value], kind: Kind) -> std::result::Result<ArrayD<bool>, TaskError> {
+    if kind == Kind::Any {
+        fold_chunks::<bool>(parts, |a, b| a || b)
+    } else {
+        fold_chunks::<bool>(parts, |a, b| a && b)
     }
 }
 
@@ -877,32 +903,10 @@ where
             |a, v| Number::mul(a, v.accumulate()),
             Number::mul,
         )),
-        Kind::Min | Kind::Max | Kind::NanMin | Kind::NanMax => {
-            let merge = chunk_merge::<T>(spec.kind).expect("an extreme");
-            let init = match spec.kind {
-                Kind::Min | Kind::NanMin => T::highest(),
-                _ => T::lowest(),
-            };
-            // NaN-skipping extremes of an all-NaN slice stay NaN: start from NaN there.
-            let out = fold_axes(
-                x,
-                axes,
-                (init, false),
-                |(a, seen), v| {
-                    if !seen {
-                        (v, true)
-                    } else {
-                        (merge(a, v), true)
-                    }
-                },
-                |(a, sa), (b, sb)| match (sa, sb) {
-                    (true, true) => (merge(a, b), true),
-                    (true, false) => (a, true),
-                    (false, _) => (b, sb),
-                },
-            );
-            chunk_value(out.mapv(|(v, _)| v))
-        }
+        Kind::Min => chunk_value(extreme(x, axes, T::highest(), Number::minimum)),
+        Kind::Max => chunk_value(extreme(x, axes, T::lowest(), Number::maximum)),
+        Kind::NanMin => chunk_value(extreme(x, axes, T::highest(), nan_min)),
+        Kind::NanMax => chunk_value(extreme(x, axes, T::lowest(), nan_max)),
         Kind::Any => {
             chunk_value(fold_axes(x, axes, false, |a, v: T| a || v != T::zero(), |a, b| a || b))
         }
@@ -920,14 +924,12 @@ where
     T::Acc: Number,
 {
     Ok(match spec.kind {
-        Kind::Sum | Kind::NanSum | Kind::Prod => chunk_value(fold_chunks::<T::Acc>(
-            parts,
-            chunk_merge::<T::Acc>(spec.kind).expect("a sum"),
-        )?),
+        Kind::Sum | Kind::NanSum => chunk_value(fold_chunks::<T::Acc>(parts, Number::add)?),
+        Kind::Prod => chunk_value(fold_chunks::<T::Acc>(parts, Number::mul)?),
         Kind::Min | Kind::Max | Kind::NanMin | Kind::NanMax => {
-            chunk_value(fold_chunks::<T>(parts, chunk_merge::<T>(spec.kind).expect("an extreme"))?)
+            chunk_value(merge_extremes::<T>(parts, spec.kind)?)
         }
-        Kind::Any | Kind::All => chunk_value(fold_chunks::<bool>(parts, bool_merge(spec.kind))?),
+        Kind::Any | Kind::All => chunk_value(merge_tests(parts, spec.kind)?),
         Kind::Mean { .. } => Value::serde(Sums::merge(&serde_parts::<Sums>(parts, "sums")?)?),
         Kind::Var { .. } => {
             Value::serde(merge_moments(&serde_parts::<Moments>(parts, "moments")?)?)
@@ -996,26 +998,25 @@ real_reducible!(f64, f32, i64, i32, i16, i8, u64, u32, u16, u8);
 impl Reducible for bool {
     fn partial(x: &ArrayD<Self>, spec: &Spec, part: u32) -> std::result::Result<Value, TaskError> {
         match spec.kind {
-            Kind::Any | Kind::All => {
-                let merge = bool_merge(spec.kind);
-                let init = spec.kind == Kind::All;
-                Ok(chunk_value(fold_axes(x, &spec.axes, init, merge, merge)))
+            Kind::Any => {
+                Ok(chunk_value(fold_axes(x, &spec.axes, false, |a, b| a || b, |a, b| a || b)))
+            }
+            Kind::All => {
+                Ok(chunk_value(fold_axes(x, &spec.axes, true, |a, b| a && b, |a, b| a && b)))
             }
             _ => real_partial::<u8>(&x.mapv(u8::from), spec, part),
         }
     }
     fn combine(parts: &[Value], spec: &Spec) -> std::result::Result<Value, TaskError> {
         match spec.kind {
-            Kind::Any | Kind::All => {
-                Ok(chunk_value(fold_chunks::<bool>(parts, bool_merge(spec.kind))?))
-            }
+            Kind::Any | Kind::All => Ok(chunk_value(merge_tests(parts, spec.kind)?)),
             _ => real_combine::<u8>(parts, spec),
         }
     }
     fn finish(parts: &[Value], spec: &Spec) -> std::result::Result<Value, TaskError> {
         match spec.kind {
             Kind::Any | Kind::All => {
-                let merged = fold_chunks::<bool>(parts, bool_merge(spec.kind))?;
+                let merged = merge_tests(parts, spec.kind)?;
                 Ok(chunk_value(finish_shape(merged, spec)))
             }
             // Sums of booleans are u64 partials of the u8 view; the API promises i64.
@@ -1046,7 +1047,7 @@ macro_rules! complex_reducible {
                 Ok(match spec.kind {
                     Kind::Sum | Kind::NanSum => chunk_value(fold_chunks::<$t>(parts, Number::add)?),
                     Kind::Prod => chunk_value(fold_chunks::<$t>(parts, Number::mul)?),
-                    Kind::Any | Kind::All => chunk_value(fold_chunks::<bool>(parts, bool_merge(spec.kind))?),
+                    Kind::Any | Kind::All => chunk_value(merge_tests(parts, spec.kind)?),
                     other => return Err(TaskError::msg(format!("{other:?} is not defined for complex numbers"))),
                 })
             }

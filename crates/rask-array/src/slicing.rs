@@ -219,7 +219,7 @@ impl<T: Element> Array<T> {
             plans.push(plan);
             axis += 1;
         }
-        self.gather(plans, &out_axes, "getitem")
+        self.gather(&plans, &out_axes, "getitem")
     }
 
     /// The elements at `positions` along `axis`, in that order (NumPy's `take`; repeats
@@ -256,13 +256,13 @@ impl<T: Element> Array<T> {
             plans.push(AxisPlan { pieces, dropped: false });
         }
         let out_axes: Vec<Option<usize>> = (0..self.ndim()).map(Some).collect();
-        self.gather(plans, &out_axes, "take")
+        self.gather(&plans, &out_axes, "take")
     }
 
     /// One task per output chunk, each slicing one input chunk.
     fn gather(
         &self,
-        plans: Vec<AxisPlan>,
+        plans: &[AxisPlan],
         out_axes: &[Option<usize>],
         prefix: &str,
     ) -> Result<Array<T>> {
@@ -276,7 +276,7 @@ impl<T: Element> Array<T> {
         let chunks = Chunks(out_chunks);
         let name = layer_name(prefix, |t| {
             t.str(self.name.as_str());
-            for plan in &plans {
+            for plan in plans {
                 t.u64(plan.pieces.len() as u64).u64(u64::from(plan.dropped));
                 for (c, local, n) in &plan.pieces {
                     t.u64(u64::from(*c)).u64(*n as u64).bytes(format!("{local:?}").as_bytes());

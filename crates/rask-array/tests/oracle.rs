@@ -175,7 +175,7 @@ proptest! {
             lane.iter().position(|&v| v == m).unwrap() as i64
         });
         prop_assert_eq!(a.argmax(axis).unwrap().compute().unwrap(), expected_max);
-        if x.len() > 0 {
+        if !x.is_empty() {
             let flat: Vec<f64> = x.iter().copied().collect();
             let m = flat.iter().copied().fold(f64::INFINITY, f64::min);
             let expected = flat.iter().position(|&v| v == m).unwrap() as i64;

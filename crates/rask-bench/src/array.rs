@@ -53,7 +53,7 @@ pub struct ArrayArgs {
     repeat: usize,
 }
 
-fn emit(engine: &str, scenario: &str, seconds: f64, result: serde_json::Value) {
+fn emit(engine: &str, scenario: &str, seconds: f64, result: &serde_json::Value) {
     println!(
         "{}",
         json!({"bench": "array", "engine": engine, "scenario": scenario, "seconds": seconds,
@@ -84,17 +84,17 @@ fn run_engine(engine: &str, args: &ArrayArgs) -> Result<()> {
         persisted.wait()?;
         Ok(persisted)
     })?;
-    emit(engine, "stack_rechunk_persist", seconds, json!(stack.nbytes()));
+    emit(engine, "stack_rechunk_persist", seconds, &json!(stack.nbytes()));
 
     let (seconds, mean) = timed(|| Ok(stack.mean(0)?.compute()?))?;
-    emit(engine, "mean_axis0", seconds, json!(mean.mean().unwrap_or(f64::NAN)));
+    emit(engine, "mean_axis0", seconds, &json!(mean.mean().unwrap_or(f64::NAN)));
     let (seconds, brightness) = timed(|| Ok(stack.mean([1, 2])?.compute()?))?;
-    emit(engine, "mean_axis12", seconds, json!(first_f64(&brightness)));
+    emit(engine, "mean_axis12", seconds, &json!(first_f64(&brightness)));
     let (seconds, recentered) = timed(|| {
         let rolled: Array<u8> = stack.map_blocks_registered("rask_bench::recenter", None)?;
         Ok(rolled.mean(0)?.compute()?)
     })?;
-    emit(engine, "recenter_mean", seconds, json!(recentered[[3, 0]]));
+    emit(engine, "recenter_mean", seconds, &json!(recentered[[3, 0]]));
     let (seconds, corner) = timed_once(|| {
         let power = stack
             .rechunk([images, 10.min(size), 10.min(size)])?
@@ -109,7 +109,7 @@ fn run_engine(engine: &str, args: &ArrayArgs) -> Result<()> {
         engine,
         "rechunk_fft_power",
         seconds,
-        json!(corner.iter().map(|&v| f64::from(v)).sum::<f64>()),
+        &json!(corner.iter().map(|&v| f64::from(v)).sum::<f64>()),
     );
     drop(stack);
 
@@ -118,14 +118,14 @@ fn run_engine(engine: &str, args: &ArrayArgs) -> Result<()> {
     let (seconds, std) = timed(|| {
         Ok(rask::array::random::random(&[n, n], [c, c], 1)?.std(Axes::all(), 0)?.compute()?)
     })?;
-    emit(engine, "random_std", seconds, json!(first_f64(&std)));
+    emit(engine, "random_std", seconds, &json!(first_f64(&std)));
 
     let rows = scaled(1_000_000, args.scale);
     let (seconds, gram) = timed(|| {
         let x = rask::array::random::random(&[rows, 20], [scaled(100_000, args.scale), 20], 2)?;
         Ok(x.t().matmul(&x)?.compute()?)
     })?;
-    emit(engine, "gram_xtx", seconds, json!(gram[[0, 0]]));
+    emit(engine, "gram_xtx", seconds, &json!(gram[[0, 0]]));
     Ok(())
 }
 

@@ -16,6 +16,12 @@ mod timing;
 
 use clap::{Parser, Subcommand};
 
+/// glibc's allocator hands every large freed block back to the kernel, and the next one of the
+/// same size faults its pages in again: with array chunks of megabytes, most of a reduction's
+/// time went to the kernel (docs/benchmarks.md, "Arrays").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// rask benchmarks: figures, not tests.
 #[derive(Parser)]
 #[command(name = "rask-bench", version, about)]

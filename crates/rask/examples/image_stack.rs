@@ -25,6 +25,11 @@ use plotters::prelude::*;
 use rask::array::prelude::*;
 use rask::{ComputeExt, LocalCluster};
 
+/// Chunks are megabytes: an allocator that keeps freed memory for the next chunk (glibc's
+/// returns it to the kernel and faults it back in).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Error = Box<dyn std::error::Error>;
 
 fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
