@@ -178,6 +178,32 @@ pub(crate) fn chunk_of<'a, T: Element>(
     value.get::<ArrayD<T>>(what)
 }
 
+/// Argument `i` of a task function, or an error naming what is missing.
+pub(crate) fn task_arg<'a>(
+    args: &'a [Value],
+    i: usize,
+    what: &str,
+) -> std::result::Result<&'a Value, rask_core::TaskError> {
+    args.get(i).ok_or_else(|| rask_core::TaskError::msg(format!("missing {what}")))
+}
+
+/// Argument `i` of a task function as a chunk of `T`.
+pub(crate) fn chunk_arg<T: Element>(
+    args: &[Value],
+    i: usize,
+) -> std::result::Result<&ArrayD<T>, rask_core::TaskError> {
+    Ok(chunk_of::<T>(task_arg(args, i, "a chunk")?, &format_args!("chunk argument {i}"))?)
+}
+
+/// Argument `i` of a task function as a spec of type `S` (a literal the graph carries).
+pub(crate) fn spec_arg<'a, S: 'static>(
+    args: &'a [Value],
+    i: usize,
+    what: &str,
+) -> std::result::Result<&'a S, rask_core::TaskError> {
+    Ok(task_arg(args, i, what)?.get::<S>(&what)?)
+}
+
 /// The whole array from its chunks, row-major.
 pub(crate) fn assemble<T: Element>(chunks: &Chunks, blocks: &[&ArrayD<T>]) -> Result<ArrayD<T>> {
     let shape = chunks.shape();

@@ -12,7 +12,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rask_core::{BlockArg, BlockGrid, Graph, Key, Layer, TaskError, TaskResult, TaskSpec, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::array::{layer_name, plain_fn, typed_fn, Array};
+use crate::array::{layer_name, plain_fn, spec_arg, typed_fn, Array};
 use crate::chunks::{ChunkSpec, Chunks};
 use crate::element::{chunk_value, Element, Scalar};
 use crate::error::{Error, Result};
@@ -279,10 +279,7 @@ fn fill<T: Element>(args: &[Value]) -> TaskResult {
         .first()
         .ok_or_else(|| TaskError::msg("missing the block number"))?
         .get::<u32>(&"the block number")?;
-    let (chunks, fill) =
-        args.get(1)
-            .ok_or_else(|| TaskError::msg("missing the fill"))?
-            .get::<(Chunks, Fill)>(&"the fill")?;
+    let (chunks, fill) = spec_arg::<(Chunks, Fill)>(args, 1, "the fill")?;
     let index = BlockGrid::of(&chunks.grid()).unravel(part);
     let shape = chunks.block_shape(&index);
     let offset: Vec<usize> =

@@ -315,16 +315,7 @@ pub fn decode_chunk_value<T: Element>(bytes: &[u8]) -> rask_core::Result<Value> 
 #[doc(hidden)]
 macro_rules! for_each_element {
     ($m:ident $(, $arg:tt)*) => {
-        $m!(f64, "float64" $(, $arg)*);
-        $m!(f32, "float32" $(, $arg)*);
-        $m!(i64, "int64" $(, $arg)*);
-        $m!(i32, "int32" $(, $arg)*);
-        $m!(i16, "int16" $(, $arg)*);
-        $m!(i8, "int8" $(, $arg)*);
-        $m!(u64, "uint64" $(, $arg)*);
-        $m!(u32, "uint32" $(, $arg)*);
-        $m!(u16, "uint16" $(, $arg)*);
-        $m!(u8, "uint8" $(, $arg)*);
+        $crate::for_each_real!($m $(, $arg)*);
         $m!(bool, "bool" $(, $arg)*);
         $m!($crate::element::c32, "complex64" $(, $arg)*);
         $m!($crate::element::c64, "complex128" $(, $arg)*);

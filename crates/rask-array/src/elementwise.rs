@@ -15,7 +15,7 @@ use ndarray::{ArrayD, IxDyn, Zip};
 use rask_core::{AxisMap, BlockArg, Graph, Name, TaskError, TaskFn, TaskResult, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::array::{chunk_of, layer_name, typed_fn, Array};
+use crate::array::{chunk_arg, layer_name, task_arg, typed_fn, Array};
 use crate::chunks::Chunks;
 use crate::element::{cast, chunk_value, Element, Scalar};
 use crate::error::{Error, Result};
@@ -402,10 +402,7 @@ impl<T: Element> Array<T> {
         f: impl Fn(&ArrayD<T>) -> ArrayD<U> + Send + Sync + 'static,
     ) -> Array<U> {
         let func = TaskFn::closure("map_blocks", move |args: &[Value]| {
-            let chunk = chunk_of::<T>(
-                args.first().ok_or_else(|| TaskError::msg("missing the chunk"))?,
-                &"the chunk",
-            )?;
+            let chunk = chunk_arg::<T>(args, 0)?;
             Ok(chunk_value(f(chunk)))
         });
         let name = layer_name("map_blocks", |t| {
@@ -614,14 +611,6 @@ impl<T: Magnitude> std::ops::Neg for &Array<T> {
 
 // ---- Task functions -------------------------------------------------------------------------
 
-fn arg<'a>(args: &'a [Value], i: usize, what: &str) -> Result<&'a Value, TaskError> {
-    args.get(i).ok_or_else(|| TaskError::msg(format!("missing {what}")))
-}
-
-fn chunk_arg<T: Element>(args: &[Value], i: usize) -> Result<&ArrayD<T>, TaskError> {
-    Ok(chunk_of::<T>(arg(args, i, "a chunk")?, &format_args!("operand {i}"))?)
-}
-
 /// The common shape of two chunk shapes, or an error naming both.
 fn co_broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, TaskError> {
     let n = a.len().max(b.len());
@@ -684,14 +673,14 @@ fn apply_binary<T: Number>(
 
 fn binary<T: Number>(args: &[Value]) -> TaskResult {
     let (a, b) = (chunk_arg::<T>(args, 0)?, chunk_arg::<T>(args, 1)?);
-    let op = *arg(args, 2, "the operation")?.get::<BinaryOp>(&"the operation")?;
+    let op = *task_arg(args, 2, "the operation")?.get::<BinaryOp>(&"the operation")?;
     Ok(chunk_value(apply_binary(a, b, op)?))
 }
 
 fn binary_scalar<T: Number>(args: &[Value]) -> TaskResult {
     let a = chunk_arg::<T>(args, 0)?;
-    let (scalar, op, scalar_first) =
-        *arg(args, 1, "the scalar")?.get::<(Scalar, BinaryOp, bool)>(&"the scalar operation")?;
+    let (scalar, op, scalar_first) = *task_arg(args, 1, "the scalar")?
+        .get::<(Scalar, BinaryOp, bool)>(&"the scalar operation")?;
     let s = ArrayD::from_elem(IxDyn(&[]), T::from_scalar(scalar));
     let out = if scalar_first { apply_binary(&s, a, op)? } else { apply_binary(a, &s, op)? };
     Ok(chunk_value(out))
@@ -721,21 +710,21 @@ fn compare_elements<T: Element>(x: T, y: T, op: CompareOp) -> bool {
 
 fn compare<T: Element>(args: &[Value]) -> TaskResult {
     let (a, b) = (chunk_arg::<T>(args, 0)?, chunk_arg::<T>(args, 1)?);
-    let op = *arg(args, 2, "the comparison")?.get::<CompareOp>(&"the comparison")?;
+    let op = *task_arg(args, 2, "the comparison")?.get::<CompareOp>(&"the comparison")?;
     Ok(chunk_value(zip2(a, b, |x, y| compare_elements(x, y, op))?))
 }
 
 fn compare_scalar<T: Element>(args: &[Value]) -> TaskResult {
     let a = chunk_arg::<T>(args, 0)?;
     let (op, scalar) =
-        *arg(args, 1, "the comparison")?.get::<(CompareOp, Scalar)>(&"the comparison")?;
+        *task_arg(args, 1, "the comparison")?.get::<(CompareOp, Scalar)>(&"the comparison")?;
     let value = T::from_scalar(scalar);
     Ok(chunk_value(a.mapv(|x| compare_elements(x, value, op))))
 }
 
 fn number_same<T: Magnitude>(args: &[Value]) -> TaskResult {
     let a = chunk_arg::<T>(args, 0)?;
-    let op = *arg(args, 1, "the operation")?.get::<NumberOp>(&"the operation")?;
+    let op = *task_arg(args, 1, "the operation")?.get::<NumberOp>(&"the operation")?;
     Ok(chunk_value(match op {
         NumberOp::Negative => a.mapv(|x| Number::sub(T::zero(), x)),
         NumberOp::Square => a.mapv(|x| Number::mul(x, x)),
@@ -747,7 +736,7 @@ fn number_same<T: Magnitude>(args: &[Value]) -> TaskResult {
 
 fn number_magnitude<T: Magnitude>(args: &[Value]) -> TaskResult {
     let a = chunk_arg::<T>(args, 0)?;
-    let op = *arg(args, 1, "the operation")?.get::<NumberOp>(&"the operation")?;
+    let op = *task_arg(args, 1, "the operation")?.get::<NumberOp>(&"the operation")?;
     Ok(chunk_value(match op {
         NumberOp::Abs => a.mapv(Magnitude::magnitude),
         NumberOp::AbsSquared => a.mapv(Magnitude::magnitude_squared),
@@ -759,14 +748,14 @@ fn number_magnitude<T: Magnitude>(args: &[Value]) -> TaskResult {
 
 fn clip<T: Real>(args: &[Value]) -> TaskResult {
     let a = chunk_arg::<T>(args, 0)?;
-    let (lo, hi) = *arg(args, 1, "the bounds")?.get::<(Scalar, Scalar)>(&"the bounds")?;
+    let (lo, hi) = *task_arg(args, 1, "the bounds")?.get::<(Scalar, Scalar)>(&"the bounds")?;
     let (lo, hi) = (T::from_scalar(lo), T::from_scalar(hi));
     Ok(chunk_value(a.mapv(|x| Number::minimum(Number::maximum(x, lo), hi))))
 }
 
 fn float_unary<T: Float>(args: &[Value]) -> TaskResult {
     let a = chunk_arg::<T>(args, 0)?;
-    let op = *arg(args, 1, "the function")?.get::<FloatOp>(&"the function")?;
+    let op = *task_arg(args, 1, "the function")?.get::<FloatOp>(&"the function")?;
     let f: fn(T) -> T = match op {
         FloatOp::Sqrt => T::sqrt,
         FloatOp::Exp => T::exp,
@@ -806,7 +795,7 @@ fn round_half_even<T: Float>(x: T) -> T {
 
 fn float_test<T: Float>(args: &[Value]) -> TaskResult {
     let a = chunk_arg::<T>(args, 0)?;
-    let test = *arg(args, 1, "the test")?.get::<FloatTest>(&"the test")?;
+    let test = *task_arg(args, 1, "the test")?.get::<FloatTest>(&"the test")?;
     Ok(chunk_value(match test {
         FloatTest::IsNan => a.mapv(|x| x.is_nan()),
         FloatTest::IsFinite => a.mapv(|x| x.is_finite()),
@@ -824,7 +813,7 @@ fn where_chunk<T: Element>(args: &[Value]) -> TaskResult {
 fn mask_assign<T: Element>(args: &[Value]) -> TaskResult {
     let mask = chunk_arg::<bool>(args, 0)?;
     let x = chunk_arg::<T>(args, 1)?;
-    let value = T::from_scalar(*arg(args, 2, "the value")?.get::<Scalar>(&"the value")?);
+    let value = T::from_scalar(*task_arg(args, 2, "the value")?.get::<Scalar>(&"the value")?);
     Ok(chunk_value(zip2(mask, x, |m, v| if m { value } else { v })?))
 }
 

@@ -13,9 +13,9 @@ use num_complex::Complex;
 use rustfft::{FftNum, FftPlanner};
 use serde::{Deserialize, Serialize};
 
-use rask_core::{AxisMap, BlockArg, TaskError, TaskResult, Value};
+use rask_core::{AxisMap, BlockArg, TaskResult, Value};
 
-use crate::array::{chunk_of, layer_name, typed_fn, Array};
+use crate::array::{chunk_arg, layer_name, spec_arg, typed_fn, Array};
 use crate::chunks::Chunks;
 use crate::element::{c32, c64, chunk_value, Element};
 use crate::error::{Error, Result};
@@ -222,14 +222,8 @@ fn transform_lanes<F: FftNum>(data: &mut ArrayD<Complex<F>>, axis: usize, invers
 }
 
 fn fft_chunk<T: FftInput>(args: &[Value]) -> TaskResult {
-    let chunk = chunk_of::<T>(
-        args.first().ok_or_else(|| TaskError::msg("missing the chunk"))?,
-        &"the chunk",
-    )?;
-    let spec = args
-        .get(1)
-        .ok_or_else(|| TaskError::msg("missing the transform"))?
-        .get::<FftSpec>(&"the transform")?;
+    let chunk = chunk_arg::<T>(args, 0)?;
+    let spec = spec_arg::<FftSpec>(args, 1, "the transform")?;
     let mut data: ArrayD<Complex<T::Float>> = chunk.mapv(FftInput::to_complex);
     let axis = spec.axis;
     let as_out = |data: ArrayD<Complex<T::Float>>| -> TaskResult {

@@ -12,7 +12,7 @@ use rask_core::{
     TreeReduction, Value,
 };
 
-use crate::array::{chunk_of, layer_name, typed_fn, Array};
+use crate::array::{chunk_arg, chunk_of, layer_name, spec_arg, typed_fn, Array};
 use crate::chunks::Chunks;
 use crate::element::{chunk_value, Element};
 use crate::error::{Error, Result};
@@ -143,14 +143,8 @@ impl<T: MatMul> Array<T> {
 }
 
 fn transpose_chunk<T: Element>(args: &[Value]) -> TaskResult {
-    let chunk = chunk_of::<T>(
-        args.first().ok_or_else(|| TaskError::msg("missing the chunk"))?,
-        &"the chunk",
-    )?;
-    let axes = args
-        .get(1)
-        .ok_or_else(|| TaskError::msg("missing the axes"))?
-        .get::<Vec<usize>>(&"the axes")?;
+    let chunk = chunk_arg::<T>(args, 0)?;
+    let axes = spec_arg::<Vec<usize>>(args, 1, "the axes")?;
     Ok(chunk_value(chunk.view().permuted_axes(IxDyn(axes)).as_standard_layout().into_owned()))
 }
 crate::for_each_element!(register_typed, "rask_array::transpose_chunk", transpose_chunk);

@@ -16,7 +16,7 @@ use ndarray::{ArrayD, IxDyn, Slice};
 use rask_core::{Arg, BlockGrid, Graph, Key, Layer, TaskError, TaskResult, TaskSpec, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::array::{chunk_of, layer_name, typed_fn, Array};
+use crate::array::{chunk_of, layer_name, spec_arg, typed_fn, Array};
 use crate::chunks::ChunkSpec;
 use crate::element::{chunk_value, Element};
 use crate::error::Result;
@@ -162,10 +162,7 @@ fn rechunk_assemble<T: Element>(args: &[Value]) -> TaskResult {
         .first()
         .and_then(Value::as_list)
         .ok_or_else(|| TaskError::msg("missing the input chunks"))?;
-    let assembly = args
-        .get(1)
-        .ok_or_else(|| TaskError::msg("missing the assembly"))?
-        .get::<Assembly>(&"the rechunk assembly")?;
+    let assembly = spec_arg::<Assembly>(args, 1, "the assembly")?;
     if inputs.len() != assembly.pieces.len() {
         return Err(TaskError::msg(format!(
             "{} input chunks for {} pieces",

@@ -19,7 +19,7 @@ use rask_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::array::{chunk_of, layer_name, typed_fn, Array};
+use crate::array::{chunk_arg, chunk_of, layer_name, spec_arg, typed_fn, Array};
 use crate::chunks::Chunks;
 use crate::element::{chunk_value, Element};
 use crate::error::{Error, Result};
@@ -1064,15 +1064,9 @@ macro_rules! complex_reducible {
 complex_reducible!(crate::element::c32, crate::element::c64);
 
 fn reduce_partial<T: Reducible>(args: &[Value]) -> TaskResult {
-    let x = chunk_of::<T>(
-        args.first().ok_or_else(|| TaskError::msg("missing the chunk"))?,
-        &"the chunk",
-    )?;
+    let x = chunk_arg::<T>(args, 0)?;
     let spec = spec_of(args, 1)?;
-    let part = *args
-        .get(2)
-        .ok_or_else(|| TaskError::msg("missing the block number"))?
-        .get::<u32>(&"the block number")?;
+    let part = *spec_arg::<u32>(args, 2, "the block number")?;
     T::partial(x, spec, part)
 }
 

@@ -14,7 +14,7 @@ use rask_core::{
     Value,
 };
 
-use crate::array::{chunk_of, layer_name, normalize_axis, typed_fn, Array};
+use crate::array::{chunk_arg, layer_name, normalize_axis, spec_arg, typed_fn, Array};
 use crate::chunks::Chunks;
 use crate::element::{chunk_value, Element};
 use crate::error::{Error, Result};
@@ -287,36 +287,18 @@ pub fn block<T: Element>(rows: &[Vec<Array<T>>]) -> Result<Array<T>> {
 }
 
 fn reshape_chunk<T: Element>(args: &[Value]) -> TaskResult {
-    let chunk = chunk_of::<T>(
-        args.first().ok_or_else(|| TaskError::msg("missing the chunk"))?,
-        &"the chunk",
-    )?;
-    let chunks = args
-        .get(1)
-        .ok_or_else(|| TaskError::msg("missing the chunks"))?
-        .get::<Chunks>(&"the chunks")?;
-    let part = *args
-        .get(2)
-        .ok_or_else(|| TaskError::msg("missing the block number"))?
-        .get::<u32>(&"the block number")?;
+    let chunk = chunk_arg::<T>(args, 0)?;
+    let chunks = spec_arg::<Chunks>(args, 1, "the chunks")?;
+    let part = *spec_arg::<u32>(args, 2, "the block number")?;
     let shape = chunks.block_shape(&BlockGrid::of(&chunks.grid()).unravel(part));
     let values = chunk.as_standard_layout().into_owned();
     Ok(chunk_value(values.into_shape_with_order(IxDyn(&shape))?))
 }
 
 fn broadcast_chunk<T: Element>(args: &[Value]) -> TaskResult {
-    let chunk = chunk_of::<T>(
-        args.first().ok_or_else(|| TaskError::msg("missing the chunk"))?,
-        &"the chunk",
-    )?;
-    let chunks = args
-        .get(1)
-        .ok_or_else(|| TaskError::msg("missing the chunks"))?
-        .get::<Chunks>(&"the chunks")?;
-    let part = *args
-        .get(2)
-        .ok_or_else(|| TaskError::msg("missing the block number"))?
-        .get::<u32>(&"the block number")?;
+    let chunk = chunk_arg::<T>(args, 0)?;
+    let chunks = spec_arg::<Chunks>(args, 1, "the chunks")?;
+    let part = *spec_arg::<u32>(args, 2, "the block number")?;
     let shape = chunks.block_shape(&BlockGrid::of(&chunks.grid()).unravel(part));
     let view = chunk.broadcast(IxDyn(&shape)).ok_or_else(|| {
         TaskError::msg(format!(

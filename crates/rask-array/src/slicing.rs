@@ -8,10 +8,10 @@
 //! outside an axis is an error naming the axis, the index and the length.
 
 use ndarray::{ArrayD, Axis, IxDyn, Slice};
-use rask_core::{Arg, BlockGrid, Graph, Key, Layer, TaskError, TaskResult, TaskSpec, Value};
+use rask_core::{Arg, BlockGrid, Graph, Key, Layer, TaskResult, TaskSpec, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::array::{chunk_of, layer_name, typed_fn, Array};
+use crate::array::{chunk_arg, layer_name, spec_arg, typed_fn, Array};
 use crate::chunks::Chunks;
 use crate::element::{chunk_value, Element};
 use crate::error::{Error, Result};
@@ -311,14 +311,8 @@ impl<T: Element> Array<T> {
 }
 
 fn take_chunk<T: Element>(args: &[Value]) -> TaskResult {
-    let chunk = chunk_of::<T>(
-        args.first().ok_or_else(|| TaskError::msg("missing the chunk"))?,
-        &"the chunk",
-    )?;
-    let take = args
-        .get(1)
-        .ok_or_else(|| TaskError::msg("missing the selection"))?
-        .get::<Take>(&"the selection")?;
+    let chunk = chunk_arg::<T>(args, 0)?;
+    let take = spec_arg::<Take>(args, 1, "the selection")?;
     // Lists first (they copy), then ranges and positions as views.
     let mut owned: Option<ArrayD<T>> = None;
     for (axis, local) in take.locals.iter().enumerate() {
