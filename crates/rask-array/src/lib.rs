@@ -30,6 +30,7 @@ pub mod array;
 pub mod chunk_ops;
 pub mod chunks;
 pub mod creation;
+pub mod decompose;
 pub mod elementwise;
 pub mod error;
 pub mod fft;

@@ -126,6 +126,26 @@ fn run_engine(engine: &str, args: &ArrayArgs) -> Result<()> {
         Ok(x.t().matmul(&x)?.compute()?)
     })?;
     emit(engine, "gram_xtx", seconds, &json!(gram[[0, 0]]));
+
+    let tall = scaled(200_000, args.scale).max(50);
+    let tall_chunk = scaled(20_000, args.scale).max(50);
+    let (seconds, s) = timed(|| {
+        let x = rask::array::random::random(&[tall, 50], [tall_chunk, 50], 3)?;
+        let (u, s, vt) = x.svd()?;
+        Ok((&u, &s, &vt).compute()?.1)
+    })?;
+    emit(engine, "tsqr_svd", seconds, &json!(first_f64(&s)));
+
+    // Four blocks per side, as the Dask script (its LU wants square blocks).
+    let block = scaled(1000, args.scale.sqrt());
+    let m = 4 * block;
+    let (seconds, x) = timed(|| {
+        let a = rask::array::random::random(&[m, m], [block, block], 4)?;
+        let a = a.try_add(&(rask::array::eye::<f64>(m, None, 0, [block, block])? * m as f64))?;
+        let b = rask::array::random::random(&[m, 1], [block, 1], 5)?;
+        Ok(a.solve(&b)?.compute()?)
+    })?;
+    emit(engine, "solve", seconds, &json!(x.iter().next().copied().unwrap_or(f64::NAN)));
     Ok(())
 }
 

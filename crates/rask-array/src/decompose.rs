@@ -1,0 +1,540 @@
+//! Decompositions and solvers of `f64` matrices: tall-and-skinny QR and SVD (TSQR), `lstsq`,
+//! `solve`, `inv`, `cholesky`, and `norm`, with `faer` kernels per block.
+//!
+//! **TSQR** (Benson, Gleich and Demmel; Dask's `tsqr`) takes a matrix cut into row chunks with
+//! its columns in one chunk: each row block is factored on its own (`A_i = Q1_i R1_i`), the
+//! stacked `R1_i` are factored once more (`= Q2 R`), and block `i` of `Q` is `Q1_i` times the
+//! rows of `Q2` that belong to it. The SVD factors the small `R` (`R = U_r S Vᵀ`) and gives
+//! `U = Q U_r`. `lstsq` solves `R x = Qᵀ b`, summing `Q_iᵀ b_i` over the row blocks with a tree.
+//!
+//! `solve`, `inv` and `cholesky` gather the matrix into one task (a blocked LU across chunks is
+//! not written yet): fine for matrices that fit one worker. A singular matrix is an error that
+//! says so, never a matrix of infinities.
+
+use faer::linalg::solvers::{DenseSolveCore, Solve};
+use faer::{Mat, Side};
+use ndarray::{ArrayD, IxDyn};
+use rask_core::{
+    Arg, BlockArg, BlockGrid, Graph, Key, Layer, TaskError, TaskResult, TaskSpec, Value,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::array::{chunk_arg, chunk_of, layer_name, plain_fn, spec_arg, task_arg, Array};
+use crate::chunks::Chunks;
+use crate::element::chunk_value;
+use crate::error::{Error, Result};
+
+fn to_faer(a: &ArrayD<f64>) -> std::result::Result<Mat<f64>, TaskError> {
+    match a.shape() {
+        [rows, cols] => Ok(Mat::from_fn(*rows, *cols, |i, j| a[[i, j]])),
+        other => Err(TaskError::msg(format!("a matrix block of shape {other:?}: 2 axes expected"))),
+    }
+}
+
+fn from_faer(m: faer::MatRef<'_, f64>) -> ArrayD<f64> {
+    ArrayD::from_shape_fn(IxDyn(&[m.nrows(), m.ncols()]), |at| m[(at[0], at[1])])
+}
+
+/// A row block's own factors.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct LocalQr {
+    q: ArrayD<f64>,
+    r: ArrayD<f64>,
+}
+rask_core::register_type!(LocalQr);
+
+/// The factorization of the stacked `R1_i`: `Q2`, cut back into the blocks' rows, and `R`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct MergedQr {
+    q2_blocks: Vec<ArrayD<f64>>,
+    r: ArrayD<f64>,
+}
+rask_core::register_type!(MergedQr);
+
+/// What a task of the decompositions does with its inputs.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+enum Step {
+    /// `Q_i = Q1_i · Q2_i`.
+    BlockQ,
+    /// `R` of the merge.
+    R,
+    /// `U_i = Q_i · U_r`.
+    BlockU,
+    /// The singular values.
+    S,
+    /// `Vᵀ`.
+    Vt,
+}
+rask_core::register_type!(Step);
+
+/// The thin SVD of `R`, computed once and read by the `U`, `S` and `Vᵀ` tasks.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SmallSvd {
+    u: ArrayD<f64>,
+    s: ArrayD<f64>,
+    vt: ArrayD<f64>,
+}
+rask_core::register_type!(SmallSvd);
+
+/// The pieces of a TSQR graph: the graph, the key of the merge, and the local factors' keys.
+struct Tsqr {
+    graph: Graph,
+    merge: Key,
+    locals: Vec<Key>,
+    /// Columns of `Q` (and rows of `R`): `min(rows, cols)` of the stacked factors.
+    k: usize,
+}
+
+impl Array<f64> {
+    fn tall_skinny(&self, operation: &str) -> Result<()> {
+        let shape = self.shape();
+        if shape.len() != 2 {
+            return Err(Error::Invalid(format!(
+                "{operation} takes a 2-d array, got shape {shape:?}"
+            )));
+        }
+        if self.chunks.per_axis()[1].len() != 1 {
+            return Err(Error::ChunkedAxis {
+                operation: "tsqr",
+                axis: 1,
+                chunks: self.chunks.per_axis()[1].len(),
+                fix: format!("[{}, {}]", self.chunks.max_block_shape()[0], shape[1]),
+            });
+        }
+        Ok(())
+    }
+
+    fn tsqr_graph(&self) -> Tsqr {
+        let rows = self.chunks.per_axis()[0].clone();
+        let cols = self.shape()[1];
+        let local = layer_name("tsqr-local", |t| {
+            t.str(self.name.as_str());
+        });
+        let local_op = rask_core::Blockwise::new(
+            BlockGrid::of(&[rows.len() as u32, 1]),
+            plain_fn("rask_array::tsqr_local"),
+            vec![BlockArg::Input(self.name.clone())],
+        );
+        let local_graph =
+            Graph::from_layer(Layer::blockwise(local.clone(), local_op, &[&self.graph]));
+        let locals: Vec<Key> =
+            (0..rows.len() as u32).map(|i| Key::block(local.clone(), &[i, 0])).collect();
+        let merge = Key::new(layer_name("tsqr-merge", |t| {
+            t.str(local.as_str());
+        }));
+        let merge_task = TaskSpec::new(
+            plain_fn("rask_array::tsqr_merge"),
+            vec![Arg::List(locals.iter().cloned().map(Arg::Key).collect())],
+        );
+        let graph = Graph::from_layer(Layer::tasks(
+            merge.name().clone(),
+            vec![(merge.clone(), merge_task)],
+            &[&local_graph],
+        ));
+        let stacked: usize = rows.iter().map(|&m| m.min(cols)).sum();
+        Tsqr { graph, merge, locals, k: stacked.min(cols) }
+    }
+
+    /// The thin QR factorization of a tall-and-skinny matrix (columns in one chunk): `Q` with
+    /// the row chunks of `self` and `k = min(rows, columns)` columns, and `R` (`k × columns`).
+    pub fn qr(&self) -> Result<(Array<f64>, Array<f64>)> {
+        self.tall_skinny("qr")?;
+        let tsqr = self.tsqr_graph();
+        let cols = self.shape()[1];
+        let q_name = layer_name("tsqr-q", |t| {
+            t.str(tsqr.merge.name().as_str());
+        });
+        let step = plain_fn("rask_array::tsqr_step");
+        let q_tasks: Vec<(Key, TaskSpec)> = tsqr
+            .locals
+            .iter()
+            .enumerate()
+            .map(|(i, local)| {
+                let args = vec![
+                    Arg::Key(local.clone()),
+                    Arg::Key(tsqr.merge.clone()),
+                    Arg::Value(Value::serde((Step::BlockQ, i as u32))),
+                ];
+                (Key::block(q_name.clone(), &[i as u32, 0]), TaskSpec::new(step.clone(), args))
+            })
+            .collect();
+        let q_graph = Graph::from_layer(Layer::tasks(q_name.clone(), q_tasks, &[&tsqr.graph]));
+        let q = Array::from_graph(
+            q_graph,
+            q_name,
+            Chunks(vec![self.chunks.per_axis()[0].clone(), vec![tsqr.k]]),
+        );
+        let r_key = Key::block(
+            layer_name("tsqr-r", |t| {
+                t.str(tsqr.merge.name().as_str());
+            }),
+            &[0, 0],
+        );
+        let r_task = TaskSpec::new(
+            step,
+            vec![
+                Arg::Key(tsqr.merge.clone()),
+                Arg::Key(tsqr.merge.clone()),
+                Arg::Value(Value::serde((Step::R, 0u32))),
+            ],
+        );
+        let r_graph = Graph::from_layer(Layer::tasks(
+            r_key.name().clone(),
+            vec![(r_key.clone(), r_task)],
+            &[&tsqr.graph],
+        ));
+        let r = Array::from_graph(
+            r_graph,
+            r_key.name().clone(),
+            Chunks(vec![vec![tsqr.k], vec![cols]]),
+        );
+        Ok((q, r))
+    }
+
+    /// The thin SVD of a tall-and-skinny matrix: `U` (row chunks of `self`, `k` columns), the
+    /// singular values `S` (descending) and `Vᵀ` (`k × columns`).
+    pub fn svd(&self) -> Result<(Array<f64>, Array<f64>, Array<f64>)> {
+        let (q, r) = self.qr()?;
+        let cols = self.shape()[1];
+        let k = r.shape()[0];
+        let svd_key = Key::new(layer_name("tsqr-svd", |t| {
+            t.str(r.name.as_str());
+        }));
+        let svd_task =
+            TaskSpec::new(plain_fn("rask_array::small_svd"), vec![Arg::Key(r.block_key(&[0, 0]))]);
+        let svd_graph = Graph::from_layer(Layer::tasks(
+            svd_key.name().clone(),
+            vec![(svd_key.clone(), svd_task)],
+            &[&r.graph],
+        ));
+        let step = plain_fn("rask_array::tsqr_step");
+        let u_name = layer_name("svd-u", |t| {
+            t.str(svd_key.name().as_str()).str(q.name.as_str());
+        });
+        let u_tasks: Vec<(Key, TaskSpec)> = (0..q.numblocks()[0])
+            .map(|i| {
+                let args = vec![
+                    Arg::Key(q.block_key(&[i, 0])),
+                    Arg::Key(svd_key.clone()),
+                    Arg::Value(Value::serde((Step::BlockU, i))),
+                ];
+                (Key::block(u_name.clone(), &[i, 0]), TaskSpec::new(step.clone(), args))
+            })
+            .collect();
+        let both = Graph::merge(&[&q.graph, &svd_graph]);
+        let u = Array::from_graph(
+            Graph::from_layer(Layer::tasks(u_name.clone(), u_tasks, &[&both])),
+            u_name,
+            (*q.chunks).clone(),
+        );
+        let single = |which: Step, prefix: &str, chunks: Chunks| {
+            let key = Key::block(
+                layer_name(prefix, |t| {
+                    t.str(svd_key.name().as_str());
+                }),
+                &vec![0; chunks.ndim()],
+            );
+            let task = TaskSpec::new(
+                step.clone(),
+                vec![
+                    Arg::Key(svd_key.clone()),
+                    Arg::Key(svd_key.clone()),
+                    Arg::Value(Value::serde((which, 0u32))),
+                ],
+            );
+            let graph = Graph::from_layer(Layer::tasks(
+                key.name().clone(),
+                vec![(key.clone(), task)],
+                &[&svd_graph],
+            ));
+            Array::<f64>::from_graph(graph, key.name().clone(), chunks)
+        };
+        let s = single(Step::S, "svd-s", Chunks(vec![vec![k]]));
+        let vt = single(Step::Vt, "svd-vt", Chunks(vec![vec![k], vec![cols]]));
+        Ok((u, s, vt))
+    }
+
+    /// The least-squares solution of `self · x ≈ b` for a tall-and-skinny `self` of full
+    /// column rank (`b`: one column per right-hand side, rows chunked like `self`).
+    pub fn lstsq(&self, b: &Array<f64>) -> Result<Array<f64>> {
+        self.tall_skinny("lstsq")?;
+        let (rows, cols) = (self.shape()[0], self.shape()[1]);
+        if b.ndim() != 2 || b.shape()[0] != rows {
+            return Err(Error::Invalid(format!(
+                "lstsq of a {rows}×{cols} matrix needs b of shape ({rows}, k), got {:?}",
+                b.shape()
+            )));
+        }
+        let b = b.rechunk(vec![self.chunks.per_axis()[0].clone(), vec![b.shape()[1]]])?;
+        let (q, r) = self.qr()?;
+        // Qᵀ b = Σ_i Q_iᵀ b_i.
+        let qtb = q.t().matmul(&b)?;
+        let key = Key::block(
+            layer_name("lstsq", |t| {
+                t.str(r.name.as_str()).str(qtb.name.as_str());
+            }),
+            &[0, 0],
+        );
+        let qtb_whole = qtb.rechunk(vec![vec![qtb.shape()[0]], vec![qtb.shape()[1]]])?;
+        let task = TaskSpec::new(
+            plain_fn("rask_array::dense_solve"),
+            vec![
+                Arg::Key(r.block_key(&[0, 0])),
+                Arg::Key(qtb_whole.block_key(&[0, 0])),
+                Arg::Value(Value::serde(Dense::UpperTriangular)),
+            ],
+        );
+        let inputs = Graph::merge(&[&r.graph, &qtb_whole.graph]);
+        let graph = Graph::from_layer(Layer::tasks(
+            key.name().clone(),
+            vec![(key.clone(), task)],
+            &[&inputs],
+        ));
+        Ok(Array::from_graph(
+            graph,
+            key.name().clone(),
+            Chunks(vec![vec![cols], vec![b.shape()[1]]]),
+        ))
+    }
+
+    fn whole_square(&self, operation: &str) -> Result<Array<f64>> {
+        let shape = self.shape();
+        if shape.len() != 2 || shape[0] != shape[1] {
+            return Err(Error::Invalid(format!(
+                "{operation} takes a square 2-d array, got shape {shape:?}"
+            )));
+        }
+        self.rechunk(vec![vec![shape[0]], vec![shape[1]]])
+    }
+
+    fn dense(
+        &self,
+        kind: Dense,
+        rhs: Option<&Array<f64>>,
+        out: Chunks,
+        prefix: &str,
+    ) -> Result<Array<f64>> {
+        let a = self.whole_square(prefix)?;
+        let mut args = vec![Arg::Key(a.block_key(&[0, 0]))];
+        let mut graphs = vec![a.graph.clone()];
+        if let Some(b) = rhs {
+            let whole = b.rechunk(b.shape().iter().map(|&n| vec![n]).collect::<Vec<_>>())?;
+            args.push(Arg::Key(whole.block_key(&vec![0; whole.ndim()])));
+            graphs.push(whole.graph.clone());
+        } else {
+            args.push(Arg::Key(a.block_key(&[0, 0])));
+        }
+        args.push(Arg::Value(Value::serde(kind)));
+        let key = Key::block(
+            layer_name(prefix, |t| {
+                t.str(a.name.as_str())
+                    .bytes(format!("{kind:?}{:?}", rhs.map(|b| b.name.clone())).as_bytes());
+            }),
+            &vec![0; out.ndim()],
+        );
+        let inputs = Graph::merge(&graphs.iter().collect::<Vec<_>>());
+        let graph = Graph::from_layer(Layer::tasks(
+            key.name().clone(),
+            vec![(key.clone(), TaskSpec::new(plain_fn("rask_array::dense_solve"), args))],
+            &[&inputs],
+        ));
+        Ok(Array::from_graph(graph, key.name().clone(), out))
+    }
+
+    /// `x` with `self · x = b` for a square `self` (LU with partial pivoting; `b` a vector or
+    /// a matrix of right-hand sides). A singular matrix is an error.
+    pub fn solve(&self, b: &Array<f64>) -> Result<Array<f64>> {
+        let n = self.shape().first().copied().unwrap_or(0);
+        if b.shape().first() != Some(&n) || b.ndim() > 2 {
+            return Err(Error::Invalid(format!(
+                "solve of a matrix of shape {:?} needs b of shape ({n},) or ({n}, k), got {:?}",
+                self.shape(),
+                b.shape()
+            )));
+        }
+        let out = Chunks(b.shape().iter().map(|&n| vec![n]).collect());
+        self.dense(Dense::Lu, Some(b), out, "solve")
+    }
+
+    /// The inverse of a square matrix; a singular matrix is an error.
+    pub fn inv(&self) -> Result<Array<f64>> {
+        let n = self.shape().first().copied().unwrap_or(0);
+        self.dense(Dense::Inverse, None, Chunks(vec![vec![n], vec![n]]), "inv")
+    }
+
+    /// The lower-triangular `L` with `L Lᵀ = self` for a symmetric positive-definite matrix;
+    /// any other matrix is an error.
+    pub fn cholesky(&self) -> Result<Array<f64>> {
+        let n = self.shape().first().copied().unwrap_or(0);
+        self.dense(Dense::Cholesky, None, Chunks(vec![vec![n], vec![n]]), "cholesky")
+    }
+
+    /// The Frobenius norm (the 2-norm of a vector): `sqrt(sum(x²))`, as a 0-d array.
+    pub fn norm(&self) -> Result<Array<f64>> {
+        Ok(self.square().sum(crate::Axes::all())?.sqrt())
+    }
+}
+
+/// Which dense kernel a gathered task runs.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+enum Dense {
+    Lu,
+    Inverse,
+    Cholesky,
+    UpperTriangular,
+}
+rask_core::register_type!(Dense);
+
+/// The smallest pivot of an LU factor relative to the largest entry of the matrix below which
+/// the matrix counts as singular (a solve would give infinities or noise).
+const SINGULAR: f64 = 1e-13;
+
+/// Whether the smallest pivot is large enough against the matrix's entries (a NaN pivot is
+/// not).
+fn pivots_hold(smallest: f64, scale: f64) -> bool {
+    smallest > SINGULAR * scale.max(f64::MIN_POSITIVE)
+}
+
+fn tsqr_local(args: &[Value]) -> TaskResult {
+    let block = to_faer(chunk_arg::<f64>(args, 0)?)?;
+    let qr = block.qr();
+    Ok(Value::serde(LocalQr {
+        q: from_faer(qr.compute_thin_Q().as_ref()),
+        r: from_faer(qr.thin_R()),
+    }))
+}
+
+fn tsqr_merge(args: &[Value]) -> TaskResult {
+    let locals = task_arg(args, 0, "the local factors")?
+        .as_list()
+        .ok_or_else(|| TaskError::msg("the local factors are not a list"))?;
+    let rs: Vec<&LocalQr> = locals
+        .iter()
+        .map(|v| v.get::<LocalQr>(&"a local factor"))
+        .collect::<rask_core::Result<_>>()?;
+    let cols = rs.first().map_or(0, |l| l.r.shape()[1]);
+    let heights: Vec<usize> = rs.iter().map(|l| l.r.shape()[0]).collect();
+    let total: usize = heights.iter().sum();
+    let mut stacked = Mat::<f64>::zeros(total, cols);
+    let mut at = 0;
+    for local in &rs {
+        for i in 0..local.r.shape()[0] {
+            for j in 0..cols {
+                stacked[(at + i, j)] = local.r[[i, j]];
+            }
+        }
+        at += local.r.shape()[0];
+    }
+    let qr = stacked.qr();
+    let q2 = qr.compute_thin_Q();
+    let mut q2_blocks = Vec::with_capacity(rs.len());
+    let mut at = 0;
+    for &h in &heights {
+        q2_blocks.push(from_faer(q2.as_ref().subrows(at, h)));
+        at += h;
+    }
+    Ok(Value::serde(MergedQr { q2_blocks, r: from_faer(qr.thin_R()) }))
+}
+
+fn matmul2(a: &ArrayD<f64>, b: &ArrayD<f64>) -> std::result::Result<ArrayD<f64>, TaskError> {
+    let a = a.view().into_dimensionality::<ndarray::Ix2>()?;
+    let b = b.view().into_dimensionality::<ndarray::Ix2>()?;
+    Ok(a.dot(&b).into_dyn())
+}
+
+fn tsqr_step(args: &[Value]) -> TaskResult {
+    let (step, i) = *spec_arg::<(Step, u32)>(args, 2, "the step")?;
+    let i = i as usize;
+    Ok(chunk_value(match step {
+        Step::BlockQ => {
+            let local = spec_arg::<LocalQr>(args, 0, "the local factor")?;
+            let merged = spec_arg::<MergedQr>(args, 1, "the merged factor")?;
+            matmul2(&local.q, &merged.q2_blocks[i])?
+        }
+        Step::R => spec_arg::<MergedQr>(args, 0, "the merged factor")?.r.clone(),
+        Step::BlockU => {
+            let q = chunk_of::<f64>(task_arg(args, 0, "the Q block")?, &"the Q block")?;
+            matmul2(q, &spec_arg::<SmallSvd>(args, 1, "the SVD of R")?.u)?
+        }
+        Step::S => spec_arg::<SmallSvd>(args, 0, "the SVD of R")?.s.clone(),
+        Step::Vt => spec_arg::<SmallSvd>(args, 0, "the SVD of R")?.vt.clone(),
+    }))
+}
+
+fn small_svd(args: &[Value]) -> TaskResult {
+    let r = to_faer(chunk_arg::<f64>(args, 0)?)?;
+    let svd = r
+        .thin_svd()
+        .map_err(|e| TaskError::msg(format!("the SVD of R did not converge: {e:?}")))?;
+    let s = svd.S().column_vector();
+    let k = s.nrows();
+    let v = svd.V();
+    Ok(Value::serde(SmallSvd {
+        u: from_faer(svd.U()),
+        s: ArrayD::from_shape_fn(IxDyn(&[k]), |at| s[at[0]]),
+        vt: ArrayD::from_shape_fn(IxDyn(&[v.ncols(), v.nrows()]), |at| v[(at[1], at[0])]),
+    }))
+}
+
+fn as_matrix(b: &ArrayD<f64>) -> std::result::Result<(Mat<f64>, bool), TaskError> {
+    match b.shape() {
+        [n] => Ok((Mat::from_fn(*n, 1, |i, _| b[[i]]), true)),
+        [_, _] => Ok((to_faer(b)?, false)),
+        other => Err(TaskError::msg(format!("a right-hand side of shape {other:?}"))),
+    }
+}
+
+fn dense_solve(args: &[Value]) -> TaskResult {
+    let a_block = chunk_arg::<f64>(args, 0)?;
+    let kind = *spec_arg::<Dense>(args, 2, "the kernel")?;
+    let a = to_faer(a_block)?;
+    let n = a.nrows();
+    let scale = a_block.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    Ok(chunk_value(match kind {
+        Dense::Lu | Dense::Inverse => {
+            let lu = a.partial_piv_lu();
+            let u = lu.U();
+            let smallest = (0..n).map(|i| u[(i, i)].abs()).fold(f64::INFINITY, f64::min);
+            if n > 0 && !pivots_hold(smallest, scale) {
+                return Err(TaskError::msg(format!(
+                    "the {n}×{n} matrix is singular (smallest pivot {smallest:e} against entries up to {scale:e}): it has no inverse and the system no unique solution; use lstsq for a least-squares answer"
+                )));
+            }
+            if kind == Dense::Inverse {
+                from_faer(lu.inverse().as_ref())
+            } else {
+                let (b, vector) = as_matrix(chunk_arg::<f64>(args, 1)?)?;
+                let x = lu.solve(&b);
+                let out = from_faer(x.as_ref());
+                if vector {
+                    out.into_shape_with_order(IxDyn(&[n]))?
+                } else {
+                    out
+                }
+            }
+        }
+        Dense::Cholesky => {
+            let llt = a.llt(Side::Lower).map_err(|e| {
+                TaskError::msg(format!("cholesky needs a symmetric positive-definite matrix; this {n}×{n} one is not ({e:?})"))
+            })?;
+            from_faer(llt.L())
+        }
+        Dense::UpperTriangular => {
+            let (mut b, _) = as_matrix(chunk_arg::<f64>(args, 1)?)?;
+            let smallest = (0..n).map(|i| a[(i, i)].abs()).fold(f64::INFINITY, f64::min);
+            if n > 0 && !pivots_hold(smallest, scale) {
+                return Err(TaskError::msg(format!(
+                    "lstsq: the matrix does not have full column rank (R's smallest diagonal entry is {smallest:e})"
+                )));
+            }
+            a.solve_upper_triangular_in_place(b.as_mut());
+            from_faer(b.as_ref())
+        }
+    }))
+}
+
+rask_core::register_function!("rask_array::tsqr_local", tsqr_local);
+rask_core::register_function!("rask_array::tsqr_merge", tsqr_merge);
+rask_core::register_function!("rask_array::tsqr_step", tsqr_step);
+rask_core::register_function!("rask_array::small_svd", small_svd);
+rask_core::register_function!("rask_array::dense_solve", dense_solve);

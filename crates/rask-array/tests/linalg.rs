@@ -1,0 +1,108 @@
+//! Linear algebra against what defines it: `Q R = A` with orthonormal `Q`, `U S Vᵀ = A`,
+//! residuals of `solve` and `lstsq`, `A · inv(A) = I`, `L Lᵀ = A` — over random row chunkings —
+//! and the errors of a singular or non-positive-definite matrix.
+
+use ndarray::{Array2, ArrayD, Ix2};
+use proptest::prelude::*;
+use rask_array::prelude::*;
+use rask_local::ComputeExt;
+
+fn matrix(rows: usize, cols: usize, seed: u64) -> Array2<f64> {
+    let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    Array2::from_shape_fn((rows, cols), |_| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 2000) as f64 / 1000.0 - 1.0
+    })
+}
+
+fn two(x: ArrayD<f64>) -> Array2<f64> {
+    x.into_dimensionality::<Ix2>().unwrap()
+}
+
+fn max_diff(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
+    assert_eq!(a.shape(), b.shape());
+    a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn tsqr_and_svd_reconstruct_the_matrix_with_orthonormal_factors(
+        rows in 1usize..60, cols in 1usize..6, chunk in 1usize..20, seed in 0u64..1000,
+    ) {
+        let a = matrix(rows, cols, seed);
+        let x = from_ndarray(&a, [chunk, cols]).unwrap();
+        let (q, r) = x.qr().unwrap();
+        let (q, r) = (two(q.compute().unwrap()), two(r.compute().unwrap()));
+        let k = rows.min(cols);
+        prop_assert_eq!(q.shape(), &[rows, k]);
+        prop_assert!(max_diff(&q.dot(&r), &a) < 1e-9);
+        prop_assert!(max_diff(&q.t().dot(&q), &Array2::eye(k)) < 1e-9);
+        for i in 0..k {
+            for j in 0..i.min(cols) {
+                prop_assert!(r[[i, j]].abs() < 1e-12, "R is upper triangular");
+            }
+        }
+        let (u, s, vt) = x.svd().unwrap();
+        let (u, s, vt) = (two(u.compute().unwrap()), s.compute().unwrap(), two(vt.compute().unwrap()));
+        let us = Array2::from_shape_fn((rows, k), |(i, j)| u[[i, j]] * s[[j]]);
+        prop_assert!(max_diff(&us.dot(&vt), &a) < 1e-9);
+        prop_assert!(s.iter().zip(s.iter().skip(1)).all(|(a, b)| a >= b), "descending singular values");
+    }
+
+    #[test]
+    fn lstsq_recovers_an_exact_solution_and_solve_leaves_no_residual(
+        rows in 6usize..50, chunk in 2usize..15, seed in 0u64..1000,
+    ) {
+        let a = matrix(rows, 3, seed);
+        let truth = Array2::from_shape_vec((3, 1), vec![1.5, -2.0, 0.25]).unwrap();
+        let b = a.dot(&truth);
+        let x = from_ndarray(&a, [chunk, 3]).unwrap();
+        let got = two(x.lstsq(&from_ndarray(&b, [chunk, 1]).unwrap()).unwrap().compute().unwrap());
+        prop_assert!(max_diff(&got, &truth) < 1e-8);
+
+        // A well-conditioned square system, in other chunks.
+        let n = 12;
+        let m = matrix(n, n, seed) + Array2::<f64>::eye(n) * n as f64;
+        let rhs = matrix(n, 2, seed + 1);
+        let sq = from_ndarray(&m, [5, 7]).unwrap();
+        let sol = two(sq.solve(&from_ndarray(&rhs, [4, 2]).unwrap()).unwrap().compute().unwrap());
+        prop_assert!(max_diff(&m.dot(&sol), &rhs) < 1e-9);
+        let inverse = two(sq.inv().unwrap().compute().unwrap());
+        prop_assert!(max_diff(&m.dot(&inverse), &Array2::eye(n)) < 1e-9);
+        let spd = m.t().dot(&m);
+        let l = two(from_ndarray(&spd, [5, 5]).unwrap().cholesky().unwrap().compute().unwrap());
+        prop_assert!(max_diff(&l.dot(&l.t()), &spd) < 1e-7);
+    }
+}
+
+#[test]
+fn a_singular_matrix_is_an_error_not_infinities() {
+    let singular =
+        Array2::from_shape_vec((3, 3), vec![1.0, 2.0, 3.0, 2.0, 4.0, 6.0, 1.0, 0.0, 1.0]).unwrap();
+    let a = from_ndarray(&singular, [2, 2]).unwrap();
+    let b = from_ndarray(&Array2::<f64>::ones((3, 1)), [3, 1]).unwrap();
+    let err = a.solve(&b).unwrap().compute().unwrap_err().to_string();
+    assert!(err.contains("singular") && err.contains("lstsq"), "{err}");
+    let err = a.inv().unwrap().compute().unwrap_err().to_string();
+    assert!(err.contains("singular"), "{err}");
+    let not_pd =
+        from_ndarray(&Array2::from_shape_vec((2, 2), vec![1.0, 2.0, 2.0, 1.0]).unwrap(), [2, 2])
+            .unwrap();
+    let err = not_pd.cholesky().unwrap().compute().unwrap_err().to_string();
+    assert!(err.contains("positive-definite"), "{err}");
+    let wide = zeros::<f64>(&[10, 4], [5, 2]).unwrap();
+    let err = wide.qr().unwrap_err().to_string();
+    assert!(err.contains("rechunk([5, 4])"), "{err}");
+}
+
+#[test]
+fn norm_is_the_square_root_of_the_sum_of_squares() {
+    let a = matrix(7, 5, 3);
+    let got = from_ndarray(&a, [3, 2]).unwrap().norm().unwrap().compute().unwrap();
+    let expected = a.iter().map(|v| v * v).sum::<f64>().sqrt();
+    assert!((got.iter().next().unwrap() - expected).abs() < 1e-12);
+}
