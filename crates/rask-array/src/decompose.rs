@@ -66,6 +66,7 @@ enum Step {
     Vt,
 }
 rask_core::register_type!(Step);
+rask_core::register_type!((Step, u32));
 
 /// The thin SVD of `R`, computed once and read by the `U`, `S` and `Vᵀ` tasks.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -22,6 +22,9 @@ fn an_array_workflow_gives_identical_results_on_worker_processes() {
         let gram = x.t().matmul(&x).unwrap();
         let sliced = x.slice(&[Index::slice(Some(-1), None, -7), Index::At(3)]).unwrap();
         let var = (&x * 1e6 + 1e9).var(0, 1).unwrap();
+        let (_, singular_values, _) = x.svd().unwrap();
+        let square = x.slice(&[Index::range(0..8)]).unwrap() + 10.0;
+        let solved = square.solve(&x.slice(&[Index::range(8..16)]).unwrap()).unwrap();
 
         let local = LocalScheduler::new();
         let expected = (
@@ -31,6 +34,7 @@ fn an_array_workflow_gives_identical_results_on_worker_processes() {
             gram.compute_with(&local).unwrap(),
             sliced.compute_with(&local).unwrap(),
             var.compute_with(&local).unwrap(),
+            (&singular_values, &solved).compute_with(&local).unwrap(),
         );
         let cluster = LocalCluster::processes(env!("CARGO_BIN_EXE_rask"), 2, 1).unwrap();
         let client = cluster.client().unwrap();
@@ -41,6 +45,7 @@ fn an_array_workflow_gives_identical_results_on_worker_processes() {
             gram.compute_with(&client).unwrap(),
             sliced.compute_with(&client).unwrap(),
             var.compute_with(&client).unwrap(),
+            (&singular_values, &solved).compute_with(&client).unwrap(),
         );
         // The same tasks on the same chunks: bit for bit the same.
         assert_eq!(expected.0, on_cluster.0);
@@ -49,6 +54,7 @@ fn an_array_workflow_gives_identical_results_on_worker_processes() {
         assert_eq!(expected.3, on_cluster.3);
         assert_eq!(expected.4, on_cluster.4);
         assert_eq!(expected.5, on_cluster.5);
+        assert_eq!(expected.6, on_cluster.6);
 
         // A closure cannot travel: the error says how to register a function instead.
         let doubled = x.map_blocks(|chunk| chunk.mapv(|v| v * 2.0));
