@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::array::{chunk_arg, chunk_of, layer_name, plain_fn, spec_arg, task_arg, Array};
 use crate::chunks::Chunks;
-use crate::element::chunk_value;
+use crate::element::{chunk_value, parts_value, RawParts};
 use crate::error::{Error, Result};
 
 fn to_faer(a: &ArrayD<f64>) -> std::result::Result<Mat<f64>, TaskError> {
@@ -41,7 +41,19 @@ struct LocalQr {
     q: ArrayD<f64>,
     r: ArrayD<f64>,
 }
-rask_core::register_type!(LocalQr);
+register_parts!(LocalQr);
+
+impl RawParts for LocalQr {
+    fn to_parts(&self) -> (Vec<&ArrayD<f64>>, Vec<f64>) {
+        (vec![&self.q, &self.r], Vec::new())
+    }
+    fn from_parts(chunks: Vec<ArrayD<f64>>, _: Vec<f64>) -> std::result::Result<Self, String> {
+        match <[ArrayD<f64>; 2]>::try_from(chunks) {
+            Ok([q, r]) => Ok(LocalQr { q, r }),
+            Err(_) => Err("a local QR factor needs Q and R".into()),
+        }
+    }
+}
 
 /// The factorization of the stacked `R1_i`: `Q2`, cut back into the blocks' rows, and `R`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -399,7 +411,7 @@ fn pivots_hold(smallest: f64, scale: f64) -> bool {
 fn tsqr_local(args: &[Value]) -> TaskResult {
     let block = to_faer(chunk_arg::<f64>(args, 0)?)?;
     let qr = block.qr();
-    Ok(Value::serde(LocalQr {
+    Ok(parts_value(LocalQr {
         q: from_faer(qr.compute_thin_Q().as_ref()),
         r: from_faer(qr.thin_R()),
     }))

@@ -412,3 +412,76 @@ mod tests {
 }
 
 rask_core::register_type!(Scalar);
+
+/// Values made of `f64` chunks (reduction partials, local factors) that travel as raw chunk
+/// bytes like chunks do, instead of element by element through serde.
+pub(crate) trait RawParts: Sized + Send + Sync + 'static {
+    /// The chunks and the numbers the value is made of.
+    fn to_parts(&self) -> (Vec<&ArrayD<f64>>, Vec<f64>);
+    /// The value back from its parts.
+    fn from_parts(chunks: Vec<ArrayD<f64>>, numbers: Vec<f64>) -> Result<Self, String>;
+}
+
+fn encode_parts<P: RawParts>(value: &P) -> Result<Vec<u8>, String> {
+    let (chunks, numbers) = value.to_parts();
+    let mut out = Vec::new();
+    out.extend_from_slice(&(numbers.len() as u32).to_le_bytes());
+    numbers.iter().for_each(|n| out.extend_from_slice(&n.to_le_bytes()));
+    out.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
+    for chunk in chunks {
+        let bytes = encode_chunk(chunk);
+        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        out.extend_from_slice(&bytes);
+    }
+    Ok(out)
+}
+
+pub(crate) fn decode_parts<P: RawParts>(bytes: &[u8]) -> Result<P, String> {
+    let mut rest = bytes;
+    let mut take = |n: usize| -> Result<&[u8], String> {
+        if rest.len() < n {
+            return Err(format!("a partial cut short ({} bytes left, {n} needed)", rest.len()));
+        }
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        Ok(head)
+    };
+    let count = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+    let numbers = (0..count)
+        .map(|_| Ok(f64::from_le_bytes(take(8)?.try_into().expect("8 bytes"))))
+        .collect::<Result<Vec<f64>, String>>()?;
+    let count = u32::from_le_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+    let mut chunks = Vec::with_capacity(count.min(64));
+    for _ in 0..count {
+        let length = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes")) as usize;
+        chunks.push(decode_chunk::<f64>(take(length)?)?);
+    }
+    P::from_parts(chunks, numbers)
+}
+
+/// A value of chunks as a task result: its size is its chunks', and it travels as raw bytes.
+pub(crate) fn parts_value<P: RawParts>(value: P) -> Value {
+    let (chunks, numbers) = value.to_parts();
+    let size = chunks.iter().map(|c| c.len() * 8 + 64).sum::<usize>() + numbers.len() * 8;
+    Value::sized(value, encode_parts::<P>, size)
+}
+
+/// The decoder registered for a value of chunks.
+pub(crate) fn decode_parts_value<P: RawParts>(bytes: &[u8]) -> rask_core::Result<Value> {
+    decode_parts::<P>(bytes).map(parts_value).map_err(|reason| rask_core::Error::Decode {
+        type_name: std::any::type_name::<P>(),
+        reason,
+    })
+}
+
+/// Registers the raw-bytes decoder of a [`RawParts`] type.
+macro_rules! register_parts {
+    ($t:ty) => {
+        inventory::submit! {
+            rask_core::codec::TypeCodec {
+                type_name: std::any::type_name::<$t>,
+                decode: $crate::element::decode_parts_value::<$t>,
+            }
+        }
+    };
+}

@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::array::{chunk_arg, chunk_of, layer_name, spec_arg, typed_fn, Array};
 use crate::chunks::Chunks;
-use crate::element::{chunk_value, Element};
+#[cfg(test)]
+use crate::element::decode_parts;
+use crate::element::{chunk_value, parts_value, Element, RawParts};
 use crate::error::{Error, Result};
 use crate::number::{Number, Real};
 
@@ -152,7 +154,23 @@ struct Moments {
     mean: ArrayD<f64>,
     m2: Option<ArrayD<f64>>,
 }
-rask_core::register_type!(Moments);
+register_parts!(Moments);
+
+impl RawParts for Moments {
+    fn to_parts(&self) -> (Vec<&ArrayD<f64>>, Vec<f64>) {
+        let mut chunks = vec![&self.count, &self.mean];
+        chunks.extend(self.m2.as_ref());
+        (chunks, Vec::new())
+    }
+    fn from_parts(chunks: Vec<ArrayD<f64>>, _: Vec<f64>) -> std::result::Result<Self, String> {
+        let mut chunks = chunks.into_iter();
+        let (count, mean) = match (chunks.next(), chunks.next()) {
+            (Some(c), Some(m)) => (c, m),
+            _ => return Err("moments without their count and mean".into()),
+        };
+        Ok(Moments { count, mean, m2: chunks.next() })
+    }
+}
 
 /// Sums and counts per element of a partial: what a mean merges (by adding, in place).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -160,7 +178,29 @@ struct Sums {
     sum: ArrayD<f64>,
     count: Count,
 }
-rask_core::register_type!(Sums);
+register_parts!(Sums);
+
+impl RawParts for Sums {
+    fn to_parts(&self) -> (Vec<&ArrayD<f64>>, Vec<f64>) {
+        match &self.count {
+            Count::Uniform(n) => (vec![&self.sum], vec![*n]),
+            Count::PerElement(counts) => (vec![&self.sum, counts], Vec::new()),
+        }
+    }
+    fn from_parts(
+        chunks: Vec<ArrayD<f64>>,
+        numbers: Vec<f64>,
+    ) -> std::result::Result<Self, String> {
+        let mut chunks = chunks.into_iter();
+        let sum = chunks.next().ok_or("sums without their sum")?;
+        let count = match (numbers.first(), chunks.next()) {
+            (Some(n), None) => Count::Uniform(*n),
+            (None, Some(counts)) => Count::PerElement(counts),
+            _ => return Err("sums with both or neither kind of count".into()),
+        };
+        Ok(Sums { sum, count })
+    }
+}
 
 /// How many values a partial's sums hold: the same for every element unless NaNs were skipped.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -913,8 +953,8 @@ where
         Kind::All => {
             chunk_value(fold_axes(x, axes, true, |a, v: T| a && v != T::zero(), |a, b| a && b))
         }
-        Kind::Mean { skipna } => Value::serde(sums(x, axes, skipna)),
-        Kind::Var { skipna, .. } => Value::serde(moments(x, axes, skipna)),
+        Kind::Mean { skipna } => parts_value(sums(x, axes, skipna)),
+        Kind::Var { skipna, .. } => parts_value(moments(x, axes, skipna)),
         Kind::ArgMin | Kind::ArgMax => Value::serde(arg_partial(x, spec, part)),
     })
 }
@@ -930,10 +970,8 @@ where
             chunk_value(merge_extremes::<T>(parts, spec.kind)?)
         }
         Kind::Any | Kind::All => chunk_value(merge_tests(parts, spec.kind)?),
-        Kind::Mean { .. } => Value::serde(Sums::merge(&serde_parts::<Sums>(parts, "sums")?)?),
-        Kind::Var { .. } => {
-            Value::serde(merge_moments(&serde_parts::<Moments>(parts, "moments")?)?)
-        }
+        Kind::Mean { .. } => parts_value(Sums::merge(&serde_parts::<Sums>(parts, "sums")?)?),
+        Kind::Var { .. } => parts_value(merge_moments(&serde_parts::<Moments>(parts, "moments")?)?),
         Kind::ArgMin | Kind::ArgMax => Value::serde(merge_args(
             &serde_parts::<ArgPartial<T>>(parts, "arg partial")?,
             spec.kind,
@@ -1081,3 +1119,29 @@ fn reduce_finish<T: Reducible>(args: &[Value]) -> TaskResult {
 crate::for_each_element!(register_typed, "rask_array::reduce_partial", reduce_partial);
 crate::for_each_element!(register_typed, "rask_array::reduce_combine", reduce_combine);
 crate::for_each_element!(register_typed, "rask_array::reduce_finish", reduce_finish);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partials_travel_as_raw_chunks_and_come_back_equal() {
+        let x = ArrayD::from_shape_fn(IxDyn(&[4, 3]), |at| (at[0] * 3 + at[1]) as f64);
+        for skipna in [false, true] {
+            let value = parts_value(sums(&x, &[0], skipna));
+            let wire = rask_core::WireValue::encode(&value).unwrap();
+            // Raw: about 8 bytes per element, not a serde sequence.
+            assert!(wire.bytes.len() < 3 * 8 * 2 + 200, "{} bytes", wire.bytes.len());
+            let back = wire.decode().unwrap();
+            let (a, b) = (value.get::<Sums>(&"sums").unwrap(), back.get::<Sums>(&"sums").unwrap());
+            assert_eq!(a.sum, b.sum);
+            assert_eq!(a.counts(), b.counts());
+        }
+        let value = parts_value(moments(&x, &[1], false));
+        let back = rask_core::WireValue::encode(&value).unwrap().decode().unwrap();
+        let (a, b) = (value.get::<Moments>(&"m").unwrap(), back.get::<Moments>(&"m").unwrap());
+        assert_eq!((&a.count, &a.mean, &a.m2), (&b.count, &b.mean, &b.m2));
+        let err = decode_parts::<Sums>(&[1, 0, 0]).unwrap_err();
+        assert!(err.contains("cut short"), "{err}");
+    }
+}
