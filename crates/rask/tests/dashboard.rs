@@ -100,8 +100,9 @@ fn updates_are_pushed_to_open_pages_as_server_sent_events() {
                 }
             }
         };
-        let first = next_message(&|_| true);
-        assert!(first["status"]["version"].is_string(), "{first}");
+        // A page that opens before the scheduler's first copy (every 500 ms) gets the empty
+        // initial one first; the next carries the status.
+        let first = next_message(&|m| m["status"]["version"].is_string());
         assert!(first["stream"]["records"].as_array().is_some(), "{first}");
         // Work done after the page opened arrives without a request.
         let client = cluster.client().unwrap();
