@@ -207,15 +207,6 @@ pub(crate) fn spec_arg<'a, S: 'static>(
 /// The whole array from its chunks, row-major.
 pub(crate) fn assemble<T: Element>(chunks: &Chunks, blocks: &[&ArrayD<T>]) -> Result<ArrayD<T>> {
     let shape = chunks.shape();
-    if blocks.len() == 1 {
-        if blocks[0].shape() != shape.as_slice() {
-            return Err(Error::Chunks(format!(
-                "a chunk of shape {:?} where {shape:?} was expected",
-                blocks[0].shape()
-            )));
-        }
-        return Ok(blocks[0].clone());
-    }
     let mut out = ArrayD::from_elem(IxDyn(&shape), T::default());
     let grid = BlockGrid::of(&chunks.grid());
     let offsets: Vec<Vec<usize>> = (0..chunks.ndim()).map(|a| chunks.offsets(a)).collect();
@@ -251,6 +242,21 @@ impl<T: Element> Collection for Array<T> {
     }
 
     fn finalize(&self, values: Vec<Value>) -> rask_core::Result<ArrayD<T>> {
+        if values.len() == 1 && self.chunks.count() == 1 {
+            // One chunk is the result: moved out when nothing else holds it, not copied.
+            let chunk = values.into_iter().next().expect("one value");
+            let chunk = chunk.into_inner::<ArrayD<T>>(&"the array's only chunk")?;
+            if chunk.shape() != self.chunks.shape().as_slice() {
+                return Err(Error::Chunks(format!(
+                    "a chunk of shape {:?} where {:?} was expected (a map_blocks that changes the \
+                     chunk shape must declare its output chunks)",
+                    chunk.shape(),
+                    self.chunks.shape()
+                ))
+                .into());
+            }
+            return Ok(chunk);
+        }
         let blocks = values
             .iter()
             .enumerate()

@@ -335,6 +335,7 @@ impl Array<f64> {
             args.push(Arg::Key(whole.block_key(&vec![0; whole.ndim()])));
             graphs.push(whole.graph.clone());
         } else {
+            // Kernels without a right-hand side ignore argument 1; it keeps the positions fixed.
             args.push(Arg::Key(a.block_key(&[0, 0])));
         }
         args.push(Arg::Value(Value::serde(kind)));

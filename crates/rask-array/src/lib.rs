@@ -34,6 +34,7 @@ pub mod decompose;
 pub mod elementwise;
 pub mod error;
 pub mod fft;
+mod fold;
 pub mod linalg;
 pub mod number;
 pub mod rechunk;

@@ -9,11 +9,9 @@
 //! with Chan's formula (`M2 = M2a + M2b + δ² na nb / n`), so a large offset in the data does
 //! not cancel the variance away as `E[x²] − E[x]²` would.
 //!
-//! Inside a chunk, a reduced last axis is folded lane by lane (contiguous), other reduced axes
-//! by adding whole sub-views at a time, and a reduction over every axis of a contiguous chunk
-//! with eight accumulators, so sums run at memory speed.
+//! Inside a chunk the folding kernels of [`crate::fold`] do the work.
 
-use ndarray::{ArrayD, Axis, IxDyn, Slice, Zip};
+use ndarray::{ArrayD, IxDyn, Zip};
 use rask_core::{
     AxisMap, BlockArg, BlockGrid, Graph, Key, Layer, TaskError, TaskResult, TreeReduction, Value,
 };
@@ -25,6 +23,7 @@ use crate::chunks::Chunks;
 use crate::element::decode_parts;
 use crate::element::{chunk_value, parts_value, Element, RawParts};
 use crate::error::{Error, Result};
+use crate::fold::{centred_squares, fold_axes, kept_shape};
 use crate::number::{Number, Real};
 
 /// Which axes a reduction removes, and how.
@@ -142,8 +141,9 @@ struct Spec {
     /// The reduced axes, sorted.
     axes: Vec<usize>,
     keepdims: bool,
-    /// The input's chunks (argmin/argmax need each chunk's offset and the shape).
-    chunks: Chunks,
+    /// The input's chunks, for argmin/argmax only (they need each chunk's offset and the
+    /// shape; the other kinds do not carry the grid in every task's spec).
+    chunks: Option<Chunks>,
 }
 rask_core::register_type!(Spec);
 
@@ -244,7 +244,7 @@ impl<T: Element> Array<T> {
             kind,
             axes: reduced.clone(),
             keepdims: axes.keepdims,
-            chunks: (*self.chunks).clone(),
+            chunks: matches!(kind, Kind::ArgMin | Kind::ArgMax).then(|| (*self.chunks).clone()),
         };
         let spec_bytes = rask_core::value::encode_serde(&(&spec.kind, &spec.axes, spec.keepdims))
             .unwrap_or_default();
@@ -402,192 +402,6 @@ impl<T: Real> Array<T> {
     }
 }
 
-// ---- Reducing one chunk ---------------------------------------------------------------------
-
-/// The shape of `shape` with the reduced axes at length 1.
-fn kept_shape(shape: &[usize], axes: &[usize]) -> Vec<usize> {
-    shape.iter().enumerate().map(|(a, &n)| if axes.contains(&a) { 1 } else { n }).collect()
-}
-
-/// Folds a chunk along `axes` into a partial with those axes at length 1: `fold` adds one
-/// element, `merge` joins two partial values.
-pub(crate) fn fold_axes<T: Copy, A: Copy>(
-    x: &ArrayD<T>,
-    axes: &[usize],
-    init: A,
-    fold: impl Fn(A, T) -> A + Copy,
-    merge: impl Fn(A, A) -> A + Copy,
-) -> ArrayD<A> {
-    let shape = kept_shape(x.shape(), axes);
-    if let Some(elements) = x.as_slice() {
-        match layout_of(x.shape(), axes) {
-            // Each output value is one contiguous run of elements.
-            Layout::Suffix { run } => {
-                let values: Vec<A> = if run == 0 {
-                    vec![init; shape.iter().product()]
-                } else {
-                    elements.chunks(run).map(|r| fold_slice(r, init, fold, merge)).collect()
-                };
-                return ArrayD::from_shape_vec(IxDyn(&shape), values).expect("one value per run");
-            }
-            // Rows of `columns` elements, all folded into one row: a tile of the row at a time
-            // so the accumulators stay in the first-level cache.
-            Layout::Prefix { rows, columns } => {
-                let mut acc = vec![init; columns];
-                const TILE: usize = 2048;
-                let mut start = 0;
-                while start < columns {
-                    let end = (start + TILE).min(columns);
-                    let tile = &mut acc[start..end];
-                    for row in 0..rows {
-                        let source = &elements[row * columns + start..row * columns + end];
-                        for (a, &v) in tile.iter_mut().zip(source) {
-                            *a = fold(*a, v);
-                        }
-                    }
-                    start = end;
-                }
-                return ArrayD::from_shape_vec(IxDyn(&shape), acc).expect("one value per column");
-            }
-            Layout::Other => {}
-        }
-    }
-    if axes.len() == x.ndim() {
-        let value = x.iter().fold(init, |a, &v| fold(a, v));
-        return ArrayD::from_elem(IxDyn(&shape), value);
-    }
-    let last = x.ndim() - 1;
-    if axes.contains(&last) {
-        // Contiguous lanes along the last axis first, then the other axes on the small result.
-        let mut lanes = ArrayD::from_elem(IxDyn(&kept_shape(x.shape(), &[last])), init);
-        Zip::from(lanes.lanes_mut(Axis(last))).and(x.lanes(Axis(last))).for_each(
-            |mut out, lane| {
-                out[0] = match lane.as_slice() {
-                    Some(elements) => fold_slice(elements, init, fold, merge),
-                    None => lane.iter().fold(init, |a, &v| fold(a, v)),
-                };
-            },
-        );
-        let rest: Vec<usize> = axes.iter().copied().filter(|&a| a != last).collect();
-        if rest.is_empty() {
-            return lanes;
-        }
-        return fold_outer(&lanes, &rest, init, merge);
-    }
-    fold_outer(x, axes, init, fold)
-}
-
-/// How the reduced axes of a contiguous (row-major) chunk lie in memory.
-enum Layout {
-    /// The reduced axes are the last ones: each output value folds `run` consecutive elements.
-    Suffix { run: usize },
-    /// The reduced axes are the first ones: `rows` rows of `columns` elements fold into one.
-    Prefix { rows: usize, columns: usize },
-    /// Anything else.
-    Other,
-}
-
-fn layout_of(shape: &[usize], axes: &[usize]) -> Layout {
-    let (ndim, r) = (shape.len(), axes.len());
-    if axes.iter().enumerate().all(|(i, &a)| a == ndim - r + i) {
-        return Layout::Suffix { run: shape[ndim - r..].iter().product() };
-    }
-    if axes.iter().enumerate().all(|(i, &a)| a == i) {
-        return Layout::Prefix {
-            rows: shape[..r].iter().product(),
-            columns: shape[r..].iter().product(),
-        };
-    }
-    Layout::Other
-}
-
-/// `Σ (x − mean)²` along `axes`, `mean` having the reduced axes at length 1; values `skip`
-/// says to leave out add nothing. Contiguous layouts are folded in place, others through a
-/// temporary of the deviations.
-fn centred_squares<T: Element>(
-    x: &ArrayD<T>,
-    axes: &[usize],
-    mean: &ArrayD<f64>,
-    skip: impl Fn(f64) -> bool + Copy,
-) -> ArrayD<f64> {
-    let square = move |v: T, m: f64| {
-        let v = v.to_f64();
-        if skip(v) {
-            0.0
-        } else {
-            (v - m) * (v - m)
-        }
-    };
-    if let (Some(elements), Some(means)) = (x.as_slice(), mean.as_slice()) {
-        match layout_of(x.shape(), axes) {
-            Layout::Suffix { run } if run > 0 => {
-                let values: Vec<f64> = elements
-                    .chunks(run)
-                    .zip(means)
-                    .map(|(r, &m)| fold_slice(r, 0.0, |a, v| a + square(v, m), |a, b| a + b))
-                    .collect();
-                return ArrayD::from_shape_vec(mean.raw_dim(), values).expect("one value per run");
-            }
-            Layout::Prefix { rows, columns } => {
-                let mut acc = vec![0.0; columns];
-                for row in 0..rows {
-                    let source = &elements[row * columns..(row + 1) * columns];
-                    for ((a, &v), &m) in acc.iter_mut().zip(source).zip(means) {
-                        *a += square(v, m);
-                    }
-                }
-                return ArrayD::from_shape_vec(mean.raw_dim(), acc).expect("one value per column");
-            }
-            _ => {}
-        }
-    }
-    let centred = zip_broadcast(x, mean, square);
-    fold_axes(&centred, axes, 0.0, |a, v| a + v, |a, b| a + b)
-}
-
-/// Folds outer axes by adding whole sub-views: one pass per position along the reduced axes.
-fn fold_outer<T: Copy, A: Copy>(
-    x: &ArrayD<T>,
-    axes: &[usize],
-    init: A,
-    fold: impl Fn(A, T) -> A,
-) -> ArrayD<A> {
-    let mut out = ArrayD::from_elem(IxDyn(&kept_shape(x.shape(), axes)), init);
-    let lengths: Vec<u32> = axes.iter().map(|&a| x.shape()[a] as u32).collect();
-    let positions = BlockGrid::of(&lengths);
-    for p in 0..positions.len() as u32 {
-        let at = positions.unravel(p);
-        let view =
-            x.slice_each_axis(|axis| match axes.iter().position(|&a| a == axis.axis.index()) {
-                Some(k) => Slice::from(at[k] as usize..at[k] as usize + 1),
-                None => Slice::from(..),
-            });
-        Zip::from(&mut out).and(&view).for_each(|o, &v| *o = fold(*o, v));
-    }
-    out
-}
-
-/// Folds a slice with eight independent accumulators (they vectorize), then merges them.
-fn fold_slice<T: Copy, A: Copy>(
-    elements: &[T],
-    init: A,
-    fold: impl Fn(A, T) -> A,
-    merge: impl Fn(A, A) -> A,
-) -> A {
-    let mut lanes = [init; 8];
-    let mut blocks = elements.chunks_exact(8);
-    for block in &mut blocks {
-        for (lane, &v) in lanes.iter_mut().zip(block) {
-            *lane = fold(*lane, v);
-        }
-    }
-    let mut total = blocks.remainder().iter().fold(init, |a, &v| fold(a, v));
-    for lane in lanes {
-        total = merge(total, lane);
-    }
-    total
-}
-
 fn spec_of(args: &[Value], i: usize) -> std::result::Result<&Spec, TaskError> {
     Ok(args
         .get(i)
@@ -676,15 +490,6 @@ fn moments<T: Element>(x: &ArrayD<T>, axes: &[usize], skipna: bool) -> Moments {
     Moments { count: sums.counts(), mean, m2: Some(m2) }
 }
 
-fn zip_broadcast<A: Copy, B: Copy, C>(
-    x: &ArrayD<A>,
-    small: &ArrayD<B>,
-    f: impl Fn(A, B) -> C,
-) -> ArrayD<C> {
-    let small = small.broadcast(x.raw_dim()).expect("a partial broadcasts over its chunk");
-    Zip::from(x).and(&small).map_collect(|&a, &b| f(a, b))
-}
-
 fn merge_moments(parts: &[&Moments]) -> std::result::Result<Moments, TaskError> {
     let (first, rest) =
         parts.split_first().ok_or_else(|| TaskError::msg("no partials to merge"))?;
@@ -733,11 +538,18 @@ fn merge_moments(parts: &[&Moments]) -> std::result::Result<Moments, TaskError> 
     Ok(total)
 }
 
-fn arg_partial<T: Real>(x: &ArrayD<T>, spec: &Spec, part: u32) -> ArgPartial<T> {
-    let index = BlockGrid::of(&spec.chunks.grid()).unravel(part);
-    let offsets: Vec<usize> =
-        (0..x.ndim()).map(|a| spec.chunks.offsets(a)[index[a] as usize]).collect();
-    let shape = spec.chunks.shape();
+fn arg_partial<T: Real>(
+    x: &ArrayD<T>,
+    spec: &Spec,
+    part: u32,
+) -> std::result::Result<ArgPartial<T>, TaskError> {
+    let chunks = spec
+        .chunks
+        .as_ref()
+        .ok_or_else(|| TaskError::msg("an argmin/argmax spec without chunks"))?;
+    let index = BlockGrid::of(&chunks.grid()).unravel(part);
+    let offsets: Vec<usize> = (0..x.ndim()).map(|a| chunks.offsets(a)[index[a] as usize]).collect();
+    let shape = chunks.shape();
     let better = better_fn::<T>(spec.kind);
     // The global flat index over the reduced axes of an element at local position `at`.
     let global = |at: &[usize]| -> i64 {
@@ -756,7 +568,7 @@ fn arg_partial<T: Real>(x: &ArrayD<T>, spec: &Spec, part: u32) -> ArgPartial<T> 
             best[&slot] = g;
         }
     }
-    ArgPartial { values, index: best }
+    Ok(ArgPartial { values, index: best })
 }
 
 /// Whether `a` beats `b` for argmin/argmax (strictly: the first index wins ties; NaN beats
@@ -955,7 +767,7 @@ where
         }
         Kind::Mean { skipna } => parts_value(sums(x, axes, skipna)),
         Kind::Var { skipna, .. } => parts_value(moments(x, axes, skipna)),
-        Kind::ArgMin | Kind::ArgMax => Value::serde(arg_partial(x, spec, part)),
+        Kind::ArgMin | Kind::ArgMax => Value::serde(arg_partial(x, spec, part)?),
     })
 }
 
