@@ -36,6 +36,7 @@ pub mod error;
 pub mod fft;
 mod fold;
 pub mod linalg;
+mod moments;
 pub mod number;
 pub mod rechunk;
 pub mod reduce;
