@@ -349,6 +349,17 @@ macro_rules! for_each_real {
     };
 }
 
+/// Runs `$m!(type, "dtype" $(, args)*)` for the types with arithmetic (reals and complex).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! for_each_number {
+    ($m:ident $(, $arg:tt)*) => {
+        $crate::for_each_real!($m $(, $arg)*);
+        $m!($crate::element::c32, "complex64" $(, $arg)*);
+        $m!($crate::element::c64, "complex128" $(, $arg)*);
+    };
+}
+
 macro_rules! register_chunk_codec {
     ($t:ty, $dtype:literal) => {
         inventory::submit! {

@@ -228,7 +228,7 @@ fn elementwise<U: Element>(
 }
 
 /// A one-operand layer with the same chunks.
-fn unary<T: Element, U: Element, L: Serialize + Send + Sync + 'static>(
+pub(crate) fn unary<T: Element, U: Element, L: Serialize + Send + Sync + 'static>(
     x: &Array<T>,
     prefix: &str,
     func: TaskFn,

@@ -17,7 +17,7 @@ use rask_core::{Arg, BlockGrid, Graph, Key, Layer, TaskError, TaskResult, TaskSp
 use serde::{Deserialize, Serialize};
 
 use crate::array::{chunk_of, layer_name, spec_arg, typed_fn, Array};
-use crate::chunks::ChunkSpec;
+use crate::chunks::{ChunkSpec, Chunks};
 use crate::element::{chunk_value, Element};
 use crate::error::Result;
 
@@ -40,8 +40,10 @@ struct Assembly {
 }
 rask_core::register_type!(Assembly);
 
-/// For one axis: per output chunk, the input chunks it overlaps and the overlap in each.
-fn overlaps(old: &[usize], new: &[usize]) -> Vec<Vec<(usize, Range<usize>, usize)>> {
+/// For one axis: per output range, the input chunks it overlaps and the overlap in each
+/// (input chunk, range inside it, offset in the output chunk). Ranges may overlap each other
+/// (the ghost cells of `map_overlap`) but their starts must not decrease.
+fn overlaps(old: &[usize], new: &[Range<usize>]) -> Vec<Vec<(usize, Range<usize>, usize)>> {
     let mut old_starts = Vec::with_capacity(old.len());
     let mut at = 0;
     for &n in old {
@@ -49,31 +51,36 @@ fn overlaps(old: &[usize], new: &[usize]) -> Vec<Vec<(usize, Range<usize>, usize
         at += n;
     }
     let mut result = Vec::with_capacity(new.len());
-    let mut first = 0; // the first input chunk that can still overlap
-    let mut start = 0;
-    for &n in new {
-        let end = start + n;
+    let mut first = 0; // the first input chunk that does not end before the range starts
+    for range in new {
+        while first < old.len() && old_starts[first] + old[first] <= range.start {
+            first += 1;
+        }
         let mut parts = Vec::new();
         let mut i = first;
-        while i < old.len() {
+        while i < old.len() && old_starts[i] < range.end {
             let (o_start, o_end) = (old_starts[i], old_starts[i] + old[i]);
-            if o_start >= end && !(n == 0 && o_start == start) {
-                break;
-            }
-            let (lo, hi) = (start.max(o_start), end.min(o_end));
-            if lo < hi || (n == 0 && old[i] == 0) {
-                // (input chunk, range inside it, offset in the output chunk)
-                parts.push((i, lo - o_start..hi - o_start, lo - start));
-            }
-            if o_end <= end {
-                first = i + 1;
+            let (lo, hi) = (range.start.max(o_start), range.end.min(o_end));
+            if lo < hi {
+                parts.push((i, lo - o_start..hi - o_start, lo - range.start));
             }
             i += 1;
         }
         result.push(parts);
-        start = end;
     }
     result
+}
+
+/// Consecutive ranges of the given lengths.
+fn contiguous(lengths: &[usize]) -> Vec<Range<usize>> {
+    let mut at = 0;
+    lengths
+        .iter()
+        .map(|&n| {
+            at += n;
+            at - n..at
+        })
+        .collect()
 }
 
 impl<T: Element> Array<T> {
@@ -93,15 +100,29 @@ impl<T: Element> Array<T> {
                 new.count()
             );
         }
-        let per_axis: Vec<_> = (0..shape.len())
-            .map(|axis| overlaps(&self.chunks.per_axis()[axis], &new.per_axis()[axis]))
+        let ranges = new.per_axis().iter().map(|lengths| contiguous(lengths)).collect();
+        Ok(self.gather_ranges("rechunk", ranges))
+    }
+
+    /// An array whose chunk `(i, j, ...)` holds the input's elements in `ranges[0][i] ×
+    /// ranges[1][j] × ...`: each output chunk is one task assembling its pieces from the input
+    /// chunks it overlaps, and one that is exactly an input chunk is that chunk. Rechunking
+    /// gathers consecutive ranges; `map_overlap` gathers overlapping ones.
+    pub(crate) fn gather_ranges(&self, prefix: &str, ranges: Vec<Vec<Range<usize>>>) -> Array<T> {
+        let new = Chunks(
+            ranges.iter().map(|axis| axis.iter().map(|r| r.end - r.start).collect()).collect(),
+        );
+        let per_axis: Vec<_> = ranges
+            .iter()
+            .enumerate()
+            .map(|(axis, ranges)| overlaps(&self.chunks.per_axis()[axis], ranges))
             .collect();
-        let name = layer_name("rechunk", |t| {
+        let name = layer_name(prefix, |t| {
             t.str(self.name.as_str());
-            for axis in new.per_axis() {
+            for axis in &ranges {
                 t.u64(axis.len() as u64);
-                axis.iter().for_each(|&n| {
-                    t.u64(n as u64);
+                axis.iter().for_each(|r| {
+                    t.u64(r.start as u64).u64(r.end as u64);
                 });
             }
         });
@@ -153,7 +174,7 @@ impl<T: Element> Array<T> {
             tasks.push((key, spec));
         }
         let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &[&self.graph]));
-        Ok(Array::from_graph(graph, name, new))
+        Array::from_graph(graph, name, new)
     }
 }
 
@@ -194,7 +215,7 @@ mod tests {
 
     #[test]
     fn overlaps_pair_every_output_range_with_the_input_ranges_it_meets() {
-        let o = overlaps(&[4, 4, 2], &[3, 3, 3, 1]);
+        let o = overlaps(&[4, 4, 2], &contiguous(&[3, 3, 3, 1]));
         let simple: Vec<Vec<(usize, usize, usize, usize)>> = o
             .iter()
             .map(|parts| parts.iter().map(|(i, r, at)| (*i, r.start, r.end, *at)).collect())
@@ -208,6 +229,13 @@ mod tests {
                 vec![(2, 1, 2, 0)],
             ]
         );
-        assert_eq!(overlaps(&[10], &[10]).len(), 1);
+        assert_eq!(overlaps(&[10], &contiguous(&[10])).len(), 1);
+        // Overlapping ranges (ghost cells) each see every chunk they meet.
+        let o = overlaps(&[4, 4], &[0..5, 3..8]);
+        assert_eq!(o[0].iter().map(|p| p.0).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(
+            o[1].iter().map(|p| (p.0, p.1.clone(), p.2)).collect::<Vec<_>>(),
+            [(0, 3..4, 0), (1, 0..4, 1)]
+        );
     }
 }
