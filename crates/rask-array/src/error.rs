@@ -67,6 +67,14 @@ pub enum Error {
     /// A matrix that has no inverse where one is needed.
     #[error("{0}")]
     Singular(String),
+    /// A file or store that cannot be read or written as an array.
+    #[error("{path}: {reason}")]
+    Storage {
+        /// The path or URL.
+        path: String,
+        /// What went wrong, and the fix where there is one.
+        reason: String,
+    },
     /// Any other invalid argument.
     #[error("{0}")]
     Invalid(String),

@@ -48,6 +48,7 @@ pub mod reduce;
 pub mod select;
 pub mod shape;
 pub mod slicing;
+pub mod storage;
 pub mod topk;
 
 pub use array::Array;
@@ -64,6 +65,8 @@ pub use reduce::Axes;
 pub use select::Selected;
 pub use shape::{block, concatenate, stack};
 pub use slicing::Index;
+pub use storage::npy::from_npy;
+pub use storage::zarr::{from_zarr, ZarrCompression};
 
 /// What array programs need: `use rask_array::prelude::*;`.
 pub mod prelude {

@@ -1,0 +1,221 @@
+//! `.npy` files (NumPy's format): `from_npy` and `Array::to_npy`.
+//!
+//! The header and the element encoding are `ndarray-npy`'s; what rask adds is reading and
+//! writing by chunk. The elements of a C-order file are one row-major run, so a chunk's rows
+//! along the first axis are one byte range: a reading task seeks past the header to its rows,
+//! decodes only them and cuts its columns out. Writing makes the header and zeroed data
+//! (sparse where the filesystem allows), then every chunk writes its runs at their offsets.
+//! Fortran-order files are refused (NumPy writes them only when asked).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+
+use ndarray::{ArrayD, IxDyn, Slice};
+use ndarray_npy::npy::header::{Header, Layout};
+use ndarray_npy::{ReadableElement, WritableElement};
+use rask_core::{AxisMap, BlockArg, BlockGrid, TaskError, TaskResult, Value};
+use serde::{Deserialize, Serialize};
+
+use super::{run_writes, storage_error};
+use crate::array::{chunk_arg, layer_name, spec_arg, typed_fn, Array};
+use crate::chunks::{ChunkSpec, Chunks};
+use crate::element::{chunk_value, Element};
+use crate::error::Result;
+
+/// What a chunk task of a `.npy` file needs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct NpySpec {
+    path: String,
+    shape: Vec<usize>,
+    chunks: Chunks,
+}
+rask_core::register_type!(NpySpec);
+
+/// The header of a `.npy` file and where its data starts.
+fn read_header(path: &str) -> std::result::Result<(Header, u64), String> {
+    let mut file = File::open(path).map_err(|e| format!("cannot open the .npy file: {e}"))?;
+    let header = Header::from_reader(&mut file).map_err(|e| format!("not a .npy file: {e}"))?;
+    let offset = file.stream_position().map_err(|e| e.to_string())?;
+    Ok((header, offset))
+}
+
+/// A lazy array of the `.npy` file at `path`, in `chunks`. The file's element type must be
+/// `T`; its shape is read from the header.
+pub fn from_npy<T: Element + ReadableElement>(
+    path: impl AsRef<std::path::Path>,
+    chunks: impl Into<ChunkSpec>,
+) -> Result<Array<T>> {
+    let path = path.as_ref().to_string_lossy().into_owned();
+    let (header, _) = read_header(&path).map_err(|reason| storage_error(&path, reason))?;
+    if header.layout == Layout::Fortran {
+        return Err(storage_error(
+            &path,
+            "a Fortran-order .npy file cannot be read by chunks: save it in C order \
+             (np.save(path, np.ascontiguousarray(x)))",
+        ));
+    }
+    // The element type: decoding zero elements checks the descriptor against `T`.
+    if T::read_to_end_exact_vec(&[][..], &header.type_descriptor, 0).is_err() {
+        return Err(storage_error(
+            &path,
+            format!(
+                "the file holds elements of type {}, not {}: read it as that type (then astype)",
+                header.type_descriptor,
+                T::DTYPE
+            ),
+        ));
+    }
+    let shape = header.shape.clone();
+    let chunks = chunks.into().resolve(&shape, size_of::<T>())?;
+    let spec = NpySpec { path: path.clone(), shape, chunks: chunks.clone() };
+    let name = layer_name("from-npy", |t| {
+        t.str(&path)
+            .str(T::DTYPE)
+            .bytes(&rask_core::value::encode_serde(&spec).unwrap_or_default());
+    });
+    Ok(Array::blockwise_layer(
+        name,
+        typed_fn::<T>("rask_array::npy_read"),
+        vec![BlockArg::PartIndex, BlockArg::Value(Value::serde(spec))],
+        &[],
+        chunks,
+    ))
+}
+
+/// Where a chunk lies: per axis its start and length.
+fn chunk_region(chunks: &Chunks, part: u32) -> (Vec<usize>, Vec<usize>) {
+    let index = BlockGrid::of(&chunks.grid()).unravel(part);
+    let starts = (0..chunks.ndim()).map(|a| chunks.offsets(a)[index[a] as usize]).collect();
+    (starts, chunks.block_shape(&index))
+}
+
+fn npy_read<T: Element + ReadableElement>(args: &[Value]) -> TaskResult {
+    let part = *spec_arg::<u32>(args, 0, "the block number")?;
+    let spec = spec_arg::<NpySpec>(args, 1, "the file")?;
+    let (header, offset) =
+        read_header(&spec.path).map_err(|e| TaskError::msg(format!("{}: {e}", spec.path)))?;
+    if header.shape != spec.shape {
+        return Err(TaskError::msg(format!(
+            "{}: the file's shape changed from {:?} to {:?} since the array was made",
+            spec.path, spec.shape, header.shape
+        )));
+    }
+    let (starts, lengths) = chunk_region(&spec.chunks, part);
+    // The rows of the first axis the chunk spans, whole, then its columns cut out.
+    let row: usize = spec.shape.iter().skip(1).product();
+    let (first, rows) = match (starts.first(), lengths.first()) {
+        (Some(&s), Some(&n)) => (s, n),
+        _ => (0, 1), // a 0-d array: its one element
+    };
+    let mut file =
+        File::open(&spec.path).map_err(|e| TaskError::msg(format!("{}: {e}", spec.path)))?;
+    let item = size_of::<T>() as u64;
+    file.seek(SeekFrom::Start(offset + (first * row) as u64 * item))?;
+    let count = rows * row;
+    let elements =
+        T::read_to_end_exact_vec(file.take(count as u64 * item), &header.type_descriptor, count)
+            .map_err(|e| TaskError::msg(format!("{}: {e}", spec.path)))?;
+    let mut row_shape = spec.shape.clone();
+    if let Some(n) = row_shape.first_mut() {
+        *n = rows;
+    }
+    let block = ArrayD::from_shape_vec(IxDyn(&row_shape), elements)?;
+    let chunk = if lengths.iter().skip(1).zip(spec.shape.iter().skip(1)).all(|(a, b)| a == b) {
+        block
+    } else {
+        block
+            .slice_each_axis(|axis| {
+                let a = axis.axis.index();
+                if a == 0 {
+                    Slice::from(..)
+                } else {
+                    Slice::from(starts[a]..starts[a] + lengths[a])
+                }
+            })
+            .to_owned()
+    };
+    Ok(chunk_value(chunk))
+}
+
+impl<T: Element + WritableElement> Array<T> {
+    /// Writes the array to a `.npy` file at `path` (replacing it), every chunk in parallel;
+    /// returns the bytes of data written.
+    pub fn to_npy(&self, path: impl AsRef<std::path::Path>) -> Result<u64> {
+        let path = path.as_ref().to_string_lossy().into_owned();
+        let file = File::create(&path)
+            .map_err(|e| storage_error(&path, format!("cannot create the file: {e}")))?;
+        ndarray_npy::write_zeroed_npy::<T, _>(&file, IxDyn(&self.shape()))
+            .map_err(|e| storage_error(&path, format!("cannot write the header: {e}")))?;
+        drop(file);
+        let (_, offset) = read_header(&path).map_err(|reason| storage_error(&path, reason))?;
+        let spec =
+            NpySpec { path: path.clone(), shape: self.shape(), chunks: (*self.chunks).clone() };
+        let name = layer_name("to-npy", |t| {
+            t.str(self.name.as_str()).str(&path);
+        });
+        let identity: Vec<AxisMap> = (0..self.ndim()).map(|a| AxisMap::Out(a as u8)).collect();
+        let writes = Array::<T>::blockwise_layer(
+            name,
+            typed_fn::<T>("rask_array::npy_write"),
+            vec![
+                BlockArg::Aligned(self.name.clone(), identity),
+                BlockArg::Value(Value::serde((spec, offset))),
+                BlockArg::PartIndex,
+            ],
+            &[&self.graph],
+            (*self.chunks).clone(),
+        );
+        run_writes(&writes, &path)
+    }
+}
+rask_core::register_type!((NpySpec, u64));
+
+fn npy_write<T: Element + WritableElement>(args: &[Value]) -> TaskResult {
+    let chunk = chunk_arg::<T>(args, 0)?;
+    let (spec, offset) = spec_arg::<(NpySpec, u64)>(args, 1, "the file")?;
+    let part = *spec_arg::<u32>(args, 2, "the block number")?;
+    let (starts, lengths) = chunk_region(&spec.chunks, part);
+    let shape = &spec.shape;
+    let ndim = shape.len();
+    // The longest run: the chunk's last axes that span the whole array are one with the axis
+    // before them.
+    let mut k = ndim.saturating_sub(1);
+    while k > 0 && lengths[k] == shape[k] {
+        k -= 1;
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .open(&spec.path)
+        .map_err(|e| TaskError::msg(format!("{}: {e}", spec.path)))?;
+    let strides: Vec<usize> = (0..ndim).map(|a| shape[a + 1..].iter().product()).collect();
+    let item = size_of::<T>() as u64;
+    let standard = chunk.as_standard_layout();
+    let elements = standard.as_slice().expect("standard layout is contiguous");
+    let run = if ndim == 0 { 1 } else { lengths[k..].iter().product::<usize>() };
+    let outer: Vec<u32> = lengths[..k].iter().map(|&n| n as u32).collect();
+    let grid = BlockGrid::of(&outer);
+    let mut bytes = Vec::with_capacity(run * size_of::<T>());
+    let mut written = 0u64;
+    for (r, values) in (0..grid.len() as u32).zip(elements.chunks(run.max(1))) {
+        let at = grid.unravel(r);
+        let mut flat = 0usize;
+        for a in 0..ndim {
+            let local = if a < k { at[a] as usize } else { 0 };
+            flat += (starts[a] + local) * strides[a];
+        }
+        bytes.clear();
+        T::write_slice(values, &mut bytes).map_err(|e| TaskError::msg(e.to_string()))?;
+        file.write_all_at(&bytes, offset + flat as u64 * item)?;
+        written += bytes.len() as u64;
+    }
+    Ok(Value::serde(written))
+}
+
+macro_rules! register_npy {
+    ($t:ty, $dtype:literal) => {
+        $crate::register_typed!($t, $dtype, "rask_array::npy_read", npy_read);
+        $crate::register_typed!($t, $dtype, "rask_array::npy_write", npy_write);
+    };
+}
+crate::for_each_element!(register_npy);
