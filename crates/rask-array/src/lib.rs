@@ -27,11 +27,13 @@
 #[macro_use]
 pub mod element;
 pub mod array;
+pub mod blockwise;
 pub mod chunk_ops;
 pub mod chunks;
 pub mod creation;
 pub mod cumulative;
 pub mod decompose;
+pub mod delayed;
 pub mod diagonal;
 pub mod elementwise;
 pub mod error;
@@ -52,8 +54,10 @@ pub mod storage;
 pub mod topk;
 
 pub use array::Array;
+pub use blockwise::{blockwise, blockwise_registered};
 pub use chunks::{AxisChunks, ChunkSpec, Chunks};
 pub use creation::{arange, empty, eye, from_ndarray, full, linspace, ones, random, zeros};
+pub use delayed::from_delayed;
 pub use diagonal::diag;
 pub use element::{c32, c64, Element};
 pub use elementwise::{where_, BinaryOp, CompareOp, FloatOp};

@@ -1,10 +1,12 @@
-//! Linear algebra on chunked arrays: `transpose`/`t`, and `matmul`/`dot` of 2-d arrays: every
-//! block product `(i, j) · (j, k)` is its own task (a blockwise layer over the `(i, k, j)` grid,
-//! in parallel; `ndarray`'s `dot`, `matrixmultiply` kernels for floats), then a tree sums the
-//! products over `j` for each output block `(i, k)`.
+//! Products of chunked arrays: `transpose`/`t`, `matmul`/`dot` of 2-d arrays, and
+//! `tensordot` over any pairs of axes.
 //!
-//! Not here yet: `tensordot` over more axes, TSQR/SVD, `solve`, `lstsq`, `cholesky`, `inv`,
-//! `norm` (faer kernels) — see docs/arrays.md.
+//! In a matrix product every block product `(i, j) · (j, k)` is its own task (a blockwise layer
+//! over the `(i, k, j)` grid, in parallel; `ndarray`'s `dot`, `matrixmultiply` kernels for
+//! floats), then a tree sums the products over `j` for each output block `(i, k)`. A
+//! `tensordot` moves the contracted axes to the inner side, merges the free and the contracted
+//! axes into one each (`reshape`), multiplies those matrices, and splits the result's axes
+//! again. The decompositions (TSQR, `solve`, ...) are in [`crate::decompose`].
 
 use ndarray::{Ix2, IxDyn};
 use rask_core::{
@@ -134,6 +136,45 @@ impl<T: MatMul> Array<T> {
         }
         let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &[&products_graph]));
         Ok(Array::from_graph(graph, name, chunks))
+    }
+
+    /// The sum of products over the axes `axes.0` of this array and `axes.1` of `other`
+    /// (NumPy's `tensordot`): the result has this array's other axes, then `other`'s.
+    pub fn tensordot(&self, other: &Array<T>, axes: (&[isize], &[isize])) -> Result<Array<T>> {
+        let (a_shape, b_shape) = (self.shape(), other.shape());
+        if axes.0.len() != axes.1.len() {
+            return Err(Error::Invalid(format!(
+                "tensordot pairs axes: {} axes of the left and {} of the right",
+                axes.0.len(),
+                axes.1.len()
+            )));
+        }
+        let left = axes.0.iter().map(|&a| self.axis(a)).collect::<Result<Vec<_>>>()?;
+        let right = axes.1.iter().map(|&a| other.axis(a)).collect::<Result<Vec<_>>>()?;
+        for (&a, &b) in left.iter().zip(&right) {
+            if a_shape[a] != b_shape[b] {
+                return Err(Error::Invalid(format!(
+                    "tensordot of shapes {a_shape:?} and {b_shape:?}: axis {a} of the left has {} \
+                     elements, axis {b} of the right {}",
+                    a_shape[a], b_shape[b]
+                )));
+            }
+        }
+        let free_a: Vec<usize> = (0..self.ndim()).filter(|a| !left.contains(a)).collect();
+        let free_b: Vec<usize> = (0..other.ndim()).filter(|b| !right.contains(b)).collect();
+        let inner: usize = left.iter().map(|&a| a_shape[a]).product();
+        let rows: usize = free_a.iter().map(|&a| a_shape[a]).product();
+        let cols: usize = free_b.iter().map(|&b| b_shape[b]).product();
+        let order_a: Vec<usize> = free_a.iter().chain(&left).copied().collect();
+        let order_b: Vec<usize> = right.iter().chain(&free_b).copied().collect();
+        let a2 = self.transpose(&order_a)?.reshape(&[rows as isize, inner as isize])?;
+        let b2 = other.transpose(&order_b)?.reshape(&[inner as isize, cols as isize])?;
+        let shape: Vec<isize> = free_a
+            .iter()
+            .map(|&a| a_shape[a] as isize)
+            .chain(free_b.iter().map(|&b| b_shape[b] as isize))
+            .collect();
+        a2.matmul(&b2)?.reshape(&shape)
     }
 
     /// The same as [`Array::matmul`] for 2-d arrays.

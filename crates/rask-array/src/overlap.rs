@@ -107,7 +107,7 @@ impl<T: Element> Array<T> {
             trims.push(axis_trims);
         }
         Ok(Extended {
-            gathered: padded.gather_ranges("overlap", ranges),
+            gathered: padded.gather_ranges("overlap", &ranges),
             trim: Trim { per_axis: trims, grid: self.chunks.grid() },
         })
     }

@@ -100,15 +100,15 @@ impl<T: Element> Array<T> {
                 new.count()
             );
         }
-        let ranges = new.per_axis().iter().map(|lengths| contiguous(lengths)).collect();
-        Ok(self.gather_ranges("rechunk", ranges))
+        let ranges: Vec<_> = new.per_axis().iter().map(|lengths| contiguous(lengths)).collect();
+        Ok(self.gather_ranges("rechunk", &ranges))
     }
 
     /// An array whose chunk `(i, j, ...)` holds the input's elements in `ranges[0][i] ×
     /// ranges[1][j] × ...`: each output chunk is one task assembling its pieces from the input
     /// chunks it overlaps, and one that is exactly an input chunk is that chunk. Rechunking
     /// gathers consecutive ranges; `map_overlap` gathers overlapping ones.
-    pub(crate) fn gather_ranges(&self, prefix: &str, ranges: Vec<Vec<Range<usize>>>) -> Array<T> {
+    pub(crate) fn gather_ranges(&self, prefix: &str, ranges: &[Vec<Range<usize>>]) -> Array<T> {
         let new = Chunks(
             ranges.iter().map(|axis| axis.iter().map(|r| r.end - r.start).collect()).collect(),
         );
@@ -119,7 +119,7 @@ impl<T: Element> Array<T> {
             .collect();
         let name = layer_name(prefix, |t| {
             t.str(self.name.as_str());
-            for axis in &ranges {
+            for axis in ranges {
                 t.u64(axis.len() as u64);
                 axis.iter().for_each(|r| {
                     t.u64(r.start as u64).u64(r.end as u64);

@@ -5,6 +5,7 @@ mod common;
 
 use common::within;
 use rask::array::prelude::*;
+use rask::array::PadMode;
 use rask::{ComputeExt, LocalCluster, LocalScheduler};
 
 #[test]
@@ -60,5 +61,64 @@ fn an_array_workflow_gives_identical_results_on_worker_processes() {
         let doubled = x.map_blocks(|chunk| chunk.mapv(|v| v * 2.0));
         let err = doubled.compute_with(&client).unwrap_err().to_string();
         assert!(err.contains("register"), "{err}");
+    });
+}
+
+#[test]
+fn scans_selections_overlaps_and_files_run_on_worker_processes() {
+    within(240, || {
+        let x = rask::array::random::normal(0.0, 1.0, &[60, 12], [13, 5], 3).unwrap();
+        let cumsum = x.cumsum(0).unwrap();
+        let top = x.topk(3, 0).unwrap();
+        let arg_top = x.argtopk(-2, 1).unwrap();
+        let (counts, _) = x.histogram(&rask::array::Bins::equal(7, (-2.0, 2.0))).unwrap();
+        let padded = x.pad(&[(2, 1)], PadMode::Symmetric).unwrap();
+        // Functions of the stock worker binary (a test binary cannot be a worker): ghost cells
+        // gathered from neighbours and trimmed again give the array back; blockwise aligns.
+        let overlap = x
+            .map_overlap_registered::<f64>("rask::identity", &[2, 1], Some(PadMode::Wrap))
+            .unwrap();
+        let aligned =
+            rask::array::blockwise_registered::<f64, f64>("ij", &[(&x, "ij")], "rask::identity")
+                .unwrap();
+        let diagonal = rask::array::diag(&x, 2).unwrap();
+        let selected = x.select(&x.compare_scalar(CompareOp::Gt, 1.0)).unwrap();
+
+        let local = LocalScheduler::new();
+        let expected = (
+            (&cumsum, &top, &padded, &overlap).compute_with(&local).unwrap(),
+            (&arg_top, &counts, &diagonal).compute_with(&local).unwrap(),
+            aligned.compute_with(&local).unwrap(),
+            selected.compute_with(&local).unwrap(),
+        );
+        let cluster = LocalCluster::processes(env!("CARGO_BIN_EXE_rask"), 2, 1).unwrap();
+        let client = cluster.client().unwrap();
+        let on_cluster = (
+            (&cumsum, &top, &padded, &overlap).compute_with(&client).unwrap(),
+            (&arg_top, &counts, &diagonal).compute_with(&client).unwrap(),
+            aligned.compute_with(&client).unwrap(),
+            selected.compute_with(&client).unwrap(),
+        );
+        assert_eq!(expected.0, on_cluster.0);
+        assert_eq!(expected.1, on_cluster.1);
+        assert_eq!(expected.2, on_cluster.2);
+        assert_eq!(expected.3, on_cluster.3);
+        let whole = x.compute_with(&local).unwrap();
+        assert_eq!(expected.0 .3, whole);
+        assert_eq!(expected.2, whole);
+
+        // Chunk sizes found on the cluster; files written and read by the workers.
+        client.set_as_default();
+        let sized = selected.compute_chunk_sizes().unwrap();
+        assert_eq!(sized.shape(), vec![expected.3.len()]);
+        assert_eq!(sized.compute().unwrap(), expected.3);
+        let dir = tempfile::tempdir().unwrap();
+        x.to_npy(dir.path().join("x.npy")).unwrap();
+        x.to_zarr(dir.path().join("x.zarr"), rask::array::ZarrCompression::Zstd).unwrap();
+        let from_npy = rask::array::from_npy::<f64>(dir.path().join("x.npy"), [20, 12]).unwrap();
+        let from_zarr = rask::array::from_zarr::<f64>(dir.path().join("x.zarr"), None).unwrap();
+        assert_eq!(from_npy.compute().unwrap(), whole);
+        assert_eq!(from_zarr.compute().unwrap(), whole);
+        rask::set_default_scheduler(None);
     });
 }

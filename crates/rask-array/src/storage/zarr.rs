@@ -199,8 +199,7 @@ impl<T: Element + ElementOwned> Array<T> {
             ZarrCompression::None => {}
             ZarrCompression::Zstd => {
                 builder.bytes_to_bytes_codecs(vec![Arc::new(zarrs::array::codec::ZstdCodec::new(
-                    3.try_into().expect("a zstd level"),
-                    false,
+                    3, false,
                 ))]);
             }
             ZarrCompression::Gzip => {
