@@ -59,12 +59,18 @@ pub(crate) fn layer_name(prefix: &str, parts: impl FnOnce(&mut Tokenizer)) -> Na
 }
 
 impl<T: Element> Array<T> {
-    /// An array whose chunk `(i, j, ...)` is the key `(name, i, j, ...)` of `graph`.
+    /// An array whose chunk `(i, j, ...)` is the key `(name, i, j, ...)` of `graph`. The
+    /// constructor hooks ([`crate::hooks`]) see it.
     pub fn from_graph(graph: Graph, name: Name, chunks: Chunks) -> Self {
-        Array { graph, name, chunks: Arc::new(chunks), _type: PhantomData }
+        crate::hooks::apply(Array::unhooked(graph, name, Arc::new(chunks)))
     }
 
     pub(crate) fn with_shared_chunks(graph: Graph, name: Name, chunks: Arc<Chunks>) -> Self {
+        crate::hooks::apply(Array::unhooked(graph, name, chunks))
+    }
+
+    /// An array the hooks do not see: a persisted one, or an operation's internal layer.
+    fn unhooked(graph: Graph, name: Name, chunks: Arc<Chunks>) -> Self {
         Array { graph, name, chunks, _type: PhantomData }
     }
 
@@ -76,9 +82,21 @@ impl<T: Element> Array<T> {
         inputs: &[&Graph],
         chunks: Chunks,
     ) -> Self {
+        crate::hooks::apply(Array::partial_layer(name, func, args, inputs, chunks))
+    }
+
+    /// A blockwise layer that is a step inside an operation (per-chunk partials, writes), not
+    /// an array of the user's: the hooks do not see it, and its chunks describe its grid only.
+    pub(crate) fn partial_layer(
+        name: Name,
+        func: TaskFn,
+        args: Vec<BlockArg>,
+        inputs: &[&Graph],
+        chunks: Chunks,
+    ) -> Self {
         let op = Blockwise::new(BlockGrid::of(&chunks.grid()), func, args);
         let graph = Graph::from_layer(Layer::blockwise(name.clone(), op, inputs));
-        Array::from_graph(graph, name, chunks)
+        Array::unhooked(graph, name, Arc::new(chunks))
     }
 
     /// The array's shape.
@@ -151,7 +169,7 @@ impl<T: Element> Array<T> {
             &keys,
             &Optimizations::default(),
         )?;
-        Ok(Array::with_shared_chunks(graph, self.name.clone(), self.chunks.clone()))
+        Ok(Array::unhooked(graph, self.name.clone(), self.chunks.clone()))
     }
 
     /// Waits until the chunks of a persisted array exist: on a cluster `persist` returns at

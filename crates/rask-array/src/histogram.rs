@@ -85,7 +85,7 @@ impl<T: Real> Array<T> {
         });
         let identity: Vec<AxisMap> = (0..self.ndim()).map(|a| AxisMap::Out(a as u8)).collect();
         let edges_value = Value::serde(edges.clone());
-        let partial = Array::<i64>::blockwise_layer(
+        let partial = Array::<i64>::partial_layer(
             partial_name.clone(),
             typed_fn::<T>("rask_array::histogram_chunk"),
             vec![BlockArg::Aligned(self.name.clone(), identity), BlockArg::Value(edges_value)],

@@ -6,9 +6,8 @@
 //! chunk that is exactly an input chunk is that chunk, with no task of its own. An all-to-all
 //! rechunk of `n` chunks into `m` makes `m` tasks with `n` inputs each.
 //!
-//! Not here yet: the multi-stage plan of Dask's rechunk planner (intermediate chunkings that
-//! keep a cluster's transfers proportional to the data rather than to `m` times the inputs a
-//! task touches) — see docs/arrays.md.
+//! A rechunk whose tasks would hold more than a bound of input goes through an intermediate
+//! chunking first ([`crate::rechunk_plan`]).
 
 use std::ops::Range;
 
@@ -20,6 +19,7 @@ use crate::array::{chunk_of, layer_name, spec_arg, typed_fn, Array};
 use crate::chunks::{ChunkSpec, Chunks};
 use crate::element::{chunk_value, Element};
 use crate::error::Result;
+use crate::rechunk_plan::{plan, DEFAULT_TASK_INPUT_BYTES};
 
 /// Above this many chunks an array's graph is slow to build and run: rechunk says so.
 pub const MANY_CHUNKS: usize = 1_000_000;
@@ -85,8 +85,21 @@ fn contiguous(lengths: &[usize]) -> Vec<Range<usize>> {
 
 impl<T: Element> Array<T> {
     /// The same values in other chunks: `x.rechunk([20, 1000, 1000])`,
-    /// `x.rechunk(vec![AxisChunks::Whole, AxisChunks::Size(10), AxisChunks::Size(10)])`.
+    /// `x.rechunk(vec![AxisChunks::Whole, AxisChunks::Size(10), AxisChunks::Size(10)])`. No
+    /// task holds more than 128 MiB of input (see [`Array::rechunk_bounded`]).
     pub fn rechunk(&self, chunks: impl Into<ChunkSpec>) -> Result<Array<T>> {
+        self.rechunk_bounded(chunks, DEFAULT_TASK_INPUT_BYTES)
+    }
+
+    /// [`Array::rechunk`] with tasks holding at most `task_input_bytes` of input chunks: an
+    /// all-to-all rechunk past the bound goes through an intermediate chunking (see
+    /// [`crate::rechunk_plan`]); if no plan fits, the one with the smallest tasks, and a
+    /// warning.
+    pub fn rechunk_bounded(
+        &self,
+        chunks: impl Into<ChunkSpec>,
+        task_input_bytes: usize,
+    ) -> Result<Array<T>> {
         let shape = self.shape();
         let new = chunks.into().resolve(&shape, size_of::<T>())?;
         if new == *self.chunks {
@@ -100,8 +113,22 @@ impl<T: Element> Array<T> {
                 new.count()
             );
         }
+        let plan = plan(self.chunks.per_axis(), new.per_axis(), size_of::<T>(), task_input_bytes);
+        if plan.worst_task_bytes > task_input_bytes {
+            tracing::warn!(
+                bytes = plan.worst_task_bytes,
+                "no rechunk plan keeps every task under {task_input_bytes} bytes of input; the \
+                 largest task holds {} bytes",
+                plan.worst_task_bytes
+            );
+        }
+        let mut x = self.clone();
+        for stage in &plan.stages {
+            let ranges: Vec<_> = stage.iter().map(|lengths| contiguous(lengths)).collect();
+            x = x.gather_ranges("rechunk-stage", &ranges);
+        }
         let ranges: Vec<_> = new.per_axis().iter().map(|lengths| contiguous(lengths)).collect();
-        Ok(self.gather_ranges("rechunk", &ranges))
+        Ok(x.gather_ranges("rechunk", &ranges))
     }
 
     /// An array whose chunk `(i, j, ...)` holds the input's elements in `ranges[0][i] ×

@@ -190,7 +190,7 @@ impl<T: Element> Array<T> {
             t.str(self.name.as_str()).bytes(&spec_bytes);
         });
         let identity: Vec<AxisMap> = (0..self.ndim()).map(|a| AxisMap::Out(a as u8)).collect();
-        let partial = Array::<T>::blockwise_layer(
+        let partial = Array::<T>::partial_layer(
             partial_name.clone(),
             typed_fn::<T>("rask_array::reduce_partial"),
             vec![

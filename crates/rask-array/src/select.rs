@@ -83,7 +83,7 @@ impl<T: Element> Array<T> {
             t.str(self.name.as_str()).str(mask.name.as_str()).u64(axis as u64);
         });
         let identity: Vec<AxisMap> = (0..self.ndim()).map(|a| AxisMap::Out(a as u8)).collect();
-        let selected = Array::<T>::blockwise_layer(
+        let selected = Array::<T>::partial_layer(
             name.clone(),
             typed_fn::<T>("rask_array::compress_chunk"),
             vec![

@@ -78,7 +78,7 @@ impl<T: Real> Array<T> {
             t.str(self.name.as_str()).u64(k as u64).u64(axis as u64);
         });
         let identity: Vec<AxisMap> = (0..self.ndim()).map(|a| AxisMap::Out(a as u8)).collect();
-        let partial = Array::<T>::blockwise_layer(
+        let partial = Array::<T>::partial_layer(
             partial_name.clone(),
             typed_fn::<T>("rask_array::topk_partial"),
             vec![

@@ -67,7 +67,18 @@ proptest! {
         }).collect();
         let b = a.rechunk(refit.clone()).unwrap();
         prop_assert_eq!(b.chunks().per_axis(), refit.as_slice());
-        prop_assert_eq!(b.compute().unwrap(), x);
+        prop_assert_eq!(b.compute().unwrap(), x.clone());
+        // With a tiny bound on what a task holds the planner adds a stage; the values stay.
+        let bounded = a.rechunk_bounded(refit.clone(), 64).unwrap();
+        prop_assert_eq!(bounded.chunks().per_axis(), refit.as_slice());
+        prop_assert_eq!(bounded.compute().unwrap(), x);
+        let plan = rask_array::rechunk_plan::plan(a.chunks().per_axis(), &refit, 8, 64);
+        let direct = rask_array::rechunk_plan::task_input_bytes(a.chunks().per_axis(), &refit, 8);
+        prop_assert!(plan.worst_task_bytes <= direct);
+        for stage in &plan.stages {
+            prop_assert!(rask_array::rechunk_plan::task_input_bytes(a.chunks().per_axis(), stage, 8) <= plan.worst_task_bytes);
+            prop_assert!(rask_array::rechunk_plan::task_input_bytes(stage, &refit, 8) <= plan.worst_task_bytes);
+        }
     }
 
     #[test]

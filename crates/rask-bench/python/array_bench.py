@@ -148,6 +148,17 @@ def numpy_steps(images, size, scale):
     emit("numpy", "memory_bandwidth", seconds, float(total), sum_gb_per_s=elements * 8 / seconds / 1e9)
 
 
+def graph_steps():
+    # The same graphs as local_bench.py's build/lower scenarios (which this reuses): ones(10**6)
+    # in 1,000 chunks, then 100 times x + 1; built, then optimized and materialized.
+    from local_bench import build_add_100x1000, lower_add_100x1000
+
+    tasks, seconds = build_add_100x1000(15)
+    emit("dask", "build_elementwise_100x1000", seconds, tasks)
+    tasks, seconds = lower_add_100x1000(5)
+    emit("dask", "lower_elementwise_100x1000", seconds, tasks)
+
+
 def main():
     global REPEAT
     parser = argparse.ArgumentParser()
@@ -161,6 +172,7 @@ def main():
     for engine in args.engines.split(","):
         if engine == "dask":
             dask_steps(args.images, args.size, args.scale)
+            graph_steps()
         elif engine == "numpy":
             numpy_steps(args.images, args.size, args.scale)
         else:

@@ -13,6 +13,8 @@
 //! before the stack steps; the other steps make their uniform random input inside the step, as
 //! the Dask script does. `memory_bandwidth` sums an in-memory buffer on all cores
 //! (`gb_per_s`) and rask's `sum` over the same bytes as an array (`sum_gb_per_s`).
+//! `build_elementwise_100x1000` and `lower_elementwise_100x1000` time graph building and
+//! lowering of 100 elementwise steps over 1,000 chunks (`result`: the task count).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -149,6 +151,30 @@ fn run_engine(engine: &str, args: &ArrayArgs) -> Result<()> {
     Ok(())
 }
 
+/// Graph building and lowering with the array API, as the issue asks: `ones(10⁶)` in 1,000
+/// chunks, then 100 times `x + 1` — built (symbolic, nothing materialized), then lowered
+/// (culled, fused into one task per chunk, ordered) for every chunk. The lowered graph is run
+/// and checked.
+fn graph_steps() -> Result<()> {
+    fn build() -> Result<Array<f64>> {
+        let mut x = rask::array::ones::<f64>(&[1_000_000], [1000])?;
+        for _ in 0..100 {
+            x = &x + 1.0;
+        }
+        Ok(x)
+    }
+    let (seconds, x) = timed(build)?;
+    emit("rask", "build_elementwise_100x1000", seconds, &json!(x.graph_ref().num_tasks()));
+    let keys = x.block_keys();
+    let (seconds, lowered) = timed(|| {
+        Ok(rask::optimize::prepare(x.graph_ref(), &keys, &rask::Optimizations::default())?)
+    })?;
+    let total = x.sum(Axes::all())?.compute()?[[]];
+    anyhow::ensure!(total == 101.0 * 1e6, "lower_elementwise_100x1000: sum {total}");
+    emit("rask", "lower_elementwise_100x1000", seconds, &json!(lowered.len()));
+    Ok(())
+}
+
 /// A sum over a buffer with all cores, eight accumulators per thread: the memory bandwidth a
 /// reduction can reach here.
 fn bandwidth_sum(data: &[f64]) -> f64 {
@@ -200,6 +226,7 @@ pub fn run(args: &ArrayArgs) -> Result<()> {
                 rask::set_default_scheduler(None);
                 run_engine("rask", args)?;
                 memory_bandwidth(args)?;
+                graph_steps()?;
             }
             "rask-cluster" => {
                 let program = std::env::current_exe()?;

@@ -193,6 +193,14 @@ impl LocalCluster {
         }
     }
 
+    /// The process ids of the running worker processes (none for an in-process cluster).
+    pub fn worker_pids(&self) -> Vec<u32> {
+        match &self.backing {
+            Backing::Processes { workers, .. } => workers.iter().flatten().map(Child::id).collect(),
+            Backing::InProcess { .. } => Vec::new(),
+        }
+    }
+
     /// A client connected to this cluster.
     pub fn client(&self) -> Result<Client> {
         Client::connect(&self.address)

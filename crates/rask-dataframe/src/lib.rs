@@ -28,6 +28,7 @@
 //!   registered by name, and partitions travel as Arrow IPC.
 //! * Polars is pinned to one exact version and called only from [`polars_adapter`].
 
+pub mod arrays;
 pub mod datasets;
 pub mod error;
 pub mod frame;
@@ -43,6 +44,7 @@ pub mod reduction;
 pub mod tasks;
 mod typecheck;
 
+pub use arrays::from_array;
 pub use error::{ColumnMismatch, Error, Result};
 pub use frame::{DataFrame, Divisions};
 pub use groupby::{agg, Agg, AggKind, CumKind, GroupBy};

@@ -122,3 +122,76 @@ fn scans_selections_overlaps_and_files_run_on_worker_processes() {
         rask::set_default_scheduler(None);
     });
 }
+
+/// The peak resident memory of a process (`VmHWM`), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in /proc status");
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+#[test]
+fn an_all_to_all_rechunk_of_twice_the_workers_memory_spills_and_stays_exact() {
+    within(400, || {
+        const LIMIT: u64 = 128 << 20;
+        let local_directory = tempfile::tempdir().unwrap();
+        let cluster = LocalCluster::processes_with_args(
+            env!("CARGO_BIN_EXE_rask"),
+            2,
+            1,
+            &["--dashboard-address", "none"],
+            &[
+                "--memory-limit",
+                "128MiB",
+                "--local-directory",
+                local_directory.path().to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+        let client = cluster.client().unwrap();
+        // 512 images of 1000×1000 bytes (512 MB: twice the two workers' 256 MiB), one chunk
+        // per image, rechunked into per-pixel series with tasks of at most 16 MiB of input.
+        let images =
+            rask::array::random::integers::<u8>(0, 256, &[512, 1000, 1000], [1, 1000, 1000], 11)
+                .unwrap();
+        let series = images.rechunk_bounded([512, 10, 10], 16 << 20).unwrap();
+        assert!(
+            series.graph_ref().num_tasks()
+                > images.graph_ref().num_tasks() + series.chunks().count(),
+            "an intermediate stage"
+        );
+        let expected =
+            images.sum(Axes::all()).unwrap().compute_with(&LocalScheduler::new()).unwrap();
+        let column = images
+            .slice(&[Index::Full, Index::At(123), Index::At(457)])
+            .unwrap()
+            .compute_with(&LocalScheduler::new())
+            .unwrap();
+        client.set_as_default();
+        let persisted = series.persist().unwrap();
+        persisted.wait().unwrap();
+        let total = persisted.sum(Axes::all()).unwrap().compute().unwrap();
+        let pixel = persisted
+            .slice(&[Index::Full, Index::At(123), Index::At(457)])
+            .unwrap()
+            .compute()
+            .unwrap();
+        rask::set_default_scheduler(None);
+        assert_eq!(total, expected);
+        assert_eq!(pixel, column);
+        // It did not fit: the workers spilled, and neither went past its limit.
+        let spilled = std::fs::read_dir(local_directory.path()).unwrap().flatten().any(|d| {
+            d.file_name().to_string_lossy().starts_with("rask-spill-")
+                && std::fs::read_dir(d.path()).map(|mut f| f.next().is_some()).unwrap_or(false)
+        });
+        assert!(spilled, "spill files under the local directory");
+        for pid in cluster.worker_pids() {
+            let peak = peak_rss(pid);
+            assert!(
+                peak <= LIMIT,
+                "worker {pid} peaked at {peak} bytes, over its limit of {LIMIT}"
+            );
+        }
+    });
+}

@@ -215,7 +215,7 @@ impl<T: Element + ElementOwned> Array<T> {
             t.str(self.name.as_str()).str(&path);
         });
         let identity: Vec<AxisMap> = (0..self.ndim()).map(|a| AxisMap::Out(a as u8)).collect();
-        let writes = Array::<T>::blockwise_layer(
+        let writes = Array::<T>::partial_layer(
             name,
             typed_fn::<T>("rask_array::zarr_write"),
             vec![

@@ -401,6 +401,18 @@ pub fn column_f64(frame: &PlFrame, column: &str) -> Result<Vec<f64>> {
     Ok(values.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
+/// The columns of a frame as one row-major `f64` matrix (rows × columns; nulls as NaN, as in
+/// a float column of pandas).
+pub fn numeric_matrix(frame: &PlFrame, columns: &[String]) -> Result<Vec<f64>> {
+    let values = columns.iter().map(|c| column_f64(frame, c)).collect::<Result<Vec<Vec<f64>>>>()?;
+    let rows = height(frame);
+    let mut out = Vec::with_capacity(rows * columns.len());
+    for r in 0..rows {
+        out.extend(values.iter().map(|column| column[r]));
+    }
+    Ok(out)
+}
+
 /// A frame from `f64` columns.
 pub fn frame_f64(columns: Vec<(String, Vec<f64>)>) -> Result<PlFrame> {
     let columns = columns
