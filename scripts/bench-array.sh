@@ -17,6 +17,8 @@ out="docs/results/array-$(date -u +%Y-%m-%d-%H%M).jsonl"
 {
   echo "{\"machine\":\"$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -m)\",\"date\":\"$(date -u +%Y-%m-%dT%H:%MZ)\",\"images\":$images,\"size\":$size}"
   "$CARGO_TARGET_DIR/release/rask-bench" array --json --images "$images" --size "$size" --workers 2 --repeat "$repeat"
+  # The all-to-all rechunk of twice a 2-worker cluster's memory (128 MiB per worker), spilling.
+  "$CARGO_TARGET_DIR/release/rask-bench" array --json --spill-limit-mib 128
   "$venv/bin/python" crates/rask-bench/python/array_bench.py --engines dask --images "$images" --size "$size" --repeat "$repeat"
   OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
     "$venv/bin/python" crates/rask-bench/python/array_bench.py --engines numpy --images "$images" --size "$size" --repeat "$repeat"

@@ -88,7 +88,11 @@ pub(crate) fn apply<T: Element>(array: Array<T>) -> Array<T> {
             * size_of::<T>(),
         tasks: array.graph_ref().num_tasks(),
     };
-    let compute = hooks.iter().fold(false, |any, hook| hook(&info) == HookAction::Compute || any);
+    // Every hook sees the array (no short circuit), and any of them may ask to compute it.
+    let mut compute = false;
+    for hook in &hooks {
+        compute |= hook(&info) == HookAction::Compute;
+    }
     if !compute {
         return array;
     }

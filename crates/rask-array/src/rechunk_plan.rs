@@ -180,7 +180,7 @@ mod tests {
         assert!(task_input_bytes(&old, middle, 1) <= limit);
         assert!(task_input_bytes(middle, &new, 1) <= limit);
         // Within the bound already: no intermediate.
-        assert!(plan_fits_directly(&old, &vec![vec![20; 20], vec![1000], vec![1000]]));
+        assert!(plan_fits_directly(&old, &[vec![20; 20], vec![1000], vec![1000]]));
     }
 
     fn plan_fits_directly(old: &[Vec<usize>], new: &[Vec<usize>]) -> bool {

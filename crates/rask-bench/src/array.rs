@@ -53,6 +53,10 @@ pub struct ArrayArgs {
     /// Runs of each step; the median time is reported.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
+    /// Instead of the steps: the all-to-all rechunk of an array twice the memory of a 2-worker
+    /// cluster whose workers have this limit in MiB (`rechunk_spill`).
+    #[arg(long)]
+    spill_limit_mib: Option<u64>,
 }
 
 fn emit(engine: &str, scenario: &str, seconds: f64, result: &serde_json::Value) {
@@ -216,9 +220,81 @@ fn memory_bandwidth(args: &ArrayArgs) -> Result<()> {
     Ok(())
 }
 
+/// The peak resident memory of a process (`VmHWM`), in bytes.
+fn peak_rss(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .ok_or_else(|| anyhow::anyhow!("no VmHWM in /proc/{pid}/status"))?;
+    let kib: u64 = line.split_whitespace().nth(1).unwrap_or("0").parse()?;
+    Ok(kib * 1024)
+}
+
+/// `rechunk_spill`: images (one chunk each) of twice the two workers' memory, rechunked into
+/// per-pixel series with tasks of at most a sixteenth of a worker's limit, persisted (so the
+/// result must spill), summed and one pixel's series read; both checked against the local
+/// scheduler. Reports the workers' peak resident memory against their limit.
+fn rechunk_spill(limit_mib: u64) -> Result<()> {
+    let limit = limit_mib << 20;
+    let directory = tempfile::tempdir()?;
+    let program = std::env::current_exe()?;
+    let cluster = LocalCluster::processes_with_args(
+        &program,
+        2,
+        1,
+        &["--dashboard-address", "none"],
+        &[
+            "--memory-limit",
+            &format!("{limit_mib}MiB"),
+            "--local-directory",
+            directory.path().to_str().unwrap_or("."),
+        ],
+    )?;
+    let client = cluster.client()?;
+    let images = (4 * limit / 1_000_000) as usize;
+    let stack =
+        rask::array::random::integers::<u8>(0, 256, &[images, 1000, 1000], [1, 1000, 1000], 11)?;
+    let series = stack.rechunk_bounded([images, 10, 10], (limit / 16) as usize)?;
+    let pixel = [Index::Full, Index::At(123), Index::At(457)];
+    let local = rask::LocalScheduler::new();
+    let expected =
+        (stack.sum(Axes::all())?.compute_with(&local)?, stack.slice(&pixel)?.compute_with(&local)?);
+    rask::set_default_scheduler(Some(Arc::new(client)));
+    let started = Instant::now();
+    let persisted = series.persist()?;
+    persisted.wait()?;
+    let total = persisted.sum(Axes::all())?.compute()?;
+    let seconds = started.elapsed().as_secs_f64();
+    let column = persisted.slice(&pixel)?.compute()?;
+    rask::set_default_scheduler(None);
+    let exact = total == expected.0 && column == expected.1;
+    let spill_files = walk_files(directory.path());
+    let peaks = cluster.worker_pids().into_iter().map(peak_rss).collect::<Result<Vec<u64>>>()?;
+    println!(
+        "{}",
+        json!({"bench": "array", "engine": "rask-cluster", "scenario": "rechunk_spill", "seconds": seconds,
+               "array_bytes": stack.nbytes(), "memory_limit": limit, "peak_rss": peaks,
+               "under_limit": peaks.iter().all(|&p| p <= limit), "spill_files": spill_files,
+               "tasks": series.graph_ref().num_tasks(), "exact": exact})
+    );
+    anyhow::ensure!(exact, "rechunk_spill: the result differs from the local scheduler's");
+    Ok(())
+}
+
+/// Files under a directory, recursively.
+fn walk_files(path: &std::path::Path) -> usize {
+    std::fs::read_dir(path).map_or(0, |entries| {
+        entries.flatten().map(|e| if e.path().is_dir() { walk_files(&e.path()) } else { 1 }).sum()
+    })
+}
+
 /// Runs the engines asked for.
 pub fn run(args: &ArrayArgs) -> Result<()> {
     set_repeat(args.repeat);
+    if let Some(limit) = args.spill_limit_mib {
+        return rechunk_spill(limit);
+    }
     let started = Instant::now();
     for engine in &args.engines {
         match engine.as_str() {
