@@ -1,5 +1,6 @@
-//! Decompositions and solvers of `f64` matrices: tall-and-skinny QR and SVD (TSQR), `lstsq`,
-//! `solve`, `inv`, `cholesky`, and `norm`, with `faer` kernels per block.
+//! Decompositions and solvers of `f64` matrices: tall-and-skinny QR and SVD (TSQR), the
+//! randomized `svd_compressed` of any matrix, `lstsq`, `solve`, `inv`, `cholesky`, and `norm`,
+//! with `faer` kernels per block.
 //!
 //! **TSQR** (Benson, Gleich and Demmel; Dask's `tsqr`) takes a matrix cut into row chunks with
 //! its columns in one chunk: each row block is factored on its own (`A_i = Q1_i R1_i`), the
@@ -265,6 +266,48 @@ impl Array<f64> {
         let s = single(Step::S, "svd-s", Chunks(vec![vec![k]]));
         let vt = single(Step::Vt, "svd-vt", Chunks(vec![vec![k], vec![cols]]));
         Ok((u, s, vt))
+    }
+
+    /// The first `k` singular triplets of any matrix, randomized (Halko, Martinsson and Tropp;
+    /// Dask's `svd_compressed`): the range of `self` is sampled with a seeded Gaussian matrix
+    /// of `k` columns, sharpened by `power_iterations` rounds of `Aᵀ`/`A` products (each
+    /// re-orthonormalized by TSQR), and the SVD of the small projection `Qᵀ A` gives
+    /// `U = Q·U_b`, `S`, `Vᵀ`. Exact for matrices of rank at most `k`; otherwise an
+    /// approximation whose error falls with the power iterations. Every step is a chunked
+    /// product or a TSQR: the matrix is never gathered.
+    pub fn svd_compressed(
+        &self,
+        k: usize,
+        power_iterations: usize,
+        seed: u64,
+    ) -> Result<(Array<f64>, Array<f64>, Array<f64>)> {
+        let shape = self.shape();
+        let [m, n] = shape[..] else {
+            return Err(Error::Invalid(format!(
+                "svd_compressed takes a matrix, not an array of shape {shape:?}"
+            )));
+        };
+        if k == 0 || k > m.min(n) {
+            return Err(Error::Invalid(format!(
+                "svd_compressed with k = {k} of a {m}×{n} matrix: k must be between 1 and {}",
+                m.min(n)
+            )));
+        }
+        let columns = self.chunks.per_axis()[1].clone();
+        let omega =
+            crate::creation::random::normal(0.0, 1.0, &[n, k], vec![columns, vec![k]], seed)?;
+        let mut sample = self.matmul(&omega)?; // (m, k), row chunks of self
+        for _ in 0..power_iterations {
+            let (q, _) = sample.qr()?;
+            let (z, _) = self.t().matmul(&q)?.qr()?; // (n, k)
+            sample = self.matmul(&z)?;
+        }
+        let (q, _) = sample.qr()?; // (m, k)
+        let projected = q.t().matmul(self)?; // (k, n)
+                                             // projectedᵀ = V S U_bᵀ, so self ≈ Q · projected = (Q U_b) S Vᵀ.
+        let (v, singular, u_bt) = projected.t().svd()?;
+        let u = q.matmul(&u_bt.t())?;
+        Ok((u, singular, v.t()))
     }
 
     /// The least-squares solution of `self · x ≈ b` for a tall-and-skinny `self` of full

@@ -106,3 +106,29 @@ fn norm_is_the_square_root_of_the_sum_of_squares() {
     let expected = a.iter().map(|v| v * v).sum::<f64>().sqrt();
     assert!((got.iter().next().unwrap() - expected).abs() < 1e-12);
 }
+
+#[test]
+fn svd_compressed_recovers_a_low_rank_matrix() {
+    // Rank 4: A = L · R, cut into 30×10 blocks (neither tall-and-skinny nor one column chunk).
+    let a = matrix(120, 4, 1).dot(&matrix(4, 40, 2));
+    let x = from_ndarray(&a, [30, 10]).unwrap();
+    let (u, s, vt) = x.svd_compressed(4, 1, 7).unwrap();
+    assert_eq!((u.shape(), s.shape(), vt.shape()), (vec![120, 4], vec![4], vec![4, 40]));
+    let (u, s, vt) = (two(u.compute().unwrap()), s.compute().unwrap(), two(vt.compute().unwrap()));
+    let s_row = s
+        .view()
+        .into_dimensionality::<ndarray::Ix1>()
+        .unwrap()
+        .insert_axis(ndarray::Axis(0))
+        .to_owned();
+    let scaled: Array2<f64> = &u * &s_row;
+    assert!(max_diff(&scaled.dot(&vt), &a) < 1e-9, "U S Vᵀ = A for a rank-4 matrix");
+    assert!(max_diff(&u.t().dot(&u), &Array2::eye(4)) < 1e-9, "orthonormal U");
+    // The singular values are the exact ones (TSQR's SVD of the whole, tall matrix).
+    let exact = x.rechunk([30, 40]).unwrap().svd().unwrap().1.compute().unwrap();
+    for i in 0..4 {
+        assert!((s[i] - exact[i]).abs() < 1e-9 * exact[0], "{s} vs {exact}");
+    }
+    let err = x.svd_compressed(0, 0, 1).unwrap_err().to_string();
+    assert!(err.contains("k = 0") && err.contains("between 1 and 40"), "{err}");
+}
