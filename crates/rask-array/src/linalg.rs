@@ -10,7 +10,7 @@
 
 use ndarray::{Ix2, IxDyn};
 use rask_core::{
-    AxisMap, BlockArg, BlockGrid, Blockwise, Graph, Key, Layer, TaskError, TaskResult,
+    AxisMap, BlockArg, BlockGrid, Blockwise, Graph, Key, Layer, LayerKind, TaskError, TaskResult,
     TreeReduction, Value,
 };
 
@@ -106,11 +106,22 @@ impl<T: MatMul> Array<T> {
         let products = layer_name("matmul-block", |t| {
             t.str(self.name.as_str()).str(other.name.as_str());
         });
+        // `y.t() @ x` reads `y`'s blocks and multiplies their transposed views: no copies.
+        let (left, pair) = match transposed_source(self) {
+            Some(source) => (
+                BlockArg::Aligned(source, vec![AxisMap::Out(2), AxisMap::Out(0)]),
+                "rask_array::matmul_pair_tn",
+            ),
+            None => (
+                BlockArg::Aligned(self.name.clone(), vec![AxisMap::Out(0), AxisMap::Out(2)]),
+                "rask_array::matmul_pair",
+            ),
+        };
         let op = Blockwise::new(
             BlockGrid::of(&[grid[0], grid[1], inner]),
-            typed_fn::<T>("rask_array::matmul_pair"),
+            typed_fn::<T>(pair),
             vec![
-                BlockArg::Aligned(self.name.clone(), vec![AxisMap::Out(0), AxisMap::Out(2)]),
+                left,
                 BlockArg::Aligned(other.name.clone(), vec![AxisMap::Out(2), AxisMap::Out(1)]),
             ],
         );
@@ -191,7 +202,26 @@ fn transpose_chunk<T: Element>(args: &[Value]) -> TaskResult {
 crate::for_each_element!(register_typed, "rask_array::transpose_chunk", transpose_chunk);
 rask_core::register_type!(Vec<usize>);
 
-fn matmul_pair<T: MatMul>(args: &[Value]) -> TaskResult {
+/// The source of `x` when `x` is the transpose of a matrix (`y.t()`), whose blocks a product
+/// can read as transposed views instead of the transpose layer's copies.
+fn transposed_source<T: Element>(x: &Array<T>) -> Option<rask_core::Name> {
+    let [layer] = x.graph.heads() else { return None };
+    let LayerKind::Blockwise(op) = layer.kind() else { return None };
+    if !op.func.name().starts_with("rask_array::transpose_chunk::") {
+        return None;
+    }
+    match op.args.first() {
+        Some(BlockArg::Aligned(source, map)) if map[..] == [AxisMap::Out(1), AxisMap::Out(0)] => {
+            Some(source.clone())
+        }
+        _ => None,
+    }
+}
+
+/// The left and right matrix blocks of a block-product task.
+fn matrix_pair<T: MatMul>(
+    args: &[Value],
+) -> std::result::Result<(ndarray::ArrayView2<'_, T>, ndarray::ArrayView2<'_, T>), TaskError> {
     let block =
         |i: usize, side: &str| -> std::result::Result<ndarray::ArrayView2<'_, T>, TaskError> {
             let value =
@@ -200,7 +230,17 @@ fn matmul_pair<T: MatMul>(args: &[Value]) -> TaskResult {
                 .view()
                 .into_dimensionality::<Ix2>()?)
         };
-    let (left, right) = (block(0, "left")?, block(1, "right")?);
+    Ok((block(0, "left")?, block(1, "right")?))
+}
+
+/// A block product whose left block is read transposed (`aᵀ · b`).
+fn matmul_pair_tn<T: MatMul>(args: &[Value]) -> TaskResult {
+    let (left, right) = matrix_pair::<T>(args)?;
+    Ok(chunk_value::<T>(left.t().dot(&right).into_dyn()))
+}
+
+fn matmul_pair<T: MatMul>(args: &[Value]) -> TaskResult {
+    let (left, right) = matrix_pair::<T>(args)?;
     Ok(chunk_value::<T>(left.dot(&right).into_dyn()))
 }
 
@@ -221,6 +261,7 @@ fn sum_blocks<T: MatMul>(args: &[Value]) -> TaskResult {
 macro_rules! register_matmul {
     ($($t:ty, $d:literal);*) => {$(
         register_typed!($t, $d, "rask_array::matmul_pair", matmul_pair);
+        register_typed!($t, $d, "rask_array::matmul_pair_tn", matmul_pair_tn);
         register_typed!($t, $d, "rask_array::sum_blocks", sum_blocks);
     )*};
 }

@@ -21,8 +21,9 @@ const MAGIC: [u8; 4] = *b"RASK";
 /// Data frames above this size are candidates for compression.
 const COMPRESS_ABOVE: usize = 64 * 1024;
 
-/// How long the peer has to send its hello.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the peer has to send its hello (long enough for a worker busy spilling: see
+/// `data::CONNECT_TIMEOUT`).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What can go wrong on a connection.
 #[derive(Debug, thiserror::Error)]

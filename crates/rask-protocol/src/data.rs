@@ -33,8 +33,11 @@ pub struct Fetched {
 /// Idle connections kept per peer.
 const IDLE_PER_PEER: usize = 4;
 
-/// How long connecting to a peer may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting to a peer (and its handshake) may take. Generous: a worker's one async
+/// thread also writes and reads its spilled results, and on a loaded machine a worker deep in
+/// spilling has taken more than 10 s to accept (the dashboard's spill test, 2026-12-02); a peer
+/// that is gone refuses at once instead.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connections to workers' data servers, reused between requests. Use one pool per tokio
 /// runtime (its connections belong to that runtime).
