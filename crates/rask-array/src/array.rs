@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn, Slice};
 use rask_core::{
-    registry, BlockArg, BlockGrid, Blockwise, Collection, Graph, Key, Layer, Name, Optimizations,
-    TaskFn, Tokenizer, Value,
+    registry, AxisMap, BlockArg, BlockGrid, Blockwise, Collection, Graph, Key, Layer, Name,
+    Optimizations, TaskFn, Tokenizer, Value,
 };
 
 use crate::chunks::Chunks;
@@ -83,6 +83,24 @@ impl<T: Element> Array<T> {
         chunks: Chunks,
     ) -> Self {
         crate::hooks::apply(Array::partial_layer(name, func, args, inputs, chunks))
+    }
+
+    /// A step inside an operation run on every chunk: `func(chunk, spec, block number)` over
+    /// this array's grid (reduction partials, per-chunk top-k, writes). The hooks do not see
+    /// it, and its chunks describe its grid only.
+    pub(crate) fn per_chunk<U: Element>(&self, name: Name, func: TaskFn, spec: Value) -> Array<U> {
+        let identity: Vec<AxisMap> = (0..self.ndim()).map(|a| AxisMap::Out(a as u8)).collect();
+        Array::partial_layer(
+            name,
+            func,
+            vec![
+                BlockArg::Aligned(self.name.clone(), identity),
+                BlockArg::Value(spec),
+                BlockArg::PartIndex,
+            ],
+            &[&self.graph],
+            (*self.chunks).clone(),
+        )
     }
 
     /// A blockwise layer that is a step inside an operation (per-chunk partials, writes), not

@@ -11,7 +11,7 @@
 
 use ndarray::{ArrayD, IxDyn};
 use rask_core::partitioned::TreeReduction;
-use rask_core::{AxisMap, BlockArg, Graph, Key, Layer, TaskError, TaskResult, Value};
+use rask_core::{Graph, Key, Layer, TaskError, TaskResult, Value};
 
 use crate::array::{chunk_arg, layer_name, spec_arg, typed_fn, Array};
 use crate::chunks::Chunks;
@@ -83,14 +83,10 @@ impl<T: Real> Array<T> {
                 t.u64(e.to_bits());
             });
         });
-        let identity: Vec<AxisMap> = (0..self.ndim()).map(|a| AxisMap::Out(a as u8)).collect();
-        let edges_value = Value::serde(edges.clone());
-        let partial = Array::<i64>::partial_layer(
+        let partial: Array<i64> = self.per_chunk(
             partial_name.clone(),
             typed_fn::<T>("rask_array::histogram_chunk"),
-            vec![BlockArg::Aligned(self.name.clone(), identity), BlockArg::Value(edges_value)],
-            &[&self.graph],
-            (*self.chunks).clone(),
+            Value::serde(edges.clone()),
         );
         let name = layer_name("histogram", |t| {
             t.str(partial_name.as_str());

@@ -12,9 +12,7 @@
 //! Inside a chunk the folding kernels of [`crate::fold`] do the work.
 
 use ndarray::{ArrayD, IxDyn, Zip};
-use rask_core::{
-    AxisMap, BlockArg, BlockGrid, Graph, Key, Layer, TaskError, TaskResult, TreeReduction, Value,
-};
+use rask_core::{BlockGrid, Graph, Key, Layer, TaskError, TaskResult, TreeReduction, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::array::{chunk_arg, chunk_of, layer_name, spec_arg, typed_fn, Array};
@@ -189,17 +187,10 @@ impl<T: Element> Array<T> {
         let partial_name = layer_name("reduce-partial", |t| {
             t.str(self.name.as_str()).bytes(&spec_bytes);
         });
-        let identity: Vec<AxisMap> = (0..self.ndim()).map(|a| AxisMap::Out(a as u8)).collect();
-        let partial = Array::<T>::partial_layer(
+        let partial: Array<T> = self.per_chunk(
             partial_name.clone(),
             typed_fn::<T>("rask_array::reduce_partial"),
-            vec![
-                BlockArg::Aligned(self.name.clone(), identity),
-                BlockArg::Value(spec_value.clone()),
-                BlockArg::PartIndex,
-            ],
-            &[&self.graph],
-            (*self.chunks).clone(),
+            spec_value.clone(),
         );
         // The output grid: reduced axes collapse to one block (kept or dropped).
         let in_grid = self.chunks.grid();

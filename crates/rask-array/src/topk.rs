@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 
 use ndarray::{ArrayD, Axis, IxDyn};
 use rask_core::partitioned::TreeReduction;
-use rask_core::{AxisMap, BlockArg, BlockGrid, Graph, Key, Layer, TaskError, TaskResult, Value};
+use rask_core::{BlockGrid, Graph, Key, Layer, TaskError, TaskResult, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::array::{chunk_arg, layer_name, spec_arg, typed_fn, Array};
@@ -77,17 +77,10 @@ impl<T: Real> Array<T> {
         let partial_name = layer_name("topk-partial", |t| {
             t.str(self.name.as_str()).u64(k as u64).u64(axis as u64);
         });
-        let identity: Vec<AxisMap> = (0..self.ndim()).map(|a| AxisMap::Out(a as u8)).collect();
-        let partial = Array::<T>::partial_layer(
+        let partial: Array<T> = self.per_chunk(
             partial_name.clone(),
             typed_fn::<T>("rask_array::topk_partial"),
-            vec![
-                BlockArg::Aligned(self.name.clone(), identity),
-                BlockArg::Value(spec_value.clone()),
-                BlockArg::PartIndex,
-            ],
-            &[&self.graph],
-            (*self.chunks).clone(),
+            spec_value.clone(),
         );
         let name = layer_name(if positions { "argtopk" } else { "topk" }, |t| {
             t.str(partial_name.as_str()).u64(u64::from(positions));

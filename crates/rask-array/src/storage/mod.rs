@@ -21,6 +21,28 @@ use crate::array::{layer_name, plain_fn, Array};
 use crate::element::Element;
 use crate::error::{Error, Result};
 
+/// A lazy array of a file: one `func(block number, spec)` task per chunk, named after the path,
+/// the type and the spec (the same file read the same way is the same layer).
+pub(crate) fn read_layer<T: Element, S: serde::Serialize + Send + Sync + 'static>(
+    prefix: &str,
+    path: &str,
+    func: rask_core::TaskFn,
+    spec: S,
+    chunks: crate::chunks::Chunks,
+) -> Array<T> {
+    let spec_bytes = rask_core::value::encode_serde(&spec).unwrap_or_default();
+    let name = layer_name(prefix, |t| {
+        t.str(path).str(T::DTYPE).bytes(&spec_bytes);
+    });
+    Array::blockwise_layer(
+        name,
+        func,
+        vec![rask_core::BlockArg::PartIndex, rask_core::BlockArg::Value(Value::serde(spec))],
+        &[],
+        chunks,
+    )
+}
+
 /// Computes a layer of per-chunk write tasks (each returning the bytes it wrote) and returns
 /// the total: one task reads every write's count, so nothing is gathered but numbers.
 pub(crate) fn run_writes<T: Element>(writes: &Array<T>, what: &str) -> Result<u64> {

@@ -14,10 +14,10 @@ use std::os::unix::fs::FileExt;
 use ndarray::{ArrayD, IxDyn, Slice};
 use ndarray_npy::npy::header::{Header, Layout};
 use ndarray_npy::{ReadableElement, WritableElement};
-use rask_core::{AxisMap, BlockArg, BlockGrid, TaskError, TaskResult, Value};
+use rask_core::{BlockGrid, TaskError, TaskResult, Value};
 use serde::{Deserialize, Serialize};
 
-use super::{run_writes, storage_error};
+use super::{read_layer, run_writes, storage_error};
 use crate::array::{chunk_arg, layer_name, spec_arg, typed_fn, Array};
 use crate::chunks::{ChunkSpec, Chunks};
 use crate::element::{chunk_value, Element};
@@ -69,18 +69,7 @@ pub fn from_npy<T: Element + ReadableElement>(
     let shape = header.shape.clone();
     let chunks = chunks.into().resolve(&shape, size_of::<T>())?;
     let spec = NpySpec { path: path.clone(), shape, chunks: chunks.clone() };
-    let name = layer_name("from-npy", |t| {
-        t.str(&path)
-            .str(T::DTYPE)
-            .bytes(&rask_core::value::encode_serde(&spec).unwrap_or_default());
-    });
-    Ok(Array::blockwise_layer(
-        name,
-        typed_fn::<T>("rask_array::npy_read"),
-        vec![BlockArg::PartIndex, BlockArg::Value(Value::serde(spec))],
-        &[],
-        chunks,
-    ))
+    Ok(read_layer("from-npy", &path, typed_fn::<T>("rask_array::npy_read"), spec, chunks))
 }
 
 /// Where a chunk lies: per axis its start and length.
@@ -154,17 +143,10 @@ impl<T: Element + WritableElement> Array<T> {
         let name = layer_name("to-npy", |t| {
             t.str(self.name.as_str()).str(&path);
         });
-        let identity: Vec<AxisMap> = (0..self.ndim()).map(|a| AxisMap::Out(a as u8)).collect();
-        let writes = Array::<T>::partial_layer(
+        let writes: Array<T> = self.per_chunk(
             name,
             typed_fn::<T>("rask_array::npy_write"),
-            vec![
-                BlockArg::Aligned(self.name.clone(), identity),
-                BlockArg::Value(Value::serde((spec, offset))),
-                BlockArg::PartIndex,
-            ],
-            &[&self.graph],
-            (*self.chunks).clone(),
+            Value::serde((spec, offset)),
         );
         run_writes(&writes, &path)
     }

@@ -13,12 +13,12 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use ndarray::ArrayD;
-use rask_core::{AxisMap, BlockArg, BlockGrid, TaskError, TaskResult, Value};
+use rask_core::{BlockGrid, TaskError, TaskResult, Value};
 use serde::{Deserialize, Serialize};
 use zarrs::array::{data_type, ArrayBuilder, DataType, ElementOwned};
 use zarrs::filesystem::FilesystemStore;
 
-use super::{run_writes, storage_error};
+use super::{read_layer, run_writes, storage_error};
 use crate::array::{chunk_arg, layer_name, spec_arg, typed_fn, Array};
 use crate::chunks::{ChunkSpec, Chunks};
 use crate::element::{chunk_value, Element};
@@ -124,18 +124,7 @@ pub fn from_zarr<T: Element + ElementOwned>(
         None => Chunks::new(&shape, stored_chunks(&array).map_err(|r| storage_error(&path, r))?)?,
     };
     let spec = ZarrSpec { path: path.clone(), chunks: chunks.clone() };
-    let name = layer_name("from-zarr", |t| {
-        t.str(&path)
-            .str(T::DTYPE)
-            .bytes(&rask_core::value::encode_serde(&spec).unwrap_or_default());
-    });
-    Ok(Array::blockwise_layer(
-        name,
-        typed_fn::<T>("rask_array::zarr_read"),
-        vec![BlockArg::PartIndex, BlockArg::Value(Value::serde(spec))],
-        &[],
-        chunks,
-    ))
+    Ok(read_layer("from-zarr", &path, typed_fn::<T>("rask_array::zarr_read"), spec, chunks))
 }
 
 /// The ranges of block `part`.
@@ -214,18 +203,8 @@ impl<T: Element + ElementOwned> Array<T> {
         let name = layer_name("to-zarr", |t| {
             t.str(self.name.as_str()).str(&path);
         });
-        let identity: Vec<AxisMap> = (0..self.ndim()).map(|a| AxisMap::Out(a as u8)).collect();
-        let writes = Array::<T>::partial_layer(
-            name,
-            typed_fn::<T>("rask_array::zarr_write"),
-            vec![
-                BlockArg::Aligned(self.name.clone(), identity),
-                BlockArg::Value(Value::serde(spec)),
-                BlockArg::PartIndex,
-            ],
-            &[&self.graph],
-            (*self.chunks).clone(),
-        );
+        let writes: Array<T> =
+            self.per_chunk(name, typed_fn::<T>("rask_array::zarr_write"), Value::serde(spec));
         run_writes(&writes, &path)
     }
 }
@@ -240,7 +219,7 @@ fn zarr_write<T: Element + ElementOwned>(args: &[Value]) -> TaskResult {
         return Ok(Value::serde(0u64));
     }
     array
-        .store_array_subset(&ranges.as_slice(), chunk.clone())
+        .store_array_subset(&ranges.as_slice(), chunk)
         .map_err(|e| TaskError::msg(format!("{}: writing {ranges:?}: {e}", spec.path)))?;
     Ok(Value::serde((chunk.len() * size_of::<T>()) as u64))
 }
