@@ -52,6 +52,7 @@ pub mod reduce;
 pub mod select;
 pub mod shape;
 pub mod slicing;
+pub mod sparse;
 pub mod storage;
 pub mod topk;
 
@@ -72,6 +73,9 @@ pub use reduce::Axes;
 pub use select::Selected;
 pub use shape::{block, concatenate, stack};
 pub use slicing::Index;
+pub use sparse::{SparseArray, SparseOp};
+/// The sparse matrix crate of [`SparseArray`]'s chunks (`sprs::CsMat`), at the version rask-array uses.
+pub use sprs;
 pub use storage::npy::from_npy;
 pub use storage::zarr::{from_zarr, ZarrCompression};
 
@@ -87,4 +91,5 @@ pub mod prelude {
 pub mod __private {
     pub use ndarray::ArrayD;
     pub use rask_core::{register_function, TaskError, TaskResult, Value};
+    pub use sprs::CsMat;
 }

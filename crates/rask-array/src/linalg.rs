@@ -10,8 +10,8 @@
 
 use ndarray::{Ix2, IxDyn};
 use rask_core::{
-    AxisMap, BlockArg, BlockGrid, Blockwise, Graph, Key, Layer, LayerKind, TaskError, TaskResult,
-    TreeReduction, Value,
+    AxisMap, BlockArg, BlockGrid, Blockwise, Graph, Key, Layer, LayerKind, Name, TaskError, TaskFn,
+    TaskResult, TreeReduction, Value,
 };
 
 use crate::array::{chunk_arg, chunk_of, layer_name, spec_arg, typed_fn, Array};
@@ -98,14 +98,6 @@ impl<T: MatMul> Array<T> {
                 other.chunks.per_axis()[1].clone(),
             ])?
         };
-        let chunks =
-            Chunks(vec![self.chunks.per_axis()[0].clone(), other.chunks.per_axis()[1].clone()]);
-        let grid = chunks.grid();
-        let inner = self.chunks.per_axis()[1].len() as u32;
-        // One task per block product (i, k, j), in parallel; then a sum over j per (i, k).
-        let products = layer_name("matmul-block", |t| {
-            t.str(self.name.as_str()).str(other.name.as_str());
-        });
         // `y.t() @ x` reads `y`'s blocks and multiplies their transposed views: no copies.
         let (left, pair) = match transposed_source(self) {
             Some(source) => (
@@ -117,35 +109,17 @@ impl<T: MatMul> Array<T> {
                 "rask_array::matmul_pair",
             ),
         };
-        let op = Blockwise::new(
-            BlockGrid::of(&[grid[0], grid[1], inner]),
-            typed_fn::<T>(pair),
-            vec![
-                left,
-                BlockArg::Aligned(other.name.clone(), vec![AxisMap::Out(2), AxisMap::Out(1)]),
-            ],
-        );
-        let products_graph =
-            Graph::from_layer(Layer::blockwise(products.clone(), op, &[&self.graph, &other.graph]));
-        let name = layer_name("matmul", |t| {
-            t.str(products.as_str());
-        });
-        let sum = typed_fn::<T>("rask_array::sum_blocks");
-        let tree = TreeReduction {
-            combine_prefix: "matmul-sum".into(),
-            combine: sum.clone(),
-            finish: sum,
-            args: Vec::new(),
-            split_every: 8,
+        let product = BlockProduct {
+            left,
+            left_graph: &self.graph,
+            rows: &self.chunks.per_axis()[0],
+            inner: self.chunks.per_axis()[1].len() as u32,
+            right: &other.name,
+            right_graph: &other.graph,
+            cols: &other.chunks.per_axis()[1],
         };
-        let mut tasks = Vec::new();
-        for i in 0..grid[0] {
-            for k in 0..grid[1] {
-                let leaves = (0..inner).map(|j| Key::block(products.clone(), &[i, k, j])).collect();
-                tasks.extend(tree.tasks(leaves, Key::block(name.clone(), &[i, k])));
-            }
-        }
-        let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &[&products_graph]));
+        let (graph, name, chunks) =
+            product.build(typed_fn::<T>(pair), typed_fn::<T>("rask_array::sum_blocks"));
         Ok(Array::from_graph(graph, name, chunks))
     }
 
@@ -191,6 +165,69 @@ impl<T: MatMul> Array<T> {
     /// The same as [`Array::matmul`] for 2-d arrays.
     pub fn dot(&self, other: &Array<T>) -> Result<Array<T>> {
         self.matmul(other)
+    }
+}
+
+/// The plan of every matrix product, dense and sparse: one task per block product
+/// `left(i, j) · right(j, k)` over the `(i, k, j)` grid (in parallel), then a tree summing
+/// the products over `j` for each output block `(i, k)`.
+pub(crate) struct BlockProduct<'a> {
+    /// The left operand, aligned so its block `(i, j)` is read at grid index `(i, _, j)`.
+    pub left: BlockArg,
+    pub left_graph: &'a Graph,
+    /// The left operand's row chunks (the result's).
+    pub rows: &'a [usize],
+    /// The number of blocks along the contracted axis.
+    pub inner: u32,
+    /// The right operand, whose row chunks are the left's column chunks.
+    pub right: &'a Name,
+    pub right_graph: &'a Graph,
+    /// The right operand's column chunks (the result's).
+    pub cols: &'a [usize],
+}
+
+impl BlockProduct<'_> {
+    /// The product's graph, layer name and chunks: `pair` multiplies two blocks, `sum` adds a
+    /// list of block products.
+    pub(crate) fn build(self, pair: TaskFn, sum: TaskFn) -> (Graph, Name, Chunks) {
+        let chunks = Chunks(vec![self.rows.to_vec(), self.cols.to_vec()]);
+        let grid = chunks.grid();
+        let products = layer_name("matmul-block", |t| {
+            t.str(pair.name()).str(&format!("{:?}", self.left)).str(self.right.as_str());
+        });
+        let op = Blockwise::new(
+            BlockGrid::of(&[grid[0], grid[1], self.inner]),
+            pair,
+            vec![
+                self.left,
+                BlockArg::Aligned(self.right.clone(), vec![AxisMap::Out(2), AxisMap::Out(1)]),
+            ],
+        );
+        let products_graph = Graph::from_layer(Layer::blockwise(
+            products.clone(),
+            op,
+            &[self.left_graph, self.right_graph],
+        ));
+        let name = layer_name("matmul", |t| {
+            t.str(products.as_str());
+        });
+        let tree = TreeReduction {
+            combine_prefix: "matmul-sum".into(),
+            combine: sum.clone(),
+            finish: sum,
+            args: Vec::new(),
+            split_every: 8,
+        };
+        let mut tasks = Vec::new();
+        for i in 0..grid[0] {
+            for k in 0..grid[1] {
+                let leaves =
+                    (0..self.inner).map(|j| Key::block(products.clone(), &[i, k, j])).collect();
+                tasks.extend(tree.tasks(leaves, Key::block(name.clone(), &[i, k])));
+            }
+        }
+        let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &[&products_graph]));
+        (graph, name, chunks)
     }
 }
 

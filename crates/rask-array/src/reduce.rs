@@ -49,7 +49,7 @@ impl Axes {
         self
     }
 
-    fn resolve(&self, ndim: usize) -> Result<Vec<usize>> {
+    pub(crate) fn resolve(&self, ndim: usize) -> Result<Vec<usize>> {
         let mut axes = match &self.axes {
             None => (0..ndim).collect(),
             Some(axes) => axes

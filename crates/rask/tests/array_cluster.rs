@@ -83,6 +83,12 @@ fn scans_selections_overlaps_and_files_run_on_worker_processes() {
                 .unwrap();
         let diagonal = rask::array::diag(&x, 2).unwrap();
         let selected = x.select(&x.compare_scalar(CompareOp::Gt, 1.0)).unwrap();
+        // Sparse chunks travel as raw CSR bytes: elementwise steps, sums and products.
+        let small = x.abs().compare_scalar(CompareOp::Lt, 1.0);
+        let sparse = x.mask_assign(&small, 0.0).unwrap().to_sparse().unwrap();
+        let sparse_gram = sparse.t().matmul_sparse(&(&(&sparse * 2.0) + &sparse)).unwrap();
+        let sparse_dense = sparse.matmul(&x.t()).unwrap();
+        let sparse_sums = sparse.sum(0).unwrap();
 
         let local = LocalScheduler::new();
         let expected = (
@@ -90,6 +96,7 @@ fn scans_selections_overlaps_and_files_run_on_worker_processes() {
             (&arg_top, &counts, &diagonal).compute_with(&local).unwrap(),
             aligned.compute_with(&local).unwrap(),
             selected.compute_with(&local).unwrap(),
+            (&sparse_gram, &sparse_dense, &sparse_sums).compute_with(&local).unwrap(),
         );
         let cluster = LocalCluster::processes(env!("CARGO_BIN_EXE_rask"), 2, 1).unwrap();
         let client = cluster.client().unwrap();
@@ -98,11 +105,18 @@ fn scans_selections_overlaps_and_files_run_on_worker_processes() {
             (&arg_top, &counts, &diagonal).compute_with(&client).unwrap(),
             aligned.compute_with(&client).unwrap(),
             selected.compute_with(&client).unwrap(),
+            (&sparse_gram, &sparse_dense, &sparse_sums).compute_with(&client).unwrap(),
         );
         assert_eq!(expected.0, on_cluster.0);
         assert_eq!(expected.1, on_cluster.1);
         assert_eq!(expected.2, on_cluster.2);
         assert_eq!(expected.3, on_cluster.3);
+        assert_eq!(expected.4, on_cluster.4);
+        let masked = x.mask_assign(&small, 0.0).unwrap().compute_with(&local).unwrap();
+        let masked = masked.into_dimensionality::<ndarray::Ix2>().unwrap();
+        let gram = masked.t().dot(&(&masked * 3.0));
+        let got = expected.4 .0.to_dense();
+        assert!(got.iter().zip(gram.iter()).all(|(a, b)| (a - b).abs() < 1e-9), "{got} vs {gram}");
         let whole = x.compute_with(&local).unwrap();
         assert_eq!(expected.0 .3, whole);
         assert_eq!(expected.2, whole);
