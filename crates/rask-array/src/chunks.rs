@@ -247,9 +247,57 @@ impl Chunks {
     }
 }
 
+/// The lengths of one axis made even, as Dask's `rechunk(..., balance=True)` does: a last
+/// chunk of at most half the largest is folded into the others (one chunk fewer), and of the
+/// regular chunkings with that many chunks (one length, then the remainder) the one whose
+/// largest and smallest chunks differ least is taken — or, where no regular chunking has
+/// exactly that many, the one with the fewest chunks fewer. `[30, 30, 30, 10]` becomes
+/// `[34, 34, 32]`.
+pub fn balance_lengths(lengths: &[usize]) -> Vec<usize> {
+    let total: usize = lengths.iter().sum();
+    let (Some(&smallest), Some(&largest)) = (lengths.iter().min(), lengths.iter().max()) else {
+        return lengths.to_vec();
+    };
+    if total == 0 || lengths.len() < 2 {
+        return lengths.to_vec();
+    }
+    let mut count = lengths.len();
+    if smallest * 2 <= largest {
+        count -= 1;
+    }
+    let regular = |length: usize| -> Vec<usize> {
+        let mut out = vec![length; total / length];
+        if total % length != 0 {
+            out.push(total % length);
+        }
+        out
+    };
+    let mut sorted = lengths.to_vec();
+    sorted.sort_unstable();
+    let median = sorted[sorted.len() / 2].max(1);
+    let spread = median / 2;
+    ((median - spread).max(1)..=median + spread)
+        .map(regular)
+        .filter(|c| c.len() <= count)
+        .min_by_key(|c| (count - c.len(), c.iter().max().unwrap_or(&0) - c.iter().min().unwrap_or(&0)))
+        .unwrap_or_else(|| lengths.to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn balancing_folds_a_small_last_chunk_into_even_ones() {
+        assert_eq!(balance_lengths(&[30, 30, 30, 10]), [34, 34, 32]);
+        assert_eq!(balance_lengths(&[4, 4, 4, 4, 4, 4, 4, 1]), [5, 5, 5, 5, 5, 4]);
+        assert_eq!(balance_lengths(&[5, 5, 5]), [5, 5, 5]);
+        assert_eq!(balance_lengths(&[7]), [7]);
+        assert_eq!(balance_lengths(&[0]), [0]);
+        let balanced = balance_lengths(&[100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 3]);
+        assert_eq!((balanced.len(), balanced.iter().sum::<usize>()), (10, 1003));
+        assert!(balanced.iter().max().unwrap() - balanced.iter().min().unwrap() <= 10);
+    }
 
     #[test]
     fn regular_chunks_end_with_the_remainder() {

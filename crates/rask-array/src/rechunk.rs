@@ -91,6 +91,16 @@ impl<T: Element> Array<T> {
         self.rechunk_bounded(chunks, DEFAULT_TASK_INPUT_BYTES)
     }
 
+    /// [`Array::rechunk`] to chunks made even first (Dask's `balance=True`): along each axis a
+    /// small last chunk is folded into the others, `[30, 30, 30, 10]` → `[34, 34, 32]` (see
+    /// [`crate::chunks::balance_lengths`]).
+    pub fn rechunk_balanced(&self, chunks: impl Into<ChunkSpec>) -> Result<Array<T>> {
+        let wanted = chunks.into().resolve(&self.shape(), size_of::<T>())?;
+        let balanced: Vec<Vec<usize>> =
+            wanted.per_axis().iter().map(|lengths| crate::chunks::balance_lengths(lengths)).collect();
+        self.rechunk(balanced)
+    }
+
     /// [`Array::rechunk`] with tasks holding at most `task_input_bytes` of input chunks: an
     /// all-to-all rechunk past the bound goes through an intermediate chunking (see
     /// [`crate::rechunk_plan`]); if no plan fits, the one with the smallest tasks, and a

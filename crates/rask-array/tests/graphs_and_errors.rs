@@ -124,3 +124,11 @@ fn matmul_of_mismatched_shapes_names_both() {
     let err = a.matmul(&a).unwrap_err().to_string();
     assert!(err.contains("[3, 4]") && err.contains("(4)") && err.contains("(3)"), "{err}");
 }
+
+#[test]
+fn a_balanced_rechunk_folds_the_small_last_chunk_and_keeps_the_values() {
+    let x = rask_array::random::random(&[100, 7], [10, 7], 5).unwrap();
+    let balanced = x.rechunk_balanced([30, 7]).unwrap();
+    assert_eq!(balanced.chunks().per_axis(), [vec![34, 34, 32], vec![7]]);
+    assert_eq!(balanced.compute().unwrap(), x.compute().unwrap());
+}
