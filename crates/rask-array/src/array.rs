@@ -25,6 +25,8 @@ pub struct Array<T: Element> {
     pub(crate) graph: Graph,
     pub(crate) name: Name,
     pub(crate) chunks: Arc<Chunks>,
+    /// The elementwise step that made the array, when a slice can move in front of it.
+    pub(crate) step: Option<Arc<crate::pushdown::Step>>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -34,6 +36,7 @@ impl<T: Element> Clone for Array<T> {
             graph: self.graph.clone(),
             name: self.name.clone(),
             chunks: self.chunks.clone(),
+            step: self.step.clone(),
             _type: PhantomData,
         }
     }
@@ -70,8 +73,8 @@ impl<T: Element> Array<T> {
     }
 
     /// An array the hooks do not see: a persisted one, or an operation's internal layer.
-    fn unhooked(graph: Graph, name: Name, chunks: Arc<Chunks>) -> Self {
-        Array { graph, name, chunks, _type: PhantomData }
+    pub(crate) fn unhooked(graph: Graph, name: Name, chunks: Arc<Chunks>) -> Self {
+        Array { graph, name, chunks, step: None, _type: PhantomData }
     }
 
     /// A blockwise layer over `inputs` with `chunks` as its output's chunks.

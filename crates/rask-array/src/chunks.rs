@@ -279,7 +279,9 @@ pub fn balance_lengths(lengths: &[usize]) -> Vec<usize> {
     ((median - spread).max(1)..=median + spread)
         .map(regular)
         .filter(|c| c.len() <= count)
-        .min_by_key(|c| (count - c.len(), c.iter().max().unwrap_or(&0) - c.iter().min().unwrap_or(&0)))
+        .min_by_key(|c| {
+            (count - c.len(), c.iter().max().unwrap_or(&0) - c.iter().min().unwrap_or(&0))
+        })
         .unwrap_or_else(|| lengths.to_vec())
 }
 

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::array::{chunk_arg, layer_name, spec_arg, typed_fn, Array};
 use crate::element::{chunk_value, Element};
-use crate::elementwise::unary;
+use crate::elementwise::chunkwise;
 use crate::error::Result;
 use crate::number::Number;
 
@@ -68,7 +68,7 @@ where
         let axis = self.axis(axis)?;
         let spec = ScanSpec { scan, axis };
         let local: Array<T::Acc> =
-            unary(self, "scan-chunk", typed_fn::<T>("rask_array::scan_chunk"), spec);
+            chunkwise(self, "scan-chunk", typed_fn::<T>("rask_array::scan_chunk"), spec);
         let grid = self.chunks.grid();
         if grid[axis] <= 1 {
             return Ok(local);

@@ -12,7 +12,7 @@
 //! return the error instead.
 
 use ndarray::{ArrayD, IxDyn, Zip};
-use rask_core::{AxisMap, BlockArg, Graph, Name, TaskError, TaskFn, TaskResult, Value};
+use rask_core::{AxisMap, BlockArg, Graph, TaskError, TaskFn, TaskResult, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::array::{chunk_arg, layer_name, task_arg, typed_fn, Array};
@@ -20,6 +20,7 @@ use crate::chunks::Chunks;
 use crate::element::{cast, chunk_value, Element, Scalar};
 use crate::error::{Error, Result};
 use crate::number::{Float, Magnitude, Number, Real};
+use crate::pushdown::{step_if_movable, ErasedArray};
 
 /// Arithmetic between two operands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -114,15 +115,9 @@ rask_core::register_type!((Scalar, BinaryOp, bool));
 rask_core::register_type!((CompareOp, Scalar));
 rask_core::register_type!((Scalar, Scalar));
 
-/// An operand as an elementwise layer sees it: a layer of chunks and their grid.
-struct Operand {
-    graph: Graph,
-    name: Name,
-}
-
 impl<T: Element> Array<T> {
-    fn operand(&self) -> Operand {
-        Operand { graph: self.graph.clone(), name: self.name.clone() }
+    fn operand(&self) -> ErasedArray {
+        self.erased()
     }
 }
 
@@ -200,12 +195,40 @@ fn aligned<T: Element>(x: &Array<T>, wanted: &Option<Vec<Vec<usize>>>) -> Result
     }
 }
 
-/// An elementwise layer over aligned operands, with literal arguments after them.
-fn elementwise<U: Element>(
+/// An elementwise layer over aligned operands, with literal arguments after them. `maps`:
+/// how each operand's axes map to the output's (`None`: the same axes, as a slice moved in
+/// front of a step rebuilds it). A layer without broadcasting keeps its step, so that a later
+/// slice can move in front of it ([`crate::pushdown`]).
+pub(crate) fn elementwise_layer<U: Element>(
     prefix: &str,
     func: TaskFn,
-    operands: &[Operand],
-    maps: &[Vec<AxisMap>],
+    operands: &[ErasedArray],
+    maps: Option<&[Vec<AxisMap>]>,
+    chunks: Chunks,
+    literals: Vec<Value>,
+    literal_bytes: &[u8],
+) -> Array<U> {
+    let identity: Vec<AxisMap> = (0..chunks.ndim()).map(|a| AxisMap::Out(a as u8)).collect();
+    let step = step_if_movable(
+        prefix,
+        &func,
+        operands,
+        maps.is_none_or(|maps| maps.iter().all(|m| *m == identity)),
+        &chunks,
+        &literals,
+        literal_bytes,
+    );
+    let mut array = function_layer(prefix, func, operands, maps, chunks, literals, literal_bytes);
+    array.step = step;
+    crate::hooks::apply(array)
+}
+
+/// The blockwise layer of [`elementwise_layer`], without the step and the hooks.
+fn function_layer<U: Element>(
+    prefix: &str,
+    func: TaskFn,
+    operands: &[ErasedArray],
+    maps: Option<&[Vec<AxisMap>]>,
     chunks: Chunks,
     literals: Vec<Value>,
     literal_bytes: &[u8],
@@ -217,14 +240,39 @@ fn elementwise<U: Element>(
         });
         t.bytes(literal_bytes);
     });
+    let identity: Vec<AxisMap> = (0..chunks.ndim()).map(|a| AxisMap::Out(a as u8)).collect();
     let mut args: Vec<BlockArg> = operands
         .iter()
-        .zip(maps)
-        .map(|(o, map)| BlockArg::Aligned(o.name.clone(), map.clone()))
+        .enumerate()
+        .map(|(i, o)| {
+            let map = maps.map_or_else(|| identity.clone(), |maps| maps[i].clone());
+            BlockArg::Aligned(o.name.clone(), map)
+        })
         .collect();
     args.extend(literals.into_iter().map(BlockArg::Value));
     let graphs: Vec<&Graph> = operands.iter().map(|o| &o.graph).collect();
-    Array::blockwise_layer(name, func, args, &graphs, chunks)
+    Array::partial_layer(name, func, args, &graphs, chunks)
+}
+
+/// A function of each whole chunk with the same chunks (a per-chunk scan): no slice moves in
+/// front of it, since its values depend on the rest of the chunk.
+pub(crate) fn chunkwise<T: Element, U: Element, L: Serialize + Send + Sync + 'static>(
+    x: &Array<T>,
+    prefix: &str,
+    func: TaskFn,
+    literal: L,
+) -> Array<U> {
+    let bytes = rask_core::value::encode_serde(&literal).unwrap_or_default();
+    let array = function_layer(
+        prefix,
+        func,
+        &[x.operand()],
+        None,
+        (*x.chunks).clone(),
+        vec![Value::serde(literal)],
+        &bytes,
+    );
+    crate::hooks::apply(array)
 }
 
 /// A one-operand layer with the same chunks.
@@ -235,12 +283,11 @@ pub(crate) fn unary<T: Element, U: Element, L: Serialize + Send + Sync + 'static
     literal: L,
 ) -> Array<U> {
     let bytes = rask_core::value::encode_serde(&literal).unwrap_or_default();
-    let identity: Vec<AxisMap> = (0..x.ndim()).map(|a| AxisMap::Out(a as u8)).collect();
-    elementwise(
+    elementwise_layer(
         prefix,
         func,
         &[x.operand()],
-        &[identity],
+        None,
         (*x.chunks).clone(),
         vec![Value::serde(literal)],
         &bytes,
@@ -257,11 +304,11 @@ fn two<A: Element, B: Element, U: Element, L: Serialize + Send + Sync + 'static>
     let plan = broadcast(&[&a.chunks, &b.chunks])?;
     let (a, b) = (aligned(a, &plan.rechunk[0])?, aligned(b, &plan.rechunk[1])?);
     let bytes = rask_core::value::encode_serde(&literal).unwrap_or_default();
-    Ok(elementwise(
+    Ok(elementwise_layer(
         prefix,
         func,
         &[a.operand(), b.operand()],
-        &plan.maps,
+        Some(&plan.maps),
         plan.chunks,
         vec![Value::serde(literal)],
         &bytes,
@@ -524,11 +571,11 @@ pub fn where_<T: Element>(condition: &Array<bool>, a: &Array<T>, b: &Array<T>) -
     let plan = broadcast(&[&condition.chunks, &a.chunks, &b.chunks])?;
     let condition = aligned(condition, &plan.rechunk[0])?;
     let (a, b) = (aligned(a, &plan.rechunk[1])?, aligned(b, &plan.rechunk[2])?);
-    Ok(elementwise(
+    Ok(elementwise_layer(
         "where",
         typed_fn::<T>("rask_array::where"),
         &[condition.operand(), a.operand(), b.operand()],
-        &plan.maps,
+        Some(&plan.maps),
         plan.chunks,
         Vec::new(),
         &[],
@@ -542,11 +589,11 @@ impl<T: Element> Array<T> {
         let mask = aligned(mask, &plan.rechunk[0])?;
         let x = aligned(self, &plan.rechunk[1])?;
         let bytes = rask_core::value::encode_serde(&value.to_scalar()).unwrap_or_default();
-        Ok(elementwise(
+        Ok(elementwise_layer(
             "mask-assign",
             typed_fn::<T>("rask_array::mask_assign"),
             &[mask.operand(), x.operand()],
-            &plan.maps,
+            Some(&plan.maps),
             plan.chunks,
             vec![Value::serde(value.to_scalar())],
             &bytes,

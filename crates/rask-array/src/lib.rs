@@ -46,6 +46,7 @@ mod moments;
 pub mod number;
 pub mod overlap;
 pub mod pad;
+mod pushdown;
 pub mod rechunk;
 pub mod rechunk_plan;
 pub mod reduce;

@@ -96,8 +96,11 @@ impl<T: Element> Array<T> {
     /// [`crate::chunks::balance_lengths`]).
     pub fn rechunk_balanced(&self, chunks: impl Into<ChunkSpec>) -> Result<Array<T>> {
         let wanted = chunks.into().resolve(&self.shape(), size_of::<T>())?;
-        let balanced: Vec<Vec<usize>> =
-            wanted.per_axis().iter().map(|lengths| crate::chunks::balance_lengths(lengths)).collect();
+        let balanced: Vec<Vec<usize>> = wanted
+            .per_axis()
+            .iter()
+            .map(|lengths| crate::chunks::balance_lengths(lengths))
+            .collect();
         self.rechunk(balanced)
     }
 

@@ -161,6 +161,10 @@ fn group_by_chunk(offsets: &[usize], positions: &[usize], step: i64) -> Vec<(u32
 impl<T: Element> Array<T> {
     /// `x[index]`: one [`Index`] per axis from the first (missing trailing axes are whole).
     pub fn slice(&self, index: &[Index]) -> Result<Array<T>> {
+        // `(x + 1).slice(s)` is `x.slice(s) + 1`: the arithmetic runs on the kept elements only.
+        if let Some(moved) = crate::pushdown::moved_slice(self, index) {
+            return moved;
+        }
         let shape = self.shape();
         let consumed = index.iter().filter(|i| **i != Index::NewAxis).count();
         if consumed > shape.len() {

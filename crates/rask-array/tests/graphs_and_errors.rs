@@ -132,3 +132,52 @@ fn a_balanced_rechunk_folds_the_small_last_chunk_and_keeps_the_values() {
     assert_eq!(balanced.chunks().per_axis(), [vec![34, 34, 32], vec![7]]);
     assert_eq!(balanced.compute().unwrap(), x.compute().unwrap());
 }
+
+/// The grids of the layers of `x`'s graph named `prefix-…`.
+fn step_grids<T: rask_array::Element>(x: &Array<T>, prefix: &str) -> Vec<Vec<u32>> {
+    x.graph_ref()
+        .layers()
+        .iter()
+        .filter(|layer| layer.name().prefix() == prefix)
+        .filter_map(|layer| match layer.kind() {
+            rask_core::LayerKind::Blockwise(op) => Some(op.grid.dims().to_vec()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_slice_moves_in_front_of_elementwise_work_but_not_of_scans() {
+    let x = rask_array::random::random(&[200, 300], [50, 100], 4).unwrap();
+    let y = &(&x + 1.0).sqrt() * 2.0;
+    let index = [Index::slice(Some(190), Some(3), -7), Index::At(-5)];
+    let corner = y.slice(&index).unwrap();
+    // The result is the last step itself, rebuilt over the sliced input: the arithmetic runs on
+    // the 27 kept elements (in 4 pieces), not on the four 50×100 chunks they come from.
+    assert_eq!(corner.name().prefix(), "scalar");
+    assert_eq!(corner.numblocks(), [4]);
+    assert_eq!(step_grids(&corner, "scalar"), [vec![4], vec![4]], "`+ 1` and `* 2` on the slice");
+    assert_eq!(step_grids(&corner, "float"), [vec![4]], "sqrt on the slice");
+    assert_eq!(step_grids(&y, "float"), [vec![4, 3]]);
+    let whole = x.compute().unwrap();
+    let whole = whole.into_dimensionality::<ndarray::Ix2>().unwrap();
+    // Rows 190, 183, ..., 8 (Python's 190:3:-7) of column 295.
+    let rows: Vec<usize> = (0..27).map(|i| 190 - 7 * i).collect();
+    let want: ndarray::ArrayD<f64> =
+        ndarray::Array1::from_iter(rows.iter().map(|&r| (whole[[r, 295]] + 1.0).sqrt() * 2.0))
+            .into_dyn();
+    assert_eq!(corner.shape(), [want.len()]);
+    assert_eq!(corner.compute().unwrap(), want);
+    // A scan depends on the whole chunk: the slice stays after it.
+    let scanned = x.cumsum(1).unwrap().slice(&[Index::At(7)]).unwrap();
+    assert_ne!(scanned.name().prefix(), "scan-chunk");
+    let mut row = whole.row(7).to_owned();
+    row.accumulate_axis_inplace(ndarray::Axis(0), |&prev, cur| *cur += prev);
+    let got = scanned.compute().unwrap();
+    assert!(got.iter().zip(row.iter()).all(|(a, b)| (a - b).abs() < 1e-9));
+    // Broadcast operands: correct, and computed before the slice.
+    let column =
+        rask_array::from_ndarray(&ndarray::Array2::<f64>::ones((200, 1)), [50, 1]).unwrap();
+    let shifted = (&x + &column).slice(&[Index::At(3)]).unwrap();
+    assert_eq!(shifted.compute().unwrap(), whole.row(3).mapv(|v| v + 1.0).into_dyn());
+}

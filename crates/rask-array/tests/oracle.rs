@@ -208,6 +208,15 @@ proptest! {
         };
         let got = a.slice(&[Index::slice(start, stop, step)]).unwrap().compute().unwrap();
         prop_assert_eq!(got, x.select(Axis(0), &positions));
+        // The same slice moved in front of an elementwise chain (and an integer index after it).
+        let chain = &(&(&a * 2.0) + &a).abs() - 1.0;
+        let moved = chain.slice(&[Index::slice(start, stop, step)]).unwrap();
+        let want = x.select(Axis(0), &positions).mapv(|v| (v * 2.0 + v).abs() - 1.0);
+        prop_assert_eq!(moved.compute().unwrap(), want.clone());
+        if shape.len() > 1 && shape[1] > 0 {
+            let twice = moved.slice(&[Index::Full, Index::At(-1)]).unwrap().compute().unwrap();
+            prop_assert_eq!(twice, want.index_axis(Axis(1), shape[1] - 1).to_owned());
+        }
         // An integer index drops the axis; out of range is an error naming the axis.
         let p = if at < 0 { at + n } else { at };
         if p >= 0 && p < n {
