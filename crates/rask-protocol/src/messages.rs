@@ -408,6 +408,18 @@ pub enum WorkerToScheduler {
     },
 }
 
+/// Where the input of a task is, for the worker that runs the task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputLocation {
+    /// The input's key.
+    pub key: Key,
+    /// The data addresses of the workers that hold it, the first one to ask first.
+    pub holders: Vec<String>,
+    /// Its size in memory as its holder reported it: what fetching it brings in, so the worker
+    /// can keep its incoming transfers under a bound.
+    pub nbytes: u64,
+}
+
 /// What the scheduler tells a worker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum SchedulerToWorker {
@@ -420,8 +432,8 @@ pub enum SchedulerToWorker {
     Compute {
         /// The task.
         task: std::sync::Arc<WireTask>,
-        /// For each dependency not on this worker: who holds it.
-        who_has: Vec<(Key, Vec<String>)>,
+        /// For each dependency not on this worker: who holds it, and how large it is.
+        who_has: Vec<InputLocation>,
     },
     /// Drop these results (and forget these tasks, if queued).
     Free {

@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use rask_core::{Key, TaskError, TaskFailure, WireTask};
 use rask_protocol::messages::{
-    ClientId, RecordKind, Reply, Request, SchedulerToClient, SchedulerToWorker, SpillDirection,
-    TaskTiming, WorkerId, WorkerInfo, WorkerMemory,
+    ClientId, InputLocation, RecordKind, Reply, Request, SchedulerToClient, SchedulerToWorker,
+    SpillDirection, TaskTiming, WorkerId, WorkerInfo, WorkerMemory,
 };
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
@@ -1726,7 +1726,7 @@ impl SchedulerState {
     fn assign(&mut self, id: TaskId, worker: WorkerId, out: &mut Vec<Command>) {
         let expected = self.expected_duration(id);
         let task = self.t(id);
-        let who_has: Vec<(Key, Vec<String>)> = task
+        let who_has: Vec<InputLocation> = task
             .deps
             .iter()
             .map(|&d| self.t(d))
@@ -1738,7 +1738,7 @@ impl SchedulerState {
                     .filter_map(|w| self.workers.get(w))
                     .map(|w| w.address.clone())
                     .collect();
-                (dep.key.clone(), holders)
+                InputLocation { key: dep.key.clone(), holders, nbytes: dep.nbytes }
             })
             .collect();
         let spec = task.spec.clone().expect("queued tasks have a spec");

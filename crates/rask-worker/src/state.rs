@@ -1,7 +1,11 @@
 //! The worker as a pure state machine: events in, commands out, no I/O.
 //!
 //! A task arrives with the addresses of the workers that hold its inputs. Inputs already here
-//! are used in place; the others are fetched, grouped by holder, several holders at once. A
+//! are used in place; the others are queued per holder, most urgent task first, and fetched in
+//! batches with a bound on what is on its way: at most [`MAX_FETCHES_IN_FLIGHT`] requests and,
+//! with a memory limit, a tenth of it in bytes (Dask's `transfer_incoming_count_limit` and
+//! `memory.transfer`) — a worker handed hundreds of tasks must not pull all their inputs at once,
+//! faster than it can spill them. A paused worker fetches only when it has nothing else to do. A
 //! task whose inputs are all here waits in a priority queue for one of `nthreads` execution
 //! slots. A holder that does not answer or lacks a value is dropped from the list and the next
 //! one is tried; when none is left the scheduler is told (`MissingData`) and reschedules.
@@ -25,7 +29,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use rask_core::{Key, Task, TaskFailure, Value, WireTask};
-use rask_protocol::messages::{TaskTiming, WorkerMemory, WorkerToScheduler};
+use rask_protocol::messages::{InputLocation, TaskTiming, WorkerMemory, WorkerToScheduler};
 use rustc_hash::{FxHashMap, FxHashSet};
 use tracing::{info, warn};
 
@@ -45,6 +49,15 @@ pub struct MemoryLimits {
     /// Above this fraction the worker starts a task only when none is running.
     pub pause: f64,
 }
+
+/// At most this many fetch requests are on their way at once.
+pub const MAX_FETCHES_IN_FLIGHT: usize = 4;
+
+/// One fetch request asks for at most this many bytes (unless one value is larger).
+pub const MAX_FETCH_BYTES: u64 = 50 << 20;
+
+/// With a memory limit, at most this fraction of it is on its way from peers at once.
+pub const FETCH_FRACTION: f64 = 0.1;
 
 /// How fast unmanaged memory that stopped growing stops counting (halves every 5 s). Short,
 /// because any new growth counts again at once (the next measurement, 200 ms later); long
@@ -109,8 +122,8 @@ pub enum WorkerEvent {
     Compute {
         /// The task.
         task: WireTask,
-        /// Holders of inputs not on this worker.
-        who_has: Vec<(Key, Vec<String>)>,
+        /// Holders (and sizes) of inputs not on this worker.
+        who_has: Vec<InputLocation>,
     },
     /// The scheduler frees results (or tasks not started).
     Free(Vec<Key>),
@@ -196,7 +209,18 @@ pub struct WorkerState {
     waiting_for: FxHashMap<Key, Vec<Key>>,
     /// Holders still to try, per input.
     holders: FxHashMap<Key, Vec<String>>,
+    /// Inputs queued or being fetched.
     fetching: FxHashSet<Key>,
+    /// Inputs to fetch, per holder to ask, most urgent (lowest task priority) first.
+    fetch_queue: FxHashMap<String, BinaryHeap<Reverse<(u32, u64, Key)>>>,
+    /// The priority and size of every queued input.
+    queued_inputs: FxHashMap<Key, (u32, u64)>,
+    /// The inputs of the requests on their way, and their sizes.
+    in_flight: FxHashMap<Key, u64>,
+    /// Requests on their way.
+    fetches_in_flight: usize,
+    /// Bytes on their way.
+    fetch_bytes_in_flight: u64,
     ready: BinaryHeap<Reverse<(u32, u64, Key)>>,
     sequence: u64,
     executing: FxHashSet<Key>,
@@ -237,6 +261,11 @@ impl WorkerState {
             waiting_for: FxHashMap::default(),
             holders: FxHashMap::default(),
             fetching: FxHashSet::default(),
+            fetch_queue: FxHashMap::default(),
+            queued_inputs: FxHashMap::default(),
+            in_flight: FxHashMap::default(),
+            fetches_in_flight: 0,
+            fetch_bytes_in_flight: 0,
             ready: BinaryHeap::new(),
             sequence: 0,
             executing: FxHashSet::default(),
@@ -387,12 +416,19 @@ impl WorkerState {
                 self.waiting_for.clear();
                 self.holders.clear();
                 self.ready.clear();
+                // Requests on their way still answer and are counted off then.
+                self.fetching.clear();
+                self.fetch_queue.clear();
+                self.queued_inputs.clear();
                 self.discard.extend(self.executing.iter().cloned());
             }
             WorkerEvent::Fetched { peer, values, missing } => {
+                self.fetches_in_flight = self.fetches_in_flight.saturating_sub(1);
                 for (key, value) in values {
+                    self.arrived_or_failed(&key);
                     self.fetching.remove(&key);
                     self.holders.remove(&key);
+                    self.queued_inputs.remove(&key);
                     if !self.needed.contains_key(&key) {
                         continue; // every task that wanted it left meanwhile
                     }
@@ -403,11 +439,14 @@ impl WorkerState {
                     self.input_arrived(&key);
                 }
                 for key in missing {
+                    self.arrived_or_failed(&key);
                     self.fetch_failed(&peer, key, out);
                 }
             }
             WorkerEvent::FetchFailed { peer, keys } => {
+                self.fetches_in_flight = self.fetches_in_flight.saturating_sub(1);
                 for key in keys {
+                    self.arrived_or_failed(&key);
                     self.fetch_failed(&peer, key, out);
                 }
             }
@@ -443,6 +482,7 @@ impl WorkerState {
             }
         }
         self.start_ready(out);
+        self.fetch_more(out);
         for SpillRecord { direction, values, bytes, timing } in self.data.take_records() {
             out.push(WorkerCommand::ToScheduler(WorkerToScheduler::Spilled {
                 direction,
@@ -460,7 +500,7 @@ impl WorkerState {
     fn compute(
         &mut self,
         wire: WireTask,
-        who_has: Vec<(Key, Vec<String>)>,
+        who_has: Vec<InputLocation>,
         out: &mut Vec<WorkerCommand>,
     ) {
         let task = match wire.decode() {
@@ -476,13 +516,14 @@ impl WorkerState {
                 return;
             }
         };
-        for (dep, holders) in who_has {
-            if !self.data.contains(&dep) {
-                self.holders.insert(dep, holders);
+        let mut sizes: FxHashMap<Key, u64> = FxHashMap::default();
+        for InputLocation { key, holders, nbytes } in who_has {
+            if !self.data.contains(&key) {
+                sizes.insert(key.clone(), nbytes);
+                self.holders.insert(key, holders);
             }
         }
         let mut missing = 0;
-        let mut to_fetch: FxHashMap<String, Vec<Key>> = FxHashMap::default();
         for dep in &wire.deps {
             if self.data.contains(dep) {
                 continue;
@@ -490,22 +531,17 @@ impl WorkerState {
             missing += 1;
             self.waiting_for.entry(dep.clone()).or_default().push(wire.key.clone());
             if self.fetching.insert(dep.clone()) {
-                match self.holders.get(dep).and_then(|h| h.first()) {
-                    Some(peer) => to_fetch.entry(peer.clone()).or_default().push(dep.clone()),
-                    None => {
-                        self.fetching.remove(dep);
-                        out.push(WorkerCommand::ToScheduler(WorkerToScheduler::MissingData {
-                            key: wire.key.clone(),
-                            dep: dep.clone(),
-                        }));
-                        self.forget_waiter(dep, &wire.key);
-                        return;
-                    }
+                let nbytes = sizes.get(dep).copied().unwrap_or(0);
+                if !self.queue_fetch(dep.clone(), wire.priority, nbytes) {
+                    self.fetching.remove(dep);
+                    out.push(WorkerCommand::ToScheduler(WorkerToScheduler::MissingData {
+                        key: wire.key.clone(),
+                        dep: dep.clone(),
+                    }));
+                    self.forget_waiter(dep, &wire.key);
+                    return;
                 }
             }
-        }
-        for (peer, keys) in to_fetch {
-            out.push(WorkerCommand::Fetch { peer, keys });
         }
         let key = wire.key.clone();
         for dep in &wire.deps {
@@ -552,10 +588,14 @@ impl WorkerState {
             holders.first().cloned()
         });
         match next {
-            Some(next) => out.push(WorkerCommand::Fetch { peer: next, keys: vec![key] }),
+            Some(_) => {
+                let (priority, nbytes) = self.queued_inputs.get(&key).copied().unwrap_or((0, 0));
+                self.queue_fetch(key, priority, nbytes);
+            }
             None => {
                 self.fetching.remove(&key);
                 self.holders.remove(&key);
+                self.queued_inputs.remove(&key);
                 for waiter in self.waiting_for.remove(&key).unwrap_or_default() {
                     if self.drop_pending(&waiter) {
                         out.push(WorkerCommand::ToScheduler(WorkerToScheduler::MissingData {
@@ -566,6 +606,94 @@ impl WorkerState {
                 }
             }
         }
+    }
+
+    /// Queues an input for its first holder; false if no holder is left.
+    fn queue_fetch(&mut self, key: Key, priority: u32, nbytes: u64) -> bool {
+        let Some(peer) = self.holders.get(&key).and_then(|h| h.first()).cloned() else {
+            return false;
+        };
+        self.sequence += 1;
+        self.queued_inputs.insert(key.clone(), (priority, nbytes));
+        self.fetch_queue.entry(peer).or_default().push(Reverse((priority, self.sequence, key)));
+        true
+    }
+
+    /// An input's request answered (with the value, without it, or not at all).
+    fn arrived_or_failed(&mut self, key: &Key) {
+        if let Some(nbytes) = self.in_flight.remove(key) {
+            self.fetch_bytes_in_flight = self.fetch_bytes_in_flight.saturating_sub(nbytes);
+        }
+    }
+
+    /// The bytes that may be on their way from peers at once.
+    fn fetch_bytes_limit(&self) -> u64 {
+        self.limits.map_or(u64::MAX, |l| l.bytes(FETCH_FRACTION).max(1))
+    }
+
+    /// Sends fetch requests while the bounds allow: a batch of the most urgent inputs of the
+    /// holder whose most urgent input comes first. The first request is always allowed (one
+    /// value larger than the bound must still come); a paused worker fetches only when it has
+    /// nothing to run and nothing on its way.
+    fn fetch_more(&mut self, out: &mut Vec<WorkerCommand>) {
+        while self.fetches_in_flight < MAX_FETCHES_IN_FLIGHT {
+            let idle = self.executing.is_empty() && self.ready.is_empty();
+            if self.paused && (self.fetches_in_flight > 0 || !idle) {
+                return;
+            }
+            let room = self.fetch_bytes_limit().saturating_sub(self.fetch_bytes_in_flight);
+            let first_request = self.fetches_in_flight == 0;
+            let Some(peer) = self
+                .fetch_queue
+                .iter()
+                .filter_map(|(peer, queue)| queue.peek().map(|Reverse((p, s, _))| (*p, *s, peer)))
+                .min()
+                .map(|(_, _, peer)| peer.clone())
+            else {
+                return;
+            };
+            let queue = self.fetch_queue.get_mut(&peer).expect("chosen among the queues");
+            let (mut keys, mut bytes) = (Vec::new(), 0u64);
+            while let Some(Reverse((_, _, key))) = queue.peek() {
+                if !self.needed.contains_key(key) || !self.fetching.contains(key) {
+                    // Every task that wanted it left (or it came meanwhile): nothing to fetch.
+                    let key = key.clone();
+                    queue.pop();
+                    if self.fetching.remove(&key) {
+                        self.holders.remove(&key);
+                        self.waiting_for.remove(&key);
+                    }
+                    self.queued_inputs.remove(&key);
+                    continue;
+                }
+                let nbytes = self.queued_inputs.get(key).map_or(0, |&(_, n)| n);
+                let fits = bytes + nbytes <= room.min(MAX_FETCH_BYTES);
+                if !fits && !(keys.is_empty() && first_request) {
+                    break;
+                }
+                let Some(Reverse((_, _, key))) = queue.pop() else { break };
+                bytes += nbytes;
+                self.in_flight.insert(key.clone(), nbytes);
+                keys.push(key);
+            }
+            if queue.is_empty() {
+                self.fetch_queue.remove(&peer);
+            }
+            if keys.is_empty() {
+                if self.fetch_queue.contains_key(&peer) {
+                    return; // the most urgent input does not fit now
+                }
+                continue;
+            }
+            self.fetches_in_flight += 1;
+            self.fetch_bytes_in_flight += bytes;
+            out.push(WorkerCommand::Fetch { peer, keys });
+        }
+    }
+
+    /// Inputs queued or on their way (for tests and the heartbeat's view).
+    pub fn fetches(&self) -> (usize, u64) {
+        (self.fetches_in_flight, self.fetch_bytes_in_flight)
     }
 
     fn start_ready(&mut self, out: &mut Vec<WorkerCommand>) {

@@ -4,7 +4,7 @@
 
 use rask_core::wire::{WireArg, WireOp};
 use rask_core::{Key, Value, WireTask, WireValue};
-use rask_protocol::messages::{SpillDirection, TaskTiming, WorkerToScheduler};
+use rask_protocol::messages::{InputLocation, SpillDirection, TaskTiming, WorkerToScheduler};
 use rask_worker::state::{MemoryLimits, WorkerCommand, WorkerEvent, WorkerState};
 use rask_worker::store::MemoryDisk;
 
@@ -23,6 +23,14 @@ fn identity_task(name: &str, deps: &[&str], priority: u32) -> WireTask {
         ops: vec![WireOp { func: "rask::identity".into(), args }],
         label: None,
         origins: vec![],
+    }
+}
+
+fn located(key: &str, holders: &[&str], nbytes: u64) -> InputLocation {
+    InputLocation {
+        key: Key::new(key),
+        holders: holders.iter().map(|h| h.to_string()).collect(),
+        nbytes,
     }
 }
 
@@ -46,9 +54,9 @@ fn executes(commands: &[WorkerCommand]) -> Vec<String> {
 fn inputs_are_fetched_grouped_by_holder_then_the_task_runs() {
     let mut state = WorkerState::new(1);
     let who_has = vec![
-        (Key::new("a"), vec!["peer-1".to_string()]),
-        (Key::new("b"), vec!["peer-1".to_string()]),
-        (Key::new("c"), vec!["peer-2".to_string()]),
+        located("a", &["peer-1"], 8),
+        located("b", &["peer-1"], 8),
+        located("c", &["peer-2"], 8),
     ];
     let out = run(
         &mut state,
@@ -81,7 +89,7 @@ fn inputs_are_fetched_grouped_by_holder_then_the_task_runs() {
 #[test]
 fn a_holder_that_fails_mid_transfer_is_skipped_and_with_none_left_the_scheduler_is_told() {
     let mut state = WorkerState::new(1);
-    let who_has = vec![(Key::new("a"), vec!["dying".to_string(), "backup".to_string()])];
+    let who_has = vec![located("a", &["dying", "backup"], 8)];
     let out =
         run(&mut state, WorkerEvent::Compute { task: identity_task("t", &["a"], 0), who_has });
     assert!(matches!(&out[..], [WorkerCommand::Fetch { peer, .. }] if peer == "dying"));
@@ -207,7 +215,7 @@ fn fetched_copies_are_dropped_once_no_task_here_needs_them_but_own_results_stay(
         },
     );
     // Two tasks read a value fetched from a peer, and the local result.
-    let who_has = vec![(Key::new("remote"), vec!["peer".to_string()])];
+    let who_has = vec![located("remote", &["peer"], 8)];
     run(
         &mut state,
         WorkerEvent::Compute {
@@ -431,4 +439,111 @@ fn results_are_spilled_before_the_limit_is_reached_not_after() {
         "{memory:?}, {} unmanaged, a {size}-byte result",
         state.unmanaged_bytes()
     );
+}
+
+fn fetched_keys(commands: &[WorkerCommand]) -> Vec<(String, Vec<String>)> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            WorkerCommand::Fetch { peer, keys } => {
+                Some((peer.clone(), keys.iter().map(|k| k.name().to_string()).collect()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn fetches_stay_under_the_request_and_byte_bounds_most_urgent_first() {
+    // A 100 MB limit: at most 10 MB on its way, in at most four requests.
+    let limits = MemoryLimits::new(100_000_000);
+    let mut state =
+        WorkerState::with_memory_limit(1, Some(limits), Box::new(MemoryDisk::default()));
+    let mut requested = Vec::new();
+    // Twenty tasks, each reading one 3 MB input from the same peer; priority 19 down to 0.
+    for i in 0..20 {
+        let input = format!("in-{i}");
+        let task = identity_task(&format!("t-{i}"), &[input.as_str()], 19 - i);
+        let who_has = vec![located(&input, &["peer"], 3_000_000)];
+        requested.extend(fetched_keys(&run(&mut state, WorkerEvent::Compute { task, who_has })));
+    }
+    // Requests went out while they fit: three of 3 MB (9 MB on their way); the rest waits.
+    let names = |requests: &[(String, Vec<String>)]| -> Vec<String> {
+        requests.iter().flat_map(|(_, keys)| keys.clone()).collect()
+    };
+    assert_eq!(names(&requested), ["in-0", "in-1", "in-2"]);
+    let in_flight = |state: &WorkerState| state.fetches();
+    assert_eq!(in_flight(&state), (3, 9_000_000));
+    // As values arrive, more is asked for: the most urgent (lowest priority) inputs first, and
+    // never more than 10 MB or four requests on their way. Tasks that become ready run and end.
+    let mut issued = names(&requested);
+    let mut outstanding: Vec<Vec<String>> = requested.into_iter().map(|(_, keys)| keys).collect();
+    while let Some(keys) = outstanding.pop() {
+        let values = keys.iter().map(|k| (Key::new(k.as_str()), Value::serde(1_i64))).collect();
+        let mut out =
+            run(&mut state, WorkerEvent::Fetched { peer: "peer".into(), values, missing: vec![] });
+        loop {
+            let (requests, bytes) = in_flight(&state);
+            assert!(requests <= 4 && bytes <= 10_000_000, "{requests} requests, {bytes} bytes");
+            let requests = fetched_keys(&out);
+            issued.extend(names(&requests));
+            outstanding.extend(requests.into_iter().map(|(_, keys)| keys));
+            let Some(key) = executes(&out).pop() else { break };
+            let result = Ok(Value::serde(1_i64));
+            let event = WorkerEvent::Executed {
+                key: Key::new(key.as_str()),
+                result,
+                timing: TaskTiming::lasting(1),
+            };
+            out = run(&mut state, event);
+        }
+    }
+    let expected: Vec<String> =
+        [0, 1, 2].into_iter().chain((3..20).rev()).map(|i| format!("in-{i}")).collect();
+    assert_eq!(issued, expected, "then the most urgent inputs first");
+    assert_eq!(in_flight(&state), (0, 0));
+}
+
+#[test]
+fn one_value_larger_than_the_bound_still_comes_and_a_paused_worker_fetches_only_when_idle() {
+    let limits = MemoryLimits::new(10_000_000);
+    let mut state =
+        WorkerState::with_memory_limit(1, Some(limits), Box::new(MemoryDisk::default()));
+    let task = identity_task("big", &["huge"], 0);
+    let out = run(
+        &mut state,
+        WorkerEvent::Compute { task, who_has: vec![located("huge", &["peer"], 50_000_000)] },
+    );
+    assert_eq!(fetched_keys(&out).len(), 1, "a value beyond the bound is fetched alone");
+    // A second input waits while the large one is on its way.
+    let task = identity_task("small", &["tiny"], 1);
+    let out = run(
+        &mut state,
+        WorkerEvent::Compute { task, who_has: vec![located("tiny", &["peer"], 10)] },
+    );
+    assert!(fetched_keys(&out).is_empty(), "{out:?}");
+    // Paused (the process is over 80% of its limit): when "huge" arrives "big" runs, and
+    // nothing more is fetched while it does.
+    run(&mut state, WorkerEvent::MemoryMeasured { process_bytes: 9_500_000, at_ms: 0 });
+    assert!(state.paused());
+    let out = run(
+        &mut state,
+        WorkerEvent::Fetched {
+            peer: "peer".into(),
+            values: vec![(Key::new("huge"), Value::serde(1_i64))],
+            missing: vec![],
+        },
+    );
+    assert_eq!(executes(&out), ["big"], "{out:?}");
+    assert!(fetched_keys(&out).is_empty(), "a paused, busy worker does not fetch: {out:?}");
+    // Once "big" is done the worker is idle: it fetches to make progress.
+    let out = run(
+        &mut state,
+        WorkerEvent::Executed {
+            key: Key::new("big"),
+            result: Ok(Value::serde(1_i64)),
+            timing: TaskTiming::lasting(1),
+        },
+    );
+    assert_eq!(fetched_keys(&out), [("peer".to_string(), vec!["tiny".to_string()])]);
 }
