@@ -188,6 +188,9 @@ pub enum WorkerCommand {
     ToScheduler(WorkerToScheduler),
 }
 
+/// Keys by (priority, arrival): the lowest priority first, then the earliest.
+type Queue = BinaryHeap<Reverse<(u32, u64, Key)>>;
+
 struct Pending {
     task: Task,
     deps: Vec<Key>,
@@ -212,7 +215,7 @@ pub struct WorkerState {
     /// Inputs queued or being fetched.
     fetching: FxHashSet<Key>,
     /// Inputs to fetch, per holder to ask, most urgent (lowest task priority) first.
-    fetch_queue: FxHashMap<String, BinaryHeap<Reverse<(u32, u64, Key)>>>,
+    fetch_queue: FxHashMap<String, Queue>,
     /// The priority and size of every queued input.
     queued_inputs: FxHashMap<Key, (u32, u64)>,
     /// The inputs of the requests on their way, and their sizes.
@@ -221,7 +224,7 @@ pub struct WorkerState {
     fetches_in_flight: usize,
     /// Bytes on their way.
     fetch_bytes_in_flight: u64,
-    ready: BinaryHeap<Reverse<(u32, u64, Key)>>,
+    ready: Queue,
     sequence: u64,
     executing: FxHashSet<Key>,
     /// Running tasks whose results are no longer wanted.
@@ -668,7 +671,8 @@ impl WorkerState {
                 }
                 let nbytes = self.queued_inputs.get(key).map_or(0, |&(_, n)| n);
                 let fits = bytes + nbytes <= room.min(MAX_FETCH_BYTES);
-                if !fits && !(keys.is_empty() && first_request) {
+                // The first key of the first request goes even when it alone exceeds the room.
+                if !(fits || keys.is_empty() && first_request) {
                     break;
                 }
                 let Some(Reverse((_, _, key))) = queue.pop() else { break };
