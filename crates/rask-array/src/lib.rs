@@ -78,7 +78,7 @@ pub use sparse::{SparseArray, SparseOp};
 /// The sparse matrix crate of [`SparseArray`]'s chunks (`sprs::CsMat`), at the version rask-array uses.
 pub use sprs;
 pub use storage::npy::from_npy;
-pub use storage::zarr::{from_zarr, ZarrCompression};
+pub use storage::zarr::{from_zarr, from_zarr_url, ZarrCompression};
 
 /// What array programs need: `use rask_array::prelude::*;`.
 pub mod prelude {

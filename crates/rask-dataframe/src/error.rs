@@ -219,3 +219,15 @@ impl Error {
         Error::Io { action, path: path.to_string(), reason: error.to_string() }
     }
 }
+
+impl From<rask_storage::Error> for Error {
+    /// Storage errors keep their messages: the same variants exist here.
+    fn from(error: rask_storage::Error) -> Self {
+        match error {
+            rask_storage::Error::NoFiles { pattern } => Error::NoFiles { pattern },
+            rask_storage::Error::Io { action, path, reason } => Error::Io { action, path, reason },
+            rask_storage::Error::Invalid(message) => Error::Invalid(message),
+            other => Error::Invalid(other.to_string()),
+        }
+    }
+}

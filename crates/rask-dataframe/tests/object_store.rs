@@ -1,87 +1,19 @@
 //! Reading and writing through `object_store` against a real S3-compatible server (moto's
-//! server mode) that the test starts on a loopback port. `scripts/s3-server.sh` installs it
-//! (the test script runs it first).
-
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+//! server mode, `rask_storage::s3_test_server`) that the test starts on a loopback port.
+//! `scripts/s3-server.sh` installs it (the test script runs it first).
 
 use rask_dataframe::io::store::Location;
 use rask_dataframe::{
     agg, from_polars, read_csv, read_parquet, CsvOptions, ParquetOptions, WriteOptions,
 };
 use rask_local::{ComputeExt, LocalScheduler};
-
-struct S3Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server() -> S3Server {
-    let program = std::env::var("RASK_S3_SERVER").unwrap_or_else(|_| {
-        format!("{}/../../.venv-s3/bin/moto_server", env!("CARGO_MANIFEST_DIR"))
-    });
-    assert!(
-        std::path::Path::new(&program).exists(),
-        "no S3-compatible server at {program}: run scripts/s3-server.sh (scripts/test.sh does) or set RASK_S3_SERVER"
-    );
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(&program)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = S3Server { child, port };
-    // Wait (with a deadline) until the server answers.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if request(port, "GET", "/").is_ok() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the S3 server did not start within 60 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    server
-}
-
-/// A bare HTTP request (moto accepts unsigned requests), for creating the bucket.
-fn request(port: u16, method: &str, path: &str) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    Ok(response)
-}
-
-fn options(port: u16) -> Vec<(String, String)> {
-    [
-        ("aws_endpoint", format!("http://127.0.0.1:{port}")),
-        ("aws_allow_http", "true".into()),
-        ("aws_access_key_id", "test".into()),
-        ("aws_secret_access_key", "test".into()),
-        ("aws_region", "us-east-1".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
+use rask_storage::s3_test_server::S3Server;
 
 #[test]
 fn csv_and_parquet_on_s3_read_and_write_like_local_files() {
-    let server = start_server();
-    let created = request(server.port, "PUT", "/rask-test").unwrap();
-    assert!(created.starts_with("HTTP/1.1 200"), "{created}");
-    let opts = options(server.port);
+    let server = S3Server::start();
+    server.create_bucket("rask-test");
+    let opts = server.options();
     let local = LocalScheduler::new().threads(2);
 
     // Two CSV objects, read as one frame in small blocks (ranged GETs).

@@ -133,6 +133,14 @@ fn scans_selections_overlaps_and_files_run_on_worker_processes() {
         let from_zarr = rask::array::from_zarr::<f64>(dir.path().join("x.zarr"), None).unwrap();
         assert_eq!(from_npy.compute().unwrap(), whole);
         assert_eq!(from_zarr.compute().unwrap(), whole);
+        // Zarr in an object store: every worker opens the store itself.
+        let server = rask_storage::s3_test_server::S3Server::start();
+        server.create_bucket("cluster");
+        let url = "s3://cluster/x.zarr";
+        let zstd = rask::array::ZarrCompression::Zstd;
+        x.to_zarr_url(url, server.options(), zstd).unwrap();
+        let from_s3 = rask::array::from_zarr_url::<f64, _, _>(url, server.options(), None).unwrap();
+        assert_eq!(from_s3.compute().unwrap(), whole);
         rask::set_default_scheduler(None);
     });
 }

@@ -117,9 +117,9 @@ impl PieceScan {
         let read_error = |e: Error| PolarsError::ComputeError(e.to_string().into());
         Ok(match &self.piece.location {
             Location::Local(path) => Box::new(std::fs::File::open(path)?),
-            Location::Remote { .. } => {
-                Box::new(Cursor::new(self.piece.location.read_all().map_err(read_error)?))
-            }
+            Location::Remote { .. } => Box::new(Cursor::new(
+                self.piece.location.read_all().map_err(|e| read_error(e.into()))?,
+            )),
         })
     }
 

@@ -283,8 +283,8 @@ fn existing_numbers(directory: &Location, storage: &StorageOptions) -> Result<Ve
     };
     let files = match store::expand(&pattern, storage) {
         Ok(files) => files,
-        Err(Error::NoFiles { .. }) => return Ok(Vec::new()),
-        Err(e) => return Err(e),
+        Err(rask_storage::Error::NoFiles { .. }) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
     };
     Ok(files
         .iter()
