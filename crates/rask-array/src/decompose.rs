@@ -26,14 +26,30 @@ use crate::element::{chunk_value, parts_value, RawParts};
 use crate::error::{Error, Result};
 
 fn to_faer(a: &ArrayD<f64>) -> std::result::Result<Mat<f64>, TaskError> {
-    match a.shape() {
-        [rows, cols] => Ok(Mat::from_fn(*rows, *cols, |i, j| a[[i, j]])),
-        other => Err(TaskError::msg(format!("a matrix block of shape {other:?}: 2 axes expected"))),
-    }
+    let &[rows, cols] = a.shape() else {
+        return Err(TaskError::msg(format!(
+            "a matrix block of shape {:?}: 2 axes expected",
+            a.shape()
+        )));
+    };
+    Ok(match a.as_slice() {
+        // Row-major chunks (all of them, as tasks make them): one copy by faer, column by column.
+        Some(slice) => faer::MatRef::from_row_major_slice(slice, rows, cols).to_owned(),
+        None => Mat::from_fn(rows, cols, |i, j| a[[i, j]]),
+    })
 }
 
 fn from_faer(m: faer::MatRef<'_, f64>) -> ArrayD<f64> {
-    ArrayD::from_shape_fn(IxDyn(&[m.nrows(), m.ncols()]), |at| m[(at[0], at[1])])
+    let (rows, cols) = (m.nrows(), m.ncols());
+    let mut out = ndarray::Array2::<f64>::zeros((rows, cols));
+    // Column by column: faer's matrices are column-major.
+    for j in 0..cols {
+        let column = m.col(j);
+        for i in 0..rows {
+            out[[i, j]] = column[i];
+        }
+    }
+    out.into_dyn()
 }
 
 /// A row block's own factors.
