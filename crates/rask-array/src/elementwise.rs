@@ -218,21 +218,6 @@ pub(crate) fn elementwise_layer<U: Element>(
         &literals,
         literal_bytes,
     );
-    let mut array = function_layer(prefix, func, operands, maps, chunks, literals, literal_bytes);
-    array.step = step;
-    crate::hooks::apply(array)
-}
-
-/// The blockwise layer of [`elementwise_layer`], without the step and the hooks.
-fn function_layer<U: Element>(
-    prefix: &str,
-    func: TaskFn,
-    operands: &[ErasedArray],
-    maps: Option<&[Vec<AxisMap>]>,
-    chunks: Chunks,
-    literals: Vec<Value>,
-    literal_bytes: &[u8],
-) -> Array<U> {
     let name = layer_name(prefix, |t| {
         t.str(func.name());
         operands.iter().for_each(|o| {
@@ -240,7 +225,6 @@ fn function_layer<U: Element>(
         });
         t.bytes(literal_bytes);
     });
-    let identity: Vec<AxisMap> = (0..chunks.ndim()).map(|a| AxisMap::Out(a as u8)).collect();
     let mut args: Vec<BlockArg> = operands
         .iter()
         .enumerate()
@@ -251,28 +235,22 @@ fn function_layer<U: Element>(
         .collect();
     args.extend(literals.into_iter().map(BlockArg::Value));
     let graphs: Vec<&Graph> = operands.iter().map(|o| &o.graph).collect();
-    Array::partial_layer(name, func, args, &graphs, chunks)
+    let mut array = Array::partial_layer(name, func, args, &graphs, chunks);
+    array.step = step;
+    crate::hooks::apply(array)
 }
 
-/// A function of each whole chunk with the same chunks (a per-chunk scan): no slice moves in
-/// front of it, since its values depend on the rest of the chunk.
+/// A function of each whole chunk with the same chunks (a per-chunk scan): like [`unary`], but
+/// no slice moves in front of it, since its values depend on the rest of the chunk.
 pub(crate) fn chunkwise<T: Element, U: Element, L: Serialize + Send + Sync + 'static>(
     x: &Array<T>,
     prefix: &str,
     func: TaskFn,
     literal: L,
 ) -> Array<U> {
-    let bytes = rask_core::value::encode_serde(&literal).unwrap_or_default();
-    let array = function_layer(
-        prefix,
-        func,
-        &[x.operand()],
-        None,
-        (*x.chunks).clone(),
-        vec![Value::serde(literal)],
-        &bytes,
-    );
-    crate::hooks::apply(array)
+    let mut array = unary(x, prefix, func, literal);
+    array.step = None;
+    array
 }
 
 /// A one-operand layer with the same chunks.

@@ -12,12 +12,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A path or glob matched no file.
-    #[error("no files match `{pattern}`: check the path (globs like `data/*.csv` are expanded; a directory reads every file in it)")]
-    NoFiles {
-        /// The path, glob or URL as given.
-        pattern: String,
-    },
+    /// Finding, reading or writing files and objects (`rask-storage`): a path or glob that
+    /// matches nothing, a store that cannot be reached.
+    #[error(transparent)]
+    Storage(rask_storage::Error),
     /// A file could not be opened, read or written.
     #[error("{action} `{path}`: {reason}")]
     Io {
@@ -221,13 +219,11 @@ impl Error {
 }
 
 impl From<rask_storage::Error> for Error {
-    /// Storage errors keep their messages: the same variants exist here.
+    /// I/O failures keep this crate's `Io` variant (its own reads and writes report the same).
     fn from(error: rask_storage::Error) -> Self {
         match error {
-            rask_storage::Error::NoFiles { pattern } => Error::NoFiles { pattern },
             rask_storage::Error::Io { action, path, reason } => Error::Io { action, path, reason },
-            rask_storage::Error::Invalid(message) => Error::Invalid(message),
-            other => Error::Invalid(other.to_string()),
+            other => Error::Storage(other),
         }
     }
 }
