@@ -330,6 +330,21 @@ fn fill<T: Element>(args: &[Value]) -> TaskResult {
             let mut rng = chunk_rng(*seed, part);
             let span = (high - low) as u128;
             let mut values = Vec::with_capacity(len);
+            if span == 256 && size_of::<T>() == 1 && T::DTYPE != "bool" {
+                // Bytes over their whole range (uint8 images): the draws' little-endian bytes,
+                // which are the bit fields below in the same order, shifted by `low`.
+                let shift = low.rem_euclid(256) as u8;
+                let mut bytes = Vec::with_capacity(len + 8);
+                while bytes.len() < len {
+                    bytes.extend_from_slice(&rng.next_u64().to_le_bytes());
+                }
+                bytes.truncate(len);
+                if shift != 0 {
+                    bytes.iter_mut().for_each(|b| *b = b.wrapping_add(shift));
+                }
+                let values = T::read_bytes(&bytes).map_err(TaskError::msg)?;
+                return Ok(chunk_value(ArrayD::from_shape_vec(IxDyn(&shape), values)?));
+            }
             if span.is_power_of_two() && span <= 1 << 32 {
                 // Every bit of a draw is uniform: a power-of-two span takes its values from
                 // consecutive bit fields of one draw (eight bytes per draw for uint8 images).
@@ -355,3 +370,38 @@ fn fill<T: Element>(args: &[Value]) -> TaskResult {
     Ok(chunk_value(chunk))
 }
 crate::for_each_element!(register_typed, "rask_array::fill", fill);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bit-field draws of a power-of-two span, written out: what every byte-wide full-span
+    /// fill must equal, so that the fast path changes no value.
+    fn bit_fields(seed: u64, block: u32, len: usize, low: i128) -> Vec<i128> {
+        let mut rng = chunk_rng(seed, block);
+        let mut out = Vec::new();
+        while out.len() < len {
+            let mut draw = rng.next_u64();
+            for _ in 0..8.min(len - out.len()) {
+                out.push(low + i128::from(draw & 0xff));
+                draw >>= 8;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn byte_images_are_the_bit_fields_of_the_draws() {
+        let u = random::integers::<u8>(0, 256, &[3, 7, 5], [2, 7, 5], 9).unwrap();
+        let values = rask_local::ComputeExt::compute(&u).unwrap();
+        // Block 1 holds the last image: 35 values from its own generator.
+        let want = bit_fields(9, 1, 35, 0);
+        let got: Vec<i128> =
+            values.as_slice().unwrap()[70..].iter().map(|&v| i128::from(v)).collect();
+        assert_eq!(got, want);
+        let i = random::integers::<i8>(-128, 128, &[13], [13], 4).unwrap();
+        let got: Vec<i128> =
+            rask_local::ComputeExt::compute(&i).unwrap().iter().map(|&v| i128::from(v)).collect();
+        assert_eq!(got, bit_fields(4, 0, 13, -128));
+    }
+}

@@ -231,21 +231,52 @@ fn rechunk_assemble<T: Element>(args: &[Value]) -> TaskResult {
             assembly.pieces.len()
         )));
     }
+    let sources = inputs
+        .iter()
+        .zip(&assembly.pieces)
+        .enumerate()
+        .map(|(i, (input, piece))| {
+            let chunk = chunk_of::<T>(input, &format_args!("input chunk {i} of a rechunk"))?;
+            Ok(chunk.slice_each_axis(|axis| {
+                let (a, b) = piece.from[axis.axis.index()];
+                Slice::from(a..b)
+            }))
+        })
+        .collect::<std::result::Result<Vec<_>, TaskError>>()?;
+    if let Some(axis) = stacked_axis(assembly) {
+        // Pieces that follow each other along one axis (images into a stack): one copy into
+        // memory that is not zero-filled first.
+        return Ok(chunk_value(ndarray::concatenate(ndarray::Axis(axis), &sources)?));
+    }
     let mut out = ArrayD::from_elem(IxDyn(&assembly.shape), T::default());
-    for (i, (input, piece)) in inputs.iter().zip(&assembly.pieces).enumerate() {
-        let chunk = chunk_of::<T>(input, &format_args!("input chunk {i} of a rechunk"))?;
-        let source = chunk.slice_each_axis(|axis| {
-            let (a, b) = piece.from[axis.axis.index()];
-            Slice::from(a..b)
-        });
+    for (source, piece) in sources.iter().zip(&assembly.pieces) {
         let mut target = out.slice_each_axis_mut(|axis| {
             let a = axis.axis.index();
             let start = piece.to[a];
             Slice::from(start..start + (piece.from[a].1 - piece.from[a].0))
         });
-        target.assign(&source);
+        target.assign(source);
     }
     Ok(chunk_value(out))
+}
+
+/// The axis along which the pieces of an assembly lie one after the other, in order, each
+/// covering the whole output along every other axis — if they do.
+fn stacked_axis(assembly: &Assembly) -> Option<usize> {
+    let pieces = &assembly.pieces;
+    let axis = (0..assembly.shape.len()).find(|&a| pieces.iter().any(|p| p.to[a] != 0))?;
+    let mut at = 0;
+    for piece in pieces {
+        for (a, (&(from, to), &n)) in piece.from.iter().zip(&assembly.shape).enumerate() {
+            let covers =
+                if a == axis { piece.to[a] == at } else { piece.to[a] == 0 && to - from == n };
+            if !covers {
+                return None;
+            }
+        }
+        at += piece.from[axis].1 - piece.from[axis].0;
+    }
+    (at == assembly.shape[axis]).then_some(axis)
 }
 crate::for_each_element!(register_typed, "rask_array::rechunk_assemble", rechunk_assemble);
 
