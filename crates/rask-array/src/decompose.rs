@@ -9,8 +9,8 @@
 //! `U = Q U_r`. `lstsq` solves `R x = Qᵀ b`, summing `Q_iᵀ b_i` over the row blocks with a tree.
 //!
 //! `solve`, `inv` and `cholesky` gather the matrix into one task (a blocked LU across chunks is
-//! not written yet), which faer factors on every core: fine for matrices that fit one worker. A singular matrix is an error that
-//! says so, never a matrix of infinities.
+//! not written yet), which faer factors on every core: fine for matrices that fit one worker.
+//! A singular matrix is an error that says so, never a matrix of infinities.
 
 use faer::linalg::solvers::{DenseSolveCore, Solve};
 use faer::{Mat, Side};

@@ -49,6 +49,9 @@ pub enum ZarrCompression {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct ZarrSpec {
     location: Location,
+    /// The array's metadata (JSON), read once when the graph is built: a task opens the array
+    /// from it without reading `zarr.json` again (a round trip per chunk on an object store).
+    metadata: String,
     chunks: Chunks,
 }
 rask_core::register_type!(ZarrSpec);
@@ -114,6 +117,20 @@ fn open(location: &Location) -> std::result::Result<Store, String> {
         }
         Location::Local(_) => format!("not a Zarr array: {e}"),
     })
+}
+
+/// The array of a chunk task, from the metadata its spec carries.
+fn open_in_task(spec: &ZarrSpec) -> std::result::Result<Store, TaskError> {
+    let fail = |e: &dyn std::fmt::Display| TaskError::msg(format!("{}: {e}", spec.location));
+    let metadata: zarrs::array::ArrayMetadata =
+        serde_json::from_str(&spec.metadata).map_err(|e| fail(&e))?;
+    let storage = storage(&spec.location).map_err(|e| fail(&e))?;
+    zarrs::array::Array::new_with_metadata(storage, "/", metadata).map_err(|e| fail(&e))
+}
+
+/// The metadata of an array as its tasks carry it.
+fn metadata_json(array: &Store, path: &str) -> Result<String> {
+    serde_json::to_string(array.metadata()).map_err(|e| storage_error(path, e))
 }
 
 /// Per axis, the lengths of the store's chunks (the last ones cut at the array's end).
@@ -184,7 +201,8 @@ fn open_array<T: Element + ElementOwned>(
         Some(spec) => spec.resolve(&shape, size_of::<T>())?,
         None => Chunks::new(&shape, stored_chunks(&array).map_err(|r| storage_error(&path, r))?)?,
     };
-    let spec = ZarrSpec { location, chunks: chunks.clone() };
+    let spec =
+        ZarrSpec { location, metadata: metadata_json(&array, &path)?, chunks: chunks.clone() };
     Ok(read_layer("from-zarr", &path, typed_fn::<T>("rask_array::zarr_read"), spec, chunks))
 }
 
@@ -202,8 +220,7 @@ fn block_ranges(chunks: &Chunks, part: u32) -> Vec<Range<u64>> {
 fn zarr_read<T: Element + ElementOwned>(args: &[Value]) -> TaskResult {
     let part = *spec_arg::<u32>(args, 0, "the block number")?;
     let spec = spec_arg::<ZarrSpec>(args, 1, "the store")?;
-    let array =
-        open(&spec.location).map_err(|e| TaskError::msg(format!("{}: {e}", spec.location)))?;
+    let array = open_in_task(spec)?;
     let ranges = block_ranges(&spec.chunks, part);
     let chunk: ArrayD<T> = array
         .retrieve_array_subset(&ranges.as_slice())
@@ -280,7 +297,8 @@ impl<T: Element + ElementOwned> Array<T> {
         }
         let array = builder.build(store, "/").map_err(|e| storage_error(&path, e))?;
         array.store_metadata().map_err(|e| storage_error(&path, e))?;
-        let spec = ZarrSpec { location, chunks: (*self.chunks).clone() };
+        let metadata = metadata_json(&array, &path)?;
+        let spec = ZarrSpec { location, metadata, chunks: (*self.chunks).clone() };
         let name = layer_name("to-zarr", |t| {
             t.str(self.name.as_str()).str(&path);
         });
@@ -294,8 +312,7 @@ fn zarr_write<T: Element + ElementOwned>(args: &[Value]) -> TaskResult {
     let chunk = chunk_arg::<T>(args, 0)?;
     let spec = spec_arg::<ZarrSpec>(args, 1, "the store")?;
     let part = *spec_arg::<u32>(args, 2, "the block number")?;
-    let array =
-        open(&spec.location).map_err(|e| TaskError::msg(format!("{}: {e}", spec.location)))?;
+    let array = open_in_task(spec)?;
     let ranges = block_ranges(&spec.chunks, part);
     if chunk.is_empty() {
         return Ok(Value::serde(0u64));
