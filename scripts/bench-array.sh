@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the array benchmark of rask (local scheduler and a local cluster of worker processes),
-# dask.array (threaded scheduler) and NumPy (one thread) side by side in one session, and writes
+# dask.array (threaded scheduler), dask.distributed (a LocalCluster of as many one-thread
+# worker processes as rask's) and NumPy (one thread) side by side in one session, and writes
 # the JSON lines to docs/results/array-<date>-<HHMM>.jsonl (and standard output).
 #   scripts/bench-array.sh [IMAGES] [SIZE] [REPEAT]   (default 400 1000 3: the sizes)
 set -euo pipefail
@@ -19,7 +20,7 @@ out="docs/results/array-$(date -u +%Y-%m-%d-%H%M).jsonl"
   "$CARGO_TARGET_DIR/release/rask-bench" array --json --images "$images" --size "$size" --workers 2 --repeat "$repeat"
   # The all-to-all rechunk of twice a 2-worker cluster's memory (128 MiB per worker), spilling.
   "$CARGO_TARGET_DIR/release/rask-bench" array --json --spill-limit-mib 128
-  "$venv/bin/python" crates/rask-bench/python/array_bench.py --engines dask --images "$images" --size "$size" --repeat "$repeat"
+  "$venv/bin/python" crates/rask-bench/python/array_bench.py --engines dask,dask-distributed --workers 2 --images "$images" --size "$size" --repeat "$repeat"
   OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
     "$venv/bin/python" crates/rask-bench/python/array_bench.py --engines numpy --images "$images" --size "$size" --repeat "$repeat"
 } | tee "$out"

@@ -61,6 +61,9 @@ pub trait Element:
     const TAG: u8;
     /// What sums and products of this type accumulate in.
     type Acc: Element;
+    /// Whether this is an 8- or 16-bit integer or `bool`: exact integer sums of its values
+    /// cannot overflow the 64-bit accumulator, so a mean may sum them as integers.
+    const SMALL_INTEGER: bool;
 
     /// The value, widened.
     fn to_scalar(self) -> Scalar;
@@ -71,6 +74,9 @@ pub trait Element:
     fn to_f64(self) -> f64;
     /// The value in the accumulator type.
     fn accumulate(self) -> Self::Acc;
+    /// Sums along `axes` in the accumulator type (wrapping for integers, as NumPy does), the
+    /// narrow types through 32-bit lanes ([`lane_sums`](crate::fold::lane_sums)).
+    fn sum_axes(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<Self::Acc>;
     /// Appends the elements' bytes.
     fn write_bytes(elements: &[Self], out: &mut Vec<u8>);
     /// Reads elements written by [`Element::write_bytes`].
@@ -114,12 +120,24 @@ macro_rules! pod_bytes {
 }
 
 macro_rules! integer_element {
-    ($($t:ty => $dtype:literal, $tag:literal, $acc:ty);* $(;)?) => {$(
+    ($($t:ty => $dtype:literal, $tag:literal, $acc:ty, $lane:ty, $block:expr, $small:literal);* $(;)?) => {$(
         impl sealed::Sealed for $t {}
         impl Element for $t {
             const DTYPE: &'static str = $dtype;
             const TAG: u8 = $tag;
             type Acc = $acc;
+            const SMALL_INTEGER: bool = $small;
+            fn sum_axes(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<$acc> {
+                crate::fold::lane_sums(
+                    x,
+                    axes,
+                    $block,
+                    |v: $t| v as $lane,
+                    <$lane>::wrapping_add,
+                    |total: $acc, lane: $lane| total.wrapping_add(lane as $acc),
+                    <$acc>::wrapping_add,
+                )
+            }
             fn to_scalar(self) -> Scalar {
                 Scalar::Int(self as i128)
             }
@@ -141,15 +159,18 @@ macro_rules! integer_element {
     )*};
 }
 
+// Lanes and the most elements a lane adds before it could overflow: 32-bit lanes for the 8-
+// and 16-bit types (|i8| ≤ 128 times 2²³ < 2³¹; 65535 times 2¹⁶ < 2³²; |i16| ≤ 32768 times
+// 2¹⁵ < 2³¹; 255 times 2²⁴ < 2³²), the accumulator itself for the wider ones.
 integer_element! {
-    i64 => "int64", 1, i64;
-    i32 => "int32", 2, i64;
-    i16 => "int16", 3, i64;
-    i8 => "int8", 4, i64;
-    u64 => "uint64", 5, u64;
-    u32 => "uint32", 6, u64;
-    u16 => "uint16", 7, u64;
-    u8 => "uint8", 8, u64;
+    i64 => "int64", 1, i64, i64, usize::MAX, false;
+    i32 => "int32", 2, i64, i64, usize::MAX, false;
+    i16 => "int16", 3, i64, i32, 1 << 15, true;
+    i8 => "int8", 4, i64, i32, 1 << 23, true;
+    u64 => "uint64", 5, u64, u64, usize::MAX, false;
+    u32 => "uint32", 6, u64, u64, usize::MAX, false;
+    u16 => "uint16", 7, u64, u32, 1 << 16, true;
+    u8 => "uint8", 8, u64, u32, 1 << 24, true;
 }
 
 macro_rules! float_element {
@@ -159,6 +180,10 @@ macro_rules! float_element {
             const DTYPE: &'static str = $dtype;
             const TAG: u8 = $tag;
             type Acc = $t;
+            const SMALL_INTEGER: bool = false;
+            fn sum_axes(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<$t> {
+                crate::fold::lane_sums(x, axes, usize::MAX, |v| v, |a, b| a + b, |a, b| a + b, |a, b| a + b)
+            }
             fn to_scalar(self) -> Scalar {
                 Scalar::Float(self as f64)
             }
@@ -188,6 +213,10 @@ macro_rules! complex_element {
             const DTYPE: &'static str = $dtype;
             const TAG: u8 = $tag;
             type Acc = $t;
+            const SMALL_INTEGER: bool = false;
+            fn sum_axes(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<$t> {
+                crate::fold::lane_sums(x, axes, usize::MAX, |v| v, |a, b| a + b, |a, b| a + b, |a, b| a + b)
+            }
             fn to_scalar(self) -> Scalar {
                 Scalar::Complex(c64::new(self.re as f64, self.im as f64))
             }
@@ -216,6 +245,18 @@ impl Element for bool {
     const DTYPE: &'static str = "bool";
     const TAG: u8 = 13;
     type Acc = i64;
+    const SMALL_INTEGER: bool = true;
+    fn sum_axes(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<i64> {
+        crate::fold::lane_sums(
+            x,
+            axes,
+            1 << 31,
+            u32::from,
+            u32::wrapping_add,
+            |total: i64, lane: u32| total + i64::from(lane),
+            |a, b| a + b,
+        )
+    }
     fn to_scalar(self) -> Scalar {
         Scalar::Int(i128::from(self))
     }

@@ -33,27 +33,16 @@ pub(crate) fn fold_axes<T: Copy, A: Copy>(
                 let values: Vec<A> = if run == 0 {
                     vec![init; shape.iter().product()]
                 } else {
-                    elements.chunks(run).map(|r| fold_slice(r, init, fold, merge)).collect()
+                    vectorized(|| {
+                        elements.chunks(run).map(|r| fold_slice(r, init, fold, merge)).collect()
+                    })
                 };
                 return ArrayD::from_shape_vec(IxDyn(&shape), values).expect("one value per run");
             }
-            // Rows of `columns` elements, all folded into one row: a tile of the row at a time
-            // so the accumulators stay in the first-level cache.
+            // Rows of `columns` elements, all folded into one row.
             Layout::Prefix { rows, columns } => {
                 let mut acc = vec![init; columns];
-                const TILE: usize = 2048;
-                let mut start = 0;
-                while start < columns {
-                    let end = (start + TILE).min(columns);
-                    let tile = &mut acc[start..end];
-                    for row in 0..rows {
-                        let source = &elements[row * columns + start..row * columns + end];
-                        for (a, &v) in tile.iter_mut().zip(source) {
-                            *a = fold(*a, v);
-                        }
-                    }
-                    start = end;
-                }
+                vectorized(|| fold_rows(elements, columns, &mut acc, 0..rows, fold));
                 return ArrayD::from_shape_vec(IxDyn(&shape), acc).expect("one value per column");
             }
             Layout::Other => {}
@@ -82,6 +71,101 @@ pub(crate) fn fold_axes<T: Copy, A: Copy>(
         return fold_outer(&lanes, &rest, init, merge);
     }
     fold_outer(x, axes, init, fold)
+}
+
+/// Sums along `axes`, exactly and fast for narrow types: `lane` converts an element into a
+/// lane type in which up to `block` elements add without overflow (`add`), and `widen` adds a
+/// lane's total into the accumulator (`merge` joins two accumulators). With a lane type as
+/// wide as the accumulator, `block` is unbounded and this is [`fold_axes`] with lanes.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn lane_sums<T: Copy, L: Copy + Default, A: Copy + Default>(
+    x: &ArrayD<T>,
+    axes: &[usize],
+    block: usize,
+    lane: impl Fn(T) -> L + Copy,
+    add: impl Fn(L, L) -> L + Copy,
+    widen: impl Fn(A, L) -> A + Copy,
+    merge: impl Fn(A, A) -> A + Copy,
+) -> ArrayD<A> {
+    let shape = kept_shape(x.shape(), axes);
+    if let Some(elements) = x.as_slice() {
+        match layout_of(x.shape(), axes) {
+            Layout::Suffix { run } => {
+                let values: Vec<A> = if run == 0 {
+                    vec![A::default(); shape.iter().product()]
+                } else {
+                    vectorized(|| {
+                        elements
+                            .chunks(run)
+                            .map(|r| {
+                                r.chunks(block).fold(A::default(), |total, part| {
+                                    let lanes =
+                                        fold_slice(part, L::default(), |l, v| add(l, lane(v)), add);
+                                    widen(total, lanes)
+                                })
+                            })
+                            .collect()
+                    })
+                };
+                return ArrayD::from_shape_vec(IxDyn(&shape), values).expect("one value per run");
+            }
+            Layout::Prefix { rows, columns } => {
+                let mut totals = vec![A::default(); columns];
+                vectorized(|| {
+                    let mut lanes = vec![L::default(); columns];
+                    let mut start = 0;
+                    while start < rows {
+                        let end = start.saturating_add(block).min(rows);
+                        lanes.fill(L::default());
+                        fold_rows(elements, columns, &mut lanes, start..end, |l, v| {
+                            add(l, lane(v))
+                        });
+                        for (t, &l) in totals.iter_mut().zip(&lanes) {
+                            *t = widen(*t, l);
+                        }
+                        start = end;
+                    }
+                });
+                return ArrayD::from_shape_vec(IxDyn(&shape), totals)
+                    .expect("one value per column");
+            }
+            Layout::Other => {}
+        }
+    }
+    fold_axes(x, axes, A::default(), move |a, v| widen(a, lane(v)), merge)
+}
+
+/// Runs `kernel` compiled for the widest vector instructions this CPU has (AVX2 and FMA where
+/// present, SSE2 otherwise), so the loops inlined into it vectorize at that width.
+#[inline(always)]
+pub(crate) fn vectorized<R>(kernel: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(kernel)
+}
+
+/// Folds `rows` of a row-major block of `columns` elements into `acc` (one value per column),
+/// a tile of columns at a time so the accumulators stay in the first-level cache.
+#[inline(always)]
+fn fold_rows<T: Copy, A: Copy>(
+    elements: &[T],
+    columns: usize,
+    acc: &mut [A],
+    rows: std::ops::Range<usize>,
+    fold: impl Fn(A, T) -> A,
+) {
+    const TILE: usize = 2048;
+    let mut start = 0;
+    while start < columns {
+        let end = (start + TILE).min(columns);
+        let tile = &mut acc[start..end];
+        for row in rows.clone() {
+            let source = &elements[row * columns + start..row * columns + end];
+            for (a, &v) in tile.iter_mut().zip(source) {
+                *a = fold(*a, v);
+            }
+        }
+        start = end;
+    }
 }
 
 /// How the reduced axes of a contiguous (row-major) chunk lie in memory.
@@ -128,21 +212,25 @@ pub(crate) fn centred_squares<T: Element>(
     if let (Some(elements), Some(means)) = (x.as_slice(), mean.as_slice()) {
         match layout_of(x.shape(), axes) {
             Layout::Suffix { run } if run > 0 => {
-                let values: Vec<f64> = elements
-                    .chunks(run)
-                    .zip(means)
-                    .map(|(r, &m)| fold_slice(r, 0.0, |a, v| a + square(v, m), |a, b| a + b))
-                    .collect();
+                let values: Vec<f64> = vectorized(|| {
+                    elements
+                        .chunks(run)
+                        .zip(means)
+                        .map(|(r, &m)| fold_slice(r, 0.0, |a, v| a + square(v, m), |a, b| a + b))
+                        .collect()
+                });
                 return ArrayD::from_shape_vec(mean.raw_dim(), values).expect("one value per run");
             }
             Layout::Prefix { rows, columns } => {
                 let mut acc = vec![0.0; columns];
-                for row in 0..rows {
-                    let source = &elements[row * columns..(row + 1) * columns];
-                    for ((a, &v), &m) in acc.iter_mut().zip(source).zip(means) {
-                        *a += square(v, m);
+                vectorized(|| {
+                    for row in 0..rows {
+                        let source = &elements[row * columns..(row + 1) * columns];
+                        for ((a, &v), &m) in acc.iter_mut().zip(source).zip(means) {
+                            *a += square(v, m);
+                        }
                     }
-                }
+                });
                 return ArrayD::from_shape_vec(mean.raw_dim(), acc).expect("one value per column");
             }
             _ => {}
@@ -175,6 +263,7 @@ fn fold_outer<T: Copy, A: Copy>(
 }
 
 /// Folds a slice with eight independent accumulators (they vectorize), then merges them.
+#[inline(always)]
 fn fold_slice<T: Copy, A: Copy>(
     elements: &[T],
     init: A,
@@ -202,4 +291,56 @@ fn zip_broadcast<A: Copy, B: Copy, C>(
 ) -> ArrayD<C> {
     let small = small.broadcast(x.raw_dim()).expect("a partial broadcasts over its chunk");
     Zip::from(x).and(&small).map_collect(|&a, &b| f(a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::element::Element;
+
+    fn plain_sums(x: &ArrayD<i64>, axes: &[usize]) -> ArrayD<i64> {
+        fold_outer(x, axes, 0, |a, v| a + v)
+    }
+
+    #[test]
+    fn lane_sums_cut_runs_and_rows_into_blocks_exactly() {
+        let x = ArrayD::from_shape_vec(IxDyn(&[7, 5, 11]), (0..385).map(|v| v % 13 - 6).collect())
+            .unwrap();
+        // A block of three elements: every run and every column crosses block boundaries.
+        for axes in [vec![2], vec![1, 2], vec![0], vec![0, 1], vec![1], vec![0, 2]] {
+            let sums = lane_sums(
+                &x,
+                &axes,
+                3,
+                |v: i64| v as i32,
+                i32::wrapping_add,
+                |t: i64, l: i32| t + i64::from(l),
+                |a, b| a + b,
+            );
+            assert_eq!(sums, plain_sums(&x, &axes), "axes {axes:?}");
+        }
+    }
+
+    #[test]
+    fn narrow_integer_sums_do_not_overflow_their_lanes() {
+        // Columns of more rows than a 32-bit lane could hold of the most extreme value: a column
+        // adds into one lane, so only the block bound keeps these exact.
+        let n = (1 << 24) + (1 << 18);
+        let bytes = ArrayD::from_elem(IxDyn(&[n, 1]), u8::MAX);
+        assert_eq!(u8::sum_axes(&bytes, &[0])[[0, 0]], n as u64 * 255);
+        let n = (1 << 16) + 3;
+        let rows = ArrayD::from_elem(IxDyn(&[n, 2]), u16::MAX);
+        assert_eq!(u16::sum_axes(&rows, &[0]).into_raw_vec_and_offset().0, [n as u64 * 65535; 2]);
+        let high = ArrayD::from_elem(IxDyn(&[n, 1]), i16::MAX);
+        assert_eq!(i16::sum_axes(&high, &[0])[[0, 0]], 32767 * n as i64);
+        let n = (1 << 24) + 1;
+        let low = ArrayD::from_elem(IxDyn(&[n, 1]), i8::MIN);
+        assert_eq!(i8::sum_axes(&low, &[0])[[0, 0]], -128 * n as i64);
+        // Runs (the reduced axes last) too.
+        let n = (1 << 15) + 7;
+        let low = ArrayD::from_elem(IxDyn(&[2, n]), i16::MIN);
+        assert_eq!(i16::sum_axes(&low, &[1]).into_raw_vec_and_offset().0, [-32768 * n as i64; 2]);
+        let flags = ArrayD::from_shape_fn(IxDyn(&[9, 4]), |at| at[0] % 2 == 0);
+        assert_eq!(bool::sum_axes(&flags, &[0]).into_raw_vec_and_offset().0, [5; 4]);
+    }
 }

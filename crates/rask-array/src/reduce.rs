@@ -537,13 +537,7 @@ where
 {
     let axes = &spec.axes;
     Ok(match spec.kind {
-        Kind::Sum => chunk_value(fold_axes(
-            x,
-            axes,
-            <T::Acc as Number>::zero(),
-            |a, v| Number::add(a, v.accumulate()),
-            Number::add,
-        )),
+        Kind::Sum => chunk_value(T::sum_axes(x, axes)),
         Kind::NanSum => chunk_value(fold_axes(
             x,
             axes,
@@ -689,7 +683,7 @@ macro_rules! complex_reducible {
             fn partial(x: &ArrayD<Self>, spec: &Spec, _part: u32) -> std::result::Result<Value, TaskError> {
                 let axes = &spec.axes;
                 Ok(match spec.kind {
-                    Kind::Sum | Kind::NanSum => chunk_value(fold_axes(x, axes, <$t as Number>::zero(), Number::add, Number::add)),
+                    Kind::Sum | Kind::NanSum => chunk_value(<$t>::sum_axes(x, axes)),
                     Kind::Prod => chunk_value(fold_axes(x, axes, <$t as Number>::one(), Number::mul, Number::mul)),
                     Kind::Any => chunk_value(fold_axes(x, axes, false, |a, v: $t| a || v != <$t as Number>::zero(), |a, b| a || b)),
                     Kind::All => chunk_value(fold_axes(x, axes, true, |a, v: $t| a && v != <$t as Number>::zero(), |a, b| a && b)),

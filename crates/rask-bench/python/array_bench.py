@@ -1,11 +1,14 @@
-"""The steps of `rask-bench array` on dask.array (threaded scheduler) and on plain NumPy,
+"""The steps of `rask-bench array` on dask.array (threaded scheduler), on dask.distributed (a
+LocalCluster of worker processes, one thread each: what `rask-cluster` is) and on plain NumPy,
 printing the same JSON lines.
 
-    python array_bench.py [--images 400] [--size 1000] [--engines dask,numpy] [--repeat 3]
+    python array_bench.py [--images 400] [--size 1000] [--engines dask,dask-distributed,numpy]
+                          [--workers 2] [--repeat 3]
 
 Run the `numpy` engine with OPENBLAS_NUM_THREADS=1 (scripts/bench-array.sh does) to compare
-with NumPy on one thread. Steps that persist run once; the others `--repeat` times (steps under
-0.1 s at least 15 times), reporting the median.
+with NumPy on one thread. The FFT step runs once, and on dask.distributed every step that
+persists (a repeat would find the persisted keys still held); the others `--repeat` times
+(steps under 0.1 s at least 15 times), reporting the median.
 """
 import argparse
 import json
@@ -45,34 +48,47 @@ def recenter(block):
     return np.roll(block, (3, -2), axis=(1, 2))
 
 
-def dask_steps(images, size, scale):
+def dask_steps(images, size, scale, engine="dask"):
     import dask
     import dask.array as da
 
-    dask.config.set(scheduler="threads")
+    distributed = engine == "dask-distributed"
+    if distributed:
+        from distributed import wait
+    else:
+        dask.config.set(scheduler="threads")
+
+    def persisted(x):
+        x = x.persist()
+        if distributed:
+            wait(x)  # persist returns at once on a cluster
+        return x
+
     rng = da.random.default_rng(2017)
     stack = rng.integers(0, 256, size=(images, size, size), chunks=(1, size, size), dtype=np.uint8)
-    seconds, stack = timed(lambda: stack.rechunk((min(20, images), size, size)).persist(), once=True)
-    emit("dask", "stack_rechunk_persist", seconds, int(stack.nbytes))
+    # Threaded: the median of the repeats, as rask's local step (a fresh process's first run
+    # can be several times slower on this machine).
+    seconds, stack = timed(lambda: persisted(stack.rechunk((min(20, images), size, size))), once=distributed)
+    emit(engine, "stack_rechunk_persist", seconds, int(stack.nbytes))
     seconds, mean = timed(lambda: stack.mean(axis=0).compute())
-    emit("dask", "mean_axis0", seconds, float(mean.mean()))
+    emit(engine, "mean_axis0", seconds, float(mean.mean()))
     seconds, brightness = timed(lambda: stack.mean(axis=(1, 2)).compute())
-    emit("dask", "mean_axis12", seconds, float(brightness[0]))
+    emit(engine, "mean_axis12", seconds, float(brightness[0]))
     seconds, rec = timed(lambda: stack.map_blocks(recenter, dtype=np.uint8).mean(axis=0).compute())
-    emit("dask", "recenter_mean", seconds, float(rec[3, 0]))
+    emit(engine, "recenter_mean", seconds, float(rec[3, 0]))
 
     def fft_power():
-        power = abs(da.fft.fft(stack.rechunk((images, min(10, size), min(10, size))), axis=0) ** 2).astype(np.float32).persist()
+        power = persisted(abs(da.fft.fft(stack.rechunk((images, min(10, size), min(10, size))), axis=0) ** 2).astype(np.float32))
         return power[:, 0, 0].compute()
 
     seconds, corner = timed(fft_power, once=True)
-    emit("dask", "rechunk_fft_power", seconds, float(corner.astype(np.float64).sum()))
+    emit(engine, "rechunk_fft_power", seconds, float(corner.astype(np.float64).sum()))
     del stack
 
     n = max(1, round(8000 * scale ** 0.5))
     c = max(1, round(1000 * scale ** 0.5))
     seconds, std = timed(lambda: da.random.default_rng(1).random((n, n), chunks=(c, c)).std().compute())
-    emit("dask", "random_std", seconds, float(std))
+    emit(engine, "random_std", seconds, float(std))
     rows = max(1, round(1_000_000 * scale))
     step = max(1, round(100_000 * scale))
 
@@ -81,7 +97,7 @@ def dask_steps(images, size, scale):
         return (x.T @ x).compute()
 
     seconds, g = timed(gram)
-    emit("dask", "gram_xtx", seconds, float(g[0, 0]))
+    emit(engine, "gram_xtx", seconds, float(g[0, 0]))
 
     tall = max(50, round(200_000 * scale))
     tall_chunk = max(50, round(20_000 * scale))
@@ -92,7 +108,7 @@ def dask_steps(images, size, scale):
         return dask.compute(u, s, v)[1]
 
     seconds, s = timed(tsqr)
-    emit("dask", "tsqr_svd", seconds, float(s[0]))
+    emit(engine, "tsqr_svd", seconds, float(s[0]))
     # Four blocks per side (Dask's LU wants square blocks).
     mc = max(1, round(1000 * scale ** 0.5))
     m = 4 * mc
@@ -103,7 +119,7 @@ def dask_steps(images, size, scale):
         return da.linalg.solve(a, b).compute()
 
     seconds, x = timed(solve)
-    emit("dask", "solve", seconds, float(x[0, 0]))
+    emit(engine, "solve", seconds, float(x[0, 0]))
 
 
 def numpy_steps(images, size, scale):
@@ -167,16 +183,22 @@ def main():
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--engines", default="dask,numpy")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     REPEAT = max(1, args.repeat)
     for engine in args.engines.split(","):
         if engine == "dask":
             dask_steps(args.images, args.size, args.scale)
             graph_steps()
+        elif engine == "dask-distributed":
+            from distributed import Client, LocalCluster
+
+            with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster):
+                dask_steps(args.images, args.size, args.scale, engine)
         elif engine == "numpy":
             numpy_steps(args.images, args.size, args.scale)
         else:
-            raise SystemExit(f"unknown engine {engine}: use dask or numpy")
+            raise SystemExit(f"unknown engine {engine}: use dask, dask-distributed or numpy")
 
 
 if __name__ == "__main__":
