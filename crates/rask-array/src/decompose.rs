@@ -8,8 +8,9 @@
 //! rows of `Q2` that belong to it. The SVD factors the small `R` (`R = U_r S Vᵀ`) and gives
 //! `U = Q U_r`. `lstsq` solves `R x = Qᵀ b`, summing `Q_iᵀ b_i` over the row blocks with a tree.
 //!
-//! `solve`, `inv` and `cholesky` gather the matrix into one task (a blocked LU across chunks is
-//! not written yet), which faer factors on every core: fine for matrices that fit one worker.
+//! `solve` and `inv` gather the matrix into one task (a blocked LU across chunks is not written
+//! yet), which faer factors on every core: fine for matrices that fit one worker. `cholesky` of
+//! a chunked matrix works block by block (`cholesky.rs`).
 //! A singular matrix is an error that says so, never a matrix of infinities.
 
 use faer::linalg::solvers::{DenseSolveCore, Solve};
@@ -25,7 +26,7 @@ use crate::chunks::Chunks;
 use crate::element::{chunk_value, parts_value, RawParts};
 use crate::error::{Error, Result};
 
-fn to_faer(a: &ArrayD<f64>) -> std::result::Result<Mat<f64>, TaskError> {
+pub(crate) fn to_faer(a: &ArrayD<f64>) -> std::result::Result<Mat<f64>, TaskError> {
     let &[rows, cols] = a.shape() else {
         return Err(TaskError::msg(format!(
             "a matrix block of shape {:?}: 2 axes expected",
@@ -39,7 +40,7 @@ fn to_faer(a: &ArrayD<f64>) -> std::result::Result<Mat<f64>, TaskError> {
     })
 }
 
-fn from_faer(m: faer::MatRef<'_, f64>) -> ArrayD<f64> {
+pub(crate) fn from_faer(m: faer::MatRef<'_, f64>) -> ArrayD<f64> {
     let (rows, cols) = (m.nrows(), m.ncols());
     let mut out = ndarray::Array2::<f64>::zeros((rows, cols));
     // Column by column: faer's matrices are column-major.
@@ -435,10 +436,21 @@ impl Array<f64> {
         self.dense(Dense::Inverse, None, Chunks(vec![vec![n], vec![n]]), "inv")
     }
 
-    /// The lower-triangular `L` with `L Lᵀ = self` for a symmetric positive-definite matrix;
-    /// any other matrix is an error.
+    /// The lower-triangular `L` with `L Lᵀ = self` for a symmetric positive-definite matrix
+    /// (only its lower triangle is read); any other matrix is an error. A matrix in one chunk
+    /// is factored in one task on every core; a chunked one block by block
+    /// (the tile algorithm), `L` in its blocks, never gathered.
     pub fn cholesky(&self) -> Result<Array<f64>> {
-        let n = self.shape().first().copied().unwrap_or(0);
+        let shape = self.shape();
+        if shape.len() != 2 || shape[0] != shape[1] {
+            return Err(Error::Invalid(format!(
+                "cholesky takes a square 2-d array, got shape {shape:?}"
+            )));
+        }
+        if self.chunks.per_axis()[0].len() > 1 || self.chunks.per_axis()[1].len() > 1 {
+            return self.blocked_cholesky();
+        }
+        let n = shape[0];
         self.dense(Dense::Cholesky, None, Chunks(vec![vec![n], vec![n]]), "cholesky")
     }
 

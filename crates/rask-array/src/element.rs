@@ -77,6 +77,9 @@ pub trait Element:
     /// Sums along `axes` in the accumulator type (wrapping for integers, as NumPy does), the
     /// narrow types through 32-bit lanes ([`lane_sums`](crate::fold::lane_sums)).
     fn sum_axes(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<Self::Acc>;
+    /// Sums along `axes` as `f64`, what a mean divides: exact integer lanes widened straight
+    /// into `f64` for the [small integers](Element::SMALL_INTEGER), `f64` additions otherwise.
+    fn mean_sums(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<f64>;
     /// Appends the elements' bytes.
     fn write_bytes(elements: &[Self], out: &mut Vec<u8>);
     /// Reads elements written by [`Element::write_bytes`].
@@ -138,6 +141,21 @@ macro_rules! integer_element {
                     <$acc>::wrapping_add,
                 )
             }
+            fn mean_sums(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<f64> {
+                if $small {
+                    crate::fold::lane_sums(
+                        x,
+                        axes,
+                        $block,
+                        |v: $t| v as $lane,
+                        <$lane>::wrapping_add,
+                        |total: f64, lane: $lane| total + lane as f64,
+                        |a, b| a + b,
+                    )
+                } else {
+                    crate::fold::f64_sums(x, axes)
+                }
+            }
             fn to_scalar(self) -> Scalar {
                 Scalar::Int(self as i128)
             }
@@ -184,6 +202,9 @@ macro_rules! float_element {
             fn sum_axes(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<$t> {
                 crate::fold::lane_sums(x, axes, usize::MAX, |v| v, |a, b| a + b, |a, b| a + b, |a, b| a + b)
             }
+            fn mean_sums(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<f64> {
+                crate::fold::f64_sums(x, axes)
+            }
             fn to_scalar(self) -> Scalar {
                 Scalar::Float(self as f64)
             }
@@ -216,6 +237,9 @@ macro_rules! complex_element {
             const SMALL_INTEGER: bool = false;
             fn sum_axes(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<$t> {
                 crate::fold::lane_sums(x, axes, usize::MAX, |v| v, |a, b| a + b, |a, b| a + b, |a, b| a + b)
+            }
+            fn mean_sums(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<f64> {
+                crate::fold::f64_sums(x, axes)
             }
             fn to_scalar(self) -> Scalar {
                 Scalar::Complex(c64::new(self.re as f64, self.im as f64))
@@ -254,6 +278,17 @@ impl Element for bool {
             u32::from,
             u32::wrapping_add,
             |total: i64, lane: u32| total + i64::from(lane),
+            |a, b| a + b,
+        )
+    }
+    fn mean_sums(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<f64> {
+        crate::fold::lane_sums(
+            x,
+            axes,
+            1 << 31,
+            u32::from,
+            u32::wrapping_add,
+            |total: f64, lane: u32| total + f64::from(lane),
             |a, b| a + b,
         )
     }

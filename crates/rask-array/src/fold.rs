@@ -33,9 +33,12 @@ pub(crate) fn fold_axes<T: Copy, A: Copy>(
                 let values: Vec<A> = if run == 0 {
                     vec![init; shape.iter().product()]
                 } else {
-                    vectorized(|| {
-                        elements.chunks(run).map(|r| fold_slice(r, init, fold, merge)).collect()
-                    })
+                    // One dispatch per run: the closure is small enough to inline whole into
+                    // the AVX2 copy (a `collect` around it would not be).
+                    elements
+                        .chunks(run)
+                        .map(|r| vectorized(|| fold_slice(r, init, fold, merge)))
+                        .collect()
                 };
                 return ArrayD::from_shape_vec(IxDyn(&shape), values).expect("one value per run");
             }
@@ -95,36 +98,46 @@ pub(crate) fn lane_sums<T: Copy, L: Copy + Default, A: Copy + Default>(
                 let values: Vec<A> = if run == 0 {
                     vec![A::default(); shape.iter().product()]
                 } else {
-                    vectorized(|| {
-                        elements
-                            .chunks(run)
-                            .map(|r| {
-                                r.chunks(block).fold(A::default(), |total, part| {
-                                    let lanes =
-                                        fold_slice(part, L::default(), |l, v| add(l, lane(v)), add);
-                                    widen(total, lanes)
-                                })
+                    elements
+                        .chunks(run)
+                        .map(|r| {
+                            r.chunks(block).fold(A::default(), |total, part| {
+                                let lanes = vectorized(|| {
+                                    fold_slice(part, L::default(), |l, v| add(l, lane(v)), add)
+                                });
+                                widen(total, lanes)
                             })
-                            .collect()
-                    })
+                        })
+                        .collect()
                 };
                 return ArrayD::from_shape_vec(IxDyn(&shape), values).expect("one value per run");
             }
             Layout::Prefix { rows, columns } => {
                 let mut totals = vec![A::default(); columns];
                 vectorized(|| {
-                    let mut lanes = vec![L::default(); columns];
-                    let mut start = 0;
-                    while start < rows {
-                        let end = start.saturating_add(block).min(rows);
-                        lanes.fill(L::default());
-                        fold_rows(elements, columns, &mut lanes, start..end, |l, v| {
-                            add(l, lane(v))
-                        });
-                        for (t, &l) in totals.iter_mut().zip(&lanes) {
-                            *t = widen(*t, l);
+                    // A tile of columns at a time, its lanes in the first-level cache: each
+                    // block of rows adds into the lanes, which then widen into the totals.
+                    let mut lanes = [L::default(); TILE];
+                    for (tile, totals) in totals.chunks_mut(TILE).enumerate() {
+                        let first = tile * TILE;
+                        let lanes = &mut lanes[..totals.len()];
+                        let mut start = 0;
+                        while start < rows {
+                            let end = start.saturating_add(block).min(rows);
+                            lanes.fill(L::default());
+                            for row in start..end {
+                                let at = row * columns + first;
+                                for (l, &v) in
+                                    lanes.iter_mut().zip(&elements[at..at + totals.len()])
+                                {
+                                    *l = add(*l, lane(v));
+                                }
+                            }
+                            for (t, &l) in totals.iter_mut().zip(lanes.iter()) {
+                                *t = widen(*t, l);
+                            }
+                            start = end;
                         }
-                        start = end;
                     }
                 });
                 return ArrayD::from_shape_vec(IxDyn(&shape), totals)
@@ -136,12 +149,21 @@ pub(crate) fn lane_sums<T: Copy, L: Copy + Default, A: Copy + Default>(
     fold_axes(x, axes, A::default(), move |a, v| widen(a, lane(v)), merge)
 }
 
+/// Sums along `axes` in `f64` (each element converted first), the sums of a mean of anything
+/// but the small integers.
+pub(crate) fn f64_sums<T: Element>(x: &ArrayD<T>, axes: &[usize]) -> ArrayD<f64> {
+    fold_axes(x, axes, 0.0f64, |s, v| s + v.to_f64(), |a, b| a + b)
+}
+
 /// Runs `kernel` compiled for the widest vector instructions this CPU has (AVX2 and FMA where
 /// present, SSE2 otherwise), so the loops inlined into it vectorize at that width.
 #[inline(always)]
 pub(crate) fn vectorized<R>(kernel: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(kernel)
 }
+
+/// Columns folded together: a tile of accumulators that stays in the first-level cache.
+const TILE: usize = 2048;
 
 /// Folds `rows` of a row-major block of `columns` elements into `acc` (one value per column),
 /// a tile of columns at a time so the accumulators stay in the first-level cache.
@@ -153,7 +175,6 @@ fn fold_rows<T: Copy, A: Copy>(
     rows: std::ops::Range<usize>,
     fold: impl Fn(A, T) -> A,
 ) {
-    const TILE: usize = 2048;
     let mut start = 0;
     while start < columns {
         let end = (start + TILE).min(columns);
@@ -212,13 +233,13 @@ pub(crate) fn centred_squares<T: Element>(
     if let (Some(elements), Some(means)) = (x.as_slice(), mean.as_slice()) {
         match layout_of(x.shape(), axes) {
             Layout::Suffix { run } if run > 0 => {
-                let values: Vec<f64> = vectorized(|| {
-                    elements
-                        .chunks(run)
-                        .zip(means)
-                        .map(|(r, &m)| fold_slice(r, 0.0, |a, v| a + square(v, m), |a, b| a + b))
-                        .collect()
-                });
+                let values: Vec<f64> = elements
+                    .chunks(run)
+                    .zip(means)
+                    .map(|(r, &m)| {
+                        vectorized(|| fold_slice(r, 0.0, |a, v| a + square(v, m), |a, b| a + b))
+                    })
+                    .collect();
                 return ArrayD::from_shape_vec(mean.raw_dim(), values).expect("one value per run");
             }
             Layout::Prefix { rows, columns } => {
@@ -328,6 +349,7 @@ mod tests {
         let n = (1 << 24) + (1 << 18);
         let bytes = ArrayD::from_elem(IxDyn(&[n, 1]), u8::MAX);
         assert_eq!(u8::sum_axes(&bytes, &[0])[[0, 0]], n as u64 * 255);
+        assert_eq!(u8::mean_sums(&bytes, &[0])[[0, 0]], n as f64 * 255.0);
         let n = (1 << 16) + 3;
         let rows = ArrayD::from_elem(IxDyn(&[n, 2]), u16::MAX);
         assert_eq!(u16::sum_axes(&rows, &[0]).into_raw_vec_and_offset().0, [n as u64 * 65535; 2]);
@@ -336,6 +358,7 @@ mod tests {
         let n = (1 << 24) + 1;
         let low = ArrayD::from_elem(IxDyn(&[n, 1]), i8::MIN);
         assert_eq!(i8::sum_axes(&low, &[0])[[0, 0]], -128 * n as i64);
+        assert_eq!(i8::mean_sums(&low, &[0])[[0, 0]], -128.0 * n as f64);
         // Runs (the reduced axes last) too.
         let n = (1 << 15) + 7;
         let low = ArrayD::from_elem(IxDyn(&[2, n]), i16::MIN);

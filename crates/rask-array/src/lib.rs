@@ -28,6 +28,7 @@
 pub mod element;
 pub mod array;
 pub mod blockwise;
+mod cholesky;
 pub mod chunk_ops;
 pub mod chunks;
 pub mod creation;

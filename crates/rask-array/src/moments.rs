@@ -97,13 +97,7 @@ pub(crate) fn sums<T: Element>(x: &ArrayD<T>, axes: &[usize], skipna: bool) -> S
         );
         return Sums { sum, count: Count::PerElement(count) };
     }
-    // Narrow integers sum exactly as integers (four times as many per instruction as `f64`s);
-    // the rest in `f64`, as NumPy's mean does.
-    let sum = if T::SMALL_INTEGER {
-        T::sum_axes(x, axes).mapv(Element::to_f64)
-    } else {
-        fold_axes(x, axes, 0.0f64, |s, v| s + v.to_f64(), |a, b| a + b)
-    };
+    let sum = T::mean_sums(x, axes);
     let n: usize = axes.iter().map(|&a| x.shape()[a]).product();
     Sums { sum, count: Count::Uniform(n as f64) }
 }

@@ -77,6 +77,42 @@ proptest! {
         let l = two(from_ndarray(&spd, [5, 5]).unwrap().cholesky().unwrap().compute().unwrap());
         prop_assert!(max_diff(&l.dot(&l.t()), &spd) < 1e-7);
     }
+
+    #[test]
+    fn blocked_cholesky_is_the_one_chunk_factor_in_blocks(
+        n in 1usize..40, row_chunk in 1usize..13, col_chunk in 1usize..13, seed in 0u64..1000,
+    ) {
+        let m = matrix(n, n, seed);
+        let spd = m.t().dot(&m) + Array2::<f64>::eye(n) * n as f64;
+        let x = from_ndarray(&spd, [row_chunk, col_chunk]).unwrap();
+        let factor = x.cholesky().unwrap();
+        // The columns are cut like the rows: square blocks along the diagonal.
+        prop_assert_eq!(&factor.chunks().per_axis()[1], &factor.chunks().per_axis()[0]);
+        prop_assert_eq!(&factor.chunks().per_axis()[0], &x.chunks().per_axis()[0]);
+        let l = two(factor.compute().unwrap());
+        for i in 0..n {
+            for j in i + 1..n {
+                prop_assert!(l[[i, j]] == 0.0, "L is lower triangular");
+            }
+        }
+        prop_assert!(max_diff(&l.dot(&l.t()), &spd) < 1e-8 * n as f64);
+        let whole = two(from_ndarray(&spd, [n, n]).unwrap().cholesky().unwrap().compute().unwrap());
+        prop_assert!(max_diff(&l, &whole) < 1e-9 * n as f64);
+    }
+}
+
+#[test]
+fn a_blocked_cholesky_names_the_block_that_is_not_positive_definite() {
+    // Positive definite in its first 3×3 block, not as a whole.
+    let mut a = Array2::<f64>::eye(6);
+    a[[4, 1]] = 3.0;
+    a[[1, 4]] = 3.0;
+    let err = from_ndarray(&a, [3, 3]).unwrap().cholesky().unwrap().compute().unwrap_err();
+    let err = err.to_string();
+    assert!(err.contains("positive-definite") && err.contains("diagonal block 1"), "{err}");
+    let wide = zeros::<f64>(&[3, 4], [2, 2]).unwrap();
+    let err = wide.cholesky().unwrap_err().to_string();
+    assert!(err.contains("square") && err.contains("[3, 4]"), "{err}");
 }
 
 #[test]

@@ -27,8 +27,17 @@ impl S3Server {
     /// Starts the server and waits (at most 60 s) until it answers. Panics with what to do when
     /// it is not installed: this is for tests.
     pub fn start() -> S3Server {
+        // The checkout's venv, found from the working directory (a test runs in its crate's
+        // directory): a path fixed at compile time would name whichever checkout last built
+        // this crate into a shared target directory.
         let program = std::env::var("RASK_S3_SERVER").unwrap_or_else(|_| {
-            format!("{}/../../.venv-s3/bin/moto_server", env!("CARGO_MANIFEST_DIR"))
+            let here = std::env::current_dir().unwrap_or_default();
+            here.ancestors()
+                .map(|dir| dir.join(".venv-s3/bin/moto_server"))
+                .find(|candidate| candidate.exists())
+                .unwrap_or_else(|| here.join(".venv-s3/bin/moto_server"))
+                .to_string_lossy()
+                .into_owned()
         });
         assert!(
             std::path::Path::new(&program).exists(),

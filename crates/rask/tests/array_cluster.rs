@@ -26,6 +26,8 @@ fn an_array_workflow_gives_identical_results_on_worker_processes() {
         let (_, singular_values, _) = x.svd().unwrap();
         let square = x.slice(&[Index::range(0..8)]).unwrap() + 10.0;
         let solved = square.solve(&x.slice(&[Index::range(8..16)]).unwrap()).unwrap();
+        // Blocked: a task per block of L, reading the blocks to its left from either worker.
+        let factor = gram.rechunk([3, 3]).unwrap().cholesky().unwrap();
 
         let local = LocalScheduler::new();
         let expected = (
@@ -36,6 +38,7 @@ fn an_array_workflow_gives_identical_results_on_worker_processes() {
             sliced.compute_with(&local).unwrap(),
             var.compute_with(&local).unwrap(),
             (&singular_values, &solved).compute_with(&local).unwrap(),
+            factor.compute_with(&local).unwrap(),
         );
         let cluster = LocalCluster::processes(env!("CARGO_BIN_EXE_rask"), 2, 1).unwrap();
         let client = cluster.client().unwrap();
@@ -47,6 +50,7 @@ fn an_array_workflow_gives_identical_results_on_worker_processes() {
             sliced.compute_with(&client).unwrap(),
             var.compute_with(&client).unwrap(),
             (&singular_values, &solved).compute_with(&client).unwrap(),
+            factor.compute_with(&client).unwrap(),
         );
         // The same tasks on the same chunks: bit for bit the same.
         assert_eq!(expected.0, on_cluster.0);
@@ -56,6 +60,7 @@ fn an_array_workflow_gives_identical_results_on_worker_processes() {
         assert_eq!(expected.4, on_cluster.4);
         assert_eq!(expected.5, on_cluster.5);
         assert_eq!(expected.6, on_cluster.6);
+        assert_eq!(expected.7, on_cluster.7);
 
         // A closure cannot travel: the error says how to register a function instead.
         let doubled = x.map_blocks(|chunk| chunk.mapv(|v| v * 2.0));
