@@ -8,6 +8,19 @@ cd "$(dirname "$0")/.."
 # Builds are shared between checkouts, sessions and CI on the same machine.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rask-target}"
 
+# The shared directory keeps every checkout's test binaries and incremental state (each clone's
+# path gives its crates new hashes): drop those untouched for six hours, or a few CI runs on
+# fresh clones fill the disk (76 GB after two days here). Dependencies' libraries stay.
+for dir in "$CARGO_TARGET_DIR"/debug/deps "$CARGO_TARGET_DIR"/debug/examples; do
+  if [[ -d "$dir" ]]; then
+    find "$dir" -maxdepth 1 -type f -executable -mmin +360 -delete
+  fi
+done
+if [[ -d "$CARGO_TARGET_DIR/debug/incremental" ]]; then
+  find "$CARGO_TARGET_DIR/debug/incremental" -mindepth 1 -maxdepth 1 -type d -mmin +360 \
+    -exec rm -rf {} +
+fi
+
 # The dashboard's browser test drives Debian's Chromium; the object-store tests start an
 # S3-compatible server (moto, from PyPI, in its own venv).
 bash scripts/install-chromium.sh

@@ -264,6 +264,15 @@ complex_element! {
     c32, f32 => "complex64", 12;
 }
 
+/// The trues along `axes`, counted in 32-bit lanes (2³¹ values a block) and widened by `widen`.
+fn true_counts<A: Copy + Default + std::ops::Add<Output = A>>(
+    x: &ArrayD<bool>,
+    axes: &[usize],
+    widen: impl Fn(A, u32) -> A + Copy,
+) -> ArrayD<A> {
+    crate::fold::lane_sums(x, axes, 1 << 31, u32::from, u32::wrapping_add, widen, |a, b| a + b)
+}
+
 impl sealed::Sealed for bool {}
 impl Element for bool {
     const DTYPE: &'static str = "bool";
@@ -271,26 +280,10 @@ impl Element for bool {
     type Acc = i64;
     const SMALL_INTEGER: bool = true;
     fn sum_axes(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<i64> {
-        crate::fold::lane_sums(
-            x,
-            axes,
-            1 << 31,
-            u32::from,
-            u32::wrapping_add,
-            |total: i64, lane: u32| total + i64::from(lane),
-            |a, b| a + b,
-        )
+        true_counts(x, axes, |total: i64, lane| total + i64::from(lane))
     }
     fn mean_sums(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<f64> {
-        crate::fold::lane_sums(
-            x,
-            axes,
-            1 << 31,
-            u32::from,
-            u32::wrapping_add,
-            |total: f64, lane: u32| total + f64::from(lane),
-            |a, b| a + b,
-        )
+        true_counts(x, axes, |total: f64, lane| total + f64::from(lane))
     }
     fn to_scalar(self) -> Scalar {
         Scalar::Int(i128::from(self))
