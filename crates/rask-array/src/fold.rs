@@ -45,7 +45,7 @@ pub(crate) fn fold_axes<T: Copy, A: Copy>(
             // Rows of `columns` elements, all folded into one row.
             Layout::Prefix { rows, columns } => {
                 let mut acc = vec![init; columns];
-                vectorized(|| fold_rows(elements, columns, &mut acc, 0..rows, fold));
+                vectorized(|| fold_rows(elements, rows, columns, &mut acc, fold));
                 return ArrayD::from_shape_vec(IxDyn(&shape), acc).expect("one value per column");
             }
             Layout::Other => {}
@@ -165,21 +165,21 @@ pub(crate) fn vectorized<R>(kernel: impl FnOnce() -> R) -> R {
 /// Columns folded together: a tile of accumulators that stays in the first-level cache.
 const TILE: usize = 2048;
 
-/// Folds `rows` of a row-major block of `columns` elements into `acc` (one value per column),
-/// a tile of columns at a time so the accumulators stay in the first-level cache.
+/// Folds the `rows` rows of a row-major block of `columns` elements into `acc` (one value per
+/// column), a tile of columns at a time so the accumulators stay in the first-level cache.
 #[inline(always)]
 fn fold_rows<T: Copy, A: Copy>(
     elements: &[T],
+    rows: usize,
     columns: usize,
     acc: &mut [A],
-    rows: std::ops::Range<usize>,
     fold: impl Fn(A, T) -> A,
 ) {
     let mut start = 0;
     while start < columns {
         let end = (start + TILE).min(columns);
         let tile = &mut acc[start..end];
-        for row in rows.clone() {
+        for row in 0..rows {
             let source = &elements[row * columns + start..row * columns + end];
             for (a, &v) in tile.iter_mut().zip(source) {
                 *a = fold(*a, v);
