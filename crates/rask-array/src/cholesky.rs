@@ -8,6 +8,10 @@
 //! its left, so the tasks of one block column run in parallel. Only the lower triangle of the
 //! matrix is read, as LAPACK does. A matrix that is not positive definite fails at the first
 //! diagonal block where that shows, naming the block.
+//!
+//! `solve_positive` solves `A x = b` with that factor, by blocks as well: forward substitution
+//! `y_k = L_kk⁻¹ (b_k − Σ_{j<k} L_kj y_j)`, then back substitution
+//! `x_k = L_kk⁻ᵀ (y_k − Σ_{j>k} L_jkᵀ x_j)`, one task per row block of each.
 
 use faer::Side;
 use ndarray::{ArrayD, Ix2, IxDyn};
@@ -71,6 +75,115 @@ impl Array<f64> {
     }
 }
 
+impl Array<f64> {
+    /// `x` with `self · x = b` for a symmetric positive-definite `self` (Cholesky, by blocks:
+    /// nothing is gathered; `b` a vector or a matrix of right-hand sides, its rows cut like
+    /// `self`'s). Half the work of [`Array::solve`]'s LU, and any other matrix is an error.
+    pub fn solve_positive(&self, b: &Array<f64>) -> Result<Array<f64>> {
+        let n = self.shape().first().copied().unwrap_or(0);
+        if b.shape().first() != Some(&n) || b.ndim() > 2 {
+            return Err(crate::error::Error::Invalid(format!(
+                "solve_positive of a matrix of shape {:?} needs b of shape ({n},) or ({n}, k), got {:?}",
+                self.shape(),
+                b.shape()
+            )));
+        }
+        let l = self.cholesky()?;
+        let rows = l.chunks.per_axis()[0].clone();
+        let mut b_chunks = vec![rows.clone()];
+        b_chunks.extend(b.shape().get(1).map(|&k| vec![k]));
+        let b = b.rechunk(b_chunks)?;
+        let blocks = rows.len() as u32;
+        let name = layer_name("solve-positive", |t| {
+            t.str(l.name.as_str()).str(b.name.as_str());
+        });
+        // The forward substitution's blocks are intermediate; the back substitution's are the
+        // answer's, keyed like `b`'s blocks.
+        let forward_name = layer_name("solve-positive-forward", |t| {
+            t.str(name.as_str());
+        });
+        let forward = |k: u32| Key::block(forward_name.clone(), &[k]);
+        let index = |k: u32| if b.ndim() == 1 { vec![k] } else { vec![k, 0] };
+        let back = |k: u32| Key::block(name.clone(), &index(k));
+        let block_of_b = |k: u32| b.block_key(&index(k));
+        let mut tasks = Vec::with_capacity(2 * blocks as usize);
+        for k in 0..blocks {
+            tasks.push((
+                forward(k),
+                TaskSpec::new(
+                    plain_fn("rask_array::substitute"),
+                    vec![
+                        Arg::Key(block_of_b(k)),
+                        Arg::List((0..k).map(|j| Arg::Key(l.block_key(&[k, j]))).collect()),
+                        Arg::List((0..k).map(|j| Arg::Key(forward(j))).collect()),
+                        Arg::Key(l.block_key(&[k, k])),
+                        Arg::Value(Value::serde(false)),
+                    ],
+                ),
+            ));
+        }
+        for k in (0..blocks).rev() {
+            tasks.push((
+                back(k),
+                TaskSpec::new(
+                    plain_fn("rask_array::substitute"),
+                    vec![
+                        Arg::Key(forward(k)),
+                        Arg::List(
+                            (k + 1..blocks).map(|j| Arg::Key(l.block_key(&[j, k]))).collect(),
+                        ),
+                        Arg::List((k + 1..blocks).map(|j| Arg::Key(back(j))).collect()),
+                        Arg::Key(l.block_key(&[k, k])),
+                        Arg::Value(Value::serde(true)),
+                    ],
+                ),
+            ));
+        }
+        let inputs = Graph::merge(&[&l.graph, &b.graph]);
+        let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &[&inputs]));
+        Ok(Array::from_graph(graph, name, b.chunks.as_ref().clone()))
+    }
+}
+
+/// One block of a substitution: `L_kk⁻¹ (r − Σ M_j z_j)` forward, `L_kk⁻ᵀ (r − Σ M_jᵀ z_j)`
+/// back (`transposed`); `r` and the result keep `b`'s shape (a vector or a matrix).
+fn substitute(args: &[Value]) -> TaskResult {
+    let r = chunk_arg::<f64>(args, 0)?;
+    let transposed = *spec_arg::<bool>(args, 4, "the direction")?;
+    let vector = r.ndim() == 1;
+    let mut rest = as_columns(r)?;
+    let factors = task_arg(args, 1, "the blocks of L")?
+        .as_list()
+        .ok_or_else(|| TaskError::msg("the blocks of L"))?;
+    let solved = task_arg(args, 2, "the solved blocks")?
+        .as_list()
+        .ok_or_else(|| TaskError::msg("the solved blocks"))?;
+    for (m, z) in factors.iter().zip(solved) {
+        let m = chunk_of::<f64>(m, &"a block of L")?.view().into_dimensionality::<Ix2>()?;
+        let z = as_columns(chunk_of::<f64>(z, &"a solved block")?)?;
+        let m = if transposed { m.reversed_axes() } else { m };
+        ndarray::linalg::general_mat_mul(-1.0, &m, &z, 1.0, &mut rest);
+    }
+    let diagonal = to_faer(chunk_arg::<f64>(args, 3)?)?;
+    let mut x = to_faer(&rest.into_dyn())?;
+    if transposed {
+        diagonal.transpose().solve_upper_triangular_in_place(x.as_mut());
+    } else {
+        diagonal.solve_lower_triangular_in_place(x.as_mut());
+    }
+    let x = from_faer(x.as_ref());
+    let len = x.len();
+    Ok(chunk_value(if vector { x.into_shape_with_order(IxDyn(&[len]))? } else { x }))
+}
+
+/// A vector as one column, a matrix as it is.
+fn as_columns(r: &ArrayD<f64>) -> std::result::Result<ndarray::Array2<f64>, TaskError> {
+    Ok(match r.ndim() {
+        1 => r.view().into_shape_with_order((r.len(), 1))?.to_owned(),
+        _ => r.view().into_dimensionality::<Ix2>()?.to_owned(),
+    })
+}
+
 /// `a − Σ x_j y_jᵀ` over the pairs of blocks of two lists.
 fn updated(
     a: &ArrayD<f64>,
@@ -126,3 +239,4 @@ fn cholesky_zero(args: &[Value]) -> TaskResult {
 rask_core::register_function!("rask_array::cholesky_diagonal", cholesky_diagonal);
 rask_core::register_function!("rask_array::cholesky_panel", cholesky_panel);
 rask_core::register_function!("rask_array::cholesky_zero", cholesky_zero);
+rask_core::register_function!("rask_array::substitute", substitute);

@@ -98,6 +98,21 @@ proptest! {
         prop_assert!(max_diff(&l.dot(&l.t()), &spd) < 1e-8 * n as f64);
         let whole = two(from_ndarray(&spd, [n, n]).unwrap().cholesky().unwrap().compute().unwrap());
         prop_assert!(max_diff(&l, &whole) < 1e-9 * n as f64);
+
+        // Solving with it, by blocks: a matrix of right-hand sides and a vector, their rows
+        // cut otherwise than the matrix's.
+        let rhs = matrix(n, 3, seed + 7);
+        let b = from_ndarray(&rhs, [col_chunk, 2]).unwrap();
+        let solved = x.solve_positive(&b).unwrap();
+        prop_assert_eq!(solved.shape(), vec![n, 3]);
+        let solved = two(solved.compute().unwrap());
+        prop_assert!(max_diff(&spd.dot(&solved), &rhs) < 1e-9 * n as f64);
+        let column: Vec<f64> = rhs.column(0).to_vec();
+        let vector = from_ndarray(&ndarray::Array1::from(column.clone()), [row_chunk]).unwrap();
+        let got = x.solve_positive(&vector).unwrap().compute().unwrap();
+        prop_assert_eq!(got.shape(), &[n]);
+        let residual = spd.dot(&got.into_dimensionality::<ndarray::Ix1>().unwrap());
+        prop_assert!(residual.iter().zip(&column).all(|(a, b)| (a - b).abs() < 1e-9 * n as f64));
     }
 }
 
@@ -113,6 +128,17 @@ fn a_blocked_cholesky_names_the_block_that_is_not_positive_definite() {
     let wide = zeros::<f64>(&[3, 4], [2, 2]).unwrap();
     let err = wide.cholesky().unwrap_err().to_string();
     assert!(err.contains("square") && err.contains("[3, 4]"), "{err}");
+    let square = from_ndarray(&Array2::<f64>::eye(4), [2, 2]).unwrap();
+    let err = square.solve_positive(&zeros::<f64>(&[3], [3]).unwrap()).unwrap_err().to_string();
+    assert!(err.contains("(4,)") && err.contains("[3]"), "{err}");
+    let err = from_ndarray(&a, [3, 3])
+        .unwrap()
+        .solve_positive(&zeros::<f64>(&[6], [2]).unwrap())
+        .unwrap()
+        .compute()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("positive-definite") && err.contains("diagonal block 1"), "{err}");
 }
 
 #[test]

@@ -28,6 +28,9 @@ fn an_array_workflow_gives_identical_results_on_worker_processes() {
         let solved = square.solve(&x.slice(&[Index::range(8..16)]).unwrap()).unwrap();
         // Blocked: a task per block of L, reading the blocks to its left from either worker.
         let factor = gram.rechunk([3, 3]).unwrap().cholesky().unwrap();
+        let positive_solved =
+            gram.rechunk([3, 3]).unwrap().solve_positive(&x.slice(&[Index::range(0..8)]).unwrap());
+        let positive_solved = positive_solved.unwrap();
 
         let local = LocalScheduler::new();
         let expected = (
@@ -39,6 +42,7 @@ fn an_array_workflow_gives_identical_results_on_worker_processes() {
             var.compute_with(&local).unwrap(),
             (&singular_values, &solved).compute_with(&local).unwrap(),
             factor.compute_with(&local).unwrap(),
+            positive_solved.compute_with(&local).unwrap(),
         );
         let cluster = LocalCluster::processes(env!("CARGO_BIN_EXE_rask"), 2, 1).unwrap();
         let client = cluster.client().unwrap();
@@ -51,6 +55,7 @@ fn an_array_workflow_gives_identical_results_on_worker_processes() {
             var.compute_with(&client).unwrap(),
             (&singular_values, &solved).compute_with(&client).unwrap(),
             factor.compute_with(&client).unwrap(),
+            positive_solved.compute_with(&client).unwrap(),
         );
         // The same tasks on the same chunks: bit for bit the same.
         assert_eq!(expected.0, on_cluster.0);
@@ -61,6 +66,7 @@ fn an_array_workflow_gives_identical_results_on_worker_processes() {
         assert_eq!(expected.5, on_cluster.5);
         assert_eq!(expected.6, on_cluster.6);
         assert_eq!(expected.7, on_cluster.7);
+        assert_eq!(expected.8, on_cluster.8);
 
         // A closure cannot travel: the error says how to register a function instead.
         let doubled = x.map_blocks(|chunk| chunk.mapv(|v| v * 2.0));
