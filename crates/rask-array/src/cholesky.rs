@@ -226,7 +226,7 @@ fn cholesky_panel(args: &[Value]) -> TaskResult {
     )?;
     let diagonal = to_faer(chunk_arg::<f64>(args, 3)?)?;
     // X L_kkᵀ = S  ⇔  L_kk Xᵀ = Sᵀ: a lower-triangular solve of Sᵀ.
-    let mut x = to_faer(&s.t().to_owned().into_dyn())?;
+    let mut x = to_faer(&s.into_dyn())?.transpose().to_owned();
     diagonal.solve_lower_triangular_in_place(x.as_mut());
     Ok(chunk_value(from_faer(x.transpose())))
 }

@@ -61,9 +61,6 @@ pub trait Element:
     const TAG: u8;
     /// What sums and products of this type accumulate in.
     type Acc: Element;
-    /// Whether this is an 8- or 16-bit integer or `bool`: exact integer sums of its values
-    /// cannot overflow the 64-bit accumulator, so a mean may sum them as integers.
-    const SMALL_INTEGER: bool;
 
     /// The value, widened.
     fn to_scalar(self) -> Scalar;
@@ -74,11 +71,14 @@ pub trait Element:
     fn to_f64(self) -> f64;
     /// The value in the accumulator type.
     fn accumulate(self) -> Self::Acc;
-    /// Sums along `axes` in the accumulator type (wrapping for integers, as NumPy does), the
-    /// narrow types through 32-bit lanes ([`lane_sums`](crate::fold::lane_sums)).
+    /// The reductions' kernel: sums of a chunk along `axes` in the accumulator type (wrapping
+    /// for integers, as NumPy does), 8- and 16-bit integers and `bool` through 32-bit lanes.
+    #[doc(hidden)]
     fn sum_axes(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<Self::Acc>;
-    /// Sums along `axes` as `f64`, what a mean divides: exact integer lanes widened straight
-    /// into `f64` for the [small integers](Element::SMALL_INTEGER), `f64` additions otherwise.
+    /// The means' kernel: sums along `axes` as `f64`, the 8- and 16-bit integers and `bool`
+    /// exactly in 32-bit lanes widened straight into `f64` (their sums cannot overflow), the
+    /// other types by `f64` additions.
+    #[doc(hidden)]
     fn mean_sums(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<f64>;
     /// Appends the elements' bytes.
     fn write_bytes(elements: &[Self], out: &mut Vec<u8>);
@@ -129,7 +129,6 @@ macro_rules! integer_element {
             const DTYPE: &'static str = $dtype;
             const TAG: u8 = $tag;
             type Acc = $acc;
-            const SMALL_INTEGER: bool = $small;
             fn sum_axes(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<$acc> {
                 crate::fold::lane_sums(
                     x,
@@ -198,7 +197,6 @@ macro_rules! float_element {
             const DTYPE: &'static str = $dtype;
             const TAG: u8 = $tag;
             type Acc = $t;
-            const SMALL_INTEGER: bool = false;
             fn sum_axes(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<$t> {
                 crate::fold::lane_sums(x, axes, usize::MAX, |v| v, |a, b| a + b, |a, b| a + b, |a, b| a + b)
             }
@@ -234,7 +232,6 @@ macro_rules! complex_element {
             const DTYPE: &'static str = $dtype;
             const TAG: u8 = $tag;
             type Acc = $t;
-            const SMALL_INTEGER: bool = false;
             fn sum_axes(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<$t> {
                 crate::fold::lane_sums(x, axes, usize::MAX, |v| v, |a, b| a + b, |a, b| a + b, |a, b| a + b)
             }
@@ -278,7 +275,6 @@ impl Element for bool {
     const DTYPE: &'static str = "bool";
     const TAG: u8 = 13;
     type Acc = i64;
-    const SMALL_INTEGER: bool = true;
     fn sum_axes(x: &ArrayD<Self>, axes: &[usize]) -> ArrayD<i64> {
         true_counts(x, axes, |total: i64, lane| total + i64::from(lane))
     }
