@@ -7,13 +7,12 @@
 //! and chunks give the same values, in any order, on any machine.
 
 use ndarray::{ArrayBase, ArrayD, Data, Dimension, IxDyn, Slice};
-use rand_core::{Rng, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
 use rask_core::{BlockArg, BlockGrid, Graph, Key, Layer, TaskError, TaskResult, TaskSpec, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::array::{layer_name, plain_fn, spec_arg, typed_fn, Array};
 use crate::chunks::{ChunkSpec, Chunks};
+use crate::draws::Draws;
 use crate::element::{chunk_value, Element, Scalar};
 use crate::error::{Error, Result};
 
@@ -237,23 +236,9 @@ pub mod random {
     }
 }
 
-/// The generator of one chunk: the seed and the chunk's number, mixed (SplitMix64's finalizer)
-/// so neighbouring chunks get unrelated streams.
-fn chunk_rng(seed: u64, block: u32) -> Xoshiro256PlusPlus {
-    let mut z = seed ^ (u64::from(block).wrapping_add(1)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    Xoshiro256PlusPlus::seed_from_u64(z ^ (z >> 31))
-}
-
-/// A uniform `f64` in `[0, 1)` from the top 53 bits.
-fn unit(rng: &mut Xoshiro256PlusPlus) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
-
 /// A uniform integer in `[0, span)` without bias: Lemire's multiply-and-shift, which rejects
 /// (rarely, and only after one division) the few products that would favour low values.
-fn below(rng: &mut Xoshiro256PlusPlus, span: u128) -> u128 {
+fn below(rng: &mut Draws, span: u128) -> u128 {
     if span <= u128::from(u64::MAX) {
         let span = span as u64;
         let mut m = u128::from(rng.next_u64()) * u128::from(span);
@@ -272,6 +257,22 @@ fn below(rng: &mut Xoshiro256PlusPlus, span: u128) -> u128 {
             return x % span;
         }
     }
+}
+
+/// `values` as a `Vec<T>` when `T` is `U` itself (no copy), else the values back.
+fn reuse<U: 'static, T: 'static>(values: Vec<U>) -> std::result::Result<Vec<T>, Vec<U>> {
+    let boxed: Box<dyn std::any::Any> = Box::new(values);
+    match boxed.downcast::<Vec<T>>() {
+        Ok(same) => Ok(*same),
+        Err(other) => Err(*other.downcast::<Vec<U>>().expect("the box holds a Vec<U>")),
+    }
+}
+
+/// Uniform `f64` values as elements of type `T` (no copy for `f64`).
+fn elements_of<T: Element>(values: Vec<f64>) -> Vec<T> {
+    reuse(values).unwrap_or_else(|values: Vec<f64>| {
+        values.into_iter().map(|v| T::from_scalar(Scalar::Float(v))).collect()
+    })
 }
 
 fn fill<T: Element>(args: &[Value]) -> TaskResult {
@@ -306,17 +307,16 @@ fn fill<T: Element>(args: &[Value]) -> TaskResult {
             T::from_scalar(Scalar::Int(i128::from(col - row == *k)))
         }),
         Fill::Uniform { seed } => {
-            let mut rng = chunk_rng(*seed, part);
-            let values = (0..len).map(|_| T::from_scalar(Scalar::Float(unit(&mut rng))));
-            ArrayD::from_shape_vec(IxDyn(&shape), values.collect())?
+            let values = Draws::for_chunk(*seed, part).units(len);
+            ArrayD::from_shape_vec(IxDyn(&shape), elements_of(values))?
         }
         Fill::Normal { seed, mean, std } => {
             // Box–Muller, both values of each pair used.
-            let mut rng = chunk_rng(*seed, part);
+            let mut rng = Draws::for_chunk(*seed, part);
             let mut values = Vec::with_capacity(len);
             while values.len() < len {
-                let u1 = 1.0 - unit(&mut rng); // (0, 1]: the logarithm is finite
-                let u2 = unit(&mut rng);
+                let u1 = 1.0 - rng.next_unit(); // (0, 1]: the logarithm is finite
+                let u2 = rng.next_unit();
                 let radius = (-2.0 * u1.ln()).sqrt();
                 let angle = std::f64::consts::TAU * u2;
                 values.push(T::from_scalar(Scalar::Float(mean + std * radius * angle.cos())));
@@ -327,22 +327,21 @@ fn fill<T: Element>(args: &[Value]) -> TaskResult {
             ArrayD::from_shape_vec(IxDyn(&shape), values)?
         }
         Fill::Integers { seed, low, high } => {
-            let mut rng = chunk_rng(*seed, part);
+            let mut rng = Draws::for_chunk(*seed, part);
             let span = (high - low) as u128;
             let mut values = Vec::with_capacity(len);
             if span == 256 && size_of::<T>() == 1 && T::DTYPE != "bool" {
                 // Bytes over their whole range (uint8 images): the draws' little-endian bytes,
                 // which are the bit fields below in the same order, shifted by `low`.
                 let shift = low.rem_euclid(256) as u8;
-                let mut bytes = Vec::with_capacity(len + 8);
-                while bytes.len() < len {
-                    bytes.extend_from_slice(&rng.next_u64().to_le_bytes());
-                }
-                bytes.truncate(len);
+                let mut bytes = rng.bytes(len);
                 if shift != 0 {
                     bytes.iter_mut().for_each(|b| *b = b.wrapping_add(shift));
                 }
-                let values = T::read_bytes(&bytes).map_err(TaskError::msg)?;
+                let values = match reuse::<u8, T>(bytes) {
+                    Ok(values) => values,
+                    Err(bytes) => T::read_bytes(&bytes).map_err(TaskError::msg)?,
+                };
                 return Ok(chunk_value(ArrayD::from_shape_vec(IxDyn(&shape), values)?));
             }
             if span.is_power_of_two() && span <= 1 << 32 {
@@ -378,7 +377,7 @@ mod tests {
     /// The bit-field draws of a power-of-two span, written out: what every byte-wide full-span
     /// fill must equal, so that the fast path changes no value.
     fn bit_fields(seed: u64, block: u32, len: usize, low: i128) -> Vec<i128> {
-        let mut rng = chunk_rng(seed, block);
+        let mut rng = Draws::for_chunk(seed, block);
         let mut out = Vec::new();
         while out.len() < len {
             let mut draw = rng.next_u64();

@@ -42,15 +42,11 @@ pub(crate) fn to_faer(a: &ArrayD<f64>) -> std::result::Result<Mat<f64>, TaskErro
 
 pub(crate) fn from_faer(m: faer::MatRef<'_, f64>) -> ArrayD<f64> {
     let (rows, cols) = (m.nrows(), m.ncols());
-    let mut out = ndarray::Array2::<f64>::zeros((rows, cols));
-    // Column by column: faer's matrices are column-major.
-    for j in 0..cols {
-        let column = m.col(j);
-        for i in 0..rows {
-            out[[i, j]] = column[i];
-        }
-    }
-    out.into_dyn()
+    let mut out = vec![0.0; rows * cols];
+    // faer's matrices are column-major: its own copy transposes them into row-major storage
+    // (a tile at a time; an element loop here wrote a cache line per element).
+    faer::MatMut::from_row_major_slice_mut(&mut out, rows, cols).copy_from(m);
+    ArrayD::from_shape_vec(IxDyn(&[rows, cols]), out).expect("rows × cols elements")
 }
 
 /// A row block's own factors.
@@ -524,7 +520,7 @@ fn tsqr_merge(args: &[Value]) -> TaskResult {
 fn matmul2(a: &ArrayD<f64>, b: &ArrayD<f64>) -> std::result::Result<ArrayD<f64>, TaskError> {
     let a = a.view().into_dimensionality::<ndarray::Ix2>()?;
     let b = b.view().into_dimensionality::<ndarray::Ix2>()?;
-    Ok(a.dot(&b).into_dyn())
+    Ok(<f64 as crate::linalg::MatMul>::product(a, b).into_dyn())
 }
 
 fn tsqr_step(args: &[Value]) -> TaskResult {

@@ -36,6 +36,7 @@ pub mod cumulative;
 pub mod decompose;
 pub mod delayed;
 pub mod diagonal;
+mod draws;
 pub mod elementwise;
 pub mod error;
 pub mod fft;

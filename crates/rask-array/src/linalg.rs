@@ -2,13 +2,13 @@
 //! `tensordot` over any pairs of axes.
 //!
 //! In a matrix product every block product `(i, j) · (j, k)` is its own task (a blockwise layer
-//! over the `(i, k, j)` grid, in parallel; `ndarray`'s `dot`, `matrixmultiply` kernels for
-//! floats), then a tree sums the products over `j` for each output block `(i, k)`. A
+//! over the `(i, k, j)` grid, in parallel; faer's kernels for `f64` and `f32`, `ndarray`'s
+//! `dot` for the other types), then a tree sums the products over `j` for each output block `(i, k)`. A
 //! `tensordot` moves the contracted axes to the inner side, merges the free and the contracted
 //! axes into one each (`reshape`), multiplies those matrices, and splits the result's axes
 //! again. The decompositions (TSQR, `solve`, ...) are in [`crate::decompose`].
 
-use ndarray::{Ix2, IxDyn};
+use ndarray::{Array2, ArrayView2, Ix2, IxDyn};
 use rask_core::{
     AxisMap, BlockArg, BlockGrid, Blockwise, Graph, Key, Layer, LayerKind, Name, TaskError, TaskFn,
     TaskResult, TreeReduction, Value,
@@ -21,9 +21,23 @@ use crate::error::{Error, Result};
 use crate::number::Number;
 
 /// Element types with matrix products.
-pub trait MatMul: Number + ndarray::LinalgScalar {}
-impl MatMul for f64 {}
-impl MatMul for f32 {}
+pub trait MatMul: Number + ndarray::LinalgScalar {
+    /// `a · b` of two matrix views: `ndarray`'s `dot` unless the type has a faster kernel.
+    #[doc(hidden)]
+    fn product(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Array2<Self> {
+        a.dot(&b)
+    }
+}
+impl MatMul for f64 {
+    fn product(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Array2<f64> {
+        faer_product(a, b).unwrap_or_else(|| a.dot(&b))
+    }
+}
+impl MatMul for f32 {
+    fn product(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+        faer_product(a, b).unwrap_or_else(|| a.dot(&b))
+    }
+}
 impl MatMul for i64 {}
 impl MatMul for i32 {}
 impl MatMul for crate::element::c64 {}
@@ -273,12 +287,54 @@ fn matrix_pair<T: MatMul>(
 /// A block product whose left block is read transposed (`aᵀ · b`).
 fn matmul_pair_tn<T: MatMul>(args: &[Value]) -> TaskResult {
     let (left, right) = matrix_pair::<T>(args)?;
-    Ok(chunk_value::<T>(left.t().dot(&right).into_dyn()))
+    Ok(chunk_value::<T>(T::product(left.reversed_axes(), right).into_dyn()))
 }
 
 fn matmul_pair<T: MatMul>(args: &[Value]) -> TaskResult {
     let (left, right) = matrix_pair::<T>(args)?;
-    Ok(chunk_value::<T>(left.dot(&right).into_dyn()))
+    Ok(chunk_value::<T>(T::product(left, right).into_dyn()))
+}
+
+/// A view as a faer matrix, without a copy, when its elements are contiguous in either order.
+fn faer_view<'a, T>(v: ArrayView2<'a, T>) -> Option<faer::MatRef<'a, T>> {
+    let (rows, cols) = v.dim();
+    if let Some(elements) = v.to_slice() {
+        return Some(faer::MatRef::from_row_major_slice(elements, rows, cols));
+    }
+    let elements = v.reversed_axes().to_slice()?;
+    Some(faer::MatRef::from_column_major_slice(elements, rows, cols))
+}
+
+/// Outputs of at least this many elements are multiplied on every core.
+const PARALLEL_OUTPUT: usize = 256 * 256;
+
+/// `a · b` by faer's kernels (AVX-512 or AVX2, chosen at run time; several times
+/// `matrixmultiply`'s speed on wide vectors) into a row-major result. `None` for layouts
+/// faer cannot view, or empty shapes.
+fn faer_product<T>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>) -> Option<Array2<T>>
+where
+    T: faer::traits::ComplexField + Copy + num_traits::Zero + num_traits::One,
+{
+    let ((m, k), n) = (a.dim(), b.ncols());
+    if m == 0 || n == 0 || k == 0 {
+        return None;
+    }
+    let (a, b) = (faer_view(a)?, faer_view(b)?);
+    let mut out = vec![T::zero(); m * n];
+    // Column-major `(a · b)ᵀ = bᵀ · aᵀ` is the row-major product.
+    let dst = faer::MatMut::from_column_major_slice_mut(&mut out, n, m);
+    faer::linalg::matmul::matmul(
+        dst,
+        faer::Accum::Replace,
+        b.transpose(),
+        a.transpose(),
+        T::one(),
+        // Every core on a large output (one big product has no other task beside it, and
+        // rayon's one pool keeps concurrent tasks from oversubscribing the cores); one thread
+        // on a small one, where splitting costs more than it gains (`Xᵀ X` of 20 columns).
+        if m * n >= PARALLEL_OUTPUT { faer::get_global_parallelism() } else { faer::Par::Seq },
+    );
+    Array2::from_shape_vec((m, n), out).ok()
 }
 
 fn sum_blocks<T: MatMul>(args: &[Value]) -> TaskResult {
@@ -304,3 +360,44 @@ macro_rules! register_matmul {
 }
 register_matmul!(f64, "float64"; f32, "float32"; i64, "int64"; i32, "int32";
     crate::element::c64, "complex128"; crate::element::c32, "complex64");
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{Array2, Slice};
+
+    use super::*;
+
+    fn matrix(rows: usize, cols: usize, seed: f64) -> Array2<f64> {
+        Array2::from_shape_fn((rows, cols), |(i, j)| ((i * 31 + j * 17) as f64 * seed).sin())
+    }
+
+    fn close(a: &Array2<f64>, b: &Array2<f64>) -> bool {
+        a.shape() == b.shape()
+            && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-9 * (1.0 + y.abs()))
+    }
+
+    /// faer's product equals `ndarray`'s in every layout a block product hands it: row-major,
+    /// transposed (column-major), strided (the `dot` fallback), and an output large enough to
+    /// run on every core.
+    #[test]
+    fn faer_products_equal_ndarray_dot() {
+        let a = matrix(37, 23, 0.3);
+        let b = matrix(23, 11, 0.7);
+        assert!(close(&f64::product(a.view(), b.view()), &a.dot(&b)));
+        let at = matrix(23, 37, 0.3);
+        assert!(close(&f64::product(at.view().reversed_axes(), b.view()), &at.t().dot(&b)));
+        let strided = a.slice_axis(ndarray::Axis(0), Slice::new(0, None, 2));
+        assert!(faer_view(strided).is_none());
+        assert!(close(&f64::product(strided, b.view()), &strided.dot(&b)));
+        let big = matrix(300, 40, 0.1);
+        let wide = matrix(40, 260, 0.2);
+        assert!(close(&f64::product(big.view(), wide.view()), &big.dot(&wide)));
+        let a32 = a.mapv(|v| v as f32);
+        let b32 = b.mapv(|v| v as f32);
+        let got = f32::product(a32.view(), b32.view());
+        let want = a32.dot(&b32);
+        assert!(got.iter().zip(&want).all(|(x, y)| (x - y).abs() <= 1e-4 * (1.0 + y.abs())));
+        let empty = Array2::<f64>::zeros((0, 23));
+        assert_eq!(f64::product(empty.view(), b.view()).shape(), &[0, 11]);
+    }
+}

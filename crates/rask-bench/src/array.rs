@@ -12,7 +12,9 @@
 //! × `size` uint8, one chunk per image) is rechunked to 20 images per chunk and persisted
 //! before the stack steps; the other steps make their uniform random input inside the step, as
 //! the Dask script does. `memory_bandwidth` sums an in-memory buffer on all cores
-//! (`gb_per_s`) and rask's `sum` over the same bytes as an array (`sum_gb_per_s`).
+//! (`gb_per_s`) and rask's `sum` over the same bytes as an array (`sum_gb_per_s`);
+//! `linalg_peak` the floating-point rate of a one-chunk matrix product and of a one-chunk LU
+//! solve (`matmul_gflop_per_s`, `lu_gflop_per_s`), the ceiling of the `solve` step.
 //! `build_elementwise_100x1000` and `lower_elementwise_100x1000` time graph building and
 //! lowering of 100 elementwise steps over 1,000 chunks (`result`: the task count).
 
@@ -226,6 +228,31 @@ fn memory_bandwidth(args: &ArrayArgs) -> Result<()> {
     Ok(())
 }
 
+/// `linalg_peak`: the floating-point rate of the kernels under `solve`, on data already in
+/// memory: a product of two one-chunk `n × n` matrices (`2n³` flops; the best rate any
+/// factorization can reach here) and `solve` of a one-chunk matrix (LU, `⅔n³` flops). They
+/// bound what the `solve` step can take: its factorization alone needs `⅔n³` flops at no
+/// more than the product's rate.
+fn linalg_peak(args: &ArrayArgs) -> Result<()> {
+    let n = 4 * scaled(1000, args.scale.sqrt());
+    let a = rask::array::random::random(&[n, n], [n, n], 4)?;
+    let a = a.try_add(&(rask::array::eye::<f64>(n, None, 0, [n, n])? * n as f64))?.persist()?;
+    let b = rask::array::random::random(&[n, 1], [n, 1], 5)?.persist()?;
+    (a.wait()?, b.wait()?);
+    let cube = (n as f64).powi(3);
+    let (matmul_seconds, product) = timed(|| Ok(a.matmul(&a)?.compute()?))?;
+    let (lu_seconds, x) = timed(|| Ok(a.solve(&b)?.compute()?))?;
+    println!(
+        "{}",
+        json!({"bench": "array", "engine": "rask", "scenario": "linalg_peak", "seconds": lu_seconds,
+               "runs": last_runs(), "n": n, "matmul_seconds": matmul_seconds,
+               "matmul_gflop_per_s": 2.0 * cube / matmul_seconds / 1e9,
+               "lu_gflop_per_s": 2.0 / 3.0 * cube / lu_seconds / 1e9,
+               "result": first_f64(&x), "matmul_result": product[[0, 0]]})
+    );
+    Ok(())
+}
+
 /// The peak resident memory of a process (`VmHWM`), in bytes.
 fn peak_rss(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -308,6 +335,7 @@ pub fn run(args: &ArrayArgs) -> Result<()> {
                 rask::set_default_scheduler(None);
                 run_engine("rask", args)?;
                 memory_bandwidth(args)?;
+                linalg_peak(args)?;
                 graph_steps()?;
             }
             "rask-cluster" => {
