@@ -8,9 +8,11 @@
 //! like any other; inputs whose chunks along a shared index differ are rechunked to the first
 //! one's.
 //!
+//! An input may have several contracted indices (`"ijk", "jk" -> "i"`): it then receives the
+//! whole block grid along all of them, joined into one block.
+//!
 //! A closure runs locally; on a cluster, register the function with
 //! [`register_blockwise_fn!`](crate::register_blockwise_fn) and call [`blockwise_registered`].
-//! Each input may have at most one contracted index.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -27,8 +29,8 @@ use crate::error::{Error, Result};
 struct Plan<T: Element> {
     inputs: Vec<Array<T>>,
     maps: Vec<Vec<AxisMap>>,
-    /// Per input, the axis along which its contracted blocks are joined.
-    joins: Vec<Option<u64>>,
+    /// Per input, the axes along which its contracted blocks are joined.
+    joins: Vec<Joins>,
     chunks: Chunks,
     contracted: Vec<u32>,
 }
@@ -88,7 +90,7 @@ fn plan<T: Element>(out_index: &str, inputs: &[(&Array<T>, &str)]) -> Result<Pla
         chunks: Chunks(out.iter().map(|c| letters[c].clone()).collect()),
         contracted: contracted_letters.iter().map(|c| letters[c].len() as u32).collect(),
     };
-    for (k, (array, index)) in inputs.iter().enumerate() {
+    for (array, index) in inputs {
         let index: Vec<char> = index.chars().collect();
         let wanted: Vec<Vec<usize>> = index.iter().map(|c| letters[c].clone()).collect();
         let aligned = if array.chunks.per_axis() == wanted.as_slice() {
@@ -96,28 +98,24 @@ fn plan<T: Element>(out_index: &str, inputs: &[(&Array<T>, &str)]) -> Result<Pla
         } else {
             array.rechunk(wanted)?
         };
-        let mut join = None;
+        // (contracted index, axis, blocks) of each contracted axis, in the contracted indices'
+        // order: the order of the block list the task receives (row-major over them).
+        let mut join: Vec<(usize, u64, u32)> = Vec::new();
         let mut map = Vec::with_capacity(index.len());
         for (axis, letter) in index.iter().enumerate() {
             match out.iter().position(|c| c == letter) {
                 Some(o) => map.push(AxisMap::Out(o as u8)),
                 None => {
-                    if join.is_some() {
-                        return Err(Error::Invalid(format!(
-                            "blockwise input {k} ({:?}) has more than one contracted index: \
-                             reshape it so that one axis holds them",
-                            index.iter().collect::<String>()
-                        )));
-                    }
-                    join = Some(axis as u64);
                     let c = contracted_letters.iter().position(|c| c == letter).expect("listed");
+                    join.push((c, axis as u64, plan.contracted[c]));
                     map.push(AxisMap::Contracted(c as u8));
                 }
             }
         }
+        join.sort_unstable();
         plan.inputs.push(aligned);
         plan.maps.push(map);
-        plan.joins.push(join);
+        plan.joins.push(join.into_iter().map(|(_, axis, blocks)| (axis, blocks)).collect());
     }
     Ok(plan)
 }
@@ -171,40 +169,72 @@ pub fn blockwise_registered<T: Element, U: Element>(
     Ok(layer(plan, func, function))
 }
 
-/// The blocks a blockwise task received, the contracted ones joined along their axis (the
-/// last argument says which axis of which input).
+/// Per input, `(axis, blocks)` of each contracted axis, in the order its block list runs
+/// (row-major, the first slowest); empty for an input without contracted axes.
+type Joins = Vec<(u64, u32)>;
+
+/// The blocks a blockwise task received, the contracted ones joined along their axes (the
+/// last argument says which axes of which input).
 #[doc(hidden)]
 pub fn joined_inputs<T: Element>(
     args: &[Value],
 ) -> std::result::Result<Vec<Cow<'_, ArrayD<T>>>, TaskError> {
     let (joins, blocks) =
         args.split_last().ok_or_else(|| TaskError::msg("missing the blockwise inputs"))?;
-    let joins = joins_of(joins)?;
+    let joins = joins.get::<Vec<Joins>>(&"the blockwise joins")?;
     blocks
         .iter()
         .zip(joins)
         .enumerate()
-        .map(|(k, (value, join))| match join {
-            None => Ok(Cow::Borrowed(chunk_of::<T>(value, &format_args!("blockwise input {k}"))?)),
-            Some(axis) => {
-                let list = value.as_list().ok_or_else(|| {
-                    TaskError::msg(format!("blockwise input {k}: a list of blocks was expected"))
-                })?;
-                let parts = list
-                    .iter()
-                    .map(|v| chunk_of::<T>(v, &format_args!("a block of blockwise input {k}")))
-                    .collect::<rask_core::Result<Vec<_>>>()?;
-                let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-                Ok(Cow::Owned(ndarray::concatenate(Axis(*axis as usize), &views)?))
+        .map(|(k, (value, join))| {
+            if join.is_empty() {
+                return Ok(Cow::Borrowed(chunk_of::<T>(
+                    value,
+                    &format_args!("blockwise input {k}"),
+                )?));
             }
+            let list = value.as_list().ok_or_else(|| {
+                TaskError::msg(format!("blockwise input {k}: a list of blocks was expected"))
+            })?;
+            let parts = list
+                .iter()
+                .map(|v| chunk_of::<T>(v, &format_args!("a block of blockwise input {k}")))
+                .collect::<rask_core::Result<Vec<_>>>()?;
+            let expected: u32 = join.iter().map(|&(_, blocks)| blocks).product();
+            if parts.len() != expected as usize {
+                return Err(TaskError::msg(format!(
+                    "blockwise input {k}: {} blocks for a contracted grid of {expected}",
+                    parts.len()
+                )));
+            }
+            Ok(Cow::Owned(join_grid(&parts, join)?))
         })
         .collect()
 }
 
-fn joins_of(value: &Value) -> std::result::Result<&Vec<Option<u64>>, TaskError> {
-    Ok(value.get::<Vec<Option<u64>>>(&"the blockwise joins")?)
+/// Joins a row-major list of blocks over the contracted axes `join` into one block: the list
+/// splits into as many groups as the first axis has blocks, each joined over the other axes,
+/// and the groups are concatenated along the first.
+fn join_grid<T: Element>(
+    parts: &[&ArrayD<T>],
+    join: &[(u64, u32)],
+) -> std::result::Result<ArrayD<T>, TaskError> {
+    let Some((&(axis, blocks), rest)) = join.split_first() else {
+        return Err(TaskError::msg("a join over no contracted axis"));
+    };
+    if rest.is_empty() {
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        return Ok(ndarray::concatenate(Axis(axis as usize), &views)?);
+    }
+    let per_group = parts.len() / blocks.max(1) as usize;
+    let groups = parts
+        .chunks(per_group.max(1))
+        .map(|group| join_grid(group, rest))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let views: Vec<_> = groups.iter().map(|g| g.view()).collect();
+    Ok(ndarray::concatenate(Axis(axis as usize), &views)?)
 }
-rask_core::register_type!(Vec<Option<u64>>);
+rask_core::register_type!(Vec<Joins>);
 
 /// Registers a function of aligned blocks for [`blockwise_registered`]:
 /// `rask_array::register_blockwise_fn!("mylib::gram", gram, f64, f64);` for

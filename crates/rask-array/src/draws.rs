@@ -94,14 +94,14 @@ impl Draws {
     /// vector would cost a pass more; an `extend` was not inlined into the AVX2 copy), and
     /// the state stays in registers (stored back through `self` after every step, it would
     /// not).
-    fn collect<T: Copy + Default, B: Copy>(
+    fn collect<T: Copy + Default, B>(
         &mut self,
         len: usize,
         one: impl Fn(u64) -> T,
         block: impl Fn([u64; LANES]) -> B + Copy,
     ) -> Vec<B>
     where
-        B: AsMut<[T]> + Default,
+        B: AsMut<[T]> + Default + Copy,
     {
         let mut out = Vec::with_capacity(len.div_ceil(LANES));
         if self.taken == LANES {

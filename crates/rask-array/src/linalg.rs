@@ -30,12 +30,12 @@ pub trait MatMul: Number + ndarray::LinalgScalar {
 }
 impl MatMul for f64 {
     fn product(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Array2<f64> {
-        faer_product(a, b).unwrap_or_else(|| a.dot(&b))
+        faer_product(&a, &b).unwrap_or_else(|| a.dot(&b))
     }
 }
 impl MatMul for f32 {
     fn product(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
-        faer_product(a, b).unwrap_or_else(|| a.dot(&b))
+        faer_product(&a, &b).unwrap_or_else(|| a.dot(&b))
     }
 }
 impl MatMul for i64 {}
@@ -296,12 +296,12 @@ fn matmul_pair<T: MatMul>(args: &[Value]) -> TaskResult {
 }
 
 /// A view as a faer matrix, without a copy, when its elements are contiguous in either order.
-fn faer_view<'a, T>(v: ArrayView2<'a, T>) -> Option<faer::MatRef<'a, T>> {
+fn faer_view<'a, T>(v: &ArrayView2<'a, T>) -> Option<faer::MatRef<'a, T>> {
     let (rows, cols) = v.dim();
     if let Some(elements) = v.to_slice() {
         return Some(faer::MatRef::from_row_major_slice(elements, rows, cols));
     }
-    let elements = v.reversed_axes().to_slice()?;
+    let elements = (*v).reversed_axes().to_slice()?;
     Some(faer::MatRef::from_column_major_slice(elements, rows, cols))
 }
 
@@ -311,7 +311,7 @@ const PARALLEL_OUTPUT: usize = 256 * 256;
 /// `a · b` by faer's kernels (AVX-512 or AVX2, chosen at run time; several times
 /// `matrixmultiply`'s speed on wide vectors) into a row-major result. `None` for layouts
 /// faer cannot view, or empty shapes.
-fn faer_product<T>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>) -> Option<Array2<T>>
+fn faer_product<T>(a: &ArrayView2<'_, T>, b: &ArrayView2<'_, T>) -> Option<Array2<T>>
 where
     T: faer::traits::ComplexField + Copy + num_traits::Zero + num_traits::One,
 {
@@ -387,7 +387,7 @@ mod tests {
         let at = matrix(23, 37, 0.3);
         assert!(close(&f64::product(at.view().reversed_axes(), b.view()), &at.t().dot(&b)));
         let strided = a.slice_axis(ndarray::Axis(0), Slice::new(0, None, 2));
-        assert!(faer_view(strided).is_none());
+        assert!(faer_view(&strided).is_none());
         assert!(close(&f64::product(strided, b.view()), &strided.dot(&b)));
         let big = matrix(300, 40, 0.1);
         let wide = matrix(40, 260, 0.2);

@@ -48,6 +48,33 @@ proptest! {
         prop_assert_eq!(twice.compute().unwrap(), (&x + &x).reversed_axes());
     }
 
+    /// Two contracted indices in one input (`"ijk", "jk" -> "i"`): each task sees the whole
+    /// `(j, k)` grid of both inputs joined, in any chunking, with the inputs' chunks along
+    /// `j` and `k` differing (the second is rechunked to the first's).
+    #[test]
+    fn blockwise_joins_several_contracted_indices(
+        (n, m, p) in (0usize..6, 1usize..6, 1usize..6),
+        (ci, cj, ck, cw) in (1usize..4, 1usize..4, 1usize..4, 1usize..4),
+        seed in 0u64..1000,
+    ) {
+        let x = data(&[n, m, p], seed);
+        let w = data(&[m, p], seed + 1);
+        let a = from_ndarray(&x, vec![cuts(n, ci), cuts(m, cj), cuts(p, ck)]).unwrap();
+        let b = from_ndarray(&w, vec![cuts(m, cw), cuts(p, cw)]).unwrap();
+        let weighted = blockwise("i", &[(&a, "ijk"), (&b, "jk")], |blocks| {
+            let (x, w) = (blocks[0], blocks[1]);
+            assert_eq!(&x.shape()[1..], w.shape(), "whole (j, k) grids joined");
+            ArrayD::from_shape_fn(IxDyn(&[x.shape()[0]]), |i| {
+                (&x.index_axis(ndarray::Axis(0), i[0]) * w).sum()
+            })
+        })
+        .unwrap();
+        let want = ArrayD::from_shape_fn(IxDyn(&[n]), |i| {
+            (&x.index_axis(ndarray::Axis(0), i[0]) * &w).sum()
+        });
+        prop_assert!(close(&weighted.compute().unwrap(), &want));
+    }
+
     #[test]
     fn tensordot_equals_the_sum_of_products(
         (shape, chunks) in shape_and_chunks(),

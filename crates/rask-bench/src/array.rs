@@ -238,7 +238,8 @@ fn linalg_peak(args: &ArrayArgs) -> Result<()> {
     let a = rask::array::random::random(&[n, n], [n, n], 4)?;
     let a = a.try_add(&(rask::array::eye::<f64>(n, None, 0, [n, n])? * n as f64))?.persist()?;
     let b = rask::array::random::random(&[n, 1], [n, 1], 5)?.persist()?;
-    (a.wait()?, b.wait()?);
+    a.wait()?;
+    b.wait()?;
     let cube = (n as f64).powi(3);
     let (matmul_seconds, product) = timed(|| Ok(a.matmul(&a)?.compute()?))?;
     let (lu_seconds, x) = timed(|| Ok(a.solve(&b)?.compute()?))?;
