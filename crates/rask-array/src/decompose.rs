@@ -21,7 +21,7 @@ use rask_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::array::{chunk_arg, chunk_of, layer_name, plain_fn, spec_arg, task_arg, Array};
+use crate::array::{chunk_arg, layer_name, plain_fn, spec_arg, task_arg, Array};
 use crate::chunks::Chunks;
 use crate::element::{chunk_value, parts_value, RawParts};
 use crate::error::{Error, Result};
@@ -84,7 +84,8 @@ enum Step {
     BlockQ,
     /// `R` of the merge.
     R,
-    /// `U_i = Q_i · U_r`.
+    /// `U_i = Q1_i · (Q2_i · U_r)`: the SVD's `U` straight from the local and merged factors
+    /// (one product of the block's height, not two through `Q_i`).
     BlockU,
     /// The singular values.
     S,
@@ -165,6 +166,12 @@ impl Array<f64> {
     /// The thin QR factorization of a tall-and-skinny matrix (columns in one chunk): `Q` with
     /// the row chunks of `self` and `k = min(rows, columns)` columns, and `R` (`k × columns`).
     pub fn qr(&self) -> Result<(Array<f64>, Array<f64>)> {
+        let (_, q, r) = self.qr_parts()?;
+        Ok((q, r))
+    }
+
+    /// [`qr`](Self::qr) with the TSQR graph its factors come from.
+    fn qr_parts(&self) -> Result<(Tsqr, Array<f64>, Array<f64>)> {
         self.tall_skinny("qr")?;
         let tsqr = self.tsqr_graph();
         let cols = self.shape()[1];
@@ -215,13 +222,14 @@ impl Array<f64> {
             r_key.name().clone(),
             Chunks(vec![vec![tsqr.k], vec![cols]]),
         );
-        Ok((q, r))
+        Ok((tsqr, q, r))
     }
 
     /// The thin SVD of a tall-and-skinny matrix: `U` (row chunks of `self`, `k` columns), the
     /// singular values `S` (descending) and `Vᵀ` (`k × columns`).
     pub fn svd(&self) -> Result<(Array<f64>, Array<f64>, Array<f64>)> {
-        let (q, r) = self.qr()?;
+        // `Q` itself is never computed: its blocks' chunks describe `U`'s.
+        let (tsqr, q, r) = self.qr_parts()?;
         let cols = self.shape()[1];
         let k = r.shape()[0];
         let svd_key = Key::new(layer_name("tsqr-svd", |t| {
@@ -241,14 +249,15 @@ impl Array<f64> {
         let u_tasks: Vec<(Key, TaskSpec)> = (0..q.numblocks()[0])
             .map(|i| {
                 let args = vec![
-                    Arg::Key(q.block_key(&[i, 0])),
-                    Arg::Key(svd_key.clone()),
+                    Arg::Key(tsqr.locals[i as usize].clone()),
+                    Arg::Key(tsqr.merge.clone()),
                     Arg::Value(Value::serde((Step::BlockU, i))),
+                    Arg::Key(svd_key.clone()),
                 ];
                 (Key::block(u_name.clone(), &[i, 0]), TaskSpec::new(step.clone(), args))
             })
             .collect();
-        let both = Graph::merge(&[&q.graph, &svd_graph]);
+        let both = Graph::merge(&[&tsqr.graph, &svd_graph]);
         let u = Array::from_graph(
             Graph::from_layer(Layer::tasks(u_name.clone(), u_tasks, &[&both])),
             u_name,
@@ -534,8 +543,10 @@ fn tsqr_step(args: &[Value]) -> TaskResult {
         }
         Step::R => spec_arg::<MergedQr>(args, 0, "the merged factor")?.r.clone(),
         Step::BlockU => {
-            let q = chunk_of::<f64>(task_arg(args, 0, "the Q block")?, &"the Q block")?;
-            matmul2(q, &spec_arg::<SmallSvd>(args, 1, "the SVD of R")?.u)?
+            let local = spec_arg::<LocalQr>(args, 0, "the local factor")?;
+            let merged = spec_arg::<MergedQr>(args, 1, "the merged factor")?;
+            let svd = spec_arg::<SmallSvd>(args, 3, "the SVD of R")?;
+            matmul2(&local.q, &matmul2(&merged.q2_blocks[i], &svd.u)?)?
         }
         Step::S => spec_arg::<SmallSvd>(args, 0, "the SVD of R")?.s.clone(),
         Step::Vt => spec_arg::<SmallSvd>(args, 0, "the SVD of R")?.vt.clone(),
