@@ -79,7 +79,7 @@ pub use slicing::Index;
 pub use sparse::{SparseArray, SparseOp};
 /// The sparse matrix crate of [`SparseArray`]'s chunks (`sprs::CsMat`), at the version rask-array uses.
 pub use sprs;
-pub use storage::npy::from_npy;
+pub use storage::npy::{from_npy, from_npy_url};
 pub use storage::zarr::{from_zarr, from_zarr_url, ZarrCompression};
 
 /// What array programs need: `use rask_array::prelude::*;`.

@@ -1,10 +1,10 @@
-//! Zarr arrays in an object store: written to and read from a real S3-compatible server
+//! Zarr arrays and `.npy` files in an object store: written to and read from a real S3-compatible server
 //! (moto's server mode, started on a loopback port by `rask_storage::s3_test_server`), with
 //! the store's chunks and with others, and errors that name the URL.
 
 use ndarray::{ArrayD, IxDyn};
 use rask_array::prelude::*;
-use rask_array::{from_zarr_url, ZarrCompression};
+use rask_array::{from_npy_url, from_zarr_url, ZarrCompression};
 use rask_local::ComputeExt;
 use rask_storage::s3_test_server::S3Server;
 
@@ -32,4 +32,33 @@ fn a_zarr_array_round_trips_through_s3_and_reads_any_chunks() {
     let missing = "s3://zarr-test/arrays/none.zarr";
     let err = from_zarr_url::<f64, _, _>(missing, options, None).unwrap_err().to_string();
     assert!(err.contains(missing) && err.contains("not a Zarr array"), "{err}");
+}
+
+#[test]
+fn a_npy_file_in_s3_is_read_by_byte_ranges_in_any_chunks() {
+    let server = S3Server::start();
+    server.create_bucket("npy-test");
+    let options = server.options();
+    let data =
+        ArrayD::from_shape_fn(IxDyn(&[23, 6, 4]), |i| (i[0] * 100 + i[1] * 10 + i[2]) as i32 - 50);
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("x.npy");
+    from_ndarray(&data, [5, 6, 4]).unwrap().to_npy(&local).unwrap();
+    let url = "s3://npy-test/arrays/x.npy";
+    rask_storage::Location::parse(url, &options).write_all(std::fs::read(&local).unwrap()).unwrap();
+    // Chunks that cut every axis: each task reads its rows' range and cuts its columns.
+    let x = from_npy_url::<i32, _, _>(url, options.clone(), [4, 4, 3]).unwrap();
+    assert_eq!(x.numblocks(), [6, 2, 2]);
+    assert_eq!(x.compute().unwrap(), data);
+    assert_eq!(
+        x.sum(0).unwrap().compute().unwrap(),
+        data.mapv(i64::from).sum_axis(ndarray::Axis(0))
+    );
+
+    // Another element type, and an object that does not exist: errors naming the URL.
+    let err = from_npy_url::<f64, _, _>(url, options.clone(), 4).unwrap_err().to_string();
+    assert!(err.contains(url) && err.contains("float64"), "{err}");
+    let missing = "s3://npy-test/arrays/none.npy";
+    let err = from_npy_url::<i32, _, _>(missing, options, 4).unwrap_err().to_string();
+    assert!(err.contains(missing) && err.contains("cannot open"), "{err}");
 }

@@ -323,6 +323,21 @@ impl Location {
         }
     }
 
+    /// The size in bytes of the file or object here (one `HEAD` request for an object).
+    pub fn size(&self) -> Result<u64> {
+        match self {
+            Location::Local(path) => {
+                Ok(fs::metadata(path).map_err(|e| Error::io("cannot read", self, e))?.len())
+            }
+            Location::Remote { url, options } => {
+                let (store, path) = store_for(url, options)?;
+                let meta = block_on(async { store.head(&path).await })
+                    .map_err(|e| Error::io("cannot read", self, e))?;
+                Ok(meta.size)
+            }
+        }
+    }
+
     /// Whether anything exists here (a file, a directory, or objects under this prefix).
     pub fn exists(&self) -> Result<bool> {
         match self {

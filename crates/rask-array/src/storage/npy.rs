@@ -1,20 +1,23 @@
-//! `.npy` files (NumPy's format): `from_npy` and `Array::to_npy`.
+//! `.npy` files (NumPy's format): `from_npy` and `from_npy_url` (a local file or an object
+//! in a store: `s3://bucket/x.npy`), and `Array::to_npy` (local files).
 //!
 //! The header and the element encoding are `ndarray-npy`'s; what rask adds is reading and
 //! writing by chunk. The elements of a C-order file are one row-major run, so a chunk's rows
-//! along the first axis are one byte range: a reading task seeks past the header to its rows,
-//! decodes only them and cuts its columns out. Writing makes the header and zeroed data
+//! along the first axis are one byte range: a reading task reads the header and then only the
+//! range of its rows (a ranged GET from an object store), decodes them and cuts its columns
+//! out. Writing makes the header and zeroed data
 //! (sparse where the filesystem allows), then every chunk writes its runs at their offsets.
 //! Fortran-order files are refused (NumPy writes them only when asked).
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Cursor;
 use std::os::unix::fs::FileExt;
 
 use ndarray::{ArrayD, IxDyn, Slice};
 use ndarray_npy::npy::header::{Header, Layout};
 use ndarray_npy::{ReadableElement, WritableElement};
 use rask_core::{BlockGrid, TaskError, TaskResult, Value};
+use rask_storage::{Location, StorageOptions};
 use serde::{Deserialize, Serialize};
 
 use super::{read_layer, run_writes, storage_error};
@@ -32,12 +35,21 @@ struct NpySpec {
 }
 rask_core::register_type!(NpySpec);
 
-/// The header of a `.npy` file and where its data starts.
-fn read_header(path: &str) -> std::result::Result<(Header, u64), String> {
-    let mut file = File::open(path).map_err(|e| format!("cannot open the .npy file: {e}"))?;
-    let header = Header::from_reader(&mut file).map_err(|e| format!("not a .npy file: {e}"))?;
-    let offset = file.stream_position().map_err(|e| e.to_string())?;
-    Ok((header, offset))
+/// What a reading task needs: the spec, where the file is and its size in bytes.
+type NpySource = (NpySpec, Location, u64);
+rask_core::register_type!(NpySource);
+
+/// Bytes read for a header: NumPy's version-1 headers are at most 65,535 + 10 bytes.
+const HEADER_BYTES: u64 = 65_545 + 16;
+
+/// The header of a `.npy` file of `size` bytes and where its data starts.
+fn read_header(location: &Location, size: u64) -> std::result::Result<(Header, u64), String> {
+    let bytes = location
+        .read_range(0, size.min(HEADER_BYTES))
+        .map_err(|e| format!("cannot open the .npy file: {e}"))?;
+    let mut cursor = Cursor::new(bytes);
+    let header = Header::from_reader(&mut cursor).map_err(|e| format!("not a .npy file: {e}"))?;
+    Ok((header, cursor.position()))
 }
 
 /// A lazy array of the `.npy` file at `path`, in `chunks`. The file's element type must be
@@ -47,7 +59,33 @@ pub fn from_npy<T: Element + ReadableElement>(
     chunks: impl Into<ChunkSpec>,
 ) -> Result<Array<T>> {
     let path = path.as_ref().to_string_lossy().into_owned();
-    let (header, _) = read_header(&path).map_err(|reason| storage_error(&path, reason))?;
+    open_npy(&path, Location::parse(&path, &StorageOptions::new()), chunks.into())
+}
+
+/// [`from_npy`] of a file in an object store (`s3://bucket/x.npy`, with storage options as
+/// `object_store` names them, e.g. `aws_endpoint`, or `AWS_*` variables) or a local path:
+/// every task reads the header and its own byte range, so a cluster's workers need no shared
+/// filesystem.
+pub fn from_npy_url<T: Element + ReadableElement, K: AsRef<str>, V: AsRef<str>>(
+    url: &str,
+    storage_options: impl IntoIterator<Item = (K, V)>,
+    chunks: impl Into<ChunkSpec>,
+) -> Result<Array<T>> {
+    let options = rask_storage::storage_options(storage_options);
+    open_npy(url, Location::parse(url, &options), chunks.into())
+}
+
+fn open_npy<T: Element + ReadableElement>(
+    path: &str,
+    location: Location,
+    chunks: ChunkSpec,
+) -> Result<Array<T>> {
+    let path = path.to_string();
+    let size = location
+        .size()
+        .map_err(|e| storage_error(&path, format!("cannot open the .npy file: {e}")))?;
+    let (header, _) =
+        read_header(&location, size).map_err(|reason| storage_error(&path, reason))?;
     if header.layout == Layout::Fortran {
         return Err(storage_error(
             &path,
@@ -67,9 +105,10 @@ pub fn from_npy<T: Element + ReadableElement>(
         ));
     }
     let shape = header.shape.clone();
-    let chunks = chunks.into().resolve(&shape, size_of::<T>())?;
+    let chunks = chunks.resolve(&shape, size_of::<T>())?;
     let spec = NpySpec { path: path.clone(), shape, chunks: chunks.clone() };
-    Ok(read_layer("from-npy", &path, typed_fn::<T>("rask_array::npy_read"), spec, chunks))
+    let source: NpySource = (spec, location, size);
+    Ok(read_layer("from-npy", &path, typed_fn::<T>("rask_array::npy_read"), source, chunks))
 }
 
 /// Where a chunk lies: per axis its start and length.
@@ -81,9 +120,9 @@ fn chunk_region(chunks: &Chunks, part: u32) -> (Vec<usize>, Vec<usize>) {
 
 fn npy_read<T: Element + ReadableElement>(args: &[Value]) -> TaskResult {
     let part = *spec_arg::<u32>(args, 0, "the block number")?;
-    let spec = spec_arg::<NpySpec>(args, 1, "the file")?;
+    let (spec, location, size) = spec_arg::<NpySource>(args, 1, "the file")?;
     let (header, offset) =
-        read_header(&spec.path).map_err(|e| TaskError::msg(format!("{}: {e}", spec.path)))?;
+        read_header(location, *size).map_err(|e| TaskError::msg(format!("{}: {e}", spec.path)))?;
     if header.shape != spec.shape {
         return Err(TaskError::msg(format!(
             "{}: the file's shape changed from {:?} to {:?} since the array was made",
@@ -97,14 +136,14 @@ fn npy_read<T: Element + ReadableElement>(args: &[Value]) -> TaskResult {
         (Some(&s), Some(&n)) => (s, n),
         _ => (0, 1), // a 0-d array: its one element
     };
-    let mut file =
-        File::open(&spec.path).map_err(|e| TaskError::msg(format!("{}: {e}", spec.path)))?;
     let item = size_of::<T>() as u64;
-    file.seek(SeekFrom::Start(offset + (first * row) as u64 * item))?;
     let count = rows * row;
-    let elements =
-        T::read_to_end_exact_vec(file.take(count as u64 * item), &header.type_descriptor, count)
-            .map_err(|e| TaskError::msg(format!("{}: {e}", spec.path)))?;
+    let start = offset + (first * row) as u64 * item;
+    let bytes = location
+        .read_range(start, start + count as u64 * item)
+        .map_err(|e| TaskError::msg(format!("{}: {e}", spec.path)))?;
+    let elements = T::read_to_end_exact_vec(&bytes[..], &header.type_descriptor, count)
+        .map_err(|e| TaskError::msg(format!("{}: {e}", spec.path)))?;
     let mut row_shape = spec.shape.clone();
     if let Some(n) = row_shape.first_mut() {
         *n = rows;
@@ -136,8 +175,11 @@ impl<T: Element + WritableElement> Array<T> {
             .map_err(|e| storage_error(&path, format!("cannot create the file: {e}")))?;
         ndarray_npy::write_zeroed_npy::<T, _>(&file, IxDyn(&self.shape()))
             .map_err(|e| storage_error(&path, format!("cannot write the header: {e}")))?;
+        let size = file.metadata().map_err(|e| storage_error(&path, e))?.len();
         drop(file);
-        let (_, offset) = read_header(&path).map_err(|reason| storage_error(&path, reason))?;
+        let location = Location::Local(path.clone().into());
+        let (_, offset) =
+            read_header(&location, size).map_err(|reason| storage_error(&path, reason))?;
         let spec =
             NpySpec { path: path.clone(), shape: self.shape(), chunks: (*self.chunks).clone() };
         let name = layer_name("to-npy", |t| {
