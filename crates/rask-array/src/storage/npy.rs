@@ -59,7 +59,7 @@ pub fn from_npy<T: Element + ReadableElement>(
     chunks: impl Into<ChunkSpec>,
 ) -> Result<Array<T>> {
     let path = path.as_ref().to_string_lossy().into_owned();
-    open_npy(&path, Location::parse(&path, &StorageOptions::new()), chunks.into())
+    open_npy(&path, Location::parse(&path, &StorageOptions::new()), &chunks.into())
 }
 
 /// [`from_npy`] of a file in an object store (`s3://bucket/x.npy`, with storage options as
@@ -72,13 +72,13 @@ pub fn from_npy_url<T: Element + ReadableElement, K: AsRef<str>, V: AsRef<str>>(
     chunks: impl Into<ChunkSpec>,
 ) -> Result<Array<T>> {
     let options = rask_storage::storage_options(storage_options);
-    open_npy(url, Location::parse(url, &options), chunks.into())
+    open_npy(url, Location::parse(url, &options), &chunks.into())
 }
 
 fn open_npy<T: Element + ReadableElement>(
     path: &str,
     location: Location,
-    chunks: ChunkSpec,
+    chunks: &ChunkSpec,
 ) -> Result<Array<T>> {
     let path = path.to_string();
     let size = location
