@@ -222,15 +222,15 @@ fn join_grid<T: Element>(
     let Some((&(axis, blocks), rest)) = join.split_first() else {
         return Err(TaskError::msg("a join over no contracted axis"));
     };
-    if rest.is_empty() {
-        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-        return Ok(ndarray::concatenate(Axis(axis as usize), &views)?);
-    }
-    let per_group = parts.len() / blocks.max(1) as usize;
-    let groups = parts
-        .chunks(per_group.max(1))
-        .map(|group| join_grid(group, rest))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let groups: Vec<Cow<'_, ArrayD<T>>> = if rest.is_empty() {
+        parts.iter().map(|&p| Cow::Borrowed(p)).collect()
+    } else {
+        let per_group = parts.len() / blocks.max(1) as usize;
+        parts
+            .chunks(per_group.max(1))
+            .map(|group| join_grid(group, rest).map(Cow::Owned))
+            .collect::<std::result::Result<_, _>>()?
+    };
     let views: Vec<_> = groups.iter().map(|g| g.view()).collect();
     Ok(ndarray::concatenate(Axis(axis as usize), &views)?)
 }

@@ -47,17 +47,11 @@ impl Draws {
         Draws { state, buffered: [0; LANES], taken: LANES }
     }
 
-    /// One output of every lane (xoshiro256++), the state stepped once.
-    #[inline(always)]
-    fn step(&mut self) -> [u64; LANES] {
-        step(&mut self.state)
-    }
-
     /// The next draw, for the fills that take a varying number of draws per value.
     #[inline]
     pub(crate) fn next_u64(&mut self) -> u64 {
         if self.taken == LANES {
-            self.buffered = self.step();
+            self.buffered = step(&mut self.state);
             self.taken = 0;
         }
         self.taken += 1;
@@ -186,8 +180,7 @@ mod tests {
             let mut reference = Xoshiro256PlusPlus::from_seed(seed);
             let mut ours = Draws::for_chunk(42, 3);
             for _ in 0..50 {
-                let step = ours.step();
-                assert_eq!(step[lane], reference.next_u64());
+                assert_eq!(step(&mut ours.state)[lane], reference.next_u64());
             }
         }
     }

@@ -35,14 +35,15 @@ struct NpySpec {
 }
 rask_core::register_type!(NpySpec);
 
-/// What a reading task needs: the spec, where the file is and its size in bytes.
+/// What a reading task needs: the spec, where the file is and where its data starts (so a
+/// task reads exactly the header, to check the file has not changed, then its rows).
 type NpySource = (NpySpec, Location, u64);
 rask_core::register_type!(NpySource);
 
 /// Bytes read for a header: NumPy's version-1 headers are at most 65,535 + 10 bytes.
 const HEADER_BYTES: u64 = 65_545 + 16;
 
-/// The header of a `.npy` file of `size` bytes and where its data starts.
+/// The header of a `.npy` file within its first `size` bytes, and where its data starts.
 fn read_header(location: &Location, size: u64) -> std::result::Result<(Header, u64), String> {
     let bytes = location
         .read_range(0, size.min(HEADER_BYTES))
@@ -84,7 +85,7 @@ fn open_npy<T: Element + ReadableElement>(
     let size = location
         .size()
         .map_err(|e| storage_error(&path, format!("cannot open the .npy file: {e}")))?;
-    let (header, _) =
+    let (header, data_start) =
         read_header(&location, size).map_err(|reason| storage_error(&path, reason))?;
     if header.layout == Layout::Fortran {
         return Err(storage_error(
@@ -107,7 +108,7 @@ fn open_npy<T: Element + ReadableElement>(
     let shape = header.shape.clone();
     let chunks = chunks.resolve(&shape, size_of::<T>())?;
     let spec = NpySpec { path: path.clone(), shape, chunks: chunks.clone() };
-    let source: NpySource = (spec, location, size);
+    let source: NpySource = (spec, location, data_start);
     Ok(read_layer("from-npy", &path, typed_fn::<T>("rask_array::npy_read"), source, chunks))
 }
 
@@ -120,9 +121,13 @@ fn chunk_region(chunks: &Chunks, part: u32) -> (Vec<usize>, Vec<usize>) {
 
 fn npy_read<T: Element + ReadableElement>(args: &[Value]) -> TaskResult {
     let part = *spec_arg::<u32>(args, 0, "the block number")?;
-    let (spec, location, size) = spec_arg::<NpySource>(args, 1, "the file")?;
-    let (header, offset) =
-        read_header(location, *size).map_err(|e| TaskError::msg(format!("{}: {e}", spec.path)))?;
+    let (spec, location, data_start) = spec_arg::<NpySource>(args, 1, "the file")?;
+    let (header, offset) = read_header(location, *data_start).map_err(|e| {
+        TaskError::msg(format!(
+            "{}: {e} (was the file replaced since the array was made?)",
+            spec.path
+        ))
+    })?;
     if header.shape != spec.shape {
         return Err(TaskError::msg(format!(
             "{}: the file's shape changed from {:?} to {:?} since the array was made",
