@@ -1,5 +1,6 @@
 //! The Cholesky factorization of a matrix cut into square blocks, block by block: nothing
-//! is gathered, so the matrix may be larger than one worker's memory.
+//! is gathered, so the matrix may be larger than one worker's memory. For complex matrices
+//! (Hermitian positive-definite) every transpose below is the conjugate transpose.
 //!
 //! The right-looking tile algorithm (as LAPACK's `potrf` and Dask's `cholesky`): for every
 //! block column `k`, the diagonal block is `L_kk = chol(A_kk − Σ_{j<k} L_kj L_kjᵀ)` and each
@@ -13,19 +14,21 @@
 //! `y_k = L_kk⁻¹ (b_k − Σ_{j<k} L_kj y_j)`, then back substitution
 //! `x_k = L_kk⁻ᵀ (y_k − Σ_{j>k} L_jkᵀ x_j)`, one task per row block of each.
 
-use faer::Side;
+use faer::{Accum, MatMut, Side};
 use ndarray::{ArrayD, Ix2, IxDyn};
 use rask_core::{Arg, Graph, Key, Layer, TaskError, TaskResult, TaskSpec, Value};
 
-use crate::array::{chunk_arg, chunk_of, layer_name, plain_fn, spec_arg, task_arg, Array};
+use crate::array::{chunk_arg, chunk_of, layer_name, spec_arg, task_arg, typed_fn, Array};
 use crate::chunks::Chunks;
 use crate::decompose::{from_faer, to_faer};
-use crate::element::chunk_value;
+use crate::element::{c32, c64, chunk_value};
 use crate::error::Result;
+use crate::linalg::{with_faer, Factor};
+use crate::number::Number;
 
-impl Array<f64> {
+impl<T: Factor> Array<T> {
     /// `L` of `self = L Lᵀ`, in `self`'s blocks (the columns cut like the rows first).
-    pub(crate) fn blocked_cholesky(&self) -> Result<Array<f64>> {
+    pub(crate) fn blocked_cholesky(&self) -> Result<Array<T>> {
         let rows = self.chunks.per_axis()[0].clone();
         let a = if self.chunks.per_axis()[1] == rows {
             self.clone()
@@ -44,12 +47,12 @@ impl Array<f64> {
                 let task = if k > i {
                     let shape = vec![rows[i as usize], rows[k as usize]];
                     TaskSpec::new(
-                        plain_fn("rask_array::cholesky_zero"),
+                        typed_fn::<T>("rask_array::cholesky_zero"),
                         vec![Arg::Value(Value::serde(shape))],
                     )
                 } else if k == i {
                     TaskSpec::new(
-                        plain_fn("rask_array::cholesky_diagonal"),
+                        typed_fn::<T>("rask_array::cholesky_diagonal"),
                         vec![
                             Arg::Key(a.block_key(&[k, k])),
                             Arg::List((0..k).map(|j| l(k, j)).collect()),
@@ -58,7 +61,7 @@ impl Array<f64> {
                     )
                 } else {
                     TaskSpec::new(
-                        plain_fn("rask_array::cholesky_panel"),
+                        typed_fn::<T>("rask_array::cholesky_panel"),
                         vec![
                             Arg::Key(a.block_key(&[i, k])),
                             Arg::List((0..k).map(|j| l(i, j)).collect()),
@@ -75,11 +78,11 @@ impl Array<f64> {
     }
 }
 
-impl Array<f64> {
-    /// `x` with `self · x = b` for a symmetric positive-definite `self` (Cholesky, by blocks:
+impl<T: Factor> Array<T> {
+    /// `x` with `self · x = b` for a symmetric (Hermitian) positive-definite `self` (Cholesky, by blocks:
     /// nothing is gathered; `b` a vector or a matrix of right-hand sides, its rows cut like
     /// `self`'s). Half the work of [`Array::solve`]'s LU, and any other matrix is an error.
-    pub fn solve_positive(&self, b: &Array<f64>) -> Result<Array<f64>> {
+    pub fn solve_positive(&self, b: &Array<T>) -> Result<Array<T>> {
         let n = self.shape().first().copied().unwrap_or(0);
         if b.shape().first() != Some(&n) || b.ndim() > 2 {
             return Err(crate::error::Error::Invalid(format!(
@@ -111,7 +114,7 @@ impl Array<f64> {
             tasks.push((
                 forward(k),
                 TaskSpec::new(
-                    plain_fn("rask_array::substitute"),
+                    typed_fn::<T>("rask_array::substitute"),
                     vec![
                         Arg::Key(block_of_b(k)),
                         Arg::List((0..k).map(|j| Arg::Key(l.block_key(&[k, j]))).collect()),
@@ -126,7 +129,7 @@ impl Array<f64> {
             tasks.push((
                 back(k),
                 TaskSpec::new(
-                    plain_fn("rask_array::substitute"),
+                    typed_fn::<T>("rask_array::substitute"),
                     vec![
                         Arg::Key(forward(k)),
                         Arg::List(
@@ -145,29 +148,84 @@ impl Array<f64> {
     }
 }
 
-/// One block of a substitution: `L_kk⁻¹ (r − Σ M_j z_j)` forward, `L_kk⁻ᵀ (r − Σ M_jᵀ z_j)`
+/// Which factor of the products of [`subtract_products`] is read conjugate-transposed.
+#[derive(Clone, Copy)]
+enum Adjoint {
+    Neither,
+    Left,
+    Right,
+}
+
+/// `out − Σ x_j · y_j` over the pairs of blocks of two lists (one side conjugate-transposed as
+/// `adjoint` says), by faer's kernels, in place.
+fn subtract_products<T: Factor>(
+    out: &mut ndarray::Array2<T>,
+    left: &Value,
+    right: &Value,
+    adjoint: Adjoint,
+    what: (&str, &str),
+) -> std::result::Result<(), TaskError> {
+    let list = |v: &'_ Value, name: &str| {
+        v.as_list().map(<[Value]>::to_vec).ok_or_else(|| TaskError::msg(format!("{name}: a list")))
+    };
+    let (rows, cols) = out.dim();
+    let elements = out.as_slice_mut().ok_or_else(|| TaskError::msg("a non-contiguous block"))?;
+    let mut dst = MatMut::from_row_major_slice_mut(elements, rows, cols);
+    let minus_one = <T as Number>::zero() - <T as Number>::one();
+    for (x, y) in list(left, what.0)?.iter().zip(&list(right, what.1)?) {
+        let x = as_columns(chunk_of::<T>(x, &what.0)?)?;
+        let y = as_columns(chunk_of::<T>(y, &what.1)?)?;
+        with_faer(&x, |x| {
+            with_faer(&y, |y| match adjoint {
+                Adjoint::Neither => faer::linalg::matmul::matmul(
+                    dst.as_mut(),
+                    Accum::Add,
+                    x,
+                    y,
+                    minus_one,
+                    faer::Par::Seq,
+                ),
+                // faer reads the conjugated views in place (no copies).
+                Adjoint::Left => faer::linalg::matmul::matmul(
+                    dst.as_mut(),
+                    Accum::Add,
+                    x.adjoint(),
+                    y,
+                    minus_one,
+                    faer::Par::Seq,
+                ),
+                Adjoint::Right => faer::linalg::matmul::matmul(
+                    dst.as_mut(),
+                    Accum::Add,
+                    x,
+                    y.adjoint(),
+                    minus_one,
+                    faer::Par::Seq,
+                ),
+            })
+        });
+    }
+    Ok(())
+}
+
+/// One block of a substitution: `L_kk⁻¹ (r − Σ M_j z_j)` forward, `L_kk⁻ᴴ (r − Σ M_jᴴ z_j)`
 /// back (`transposed`); `r` and the result keep `b`'s shape (a vector or a matrix).
-fn substitute(args: &[Value]) -> TaskResult {
-    let r = chunk_arg::<f64>(args, 0)?;
+fn substitute<T: Factor>(args: &[Value]) -> TaskResult {
+    let r = chunk_arg::<T>(args, 0)?;
     let transposed = *spec_arg::<bool>(args, 4, "the direction")?;
     let vector = r.ndim() == 1;
-    let mut rest = as_columns(r)?;
-    let factors = task_arg(args, 1, "the blocks of L")?
-        .as_list()
-        .ok_or_else(|| TaskError::msg("the blocks of L"))?;
-    let solved = task_arg(args, 2, "the solved blocks")?
-        .as_list()
-        .ok_or_else(|| TaskError::msg("the solved blocks"))?;
-    for (m, z) in factors.iter().zip(solved) {
-        let m = chunk_of::<f64>(m, &"a block of L")?.view().into_dimensionality::<Ix2>()?;
-        let z = as_columns(chunk_of::<f64>(z, &"a solved block")?)?;
-        let m = if transposed { m.reversed_axes() } else { m };
-        ndarray::linalg::general_mat_mul(-1.0, &m, &z, 1.0, &mut rest);
-    }
-    let diagonal = to_faer(chunk_arg::<f64>(args, 3)?)?;
+    let mut rest = as_columns(r)?.as_standard_layout().into_owned();
+    subtract_products(
+        &mut rest,
+        task_arg(args, 1, "the blocks of L")?,
+        task_arg(args, 2, "the solved blocks")?,
+        if transposed { Adjoint::Left } else { Adjoint::Neither },
+        ("a block of L", "a solved block"),
+    )?;
+    let diagonal = to_faer(chunk_arg::<T>(args, 3)?)?;
     let mut x = to_faer(&rest.into_dyn())?;
     if transposed {
-        diagonal.transpose().solve_upper_triangular_in_place(x.as_mut());
+        diagonal.adjoint().solve_upper_triangular_in_place(x.as_mut());
     } else {
         diagonal.solve_lower_triangular_in_place(x.as_mut());
     }
@@ -177,37 +235,21 @@ fn substitute(args: &[Value]) -> TaskResult {
 }
 
 /// A vector as one column, a matrix as it is.
-fn as_columns(r: &ArrayD<f64>) -> std::result::Result<ndarray::Array2<f64>, TaskError> {
+fn as_columns<T: Factor>(
+    r: &ArrayD<T>,
+) -> std::result::Result<ndarray::ArrayView2<'_, T>, TaskError> {
     Ok(match r.ndim() {
-        1 => r.view().into_shape_with_order((r.len(), 1))?.to_owned(),
-        _ => r.view().into_dimensionality::<Ix2>()?.to_owned(),
+        1 => r.view().into_shape_with_order((r.len(), 1))?,
+        _ => r.view().into_dimensionality::<Ix2>()?,
     })
 }
 
-/// `a − Σ x_j y_jᵀ` over the pairs of blocks of two lists.
-fn updated(
-    a: &ArrayD<f64>,
-    left: &Value,
-    right: Option<&Value>,
-) -> std::result::Result<ndarray::Array2<f64>, TaskError> {
-    let mut out = a.view().into_dimensionality::<Ix2>()?.to_owned();
-    let left = left.as_list().ok_or_else(|| TaskError::msg("the blocks to the left"))?;
-    let right = match right {
-        Some(r) => r.as_list().ok_or_else(|| TaskError::msg("the blocks of row k"))?,
-        None => left,
-    };
-    for (x, y) in left.iter().zip(right) {
-        let x = chunk_of::<f64>(x, &"a block of L")?.view().into_dimensionality::<Ix2>()?;
-        let y = chunk_of::<f64>(y, &"a block of L")?.view().into_dimensionality::<Ix2>()?;
-        ndarray::linalg::general_mat_mul(-1.0, &x, &y.t(), 1.0, &mut out);
-    }
-    Ok(out)
-}
-
-fn cholesky_diagonal(args: &[Value]) -> TaskResult {
-    let a = chunk_arg::<f64>(args, 0)?;
+fn cholesky_diagonal<T: Factor>(args: &[Value]) -> TaskResult {
+    let a = chunk_arg::<T>(args, 0)?;
     let k = *spec_arg::<u32>(args, 2, "the block column")?;
-    let s = updated(a, task_arg(args, 1, "the blocks to the left")?, None)?;
+    let left = task_arg(args, 1, "the blocks to the left")?;
+    let mut s = a.view().into_dimensionality::<Ix2>()?.as_standard_layout().into_owned();
+    subtract_products(&mut s, left, left, Adjoint::Right, ("a block of L", "a block of L"))?;
     let n = s.nrows();
     let llt = to_faer(&s.into_dyn())?.llt(Side::Lower).map_err(|e| {
         TaskError::msg(format!(
@@ -217,26 +259,34 @@ fn cholesky_diagonal(args: &[Value]) -> TaskResult {
     Ok(chunk_value(from_faer(llt.L())))
 }
 
-fn cholesky_panel(args: &[Value]) -> TaskResult {
-    let a = chunk_arg::<f64>(args, 0)?;
-    let s = updated(
-        a,
+fn cholesky_panel<T: Factor>(args: &[Value]) -> TaskResult {
+    let a = chunk_arg::<T>(args, 0)?;
+    let mut s = a.view().into_dimensionality::<Ix2>()?.as_standard_layout().into_owned();
+    subtract_products(
+        &mut s,
         task_arg(args, 1, "the blocks of row i")?,
-        Some(task_arg(args, 2, "the blocks of row k")?),
+        task_arg(args, 2, "the blocks of row k")?,
+        Adjoint::Right,
+        ("a block of row i", "a block of row k"),
     )?;
-    let diagonal = to_faer(chunk_arg::<f64>(args, 3)?)?;
-    // X L_kkᵀ = S  ⇔  L_kk Xᵀ = Sᵀ: a lower-triangular solve of Sᵀ.
-    let mut x = to_faer(&s.into_dyn())?.transpose().to_owned();
+    let diagonal = to_faer(chunk_arg::<T>(args, 3)?)?;
+    // X L_kkᴴ = S  ⇔  L_kk Xᴴ = Sᴴ: a lower-triangular solve of Sᴴ.
+    let mut x = to_faer(&s.into_dyn())?.adjoint().to_owned();
     diagonal.solve_lower_triangular_in_place(x.as_mut());
-    Ok(chunk_value(from_faer(x.transpose())))
+    Ok(chunk_value(from_faer(x.adjoint().to_owned().as_ref())))
 }
 
-fn cholesky_zero(args: &[Value]) -> TaskResult {
+fn cholesky_zero<T: Factor>(args: &[Value]) -> TaskResult {
     let shape = spec_arg::<Vec<usize>>(args, 0, "the block's shape")?;
-    Ok(chunk_value(ArrayD::<f64>::zeros(IxDyn(shape))))
+    Ok(chunk_value(ArrayD::<T>::from_elem(IxDyn(shape), <T as Number>::zero())))
 }
 
-rask_core::register_function!("rask_array::cholesky_diagonal", cholesky_diagonal);
-rask_core::register_function!("rask_array::cholesky_panel", cholesky_panel);
-rask_core::register_function!("rask_array::cholesky_zero", cholesky_zero);
-rask_core::register_function!("rask_array::substitute", substitute);
+macro_rules! register_cholesky {
+    ($($t:ty, $d:literal);*) => {$(
+        register_typed!($t, $d, "rask_array::cholesky_diagonal", cholesky_diagonal);
+        register_typed!($t, $d, "rask_array::cholesky_panel", cholesky_panel);
+        register_typed!($t, $d, "rask_array::cholesky_zero", cholesky_zero);
+        register_typed!($t, $d, "rask_array::substitute", substitute);
+    )*};
+}
+register_cholesky!(f64, "float64"; f32, "float32"; c64, "complex128"; c32, "complex64");

@@ -1,19 +1,19 @@
-//! Decompositions and solvers of `f64` matrices: tall-and-skinny QR and SVD (TSQR), the
-//! randomized `svd_compressed` of any matrix, `lstsq`, `solve`, `inv`, `cholesky`, and `norm`,
-//! with `faer` kernels per block.
+//! Decompositions and solvers of `f64`, `f32`, `c64` and `c32` matrices (the [`Factor`]
+//! types): tall-and-skinny QR and SVD (TSQR), the randomized `svd_compressed` of any matrix,
+//! `lstsq`, `cholesky`, and `norm`, with `faer` kernels per block. For complex matrices the
+//! transposes are conjugate transposes (`Qᴴ`, `Vᴴ`, `L Lᴴ`), as in NumPy; singular values and
+//! norms are of the real type.
 //!
 //! **TSQR** (Benson, Gleich and Demmel; Dask's `tsqr`) takes a matrix cut into row chunks with
 //! its columns in one chunk: each row block is factored on its own (`A_i = Q1_i R1_i`), the
 //! stacked `R1_i` are factored once more (`= Q2 R`), and block `i` of `Q` is `Q1_i` times the
 //! rows of `Q2` that belong to it. The SVD factors the small `R` (`R = U_r S Vᵀ`) and gives
-//! `U = Q U_r`. `lstsq` solves `R x = Qᵀ b`, summing `Q_iᵀ b_i` over the row blocks with a tree.
+//! `U = Q U_r`. `lstsq` solves `R x = Qᴴ b`, summing `Q_iᴴ b_i` over the row blocks with a tree.
 //!
-//! `solve` and `inv` gather the matrix into one task (a blocked LU across chunks is not written
-//! yet), which faer factors on every core: fine for matrices that fit one worker. `cholesky` of
-//! a chunked matrix works block by block (`cholesky.rs`).
+//! `solve` and `inv` work by a blocked LU across the chunks (`lu.rs`), `cholesky` of a chunked
+//! matrix block by block (`cholesky.rs`); neither gathers the matrix.
 //! A singular matrix is an error that says so, never a matrix of infinities.
 
-use faer::linalg::solvers::{DenseSolveCore, Solve};
 use faer::{Mat, Side};
 use ndarray::{ArrayD, IxDyn};
 use rask_core::{
@@ -21,12 +21,14 @@ use rask_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::array::{chunk_arg, layer_name, plain_fn, spec_arg, task_arg, Array};
+use crate::array::{chunk_arg, layer_name, spec_arg, task_arg, typed_fn, Array};
 use crate::chunks::Chunks;
-use crate::element::{chunk_value, parts_value, RawParts};
+use crate::element::{c32, c64, chunk_value, parts_value, Element, RawParts};
 use crate::error::{Error, Result};
+use crate::linalg::Factor;
+use crate::number::{Magnitude, Number};
 
-pub(crate) fn to_faer(a: &ArrayD<f64>) -> std::result::Result<Mat<f64>, TaskError> {
+pub(crate) fn to_faer<T: Factor>(a: &ArrayD<T>) -> std::result::Result<Mat<T>, TaskError> {
     let &[rows, cols] = a.shape() else {
         return Err(TaskError::msg(format!(
             "a matrix block of shape {:?}: 2 axes expected",
@@ -40,9 +42,9 @@ pub(crate) fn to_faer(a: &ArrayD<f64>) -> std::result::Result<Mat<f64>, TaskErro
     })
 }
 
-pub(crate) fn from_faer(m: faer::MatRef<'_, f64>) -> ArrayD<f64> {
+pub(crate) fn from_faer<T: Factor>(m: faer::MatRef<'_, T>) -> ArrayD<T> {
     let (rows, cols) = (m.nrows(), m.ncols());
-    let mut out = vec![0.0; rows * cols];
+    let mut out = vec![<T as Number>::zero(); rows * cols];
     // faer's matrices are column-major: its own copy transposes them into row-major storage
     // (a tile at a time; an element loop here wrote a cache line per element).
     faer::MatMut::from_row_major_slice_mut(&mut out, rows, cols).copy_from(m);
@@ -50,19 +52,18 @@ pub(crate) fn from_faer(m: faer::MatRef<'_, f64>) -> ArrayD<f64> {
 }
 
 /// A row block's own factors.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct LocalQr {
-    q: ArrayD<f64>,
-    r: ArrayD<f64>,
+struct LocalQr<T: Element> {
+    q: ArrayD<T>,
+    r: ArrayD<T>,
 }
-register_parts!(LocalQr);
 
-impl RawParts for LocalQr {
-    fn to_parts(&self) -> (Vec<&ArrayD<f64>>, Vec<f64>) {
+impl<T: Element> RawParts for LocalQr<T> {
+    type Element = T;
+    fn to_parts(&self) -> (Vec<&ArrayD<T>>, Vec<f64>) {
         (vec![&self.q, &self.r], Vec::new())
     }
-    fn from_parts(chunks: Vec<ArrayD<f64>>, _: Vec<f64>) -> std::result::Result<Self, String> {
-        match <[ArrayD<f64>; 2]>::try_from(chunks) {
+    fn from_parts(chunks: Vec<ArrayD<T>>, _: Vec<f64>) -> std::result::Result<Self, String> {
+        match <[ArrayD<T>; 2]>::try_from(chunks) {
             Ok([q, r]) => Ok(LocalQr { q, r }),
             Err(_) => Err("a local QR factor needs Q and R".into()),
         }
@@ -70,12 +71,21 @@ impl RawParts for LocalQr {
 }
 
 /// The factorization of the stacked `R1_i`: `Q2`, cut back into the blocks' rows, and `R`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct MergedQr {
-    q2_blocks: Vec<ArrayD<f64>>,
-    r: ArrayD<f64>,
+struct MergedQr<T: Element> {
+    q2_blocks: Vec<ArrayD<T>>,
+    r: ArrayD<T>,
 }
-rask_core::register_type!(MergedQr);
+
+impl<T: Element> RawParts for MergedQr<T> {
+    type Element = T;
+    fn to_parts(&self) -> (Vec<&ArrayD<T>>, Vec<f64>) {
+        (self.q2_blocks.iter().chain([&self.r]).collect(), Vec::new())
+    }
+    fn from_parts(mut chunks: Vec<ArrayD<T>>, _: Vec<f64>) -> std::result::Result<Self, String> {
+        let r = chunks.pop().ok_or("a merged QR factor needs R")?;
+        Ok(MergedQr { q2_blocks: chunks, r })
+    }
+}
 
 /// What a task of the decompositions does with its inputs.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -95,14 +105,35 @@ enum Step {
 rask_core::register_type!(Step);
 rask_core::register_type!((Step, u32));
 
-/// The thin SVD of `R`, computed once and read by the `U`, `S` and `Vᵀ` tasks.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct SmallSvd {
-    u: ArrayD<f64>,
-    s: ArrayD<f64>,
-    vt: ArrayD<f64>,
+/// The thin SVD of `R`, computed once and read by the `U`, `S` and `Vᴴ` tasks (the singular
+/// values held in `T`, real-valued).
+struct SmallSvd<T: Element> {
+    u: ArrayD<T>,
+    s: ArrayD<T>,
+    vt: ArrayD<T>,
 }
-rask_core::register_type!(SmallSvd);
+
+impl<T: Element> RawParts for SmallSvd<T> {
+    type Element = T;
+    fn to_parts(&self) -> (Vec<&ArrayD<T>>, Vec<f64>) {
+        (vec![&self.u, &self.s, &self.vt], Vec::new())
+    }
+    fn from_parts(chunks: Vec<ArrayD<T>>, _: Vec<f64>) -> std::result::Result<Self, String> {
+        match <[ArrayD<T>; 3]>::try_from(chunks) {
+            Ok([u, s, vt]) => Ok(SmallSvd { u, s, vt }),
+            Err(_) => Err("a small SVD needs U, S and Vᴴ".into()),
+        }
+    }
+}
+
+macro_rules! register_decomposition_parts {
+    ($($t:ty),*) => {$(
+        register_parts!(LocalQr<$t>);
+        register_parts!(MergedQr<$t>);
+        register_parts!(SmallSvd<$t>);
+    )*};
+}
+register_decomposition_parts!(f64, f32, c64, c32);
 
 /// The pieces of a TSQR graph: the graph, the key of the merge, and the local factors' keys.
 struct Tsqr {
@@ -113,7 +144,19 @@ struct Tsqr {
     k: usize,
 }
 
-impl Array<f64> {
+/// `U`, the singular values (of the real type) and `Vᴴ`.
+pub type Svd<T> = (Array<T>, Array<<T as crate::number::Magnitude>::Out>, Array<T>);
+
+impl<T: Factor> Array<T> {
+    /// `selfᴴ`: the transpose, conjugated for complex types.
+    pub(crate) fn adjoint(&self) -> Array<T> {
+        if T::COMPLEX {
+            self.t().conj()
+        } else {
+            self.t()
+        }
+    }
+
     fn tall_skinny(&self, operation: &str) -> Result<()> {
         let shape = self.shape();
         if shape.len() != 2 {
@@ -140,7 +183,7 @@ impl Array<f64> {
         });
         let local_op = rask_core::Blockwise::new(
             BlockGrid::of(&[rows.len() as u32, 1]),
-            plain_fn("rask_array::tsqr_local"),
+            typed_fn::<T>("rask_array::tsqr_local"),
             vec![BlockArg::Input(self.name.clone())],
         );
         let local_graph =
@@ -151,7 +194,7 @@ impl Array<f64> {
             t.str(local.as_str());
         }));
         let merge_task = TaskSpec::new(
-            plain_fn("rask_array::tsqr_merge"),
+            typed_fn::<T>("rask_array::tsqr_merge"),
             vec![Arg::List(locals.iter().cloned().map(Arg::Key).collect())],
         );
         let graph = Graph::from_layer(Layer::tasks(
@@ -165,20 +208,20 @@ impl Array<f64> {
 
     /// The thin QR factorization of a tall-and-skinny matrix (columns in one chunk): `Q` with
     /// the row chunks of `self` and `k = min(rows, columns)` columns, and `R` (`k × columns`).
-    pub fn qr(&self) -> Result<(Array<f64>, Array<f64>)> {
+    pub fn qr(&self) -> Result<(Array<T>, Array<T>)> {
         let (_, q, r) = self.qr_parts()?;
         Ok((q, r))
     }
 
     /// [`qr`](Self::qr) with the TSQR graph its factors come from.
-    fn qr_parts(&self) -> Result<(Tsqr, Array<f64>, Array<f64>)> {
+    fn qr_parts(&self) -> Result<(Tsqr, Array<T>, Array<T>)> {
         self.tall_skinny("qr")?;
         let tsqr = self.tsqr_graph();
         let cols = self.shape()[1];
         let q_name = layer_name("tsqr-q", |t| {
             t.str(tsqr.merge.name().as_str());
         });
-        let step = plain_fn("rask_array::tsqr_step");
+        let step = typed_fn::<T>("rask_array::tsqr_step");
         let q_tasks: Vec<(Key, TaskSpec)> = tsqr
             .locals
             .iter()
@@ -226,8 +269,8 @@ impl Array<f64> {
     }
 
     /// The thin SVD of a tall-and-skinny matrix: `U` (row chunks of `self`, `k` columns), the
-    /// singular values `S` (descending) and `Vᵀ` (`k × columns`).
-    pub fn svd(&self) -> Result<(Array<f64>, Array<f64>, Array<f64>)> {
+    /// singular values `S` (descending, of the real type) and `Vᴴ` (`k × columns`).
+    pub fn svd(&self) -> Result<Svd<T>> {
         // `Q` itself is never computed: its blocks' chunks describe `U`'s.
         let (tsqr, q, r) = self.qr_parts()?;
         let cols = self.shape()[1];
@@ -235,14 +278,16 @@ impl Array<f64> {
         let svd_key = Key::new(layer_name("tsqr-svd", |t| {
             t.str(r.name.as_str());
         }));
-        let svd_task =
-            TaskSpec::new(plain_fn("rask_array::small_svd"), vec![Arg::Key(r.block_key(&[0, 0]))]);
+        let svd_task = TaskSpec::new(
+            typed_fn::<T>("rask_array::small_svd"),
+            vec![Arg::Key(r.block_key(&[0, 0]))],
+        );
         let svd_graph = Graph::from_layer(Layer::tasks(
             svd_key.name().clone(),
             vec![(svd_key.clone(), svd_task)],
             &[&r.graph],
         ));
-        let step = plain_fn("rask_array::tsqr_step");
+        let step = typed_fn::<T>("rask_array::tsqr_step");
         let u_name = layer_name("svd-u", |t| {
             t.str(svd_key.name().as_str()).str(q.name.as_str());
         });
@@ -263,12 +308,13 @@ impl Array<f64> {
             u_name,
             (*q.chunks).clone(),
         );
-        let single = |which: Step, prefix: &str, chunks: Chunks| {
+        let single = |which: Step, prefix: &str| {
+            let ndim = if which == Step::S { 1 } else { 2 };
             let key = Key::block(
                 layer_name(prefix, |t| {
                     t.str(svd_key.name().as_str());
                 }),
-                &vec![0; chunks.ndim()],
+                &vec![0; ndim],
             );
             let task = TaskSpec::new(
                 step.clone(),
@@ -283,10 +329,12 @@ impl Array<f64> {
                 vec![(key.clone(), task)],
                 &[&svd_graph],
             ));
-            Array::<f64>::from_graph(graph, key.name().clone(), chunks)
+            (graph, key.name().clone())
         };
-        let s = single(Step::S, "svd-s", Chunks(vec![vec![k]]));
-        let vt = single(Step::Vt, "svd-vt", Chunks(vec![vec![k], vec![cols]]));
+        let (s_graph, s_name) = single(Step::S, "svd-s");
+        let s = Array::from_graph(s_graph, s_name, Chunks(vec![vec![k]]));
+        let (vt_graph, vt_name) = single(Step::Vt, "svd-vt");
+        let vt = Array::from_graph(vt_graph, vt_name, Chunks(vec![vec![k], vec![cols]]));
         Ok((u, s, vt))
     }
 
@@ -297,12 +345,7 @@ impl Array<f64> {
     /// `U = Q·U_b`, `S`, `Vᵀ`. Exact for matrices of rank at most `k`; otherwise an
     /// approximation whose error falls with the power iterations. Every step is a chunked
     /// product or a TSQR: the matrix is never gathered.
-    pub fn svd_compressed(
-        &self,
-        k: usize,
-        power_iterations: usize,
-        seed: u64,
-    ) -> Result<(Array<f64>, Array<f64>, Array<f64>)> {
+    pub fn svd_compressed(&self, k: usize, power_iterations: usize, seed: u64) -> Result<Svd<T>> {
         let shape = self.shape();
         let [m, n] = shape[..] else {
             return Err(Error::Invalid(format!(
@@ -317,24 +360,25 @@ impl Array<f64> {
         }
         let columns = self.chunks.per_axis()[1].clone();
         let omega =
-            crate::creation::random::normal(0.0, 1.0, &[n, k], vec![columns, vec![k]], seed)?;
+            crate::creation::random::normal(0.0, 1.0, &[n, k], vec![columns, vec![k]], seed)?
+                .astype::<T>();
         let mut sample = self.matmul(&omega)?; // (m, k), row chunks of self
         for _ in 0..power_iterations {
             let (q, _) = sample.qr()?;
-            let (z, _) = self.t().matmul(&q)?.qr()?; // (n, k)
+            let (z, _) = self.adjoint().matmul(&q)?.qr()?; // (n, k)
             sample = self.matmul(&z)?;
         }
         let (q, _) = sample.qr()?; // (m, k)
-        let projected = q.t().matmul(self)?; // (k, n)
-                                             // projectedᵀ = V S U_bᵀ, so self ≈ Q · projected = (Q U_b) S Vᵀ.
-        let (v, singular, u_bt) = projected.t().svd()?;
-        let u = q.matmul(&u_bt.t())?;
-        Ok((u, singular, v.t()))
+        let projected = q.adjoint().matmul(self)?; // (k, n)
+                                                   // projectedᴴ = V S U_bᴴ, so self ≈ Q · projected = (Q U_b) S Vᴴ.
+        let (v, singular, u_bh) = projected.adjoint().svd()?;
+        let u = q.matmul(&u_bh.adjoint())?;
+        Ok((u, singular, v.adjoint()))
     }
 
     /// The least-squares solution of `self · x ≈ b` for a tall-and-skinny `self` of full
     /// column rank (`b`: one column per right-hand side, rows chunked like `self`).
-    pub fn lstsq(&self, b: &Array<f64>) -> Result<Array<f64>> {
+    pub fn lstsq(&self, b: &Array<T>) -> Result<Array<T>> {
         self.tall_skinny("lstsq")?;
         let (rows, cols) = (self.shape()[0], self.shape()[1]);
         if b.ndim() != 2 || b.shape()[0] != rows {
@@ -345,8 +389,8 @@ impl Array<f64> {
         }
         let b = b.rechunk(vec![self.chunks.per_axis()[0].clone(), vec![b.shape()[1]]])?;
         let (q, r) = self.qr()?;
-        // Qᵀ b = Σ_i Q_iᵀ b_i.
-        let qtb = q.t().matmul(&b)?;
+        // Qᴴ b = Σ_i Q_iᴴ b_i.
+        let qtb = q.adjoint().matmul(&b)?;
         let key = Key::block(
             layer_name("lstsq", |t| {
                 t.str(r.name.as_str()).str(qtb.name.as_str());
@@ -355,7 +399,7 @@ impl Array<f64> {
         );
         let qtb_whole = qtb.rechunk(vec![vec![qtb.shape()[0]], vec![qtb.shape()[1]]])?;
         let task = TaskSpec::new(
-            plain_fn("rask_array::dense_solve"),
+            typed_fn::<T>("rask_array::dense_solve"),
             vec![
                 Arg::Key(r.block_key(&[0, 0])),
                 Arg::Key(qtb_whole.block_key(&[0, 0])),
@@ -375,7 +419,7 @@ impl Array<f64> {
         ))
     }
 
-    fn whole_square(&self, operation: &str) -> Result<Array<f64>> {
+    fn whole_square(&self, operation: &str) -> Result<Array<T>> {
         let shape = self.shape();
         if shape.len() != 2 || shape[0] != shape[1] {
             return Err(Error::Invalid(format!(
@@ -388,10 +432,10 @@ impl Array<f64> {
     fn dense(
         &self,
         kind: Dense,
-        rhs: Option<&Array<f64>>,
+        rhs: Option<&Array<T>>,
         out: Chunks,
         prefix: &str,
-    ) -> Result<Array<f64>> {
+    ) -> Result<Array<T>> {
         let a = self.whole_square(prefix)?;
         let mut args = vec![Arg::Key(a.block_key(&[0, 0]))];
         let mut graphs = vec![a.graph.clone()];
@@ -414,38 +458,17 @@ impl Array<f64> {
         let inputs = Graph::merge(&graphs.iter().collect::<Vec<_>>());
         let graph = Graph::from_layer(Layer::tasks(
             key.name().clone(),
-            vec![(key.clone(), TaskSpec::new(plain_fn("rask_array::dense_solve"), args))],
+            vec![(key.clone(), TaskSpec::new(typed_fn::<T>("rask_array::dense_solve"), args))],
             &[&inputs],
         ));
         Ok(Array::from_graph(graph, key.name().clone(), out))
     }
 
-    /// `x` with `self · x = b` for a square `self` (LU with partial pivoting; `b` a vector or
-    /// a matrix of right-hand sides). A singular matrix is an error.
-    pub fn solve(&self, b: &Array<f64>) -> Result<Array<f64>> {
-        let n = self.shape().first().copied().unwrap_or(0);
-        if b.shape().first() != Some(&n) || b.ndim() > 2 {
-            return Err(Error::Invalid(format!(
-                "solve of a matrix of shape {:?} needs b of shape ({n},) or ({n}, k), got {:?}",
-                self.shape(),
-                b.shape()
-            )));
-        }
-        let out = Chunks(b.shape().iter().map(|&n| vec![n]).collect());
-        self.dense(Dense::Lu, Some(b), out, "solve")
-    }
-
-    /// The inverse of a square matrix; a singular matrix is an error.
-    pub fn inv(&self) -> Result<Array<f64>> {
-        let n = self.shape().first().copied().unwrap_or(0);
-        self.dense(Dense::Inverse, None, Chunks(vec![vec![n], vec![n]]), "inv")
-    }
-
-    /// The lower-triangular `L` with `L Lᵀ = self` for a symmetric positive-definite matrix
-    /// (only its lower triangle is read); any other matrix is an error. A matrix in one chunk
+    /// The lower-triangular `L` with `L Lᴴ = self` for a symmetric (Hermitian) positive-definite
+    /// matrix (only its lower triangle is read); any other matrix is an error. A matrix in one chunk
     /// is factored in one task on every core; a chunked one block by block
     /// (the tile algorithm), `L` in its blocks, never gathered.
-    pub fn cholesky(&self) -> Result<Array<f64>> {
+    pub fn cholesky(&self) -> Result<Array<T>> {
         let shape = self.shape();
         if shape.len() != 2 || shape[0] != shape[1] {
             return Err(Error::Invalid(format!(
@@ -459,34 +482,34 @@ impl Array<f64> {
         self.dense(Dense::Cholesky, None, Chunks(vec![vec![n], vec![n]]), "cholesky")
     }
 
-    /// The Frobenius norm (the 2-norm of a vector): `sqrt(sum(x²))`, as a 0-d array.
-    pub fn norm(&self) -> Result<Array<f64>> {
-        Ok(self.square().sum(crate::Axes::all())?.sqrt())
+    /// The Frobenius norm (the 2-norm of a vector): `sqrt(sum(|x|²))`, as a 0-d array of the
+    /// real type.
+    pub fn norm(&self) -> Result<Array<T::Out>> {
+        Ok(self.abs_squared().sum(crate::Axes::all())?.sqrt())
     }
 }
 
 /// Which dense kernel a gathered task runs.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 enum Dense {
-    Lu,
-    Inverse,
     Cholesky,
     UpperTriangular,
 }
 rask_core::register_type!(Dense);
 
-/// The smallest pivot of an LU factor relative to the largest entry of the matrix below which
-/// the matrix counts as singular (a solve would give infinities or noise).
+/// The smallest pivot (of an LU factor, or diagonal entry of a triangular one) relative to the
+/// entries it is measured against below which the matrix counts as singular (a solve would
+/// give infinities or noise).
 const SINGULAR: f64 = 1e-13;
 
-/// Whether the smallest pivot is large enough against the matrix's entries (a NaN pivot is
+/// Whether a pivot is large enough against the entries it is measured against (a NaN pivot is
 /// not).
-fn pivots_hold(smallest: f64, scale: f64) -> bool {
+pub(crate) fn pivots_hold(smallest: f64, scale: f64) -> bool {
     smallest > SINGULAR * scale.max(f64::MIN_POSITIVE)
 }
 
-fn tsqr_local(args: &[Value]) -> TaskResult {
-    let block = to_faer(chunk_arg::<f64>(args, 0)?)?;
+fn tsqr_local<T: Factor>(args: &[Value]) -> TaskResult {
+    let block = to_faer(chunk_arg::<T>(args, 0)?)?;
     let qr = block.qr();
     Ok(parts_value(LocalQr {
         q: from_faer(qr.compute_thin_Q().as_ref()),
@@ -494,18 +517,18 @@ fn tsqr_local(args: &[Value]) -> TaskResult {
     }))
 }
 
-fn tsqr_merge(args: &[Value]) -> TaskResult {
+fn tsqr_merge<T: Factor>(args: &[Value]) -> TaskResult {
     let locals = task_arg(args, 0, "the local factors")?
         .as_list()
         .ok_or_else(|| TaskError::msg("the local factors are not a list"))?;
-    let rs: Vec<&LocalQr> = locals
+    let rs: Vec<&LocalQr<T>> = locals
         .iter()
-        .map(|v| v.get::<LocalQr>(&"a local factor"))
+        .map(|v| v.get::<LocalQr<T>>(&"a local factor"))
         .collect::<rask_core::Result<_>>()?;
     let cols = rs.first().map_or(0, |l| l.r.shape()[1]);
     let heights: Vec<usize> = rs.iter().map(|l| l.r.shape()[0]).collect();
     let total: usize = heights.iter().sum();
-    let mut stacked = Mat::<f64>::zeros(total, cols);
+    let mut stacked = Mat::<T>::zeros(total, cols);
     let mut at = 0;
     for local in &rs {
         for i in 0..local.r.shape()[0] {
@@ -523,52 +546,54 @@ fn tsqr_merge(args: &[Value]) -> TaskResult {
         q2_blocks.push(from_faer(q2.as_ref().subrows(at, h)));
         at += h;
     }
-    Ok(Value::serde(MergedQr { q2_blocks, r: from_faer(qr.thin_R()) }))
+    Ok(parts_value(MergedQr { q2_blocks, r: from_faer(qr.thin_R()) }))
 }
 
-fn matmul2(a: &ArrayD<f64>, b: &ArrayD<f64>) -> std::result::Result<ArrayD<f64>, TaskError> {
+fn matmul2<T: Factor>(a: &ArrayD<T>, b: &ArrayD<T>) -> std::result::Result<ArrayD<T>, TaskError> {
     let a = a.view().into_dimensionality::<ndarray::Ix2>()?;
     let b = b.view().into_dimensionality::<ndarray::Ix2>()?;
-    Ok(<f64 as crate::linalg::MatMul>::product(a, b).into_dyn())
+    Ok(T::product(a, b).into_dyn())
 }
 
-fn tsqr_step(args: &[Value]) -> TaskResult {
+fn tsqr_step<T: Factor>(args: &[Value]) -> TaskResult {
     let (step, i) = *spec_arg::<(Step, u32)>(args, 2, "the step")?;
     let i = i as usize;
-    Ok(chunk_value(match step {
+    Ok(match step {
         Step::BlockQ => {
-            let local = spec_arg::<LocalQr>(args, 0, "the local factor")?;
-            let merged = spec_arg::<MergedQr>(args, 1, "the merged factor")?;
-            matmul2(&local.q, &merged.q2_blocks[i])?
+            let local = spec_arg::<LocalQr<T>>(args, 0, "the local factor")?;
+            let merged = spec_arg::<MergedQr<T>>(args, 1, "the merged factor")?;
+            chunk_value(matmul2(&local.q, &merged.q2_blocks[i])?)
         }
-        Step::R => spec_arg::<MergedQr>(args, 0, "the merged factor")?.r.clone(),
+        Step::R => chunk_value(spec_arg::<MergedQr<T>>(args, 0, "the merged factor")?.r.clone()),
         Step::BlockU => {
-            let local = spec_arg::<LocalQr>(args, 0, "the local factor")?;
-            let merged = spec_arg::<MergedQr>(args, 1, "the merged factor")?;
-            let svd = spec_arg::<SmallSvd>(args, 3, "the SVD of R")?;
-            matmul2(&local.q, &matmul2(&merged.q2_blocks[i], &svd.u)?)?
+            let local = spec_arg::<LocalQr<T>>(args, 0, "the local factor")?;
+            let merged = spec_arg::<MergedQr<T>>(args, 1, "the merged factor")?;
+            let svd = spec_arg::<SmallSvd<T>>(args, 3, "the SVD of R")?;
+            chunk_value(matmul2(&local.q, &matmul2(&merged.q2_blocks[i], &svd.u)?)?)
         }
-        Step::S => spec_arg::<SmallSvd>(args, 0, "the SVD of R")?.s.clone(),
-        Step::Vt => spec_arg::<SmallSvd>(args, 0, "the SVD of R")?.vt.clone(),
-    }))
+        // Real-valued in `T`: the real type's chunk.
+        Step::S => chunk_value(
+            spec_arg::<SmallSvd<T>>(args, 0, "the SVD of R")?.s.mapv(Magnitude::real_part),
+        ),
+        Step::Vt => chunk_value(spec_arg::<SmallSvd<T>>(args, 0, "the SVD of R")?.vt.clone()),
+    })
 }
 
-fn small_svd(args: &[Value]) -> TaskResult {
-    let r = to_faer(chunk_arg::<f64>(args, 0)?)?;
+fn small_svd<T: Factor>(args: &[Value]) -> TaskResult {
+    let r = to_faer(chunk_arg::<T>(args, 0)?)?;
     let svd = r
         .thin_svd()
         .map_err(|e| TaskError::msg(format!("the SVD of R did not converge: {e:?}")))?;
     let s = svd.S().column_vector();
     let k = s.nrows();
-    let v = svd.V();
-    Ok(Value::serde(SmallSvd {
+    Ok(parts_value(SmallSvd {
         u: from_faer(svd.U()),
         s: ArrayD::from_shape_fn(IxDyn(&[k]), |at| s[at[0]]),
-        vt: ArrayD::from_shape_fn(IxDyn(&[v.ncols(), v.nrows()]), |at| v[(at[1], at[0])]),
+        vt: from_faer(svd.V().adjoint().to_owned().as_ref()),
     }))
 }
 
-fn as_matrix(b: &ArrayD<f64>) -> std::result::Result<(Mat<f64>, bool), TaskError> {
+fn as_matrix<T: Factor>(b: &ArrayD<T>) -> std::result::Result<(Mat<T>, bool), TaskError> {
     match b.shape() {
         [n] => Ok((Mat::from_fn(*n, 1, |i, _| b[[i]]), true)),
         [_, _] => Ok((to_faer(b)?, false)),
@@ -576,35 +601,13 @@ fn as_matrix(b: &ArrayD<f64>) -> std::result::Result<(Mat<f64>, bool), TaskError
     }
 }
 
-fn dense_solve(args: &[Value]) -> TaskResult {
-    let a_block = chunk_arg::<f64>(args, 0)?;
+fn dense_solve<T: Factor>(args: &[Value]) -> TaskResult {
+    let a_block = chunk_arg::<T>(args, 0)?;
     let kind = *spec_arg::<Dense>(args, 2, "the kernel")?;
     let a = to_faer(a_block)?;
     let n = a.nrows();
-    let scale = a_block.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let scale = a_block.iter().fold(0.0f64, |m, &v| m.max(Factor::modulus(v)));
     Ok(chunk_value(match kind {
-        Dense::Lu | Dense::Inverse => {
-            let lu = a.partial_piv_lu();
-            let u = lu.U();
-            let smallest = (0..n).map(|i| u[(i, i)].abs()).fold(f64::INFINITY, f64::min);
-            if n > 0 && !pivots_hold(smallest, scale) {
-                return Err(TaskError::msg(format!(
-                    "the {n}×{n} matrix is singular (smallest pivot {smallest:e} against entries up to {scale:e}): it has no inverse and the system no unique solution; use lstsq for a least-squares answer"
-                )));
-            }
-            if kind == Dense::Inverse {
-                from_faer(lu.inverse().as_ref())
-            } else {
-                let (b, vector) = as_matrix(chunk_arg::<f64>(args, 1)?)?;
-                let x = lu.solve(&b);
-                let out = from_faer(x.as_ref());
-                if vector {
-                    out.into_shape_with_order(IxDyn(&[n]))?
-                } else {
-                    out
-                }
-            }
-        }
         Dense::Cholesky => {
             let llt = a.llt(Side::Lower).map_err(|e| {
                 TaskError::msg(format!("cholesky needs a symmetric positive-definite matrix; this {n}×{n} one is not ({e:?})"))
@@ -612,8 +615,8 @@ fn dense_solve(args: &[Value]) -> TaskResult {
             from_faer(llt.L())
         }
         Dense::UpperTriangular => {
-            let (mut b, _) = as_matrix(chunk_arg::<f64>(args, 1)?)?;
-            let smallest = (0..n).map(|i| a[(i, i)].abs()).fold(f64::INFINITY, f64::min);
+            let (mut b, _) = as_matrix(chunk_arg::<T>(args, 1)?)?;
+            let smallest = (0..n).map(|i| Factor::modulus(a[(i, i)])).fold(f64::INFINITY, f64::min);
             if n > 0 && !pivots_hold(smallest, scale) {
                 return Err(TaskError::msg(format!(
                     "lstsq: the matrix does not have full column rank (R's smallest diagonal entry is {smallest:e})"
@@ -625,8 +628,13 @@ fn dense_solve(args: &[Value]) -> TaskResult {
     }))
 }
 
-rask_core::register_function!("rask_array::tsqr_local", tsqr_local);
-rask_core::register_function!("rask_array::tsqr_merge", tsqr_merge);
-rask_core::register_function!("rask_array::tsqr_step", tsqr_step);
-rask_core::register_function!("rask_array::small_svd", small_svd);
-rask_core::register_function!("rask_array::dense_solve", dense_solve);
+macro_rules! register_decompositions {
+    ($($t:ty, $d:literal);*) => {$(
+        register_typed!($t, $d, "rask_array::tsqr_local", tsqr_local);
+        register_typed!($t, $d, "rask_array::tsqr_merge", tsqr_merge);
+        register_typed!($t, $d, "rask_array::tsqr_step", tsqr_step);
+        register_typed!($t, $d, "rask_array::small_svd", small_svd);
+        register_typed!($t, $d, "rask_array::dense_solve", dense_solve);
+    )*};
+}
+register_decompositions!(f64, "float64"; f32, "float32"; c64, "complex128"; c32, "complex64");

@@ -489,13 +489,16 @@ mod tests {
 
 rask_core::register_type!(Scalar);
 
-/// Values made of `f64` chunks (reduction partials, local factors) that travel as raw chunk
-/// bytes like chunks do, instead of element by element through serde.
+/// Values made of chunks of one element type (reduction partials, local factors) and a few
+/// numbers, that travel as raw chunk bytes like chunks do, instead of element by element
+/// through serde.
 pub(crate) trait RawParts: Sized + Send + Sync + 'static {
+    /// The element type of the chunks.
+    type Element: Element;
     /// The chunks and the numbers the value is made of.
-    fn to_parts(&self) -> (Vec<&ArrayD<f64>>, Vec<f64>);
+    fn to_parts(&self) -> (Vec<&ArrayD<Self::Element>>, Vec<f64>);
     /// The value back from its parts.
-    fn from_parts(chunks: Vec<ArrayD<f64>>, numbers: Vec<f64>) -> Result<Self, String>;
+    fn from_parts(chunks: Vec<ArrayD<Self::Element>>, numbers: Vec<f64>) -> Result<Self, String>;
 }
 
 fn encode_parts<P: RawParts>(value: &P) -> Result<Vec<u8>, String> {
@@ -530,7 +533,7 @@ pub(crate) fn decode_parts<P: RawParts>(bytes: &[u8]) -> Result<P, String> {
     let mut chunks = Vec::with_capacity(count.min(64));
     for _ in 0..count {
         let length = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes")) as usize;
-        chunks.push(decode_chunk::<f64>(take(length)?)?);
+        chunks.push(decode_chunk::<P::Element>(take(length)?)?);
     }
     P::from_parts(chunks, numbers)
 }
@@ -538,7 +541,8 @@ pub(crate) fn decode_parts<P: RawParts>(bytes: &[u8]) -> Result<P, String> {
 /// A value of chunks as a task result: its size is its chunks', and it travels as raw bytes.
 pub(crate) fn parts_value<P: RawParts>(value: P) -> Value {
     let (chunks, numbers) = value.to_parts();
-    let size = chunks.iter().map(|c| c.len() * 8 + 64).sum::<usize>() + numbers.len() * 8;
+    let size = chunks.iter().map(|c| c.len() * size_of::<P::Element>() + 64).sum::<usize>()
+        + numbers.len() * 8;
     Value::sized(value, encode_parts::<P>, size)
 }
 

@@ -109,6 +109,12 @@ pub enum NumberOp {
     Square,
     /// `|x|²`.
     AbsSquared,
+    /// The complex conjugate.
+    Conjugate,
+    /// The real part.
+    Real,
+    /// The imaginary part.
+    Imaginary,
 }
 rask_core::register_type!(NumberOp);
 rask_core::register_type!((Scalar, BinaryOp, bool));
@@ -376,6 +382,18 @@ impl<T: Magnitude> Array<T> {
             typed_fn::<T>("rask_array::number_magnitude"),
             NumberOp::AbsSquared,
         )
+    }
+    /// The complex conjugate (NumPy's `conj`; the same values for real types).
+    pub fn conj(&self) -> Array<T> {
+        unary(self, "conj", typed_fn::<T>("rask_array::number_same"), NumberOp::Conjugate)
+    }
+    /// The real part, in the real type (NumPy's `.real`).
+    pub fn real(&self) -> Array<T::Out> {
+        unary(self, "real", typed_fn::<T>("rask_array::number_magnitude"), NumberOp::Real)
+    }
+    /// The imaginary part, in the real type (NumPy's `.imag`; zeros for real types).
+    pub fn imag(&self) -> Array<T::Out> {
+        unary(self, "imag", typed_fn::<T>("rask_array::number_magnitude"), NumberOp::Imaginary)
     }
 }
 
@@ -753,8 +771,9 @@ fn number_same<T: Magnitude>(args: &[Value]) -> TaskResult {
     Ok(chunk_value(match op {
         NumberOp::Negative => a.mapv(|x| Number::sub(T::zero(), x)),
         NumberOp::Square => a.mapv(|x| Number::mul(x, x)),
-        NumberOp::Abs | NumberOp::AbsSquared => {
-            return Err(TaskError::msg("abs goes through number_magnitude"))
+        NumberOp::Conjugate => a.mapv(Magnitude::conjugate),
+        NumberOp::Abs | NumberOp::AbsSquared | NumberOp::Real | NumberOp::Imaginary => {
+            return Err(TaskError::msg("abs, real and imag go through number_magnitude"))
         }
     }))
 }
@@ -765,8 +784,10 @@ fn number_magnitude<T: Magnitude>(args: &[Value]) -> TaskResult {
     Ok(chunk_value(match op {
         NumberOp::Abs => a.mapv(Magnitude::magnitude),
         NumberOp::AbsSquared => a.mapv(Magnitude::magnitude_squared),
-        NumberOp::Negative | NumberOp::Square => {
-            return Err(TaskError::msg("negative and square go through number_same"))
+        NumberOp::Real => a.mapv(Magnitude::real_part),
+        NumberOp::Imaginary => a.mapv(Magnitude::imaginary_part),
+        NumberOp::Negative | NumberOp::Square | NumberOp::Conjugate => {
+            return Err(TaskError::msg("negative, square and conj go through number_same"))
         }
     }))
 }

@@ -44,6 +44,7 @@ mod fold;
 pub mod histogram;
 pub mod hooks;
 pub mod linalg;
+pub mod lu;
 mod moments;
 pub mod number;
 pub mod overlap;

@@ -2,8 +2,8 @@
 //! `tensordot` over any pairs of axes.
 //!
 //! In a matrix product every block product `(i, j) · (j, k)` is its own task (a blockwise layer
-//! over the `(i, k, j)` grid, in parallel; faer's kernels for `f64` and `f32`, `ndarray`'s
-//! `dot` for the other types), then a tree sums the products over `j` for each output block `(i, k)`. A
+//! over the `(i, k, j)` grid, in parallel; faer's kernels for the floats and complex numbers,
+//! `ndarray`'s `dot` for the integers), then a tree sums the products over `j` for each output block `(i, k)`. A
 //! `tensordot` moves the contracted axes to the inner side, merges the free and the contracted
 //! axes into one each (`reshape`), multiplies those matrices, and splits the result's axes
 //! again. The decompositions (TSQR, `solve`, ...) are in [`crate::decompose`].
@@ -16,9 +16,10 @@ use rask_core::{
 
 use crate::array::{chunk_arg, chunk_of, layer_name, spec_arg, typed_fn, Array};
 use crate::chunks::Chunks;
+use crate::element::{c32, c64};
 use crate::element::{chunk_value, Element};
 use crate::error::{Error, Result};
-use crate::number::Number;
+use crate::number::{Float, Magnitude, Number};
 
 /// Element types with matrix products.
 pub trait MatMul: Number + ndarray::LinalgScalar {
@@ -40,8 +41,51 @@ impl MatMul for f32 {
 }
 impl MatMul for i64 {}
 impl MatMul for i32 {}
-impl MatMul for crate::element::c64 {}
-impl MatMul for crate::element::c32 {}
+impl MatMul for c64 {
+    fn product(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Array2<Self> {
+        faer_product(&a, &b).unwrap_or_else(|| a.dot(&b))
+    }
+}
+impl MatMul for c32 {
+    fn product(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Array2<Self> {
+        faer_product(&a, &b).unwrap_or_else(|| a.dot(&b))
+    }
+}
+
+/// Element types with decompositions (LU, QR, SVD, Cholesky): the floats and complex
+/// numbers, faer's fields. Their magnitudes (singular values, norms) are of the real type.
+pub trait Factor: MatMul + Magnitude<Out: Float> + faer::traits::ComplexField {
+    /// Whether transposes in the decompositions are conjugated.
+    #[doc(hidden)]
+    const COMPLEX: bool;
+    /// `|x|` as an `f64`, for the checks of pivots.
+    #[doc(hidden)]
+    fn modulus(self) -> f64;
+}
+impl Factor for f64 {
+    const COMPLEX: bool = false;
+    fn modulus(self) -> f64 {
+        self.abs()
+    }
+}
+impl Factor for f32 {
+    const COMPLEX: bool = false;
+    fn modulus(self) -> f64 {
+        f64::from(self.abs())
+    }
+}
+impl Factor for c64 {
+    const COMPLEX: bool = true;
+    fn modulus(self) -> f64 {
+        self.norm()
+    }
+}
+impl Factor for c32 {
+    const COMPLEX: bool = true;
+    fn modulus(self) -> f64 {
+        f64::from(self.norm())
+    }
+}
 
 impl<T: Element> Array<T> {
     /// The axes in another order: `transpose(&[1, 0])` swaps the two axes of a matrix.
@@ -296,13 +340,25 @@ fn matmul_pair<T: MatMul>(args: &[Value]) -> TaskResult {
 }
 
 /// A view as a faer matrix, without a copy, when its elements are contiguous in either order.
-fn faer_view<'a, T>(v: &ArrayView2<'a, T>) -> Option<faer::MatRef<'a, T>> {
+pub(crate) fn faer_view<'a, T>(v: &ArrayView2<'a, T>) -> Option<faer::MatRef<'a, T>> {
     let (rows, cols) = v.dim();
     if let Some(elements) = v.to_slice() {
         return Some(faer::MatRef::from_row_major_slice(elements, rows, cols));
     }
     let elements = (*v).reversed_axes().to_slice()?;
     Some(faer::MatRef::from_column_major_slice(elements, rows, cols))
+}
+
+/// Runs `f` on a faer view of `view`: its own elements when contiguous in either order, a
+/// copy otherwise.
+pub(crate) fn with_faer<T: Factor, R>(
+    view: &ArrayView2<'_, T>,
+    f: impl FnOnce(faer::MatRef<'_, T>) -> R,
+) -> R {
+    match faer_view(view) {
+        Some(matrix) => f(matrix),
+        None => f(faer::Mat::from_fn(view.nrows(), view.ncols(), |i, j| view[[i, j]]).as_ref()),
+    }
 }
 
 /// Outputs of at least this many elements are multiplied on every core.

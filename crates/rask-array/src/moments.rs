@@ -19,6 +19,7 @@ pub(crate) struct Moments {
 register_parts!(Moments);
 
 impl RawParts for Moments {
+    type Element = f64;
     fn to_parts(&self) -> (Vec<&ArrayD<f64>>, Vec<f64>) {
         let mut chunks = vec![&self.count, &self.mean];
         chunks.extend(self.m2.as_ref());
@@ -43,6 +44,7 @@ pub(crate) struct Sums {
 register_parts!(Sums);
 
 impl RawParts for Sums {
+    type Element = f64;
     fn to_parts(&self) -> (Vec<&ArrayD<f64>>, Vec<f64>) {
         match &self.count {
             Count::Uniform(n) => (vec![&self.sum], vec![*n]),

@@ -45,8 +45,8 @@ pub trait Real: Number + PartialOrd {
     fn highest() -> Self;
 }
 
-/// Floating-point numbers.
-pub trait Float: Real + num_traits::Float {}
+/// Floating-point numbers (their sums stay in their type).
+pub trait Float: Real + num_traits::Float + Element<Acc = Self> {}
 
 /// What `abs` of a type is.
 pub trait Magnitude: Number {
@@ -56,6 +56,12 @@ pub trait Magnitude: Number {
     fn magnitude(self) -> Self::Out;
     /// The squared magnitude (`|x|²`; for complex numbers `re² + im²`).
     fn magnitude_squared(self) -> Self::Out;
+    /// The complex conjugate (the value itself for reals).
+    fn conjugate(self) -> Self;
+    /// The real part (the value itself for reals).
+    fn real_part(self) -> Self::Out;
+    /// The imaginary part (zero for reals).
+    fn imaginary_part(self) -> Self::Out;
 }
 
 macro_rules! integer_number {
@@ -85,6 +91,9 @@ macro_rules! signed_magnitude {
             type Out = $t;
             fn magnitude(self) -> $t { self.wrapping_abs() }
             fn magnitude_squared(self) -> $t { self.wrapping_mul(self) }
+            fn conjugate(self) -> $t { self }
+            fn real_part(self) -> $t { self }
+            fn imaginary_part(self) -> $t { 0 }
         }
     )*};
 }
@@ -96,6 +105,9 @@ macro_rules! unsigned_magnitude {
             type Out = $t;
             fn magnitude(self) -> $t { self }
             fn magnitude_squared(self) -> $t { self.wrapping_mul(self) }
+            fn conjugate(self) -> $t { self }
+            fn real_part(self) -> $t { self }
+            fn imaginary_part(self) -> $t { 0 }
         }
     )*};
 }
@@ -127,6 +139,9 @@ macro_rules! float_number {
             type Out = $t;
             fn magnitude(self) -> $t { self.abs() }
             fn magnitude_squared(self) -> $t { self * self }
+            fn conjugate(self) -> $t { self }
+            fn real_part(self) -> $t { self }
+            fn imaginary_part(self) -> $t { 0.0 }
         }
     )*};
 }
@@ -155,6 +170,9 @@ macro_rules! complex_number {
             type Out = $part;
             fn magnitude(self) -> $part { self.norm() }
             fn magnitude_squared(self) -> $part { self.norm_sqr() }
+            fn conjugate(self) -> $t { self.conj() }
+            fn real_part(self) -> $part { self.re }
+            fn imaginary_part(self) -> $part { self.im }
         }
     )*};
 }
@@ -173,5 +191,11 @@ mod tests {
         assert!(Number::maximum(1.0f64, f64::NAN).is_nan());
         assert_eq!(Number::maximum(c64::new(1.0, 5.0), c64::new(2.0, 0.0)), c64::new(2.0, 0.0));
         assert_eq!(c32::new(3.0, 4.0).magnitude(), 5.0);
+        assert_eq!(c64::new(3.0, 4.0).conjugate(), c64::new(3.0, -4.0));
+        assert_eq!(
+            (c64::new(3.0, 4.0).real_part(), c64::new(3.0, 4.0).imaginary_part()),
+            (3.0, 4.0)
+        );
+        assert_eq!((7i8.conjugate(), 7i8.imaginary_part(), (-2.5f32).real_part()), (7, 0, -2.5));
     }
 }

@@ -24,8 +24,11 @@ fn an_array_workflow_gives_identical_results_on_worker_processes() {
         let sliced = x.slice(&[Index::slice(Some(-1), None, -7), Index::At(3)]).unwrap();
         let var = (&x * 1e6 + 1e9).var(0, 1).unwrap();
         let (_, singular_values, _) = x.svd().unwrap();
-        let square = x.slice(&[Index::range(0..8)]).unwrap() + 10.0;
+        // A blocked LU: panels and column updates on either worker, in real and complex.
+        let square = (x.slice(&[Index::range(0..8)]).unwrap() + 10.0).rechunk([3, 3]).unwrap();
         let solved = square.solve(&x.slice(&[Index::range(8..16)]).unwrap()).unwrap();
+        let complex_inverse =
+            (square.astype::<rask::array::c64>() * rask::array::c64::new(0.5, 0.5)).inv().unwrap();
         // Blocked: a task per block of L, reading the blocks to its left from either worker.
         let factor = gram.rechunk([3, 3]).unwrap().cholesky().unwrap();
         let positive_solved =
@@ -43,6 +46,7 @@ fn an_array_workflow_gives_identical_results_on_worker_processes() {
             (&singular_values, &solved).compute_with(&local).unwrap(),
             factor.compute_with(&local).unwrap(),
             positive_solved.compute_with(&local).unwrap(),
+            complex_inverse.compute_with(&local).unwrap(),
         );
         let cluster = LocalCluster::processes(env!("CARGO_BIN_EXE_rask"), 2, 1).unwrap();
         let client = cluster.client().unwrap();
@@ -56,6 +60,7 @@ fn an_array_workflow_gives_identical_results_on_worker_processes() {
             (&singular_values, &solved).compute_with(&client).unwrap(),
             factor.compute_with(&client).unwrap(),
             positive_solved.compute_with(&client).unwrap(),
+            complex_inverse.compute_with(&client).unwrap(),
         );
         // The same tasks on the same chunks: bit for bit the same.
         assert_eq!(expected.0, on_cluster.0);
@@ -67,6 +72,7 @@ fn an_array_workflow_gives_identical_results_on_worker_processes() {
         assert_eq!(expected.6, on_cluster.6);
         assert_eq!(expected.7, on_cluster.7);
         assert_eq!(expected.8, on_cluster.8);
+        assert_eq!(expected.9, on_cluster.9);
 
         // A closure cannot travel: the error says how to register a function instead.
         let doubled = x.map_blocks(|chunk| chunk.mapv(|v| v * 2.0));
