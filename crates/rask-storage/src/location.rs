@@ -323,6 +323,82 @@ impl Location {
         }
     }
 
+    /// Writes `head` followed by the files or objects of `parts`, in order, as one file:
+    /// streamed into a local file, or into an object by a multipart upload (5 MiB parts, at most
+    /// four in flight). One part is in memory at a time, so the file may be larger than memory.
+    /// A failed upload is aborted, leaving no partial object. Returns the bytes of `parts`.
+    pub fn write_concatenation(&self, head: &[u8], parts: &[Location]) -> Result<u64> {
+        match self {
+            Location::Local(path) => {
+                if let Some(parent) = path.parent() {
+                    fs::create_dir_all(parent).map_err(|e| Error::io("cannot write", self, e))?;
+                }
+                let mut out = std::io::BufWriter::with_capacity(
+                    1 << 20,
+                    fs::File::create(path).map_err(|e| Error::io("cannot write", self, e))?,
+                );
+                std::io::Write::write_all(&mut out, head)
+                    .map_err(|e| Error::io("cannot write", self, e))?;
+                let mut total = 0;
+                for part in parts {
+                    let bytes = part.read_all()?;
+                    std::io::Write::write_all(&mut out, &bytes)
+                        .map_err(|e| Error::io("cannot write", self, e))?;
+                    total += bytes.len() as u64;
+                }
+                std::io::Write::flush(&mut out).map_err(|e| Error::io("cannot write", self, e))?;
+                Ok(total)
+            }
+            Location::Remote { url, options } => {
+                let (store, path) = store_for(url, options)?;
+                let sources = parts
+                    .iter()
+                    .map(|part| match part {
+                        Location::Remote { url, options } => {
+                            store_for(url, options).map(|(store, path)| (Some(store), path, part))
+                        }
+                        Location::Local(_) => Ok((None, StorePath::default(), part)),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                block_on(async {
+                    let upload = store
+                        .put_multipart(&path)
+                        .await
+                        .map_err(|e| Error::io("cannot start writing", self, e))?;
+                    let mut writer = object_store::WriteMultipart::new(upload);
+                    writer.write(head);
+                    let mut total = 0u64;
+                    for (source, source_path, part) in &sources {
+                        let bytes = match source {
+                            Some(store) => match store.get(source_path).await {
+                                Ok(got) => got.bytes().await.map(|b| b.to_vec()),
+                                Err(e) => Err(e),
+                            }
+                            .map_err(|e| Error::io("cannot read", part, e)),
+                            None => part.read_all(),
+                        };
+                        let step = match bytes {
+                            Ok(bytes) => {
+                                total += bytes.len() as u64;
+                                writer.wait_for_capacity(4).await.map(|()| writer.write(&bytes))
+                            }
+                            Err(e) => {
+                                writer.abort().await.ok();
+                                return Err(e);
+                            }
+                        };
+                        if let Err(e) = step {
+                            writer.abort().await.ok();
+                            return Err(Error::io("cannot write", self, e));
+                        }
+                    }
+                    writer.finish().await.map_err(|e| Error::io("cannot write", self, e))?;
+                    Ok(total)
+                })
+            }
+        }
+    }
+
     /// The size in bytes of the file or object here (one `HEAD` request for an object).
     pub fn size(&self) -> Result<u64> {
         match self {

@@ -3,8 +3,10 @@
 //! Both read lazily — one task per chunk that opens the file and reads only its chunk's bytes —
 //! and write in parallel: the driver makes the file's header (the `.npy` header and zeroed
 //! data, or the Zarr metadata), then one task per chunk writes that chunk in place, and a last
-//! task counts what was written. Paths are the workers' paths: on a cluster every worker must
-//! see the same filesystem (as with Dask).
+//! task counts what was written. An object store cannot write into the middle of an object:
+//! there a `.npy` file's row blocks are written as objects of their own and the last task
+//! streams them into the file by a multipart upload. Paths are the workers' paths: on a
+//! cluster every worker must see the same filesystem or store (as with Dask).
 //!
 //! A path that does not exist, a file of another element type, or a layout that cannot be read
 //! chunk by chunk is an [`Error::Storage`](crate::Error::Storage) naming the path, what it
@@ -46,14 +48,24 @@ pub(crate) fn read_layer<T: Element, S: serde::Serialize + Send + Sync + 'static
 /// Computes a layer of per-chunk write tasks (each returning the bytes it wrote) and returns
 /// the total: one task reads every write's count, so nothing is gathered but numbers.
 pub(crate) fn run_writes<T: Element>(writes: &Array<T>, what: &str) -> Result<u64> {
+    finish_writes(writes, what, plain_fn("rask_array::total_written"), None)
+}
+
+/// [`run_writes`] with another last task: `finish(the writes' counts, spec)`, returning the
+/// total (after, say, assembling what the writes left).
+pub(crate) fn finish_writes<T: Element>(
+    writes: &Array<T>,
+    what: &str,
+    finish: rask_core::TaskFn,
+    spec: Option<Value>,
+) -> Result<u64> {
     let name: Name = layer_name("written", |t| {
         t.str(writes.name().as_str()).str(what);
     });
     let key = Key::part(name.clone(), 0);
-    let spec = TaskSpec::new(
-        plain_fn("rask_array::total_written"),
-        vec![Arg::List(writes.block_keys().into_iter().map(Arg::Key).collect())],
-    );
+    let mut args = vec![Arg::List(writes.block_keys().into_iter().map(Arg::Key).collect())];
+    args.extend(spec.map(Arg::Value));
+    let spec = TaskSpec::new(finish, args);
     let graph = Graph::from_layer(Layer::tasks(name, vec![(key.clone(), spec)], &[&writes.graph]));
     let values =
         rask_local::current_scheduler().compute(&graph, &[key], &Optimizations::default())?;
@@ -64,7 +76,8 @@ pub(crate) fn run_writes<T: Element>(writes: &Array<T>, what: &str) -> Result<u6
     Ok(*total)
 }
 
-fn total_written(args: &[Value]) -> TaskResult {
+/// The sum of the byte counts of the writes (argument 0).
+pub(crate) fn written_total(args: &[Value]) -> std::result::Result<u64, TaskError> {
     let list = args
         .first()
         .and_then(Value::as_list)
@@ -73,7 +86,11 @@ fn total_written(args: &[Value]) -> TaskResult {
     for (i, value) in list.iter().enumerate() {
         total += value.get::<u64>(&format_args!("the bytes chunk {i} wrote"))?;
     }
-    Ok(Value::serde(total))
+    Ok(total)
+}
+
+fn total_written(args: &[Value]) -> TaskResult {
+    Ok(Value::serde(written_total(args)?))
 }
 rask_core::register_function!("rask_array::total_written", total_written);
 

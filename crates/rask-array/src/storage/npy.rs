@@ -1,13 +1,17 @@
 //! `.npy` files (NumPy's format): `from_npy` and `from_npy_url` (a local file or an object
-//! in a store: `s3://bucket/x.npy`), and `Array::to_npy` (local files).
+//! in a store: `s3://bucket/x.npy`), `Array::to_npy` (local files) and `Array::to_npy_url`
+//! (either).
 //!
 //! The header and the element encoding are `ndarray-npy`'s; what rask adds is reading and
 //! writing by chunk. The elements of a C-order file are one row-major run, so a chunk's rows
 //! along the first axis are one byte range: a reading task reads the header and then only the
 //! range of its rows (a ranged GET from an object store), decodes them and cuts its columns
-//! out. Writing makes the header and zeroed data
-//! (sparse where the filesystem allows), then every chunk writes its runs at their offsets.
-//! Fortran-order files are refused (NumPy writes them only when asked).
+//! out. Writing a local file makes the header and zeroed data (sparse where the filesystem
+//! allows), then every chunk writes its runs at their offsets. Writing to an object store cuts
+//! the array into row blocks (each one contiguous run of the file), which the chunk tasks write
+//! as objects `<url>.parts/<block>`; the last task streams the header and the blocks, in
+//! order, into the object by a multipart upload — one block in memory at a time — and deletes
+//! the blocks. Fortran-order files are refused (NumPy writes them only when asked).
 
 use std::fs::{File, OpenOptions};
 use std::io::Cursor;
@@ -20,8 +24,8 @@ use rask_core::{BlockGrid, TaskError, TaskResult, Value};
 use rask_storage::{Location, StorageOptions};
 use serde::{Deserialize, Serialize};
 
-use super::{read_layer, run_writes, storage_error};
-use crate::array::{chunk_arg, layer_name, spec_arg, typed_fn, Array};
+use super::{finish_writes, read_layer, run_writes, storage_error, written_total};
+use crate::array::{chunk_arg, layer_name, plain_fn, spec_arg, typed_fn, Array};
 use crate::chunks::{ChunkSpec, Chunks};
 use crate::element::{chunk_value, Element};
 use crate::error::Result;
@@ -198,6 +202,110 @@ impl<T: Element + WritableElement> Array<T> {
         run_writes(&writes, &path)
     }
 }
+
+impl<T: Element + WritableElement> Array<T> {
+    /// Writes the array to a `.npy` file at `url` — a local path or an object in a store
+    /// (`s3://bucket/x.npy`, opened with `options` as [`from_npy_url`]) — replacing it;
+    /// returns the bytes of data written. In a store, the row blocks are written in parallel
+    /// and then streamed into the object in order (see the module's overview).
+    pub fn to_npy_url<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        url: &str,
+        options: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<u64> {
+        let options = rask_storage::storage_options(options);
+        let target = Location::parse(url, &options);
+        if let Location::Local(path) = &target {
+            return self.to_npy(path);
+        }
+        let shape = self.shape();
+        // Row blocks: every chunk one run of the file's bytes.
+        let rows = match shape.split_first() {
+            Some((_, rest)) => {
+                let mut chunks = vec![self.chunks.per_axis()[0].clone()];
+                chunks.extend(rest.iter().map(|&n| vec![n]));
+                self.rechunk(chunks)?
+            }
+            None => self.clone(),
+        };
+        let header = Header {
+            type_descriptor: T::type_descriptor(),
+            layout: Layout::Standard,
+            shape: shape.clone(),
+        }
+        .to_bytes()
+        .map_err(|e| storage_error(url, format!("cannot make the header: {e}")))?;
+        let parts_dir = Location::parse(&format!("{}.parts", url.trim_end_matches('/')), &options);
+        // Blocks left by an earlier write that failed would be read as this one's.
+        parts_dir.delete_prefix().map_err(|e| storage_error(url, e))?;
+        let blocks = rows.numblocks().iter().product::<u32>().max(1);
+        let parts: Vec<Location> =
+            (0..blocks).map(|i| parts_dir.join(&format!("{i:08}"))).collect();
+        let name = layer_name("to-npy-part", |t| {
+            t.str(rows.name.as_str()).str(url);
+        });
+        let writes: Array<T> = rows.per_chunk(
+            name,
+            typed_fn::<T>("rask_array::npy_part"),
+            Value::serde(parts_dir.clone()),
+        );
+        let assemble = NpyAssembly { target, header, parts, parts_dir };
+        finish_writes(
+            &writes,
+            url,
+            plain_fn("rask_array::npy_assemble"),
+            Some(Value::serde(assemble)),
+        )
+    }
+}
+
+/// What the last task of a write to a store needs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct NpyAssembly {
+    target: Location,
+    header: Vec<u8>,
+    parts: Vec<Location>,
+    parts_dir: Location,
+}
+rask_core::register_type!(NpyAssembly);
+rask_core::register_type!(Location);
+
+/// One row block's bytes, as an object of its own.
+fn npy_part<T: Element + WritableElement>(args: &[Value]) -> TaskResult {
+    let chunk = chunk_arg::<T>(args, 0)?;
+    let parts_dir = spec_arg::<Location>(args, 1, "where the blocks go")?;
+    let part = *spec_arg::<u32>(args, 2, "the block number")?;
+    let standard = chunk.as_standard_layout();
+    let elements = standard.as_slice().expect("standard layout is contiguous");
+    let mut bytes = Vec::with_capacity(size_of_val(elements));
+    T::write_slice(elements, &mut bytes).map_err(|e| TaskError::msg(e.to_string()))?;
+    let written = bytes.len() as u64;
+    parts_dir
+        .join(&format!("{part:08}"))
+        .write_all(bytes)
+        .map_err(|e| TaskError::msg(e.to_string()))?;
+    Ok(Value::serde(written))
+}
+
+/// The header and the row blocks, in order, streamed into the file; then the blocks deleted.
+fn npy_assemble(args: &[Value]) -> TaskResult {
+    let expected = written_total(args)?;
+    let assembly = spec_arg::<NpyAssembly>(args, 1, "the file's assembly")?;
+    let written = assembly
+        .target
+        .write_concatenation(&assembly.header, &assembly.parts)
+        .map_err(|e| TaskError::msg(e.to_string()))?;
+    if written != expected {
+        return Err(TaskError::msg(format!(
+            "{}: the row blocks held {written} bytes, {expected} were written",
+            assembly.target
+        )));
+    }
+    assembly.parts_dir.delete_prefix().map_err(|e| TaskError::msg(e.to_string()))?;
+    Ok(Value::serde(written))
+}
+rask_core::register_function!("rask_array::npy_assemble", npy_assemble);
+
 rask_core::register_type!((NpySpec, u64));
 
 fn npy_write<T: Element + WritableElement>(args: &[Value]) -> TaskResult {
@@ -245,6 +353,7 @@ macro_rules! register_npy {
     ($t:ty, $dtype:literal) => {
         $crate::register_typed!($t, $dtype, "rask_array::npy_read", npy_read);
         $crate::register_typed!($t, $dtype, "rask_array::npy_write", npy_write);
+        $crate::register_typed!($t, $dtype, "rask_array::npy_part", npy_part);
     };
 }
 crate::for_each_element!(register_npy);
