@@ -509,8 +509,10 @@ pub(crate) fn pivots_hold(smallest: f64, scale: f64) -> bool {
 }
 
 fn tsqr_local<T: Factor>(args: &[Value]) -> TaskResult {
-    let block = to_faer(chunk_arg::<T>(args, 0)?)?;
-    let qr = block.qr();
+    let block = chunk_arg::<T>(args, 0)?;
+    let view = block.view().into_dimensionality::<ndarray::Ix2>()?;
+    // faer's QR copies the block into its own storage: read it in place.
+    let qr = crate::linalg::with_faer(&view, |m| m.qr());
     Ok(parts_value(LocalQr {
         q: from_faer(qr.compute_thin_Q().as_ref()),
         r: from_faer(qr.thin_R()),

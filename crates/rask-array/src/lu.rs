@@ -349,12 +349,17 @@ fn lu_panel<T: Factor>(args: &[Value]) -> TaskResult {
 }
 
 /// The diagonal block `U_kk` of a panel (its lower triangle holds `L_kk`, which back
-/// substitution does not read), row-major.
+/// substitution does not read), column-major as the panel is — a `b × b` chunk holding
+/// `U_kkᵀ` row-major — so it is a copy of `b` runs, and back substitution reads it in place.
 fn lu_diagonal<T: Factor>(args: &[Value]) -> TaskResult {
     let panel = spec_arg::<Panel<T>>(args, 0, "the factored panel")?;
-    let factor = panel.factor();
-    let b = factor.ncols();
-    Ok(chunk_value(crate::decompose::from_faer(factor.subrows(0, b.min(factor.nrows())))))
+    let (b, m) = (panel.lu.shape()[0], panel.lu.shape()[1]);
+    let elements = panel.lu.as_slice().expect("panels are made contiguous");
+    let mut diagonal = Vec::with_capacity(b * b);
+    for column in elements.chunks(m.max(1)).take(b) {
+        diagonal.extend_from_slice(&column[..b]);
+    }
+    Ok(chunk_value(ArrayD::from_shape_vec(IxDyn(&[b, b]), diagonal)?))
 }
 
 /// Block column `j` at step `k`: the panel's row swaps, `U_kj = L_kk⁻¹ S_kj`, and the update
@@ -427,10 +432,13 @@ fn lu_back<T: Factor>(args: &[Value]) -> TaskResult {
             })
         });
     }
-    let diagonal = faer_block(chunk_arg::<T>(args, 3)?)?;
+    let diagonal = chunk_arg::<T>(args, 3)?;
+    let b = diagonal.shape().first().copied().unwrap_or(0);
+    let elements = diagonal.as_slice().ok_or_else(|| TaskError::msg("a non-contiguous U_kk"))?;
     if y.nrows() > 0 && y.ncols() > 0 {
         let par = parallelism(y.nrows() * y.ncols());
-        solve_upper_triangular_in_place(diagonal.as_ref(), y.as_mut(), par);
+        let upper = MatRef::from_column_major_slice(elements, b, b);
+        solve_upper_triangular_in_place(upper, y.as_mut(), par);
     }
     let x = crate::decompose::from_faer(y.as_ref());
     let len = x.len();
