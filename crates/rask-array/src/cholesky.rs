@@ -175,37 +175,40 @@ fn subtract_products<T: Factor>(
     for (x, y) in list(left, what.0)?.iter().zip(&list(right, what.1)?) {
         let x = as_columns(chunk_of::<T>(x, &what.0)?)?;
         let y = as_columns(chunk_of::<T>(y, &what.1)?)?;
+        // faer reads a conjugate transpose as a transposed view and a flag (no copies).
+        let (left_adjoint, right_adjoint) = match adjoint {
+            Adjoint::Neither => (false, false),
+            Adjoint::Left => (true, false),
+            Adjoint::Right => (false, true),
+        };
         with_faer(&x, |x| {
-            with_faer(&y, |y| match adjoint {
-                Adjoint::Neither => faer::linalg::matmul::matmul(
+            with_faer(&y, |y| {
+                let ((x, conj_x), (y, conj_y)) =
+                    (operand(x, left_adjoint), operand(y, right_adjoint));
+                faer::linalg::matmul::matmul_with_conj(
                     dst.as_mut(),
                     Accum::Add,
                     x,
+                    conj_x,
                     y,
+                    conj_y,
                     minus_one,
                     faer::Par::Seq,
-                ),
-                // faer reads the conjugated views in place (no copies).
-                Adjoint::Left => faer::linalg::matmul::matmul(
-                    dst.as_mut(),
-                    Accum::Add,
-                    x.adjoint(),
-                    y,
-                    minus_one,
-                    faer::Par::Seq,
-                ),
-                Adjoint::Right => faer::linalg::matmul::matmul(
-                    dst.as_mut(),
-                    Accum::Add,
-                    x,
-                    y.adjoint(),
-                    minus_one,
-                    faer::Par::Seq,
-                ),
+                );
             })
         });
     }
     Ok(())
+}
+
+/// A factor of a product as faer reads it: a conjugate transpose is a transposed view and the
+/// conjugation flag.
+fn operand<T: Factor>(m: faer::MatRef<'_, T>, adjoint: bool) -> (faer::MatRef<'_, T>, faer::Conj) {
+    if adjoint {
+        (m.transpose(), faer::Conj::Yes)
+    } else {
+        (m, faer::Conj::No)
+    }
 }
 
 /// One block of a substitution: `L_kk⁻¹ (r − Σ M_j z_j)` forward, `L_kk⁻ᴴ (r − Σ M_jᴴ z_j)`
