@@ -15,7 +15,7 @@ use ndarray::{ArrayD, IxDyn, Slice};
 use rask_core::{Arg, BlockGrid, Graph, Key, Layer, TaskError, TaskResult, TaskSpec, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::array::{chunk_of, layer_name, spec_arg, typed_fn, Array};
+use crate::array::{layer_name, spec_arg, typed_fn, Array};
 use crate::chunks::{ChunkSpec, Chunks};
 use crate::element::{chunk_value, Element};
 use crate::error::Result;
@@ -27,16 +27,16 @@ pub const MANY_CHUNKS: usize = 1_000_000;
 /// Where one input chunk's piece goes in an output chunk: per axis, the range it is read from
 /// and where it lands.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Piece {
-    from: Vec<(usize, usize)>,
-    to: Vec<usize>,
+pub(crate) struct Piece {
+    pub(crate) from: Vec<(usize, usize)>,
+    pub(crate) to: Vec<usize>,
 }
 
 /// One output chunk: its shape, and one piece per input (in the order of the task's list).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Assembly {
-    shape: Vec<usize>,
-    pieces: Vec<Piece>,
+pub(crate) struct Assembly {
+    pub(crate) shape: Vec<usize>,
+    pub(crate) pieces: Vec<Piece>,
 }
 rask_core::register_type!(Assembly);
 
@@ -72,7 +72,7 @@ fn overlaps(old: &[usize], new: &[Range<usize>]) -> Vec<Vec<(usize, Range<usize>
 }
 
 /// Consecutive ranges of the given lengths.
-fn contiguous(lengths: &[usize]) -> Vec<Range<usize>> {
+pub(crate) fn contiguous(lengths: &[usize]) -> Vec<Range<usize>> {
     let mut at = 0;
     lengths
         .iter()
@@ -149,76 +149,95 @@ impl<T: Element> Array<T> {
     /// chunks it overlaps, and one that is exactly an input chunk is that chunk. Rechunking
     /// gathers consecutive ranges; `map_overlap` gathers overlapping ones.
     pub(crate) fn gather_ranges(&self, prefix: &str, ranges: &[Vec<Range<usize>>]) -> Array<T> {
-        let new = Chunks(
-            ranges.iter().map(|axis| axis.iter().map(|r| r.end - r.start).collect()).collect(),
-        );
-        let per_axis: Vec<_> = ranges
-            .iter()
-            .enumerate()
-            .map(|(axis, ranges)| overlaps(&self.chunks.per_axis()[axis], ranges))
-            .collect();
-        let name = layer_name(prefix, |t| {
-            t.str(self.name.as_str());
-            for axis in ranges {
-                t.u64(axis.len() as u64);
-                axis.iter().for_each(|r| {
-                    t.u64(r.start as u64).u64(r.end as u64);
-                });
-            }
-        });
         let assemble = typed_fn::<T>("rask_array::rechunk_assemble");
-        let identity = crate::array::plain_fn("rask::identity");
-        let grid = BlockGrid::of(&new.grid());
-        let mut tasks = Vec::with_capacity(grid.len());
-        for linear in 0..grid.len() as u32 {
-            let out = grid.unravel(linear);
-            let shape = new.block_shape(&out);
-            // Every combination of overlapping input chunks along the axes, row-major.
-            let lists: Vec<&Vec<(usize, Range<usize>, usize)>> =
-                out.iter().enumerate().map(|(axis, &o)| &per_axis[axis][o as usize]).collect();
-            let counts: Vec<u32> = lists.iter().map(|l| l.len() as u32).collect();
-            let combos = BlockGrid::of(&counts);
-            let mut inputs = Vec::with_capacity(combos.len());
-            let mut pieces = Vec::with_capacity(combos.len());
-            for c in 0..combos.len() as u32 {
-                let pick = combos.unravel(c);
-                let mut index = Vec::with_capacity(out.len());
-                let mut from = Vec::with_capacity(out.len());
-                let mut to = Vec::with_capacity(out.len());
-                for (axis, &p) in pick.iter().enumerate() {
-                    let (i, range, offset) = &lists[axis][p as usize];
-                    index.push(*i as u32);
-                    from.push((range.start, range.end));
-                    to.push(*offset);
-                }
-                inputs.push(Arg::Key(self.block_key(&index)));
-                pieces.push((index, Piece { from, to }));
-            }
-            let key = Key::block(name.clone(), &out);
-            // An output chunk that is exactly one input chunk is that chunk.
-            let whole = pieces.len() == 1 && {
-                let (index, piece) = &pieces[0];
-                self.chunks.block_shape(index) == shape
-                    && piece.from.iter().zip(&shape).all(|(&(a, b), &n)| a == 0 && b == n)
-            };
-            let spec = if whole {
-                TaskSpec::new(identity.clone(), inputs)
-            } else {
-                let assembly =
-                    Assembly { shape, pieces: pieces.into_iter().map(|(_, p)| p).collect() };
-                TaskSpec::new(
-                    assemble.clone(),
-                    vec![Arg::List(inputs), Arg::Value(Value::serde(assembly))],
-                )
-            };
-            tasks.push((key, spec));
-        }
-        let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &[&self.graph]));
+        let (graph, name, new) =
+            gather_layer(&self.graph, &self.name, &self.chunks, prefix, ranges, &assemble);
         Array::from_graph(graph, name, new)
     }
 }
 
-fn rechunk_assemble<T: Element>(args: &[Value]) -> TaskResult {
+/// The layer of [`Array::gather_ranges`] for any chunk type (dense and sparse chunks share it):
+/// over the chunks `chunks` of layer `source` in `graph`, one task per output chunk calling
+/// `assemble(input chunks, Assembly)` (or passing an input chunk through whole). Returns the
+/// graph, the layer's name and the output chunks.
+pub(crate) fn gather_layer(
+    graph: &Graph,
+    source: &rask_core::Name,
+    chunks: &Chunks,
+    prefix: &str,
+    ranges: &[Vec<Range<usize>>],
+    assemble: &rask_core::TaskFn,
+) -> (Graph, rask_core::Name, Chunks) {
+    let new =
+        Chunks(ranges.iter().map(|axis| axis.iter().map(|r| r.end - r.start).collect()).collect());
+    let per_axis: Vec<_> = ranges
+        .iter()
+        .enumerate()
+        .map(|(axis, ranges)| overlaps(&chunks.per_axis()[axis], ranges))
+        .collect();
+    let name = layer_name(prefix, |t| {
+        t.str(source.as_str()).str(assemble.name());
+        for axis in ranges {
+            t.u64(axis.len() as u64);
+            axis.iter().for_each(|r| {
+                t.u64(r.start as u64).u64(r.end as u64);
+            });
+        }
+    });
+    let identity = crate::array::plain_fn("rask::identity");
+    let grid = BlockGrid::of(&new.grid());
+    let mut tasks = Vec::with_capacity(grid.len());
+    for linear in 0..grid.len() as u32 {
+        let out = grid.unravel(linear);
+        let shape = new.block_shape(&out);
+        // Every combination of overlapping input chunks along the axes, row-major.
+        let lists: Vec<&Vec<(usize, Range<usize>, usize)>> =
+            out.iter().enumerate().map(|(axis, &o)| &per_axis[axis][o as usize]).collect();
+        let counts: Vec<u32> = lists.iter().map(|l| l.len() as u32).collect();
+        let combos = BlockGrid::of(&counts);
+        let mut inputs = Vec::with_capacity(combos.len());
+        let mut pieces = Vec::with_capacity(combos.len());
+        for c in 0..combos.len() as u32 {
+            let pick = combos.unravel(c);
+            let mut index = Vec::with_capacity(out.len());
+            let mut from = Vec::with_capacity(out.len());
+            let mut to = Vec::with_capacity(out.len());
+            for (axis, &p) in pick.iter().enumerate() {
+                let (i, range, offset) = &lists[axis][p as usize];
+                index.push(*i as u32);
+                from.push((range.start, range.end));
+                to.push(*offset);
+            }
+            inputs.push(Arg::Key(Key::block(source.clone(), &index)));
+            pieces.push((index, Piece { from, to }));
+        }
+        let key = Key::block(name.clone(), &out);
+        // An output chunk that is exactly one input chunk is that chunk.
+        let whole = pieces.len() == 1 && {
+            let (index, piece) = &pieces[0];
+            chunks.block_shape(index) == shape
+                && piece.from.iter().zip(&shape).all(|(&(a, b), &n)| a == 0 && b == n)
+        };
+        let spec = if whole {
+            TaskSpec::new(identity.clone(), inputs)
+        } else {
+            let assembly = Assembly { shape, pieces: pieces.into_iter().map(|(_, p)| p).collect() };
+            TaskSpec::new(
+                assemble.clone(),
+                vec![Arg::List(inputs), Arg::Value(Value::serde(assembly))],
+            )
+        };
+        tasks.push((key, spec));
+    }
+    (Graph::from_layer(Layer::tasks(name.clone(), tasks, &[graph])), name, new)
+}
+
+/// What an assembly task reads: its input chunks (argument 0, as many as pieces) and the
+/// assembly (argument 1), each input with the piece of it to take.
+pub(crate) fn assembly_inputs<'a, C: 'static>(
+    args: &'a [Value],
+    what: &str,
+) -> std::result::Result<(Vec<&'a C>, &'a Assembly), TaskError> {
     let inputs = args
         .first()
         .and_then(Value::as_list)
@@ -231,18 +250,26 @@ fn rechunk_assemble<T: Element>(args: &[Value]) -> TaskResult {
             assembly.pieces.len()
         )));
     }
-    let sources = inputs
+    let chunks = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| Ok(input.get::<C>(&format_args!("input chunk {i} of a {what}"))?))
+        .collect::<std::result::Result<Vec<_>, TaskError>>()?;
+    Ok((chunks, assembly))
+}
+
+fn rechunk_assemble<T: Element>(args: &[Value]) -> TaskResult {
+    let (inputs, assembly) = assembly_inputs::<ArrayD<T>>(args, "rechunk")?;
+    let sources: Vec<_> = inputs
         .iter()
         .zip(&assembly.pieces)
-        .enumerate()
-        .map(|(i, (input, piece))| {
-            let chunk = chunk_of::<T>(input, &format_args!("input chunk {i} of a rechunk"))?;
-            Ok(chunk.slice_each_axis(|axis| {
+        .map(|(chunk, piece)| {
+            chunk.slice_each_axis(|axis| {
                 let (a, b) = piece.from[axis.axis.index()];
                 Slice::from(a..b)
-            }))
+            })
         })
-        .collect::<std::result::Result<Vec<_>, TaskError>>()?;
+        .collect();
     if let Some(axis) = stacked_axis(assembly) {
         // Pieces that follow each other along one axis (images into a stack): one copy into
         // memory that is not zero-filled first.

@@ -93,7 +93,7 @@ struct AxisPlan {
 }
 
 /// The positions a NumPy slice selects from an axis of `length`.
-fn slice_positions(
+pub(crate) fn slice_positions(
     axis: usize,
     length: usize,
     start: Option<i64>,

@@ -70,6 +70,35 @@ proptest! {
     }
 
     #[test]
+    fn rechunks_and_slices_match_dense(
+        (shape, chunks) in matrix_and_chunks(),
+        cuts in prop::collection::vec(prop::collection::vec(0usize..9, 0..3), 2),
+        bounds in prop::collection::vec(-10i64..10, 4), seed in 0u64..1000,
+    ) {
+        let x = sparse_data(&shape, seed);
+        let a = sparse(&x, &chunks);
+        // Another random chunking of the same shape.
+        let wanted: Vec<Vec<usize>> = shape.iter().zip(&cuts).map(|(&n, cuts)| {
+            let mut at: Vec<usize> = cuts.iter().map(|c| c % (n + 1)).collect();
+            at.extend([0, n]);
+            at.sort_unstable();
+            at.windows(2).map(|w| w[1] - w[0]).collect()
+        }).collect();
+        let moved = a.rechunk(wanted.clone()).unwrap();
+        prop_assert_eq!(moved.chunks().per_axis(), &wanted);
+        let got = moved.compute().unwrap();
+        prop_assert_eq!(dense_of(&got), x.clone());
+        prop_assert!(no_stored_zeros(&got));
+        prop_assert_eq!(moved.to_dense().compute().unwrap(), x.clone());
+
+        let index = [Index::range(bounds[0]..bounds[1]), Index::slice(Some(bounds[2]), None, 1)];
+        let dense_slice = from_ndarray(&x, chunks.clone()).unwrap().slice(&index).unwrap();
+        let sliced = a.slice(&index).unwrap();
+        prop_assert_eq!(sliced.shape(), dense_slice.shape());
+        prop_assert_eq!(dense_of(&sliced.compute().unwrap()), dense_slice.compute().unwrap());
+    }
+
+    #[test]
     fn reductions_match_dense((shape, chunks) in matrix_and_chunks(), seed in 0u64..1000) {
         let x = sparse_data(&shape, seed);
         let a = sparse(&x, &chunks);
@@ -188,4 +217,23 @@ fn what_would_not_be_sparse_is_refused_with_the_fix() {
     assert!(err.contains("[2, 2]") && err.contains("[3, 3]"), "{err}");
     let err = s.mul_dense(&wide).unwrap_err().to_string();
     assert!(err.contains("do not broadcast"), "{err}");
+}
+
+#[test]
+fn a_sparse_slice_reads_only_its_chunks_and_refuses_steps() {
+    let x = sparse_data(&[40, 30], 3);
+    let a = sparse(&x, &[vec![10; 4], vec![10; 3]]);
+    let sliced = a.slice(&[Index::range(12..18)]).unwrap();
+    // Rows 12..18 lie in chunk row 1: the slice's graph holds no other input chunk.
+    assert_eq!(sliced.chunks().per_axis(), &[vec![6], vec![10, 10, 10]]);
+    let tasks = lowered_tasks(&sliced.graph(), &sliced.output_keys());
+    assert!(tasks <= 3 + 3, "{tasks} tasks for 3 output chunks of 3 input chunks");
+    assert_eq!(
+        dense_of(&sliced.compute().unwrap()),
+        x.slice_axis(Axis(0), ndarray::Slice::from(12..18)).to_owned()
+    );
+    let err = a.slice(&[Index::slice(None, None, 2)]).err().unwrap().to_string();
+    assert!(err.contains("step 1") && err.contains("to_dense"), "{err}");
+    let err = a.slice(&[Index::At(3)]).err().unwrap().to_string();
+    assert!(err.contains("axis 0"), "{err}");
 }

@@ -106,6 +106,8 @@ fn scans_selections_overlaps_and_files_run_on_worker_processes() {
         let sparse_gram = sparse.t().matmul_sparse(&(&(&sparse * 2.0) + &sparse)).unwrap();
         let sparse_dense = sparse.matmul(&x.t()).unwrap();
         let sparse_sums = sparse.sum(0).unwrap();
+        // Rechunked and sliced on the workers: CSR pieces gathered across processes.
+        let sparse_moved = sparse.rechunk([7, 3]).unwrap().slice(&[Index::range(2..19)]).unwrap();
 
         let local = LocalScheduler::new();
         let expected = (
@@ -114,6 +116,7 @@ fn scans_selections_overlaps_and_files_run_on_worker_processes() {
             aligned.compute_with(&local).unwrap(),
             selected.compute_with(&local).unwrap(),
             (&sparse_gram, &sparse_dense, &sparse_sums).compute_with(&local).unwrap(),
+            sparse_moved.compute_with(&local).unwrap(),
         );
         let cluster = LocalCluster::processes(env!("CARGO_BIN_EXE_rask"), 2, 1).unwrap();
         let client = cluster.client().unwrap();
@@ -123,15 +126,19 @@ fn scans_selections_overlaps_and_files_run_on_worker_processes() {
             aligned.compute_with(&client).unwrap(),
             selected.compute_with(&client).unwrap(),
             (&sparse_gram, &sparse_dense, &sparse_sums).compute_with(&client).unwrap(),
+            sparse_moved.compute_with(&client).unwrap(),
         );
         assert_eq!(expected.0, on_cluster.0);
         assert_eq!(expected.1, on_cluster.1);
         assert_eq!(expected.2, on_cluster.2);
         assert_eq!(expected.3, on_cluster.3);
         assert_eq!(expected.4, on_cluster.4);
+        assert_eq!(expected.5, on_cluster.5);
         let masked = x.mask_assign(&small, 0.0).unwrap().compute_with(&local).unwrap();
         let masked = masked.into_dimensionality::<ndarray::Ix2>().unwrap();
         let gram = masked.t().dot(&(&masked * 3.0));
+        let rows = masked.slice_axis(ndarray::Axis(0), ndarray::Slice::from(2..19));
+        assert_eq!(expected.5.to_dense(), rows);
         let got = expected.4 .0.to_dense();
         assert!(got.iter().zip(gram.iter()).all(|(a, b)| (a - b).abs() < 1e-9), "{got} vs {gram}");
         let whole = x.compute_with(&local).unwrap();

@@ -11,6 +11,7 @@
 //! * reductions: `sum`, `mean`, `count_nonzero` over any axes — per-chunk sums of the stored
 //!   values, then the dense reduction tree;
 //! * products: sparse @ dense and dense @ sparse (dense), sparse @ sparse (sparse), `t()`;
+//! * `rechunk` and `slice` (ranges of step 1), on the dense arrays' gather layer;
 //! * `to_dense()`, and `compute()` to one `CsMat<T>`.
 //!
 //! An operation whose result would not be sparse (a function with `f(0) != 0`, division by
@@ -20,6 +21,7 @@
 pub mod codec;
 pub mod kernels;
 pub mod ops;
+mod rechunk;
 
 use std::fmt;
 use std::marker::PhantomData;
