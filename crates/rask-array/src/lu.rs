@@ -54,10 +54,13 @@ struct Panel<T: Element> {
     lu: ArrayD<T>,
     rows: Vec<usize>,
 }
-register_parts!(Panel<f64>);
-register_parts!(Panel<f32>);
-register_parts!(Panel<c64>);
-register_parts!(Panel<c32>);
+macro_rules! register_lu_parts {
+    ($($t:ty),*) => {$(
+        register_parts!(Panel<$t>);
+        register_parts!(ColumnStep<$t>);
+    )*};
+}
+register_lu_parts!(f64, f32, c64, c32);
 
 impl<T: Element> RawParts for Panel<T> {
     type Element = T;
@@ -86,10 +89,6 @@ struct ColumnStep<T: Element> {
     below: ArrayD<T>,
     scales: Vec<f64>,
 }
-register_parts!(ColumnStep<f64>);
-register_parts!(ColumnStep<f32>);
-register_parts!(ColumnStep<c64>);
-register_parts!(ColumnStep<c32>);
 
 impl<T: Element> RawParts for ColumnStep<T> {
     type Element = T;
@@ -105,8 +104,8 @@ impl<T: Element> RawParts for ColumnStep<T> {
 
 impl<T: Factor> Array<T> {
     /// `x` with `self · x = b` for a square `self` (a blocked LU with partial pivoting; `b` a
-    /// vector or a matrix of right-hand sides, its rows cut like `self`'s). `x` is cut like
-    /// `b`. A singular matrix is an error.
+    /// vector or a matrix of right-hand sides, its rows rechunked like `self`'s). `x` has
+    /// `self`'s row chunks and `b`'s column chunks. A singular matrix is an error.
     pub fn solve(&self, b: &Array<T>) -> Result<Array<T>> {
         let n = self.shape().first().copied().unwrap_or(0);
         if b.shape().first() != Some(&n) || b.ndim() > 2 {

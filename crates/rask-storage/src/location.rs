@@ -457,3 +457,27 @@ impl Location {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_concatenation_is_the_head_then_the_parts_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = |name: &str, bytes: &[u8]| {
+            let location = Location::Local(dir.path().join(name));
+            location.write_all(bytes.to_vec()).unwrap();
+            location
+        };
+        let parts = [part("b", b"second"), part("a", b"first-"), part("c", b"")];
+        let target = Location::Local(dir.path().join("out/whole"));
+        let written = target.write_concatenation(b"HEAD:", &parts).unwrap();
+        assert_eq!(written, 12, "the parts' bytes, not the head's");
+        assert_eq!(target.read_all().unwrap(), b"HEAD:secondfirst-");
+        // A part that does not exist: an error naming it.
+        let missing = Location::Local(dir.path().join("missing"));
+        let err = target.write_concatenation(b"", &[missing]).unwrap_err().to_string();
+        assert!(err.contains("missing"), "{err}");
+    }
+}
