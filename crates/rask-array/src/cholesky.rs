@@ -158,21 +158,21 @@ enum Adjoint {
 
 /// `out − Σ x_j · y_j` over the pairs of blocks of two lists (one side conjugate-transposed as
 /// `adjoint` says), by faer's kernels, in place.
-fn subtract_products<T: Factor>(
+fn subtract_products<'a, T: Factor>(
     out: &mut ndarray::Array2<T>,
-    left: &Value,
-    right: &Value,
+    left: &'a Value,
+    right: &'a Value,
     adjoint: Adjoint,
     what: (&str, &str),
 ) -> std::result::Result<(), TaskError> {
-    let list = |v: &'_ Value, name: &str| {
-        v.as_list().map(<[Value]>::to_vec).ok_or_else(|| TaskError::msg(format!("{name}: a list")))
+    let list = |v: &'a Value, name: &str| -> std::result::Result<&'a [Value], TaskError> {
+        v.as_list().ok_or_else(|| TaskError::msg(format!("{name}: a list")))
     };
     let (rows, cols) = out.dim();
     let elements = out.as_slice_mut().ok_or_else(|| TaskError::msg("a non-contiguous block"))?;
     let mut dst = MatMut::from_row_major_slice_mut(elements, rows, cols);
     let minus_one = <T as Number>::zero() - <T as Number>::one();
-    for (x, y) in list(left, what.0)?.iter().zip(&list(right, what.1)?) {
+    for (x, y) in list(left, what.0)?.iter().zip(list(right, what.1)?) {
         let x = as_columns(chunk_of::<T>(x, &what.0)?)?;
         let y = as_columns(chunk_of::<T>(y, &what.1)?)?;
         // faer reads a conjugate transpose as a transposed view and a flag (no copies).

@@ -369,8 +369,9 @@ impl<T: Factor> Array<T> {
             sample = self.matmul(&z)?;
         }
         let (q, _) = sample.qr()?; // (m, k)
-        let projected = q.adjoint().matmul(self)?; // (k, n)
-                                                   // projectedᴴ = V S U_bᴴ, so self ≈ Q · projected = (Q U_b) S Vᴴ.
+
+        // projected (k, n) = Qᴴ self; projectedᴴ = V S U_bᴴ, so self ≈ Q · projected = (Q U_b) S Vᴴ.
+        let projected = q.adjoint().matmul(self)?;
         let (v, singular, u_bh) = projected.adjoint().svd()?;
         let u = q.matmul(&u_bh.adjoint())?;
         Ok((u, singular, v.adjoint()))

@@ -45,6 +45,7 @@ pub mod histogram;
 pub mod hooks;
 pub mod linalg;
 pub mod lu;
+mod map_blocks;
 mod moments;
 pub mod number;
 pub mod overlap;

@@ -29,28 +29,19 @@ pub trait MatMul: Number + ndarray::LinalgScalar {
         a.dot(&b)
     }
 }
-impl MatMul for f64 {
-    fn product(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Array2<f64> {
-        faer_product(&a, &b).unwrap_or_else(|| a.dot(&b))
-    }
+// The floats and complex numbers multiply by faer's kernels; the integers by `dot`.
+macro_rules! faer_matmul {
+    ($($t:ty),*) => {$(
+        impl MatMul for $t {
+            fn product(a: ArrayView2<'_, $t>, b: ArrayView2<'_, $t>) -> Array2<$t> {
+                faer_product(&a, &b).unwrap_or_else(|| a.dot(&b))
+            }
+        }
+    )*};
 }
-impl MatMul for f32 {
-    fn product(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
-        faer_product(&a, &b).unwrap_or_else(|| a.dot(&b))
-    }
-}
+faer_matmul!(f64, f32, c64, c32);
 impl MatMul for i64 {}
 impl MatMul for i32 {}
-impl MatMul for c64 {
-    fn product(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Array2<Self> {
-        faer_product(&a, &b).unwrap_or_else(|| a.dot(&b))
-    }
-}
-impl MatMul for c32 {
-    fn product(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Array2<Self> {
-        faer_product(&a, &b).unwrap_or_else(|| a.dot(&b))
-    }
-}
 
 /// Element types with decompositions (LU, QR, SVD, Cholesky): the floats and complex
 /// numbers, faer's fields. Their magnitudes (singular values, norms) are of the real type.

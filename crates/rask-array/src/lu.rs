@@ -302,7 +302,8 @@ fn push_row<T: Element>(out: &mut Vec<T>, row: &ArrayView1<'_, T>) {
 fn lu_panel<T: Factor>(args: &[Value]) -> TaskResult {
     let source = Source::<T>::read(task_arg(args, 0, "the panel's rows")?)?;
     let &(first_column, n) = spec_arg::<(u64, u64)>(args, 1, "the step")?;
-    let (m, b) = (source.rows().len(), source.width());
+    let m: usize = source.pieces.iter().map(ArrayView2::nrows).sum();
+    let b = source.width();
     let scales = source.scales();
     let mut lu = vec![<T as Number>::zero(); m * b];
     let mut at = 0;
@@ -334,8 +335,10 @@ fn lu_panel<T: Factor>(args: &[Value]) -> TaskResult {
         let pivot = Factor::modulus(factor[(i, i)]);
         if !crate::decompose::pivots_hold(pivot, scale) {
             let column = first_column + i as u64;
-            return Err(TaskError::msg(if pivot.is_nan() {
-                format!("solve: the {n}×{n} matrix holds NaN or infinite entries (the pivot of column {column} is NaN)")
+            return Err(TaskError::msg(if !pivot.is_finite() || !scale.is_finite() {
+                format!(
+                    "the {n}×{n} matrix holds NaN or infinite entries (column {column}'s pivot is {pivot}): it has no solution to compute; find them with isfinite() and replace or drop them"
+                )
             } else {
                 format!(
                     "the {n}×{n} matrix is singular (the pivot of column {column} is {pivot:e}, against entries up to {scale:e} in that column): it has no inverse and the system no unique solution; use lstsq for a least-squares answer"

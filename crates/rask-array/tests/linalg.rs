@@ -328,6 +328,12 @@ fn a_singular_matrix_is_an_error_not_infinities() {
     assert!(err.contains("singular") && err.contains("lstsq"), "{err}");
     let err = a.inv().unwrap().compute().unwrap_err().to_string();
     assert!(err.contains("singular"), "{err}");
+    // NaN entries are named as such, not called singular.
+    let mut holed = Array2::<f64>::eye(4);
+    holed[[2, 1]] = f64::NAN;
+    let err = from_ndarray(&holed, [2, 2]).unwrap().inv().unwrap().compute().unwrap_err();
+    let err = err.to_string();
+    assert!(err.contains("NaN or infinite") && err.contains("isfinite"), "{err}");
     let not_pd =
         from_ndarray(&Array2::from_shape_vec((2, 2), vec![1.0, 2.0, 2.0, 1.0]).unwrap(), [2, 2])
             .unwrap();
