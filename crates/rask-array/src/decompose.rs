@@ -14,8 +14,17 @@
 //! matrix block by block (`cholesky.rs`); neither gathers the matrix.
 //! A singular matrix is an error that says so, never a matrix of infinities.
 
-use faer::{Mat, Side};
-use ndarray::{ArrayD, IxDyn};
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::householder::{
+    apply_block_householder_sequence_on_the_left_in_place_scratch,
+    apply_block_householder_sequence_on_the_left_in_place_with_conj,
+};
+use faer::linalg::qr::no_pivoting::factor::{
+    qr_in_place, qr_in_place_scratch, recommended_block_size,
+};
+use faer::reborrow::ReborrowMut;
+use faer::{Conj, Mat, MatMut, MatRef, Par, Side};
+use ndarray::{ArrayD, ArrayView2, IxDyn};
 use rask_core::{
     Arg, BlockArg, BlockGrid, Graph, Key, Layer, TaskError, TaskResult, TaskSpec, Value,
 };
@@ -25,7 +34,7 @@ use crate::array::{chunk_arg, layer_name, spec_arg, task_arg, typed_fn, Array};
 use crate::chunks::Chunks;
 use crate::element::{c32, c64, chunk_value, parts_value, Element, RawParts};
 use crate::error::{Error, Result};
-use crate::linalg::Factor;
+use crate::linalg::{with_faer, Factor};
 use crate::number::{Magnitude, Number};
 
 pub(crate) fn to_faer<T: Factor>(a: &ArrayD<T>) -> std::result::Result<Mat<T>, TaskError> {
@@ -51,24 +60,112 @@ pub(crate) fn from_faer<T: Factor>(m: faer::MatRef<'_, T>) -> ArrayD<T> {
     ArrayD::from_shape_vec(IxDyn(&[rows, cols]), out).expect("rows × cols elements")
 }
 
-/// A row block's own factors.
+/// A row block's own factors: `Q1_i` in faer's block Householder form, never formed as a
+/// matrix (the `Q` and `U` blocks apply it to the small matrices that multiply it: a quarter
+/// of the flops of forming it and then multiplying, and no block-sized copy), and `R1_i`.
 struct LocalQr<T: Element> {
-    q: ArrayD<T>,
+    /// The Householder vectors (`m × k`, unit lower trapezoidal), column-major: a `k × m`
+    /// row-major chunk.
+    basis: ArrayD<T>,
+    /// faer's triangular block factors (`b × k`), column-major: a `k × b` row-major chunk.
+    coeff: ArrayD<T>,
     r: ArrayD<T>,
 }
 
 impl<T: Element> RawParts for LocalQr<T> {
     type Element = T;
     fn to_parts(&self) -> (Vec<&ArrayD<T>>, Vec<f64>) {
-        (vec![&self.q, &self.r], Vec::new())
+        (vec![&self.basis, &self.coeff, &self.r], Vec::new())
     }
     fn from_parts(chunks: Vec<ArrayD<T>>, _: Vec<f64>) -> std::result::Result<Self, String> {
-        match <[ArrayD<T>; 2]>::try_from(chunks) {
-            Ok([q, r]) => Ok(LocalQr { q, r }),
-            Err(_) => Err("a local QR factor needs Q and R".into()),
+        match <[ArrayD<T>; 3]>::try_from(chunks) {
+            Ok([basis, coeff, r]) => Ok(LocalQr { basis, coeff, r }),
+            Err(_) => Err("a local QR factor needs its Householder vectors, factors and R".into()),
         }
     }
 }
+
+impl<T: Factor> LocalQr<T> {
+    /// The QR factorization of a row block, in place on one column-major copy of it.
+    fn of(block: &ArrayView2<'_, T>) -> Self {
+        let (m, n) = block.dim();
+        let k = m.min(n);
+        let mut factored = vec![<T as Number>::zero(); m * n];
+        with_faer(block, |a| MatMut::from_column_major_slice_mut(&mut factored, m, n).copy_from(a));
+        let b = recommended_block_size::<T>(m, n).max(1);
+        let mut coeff = vec![<T as Number>::zero(); b * k];
+        if k > 0 {
+            let params = Default::default();
+            let mut scratch = MemBuffer::new(qr_in_place_scratch::<T>(m, n, b, BLOCK_PAR, params));
+            qr_in_place(
+                MatMut::from_column_major_slice_mut(&mut factored, m, n),
+                MatMut::from_column_major_slice_mut(&mut coeff, b, k),
+                BLOCK_PAR,
+                MemStack::new(&mut scratch),
+                params,
+            );
+        }
+        let r = {
+            let f = MatRef::from_column_major_slice(&factored, m, n);
+            ArrayD::from_shape_fn(IxDyn(&[k, n]), |at| {
+                if at[1] >= at[0] {
+                    f[(at[0], at[1])]
+                } else {
+                    <T as Number>::zero()
+                }
+            })
+        };
+        // The first `k` columns hold the vectors below their diagonal: zeros above and ones on
+        // it, as faer's own `Qr` keeps its basis.
+        factored.truncate(m * k);
+        for j in 0..k {
+            factored[j * m..j * m + j].fill(<T as Number>::zero());
+            factored[j * m + j] = <T as Number>::one();
+        }
+        LocalQr {
+            basis: ArrayD::from_shape_vec(IxDyn(&[k, m]), factored).expect("k × m elements"),
+            coeff: ArrayD::from_shape_vec(IxDyn(&[k, b]), coeff).expect("k × b elements"),
+            r,
+        }
+    }
+
+    /// `Q1_i · x` for a matrix `x` of `k` rows: `x` padded with zeros to the block's height,
+    /// the reflectors applied to it in place.
+    fn q_times(&self, x: &ArrayD<T>) -> std::result::Result<ArrayD<T>, TaskError> {
+        let (&[k, m], &[_, b]) = (self.basis.shape(), self.coeff.shape()) else {
+            return Err(TaskError::msg("a local QR factor of the wrong shape"));
+        };
+        let x = x.view().into_dimensionality::<ndarray::Ix2>()?;
+        let cols = x.ncols();
+        if x.nrows() != k {
+            return Err(TaskError::msg(format!(
+                "Q1 of {k} columns times a matrix of {} rows",
+                x.nrows()
+            )));
+        }
+        let mut out = vec![<T as Number>::zero(); m * cols];
+        let mut product = MatMut::from_column_major_slice_mut(&mut out, m, cols);
+        with_faer(&x, |x| product.rb_mut().subrows_mut(0, k).copy_from(x));
+        let standard = "factors are made in standard layout";
+        if k > 0 && cols > 0 {
+            let mut scratch = MemBuffer::new(
+                apply_block_householder_sequence_on_the_left_in_place_scratch::<T>(m, b, cols),
+            );
+            apply_block_householder_sequence_on_the_left_in_place_with_conj(
+                MatRef::from_column_major_slice(self.basis.as_slice().expect(standard), m, k),
+                MatRef::from_column_major_slice(self.coeff.as_slice().expect(standard), b, k),
+                Conj::No,
+                product,
+                BLOCK_PAR,
+                MemStack::new(&mut scratch),
+            );
+        }
+        Ok(from_faer(MatRef::from_column_major_slice(&out, m, cols)))
+    }
+}
+
+/// The row blocks' kernels run on one thread each: the blocks are factored in parallel.
+const BLOCK_PAR: Par = Par::Seq;
 
 /// The factorization of the stacked `R1_i`: `Q2`, cut back into the blocks' rows, and `R`.
 struct MergedQr<T: Element> {
@@ -511,13 +608,7 @@ pub(crate) fn pivots_hold(smallest: f64, scale: f64) -> bool {
 
 fn tsqr_local<T: Factor>(args: &[Value]) -> TaskResult {
     let block = chunk_arg::<T>(args, 0)?;
-    let view = block.view().into_dimensionality::<ndarray::Ix2>()?;
-    // faer's QR copies the block into its own storage: read it in place.
-    let qr = crate::linalg::with_faer(&view, |m| m.qr());
-    Ok(parts_value(LocalQr {
-        q: from_faer(qr.compute_thin_Q().as_ref()),
-        r: from_faer(qr.thin_R()),
-    }))
+    Ok(parts_value(LocalQr::of(&block.view().into_dimensionality::<ndarray::Ix2>()?)))
 }
 
 fn tsqr_merge<T: Factor>(args: &[Value]) -> TaskResult {
@@ -565,14 +656,14 @@ fn tsqr_step<T: Factor>(args: &[Value]) -> TaskResult {
         Step::BlockQ => {
             let local = spec_arg::<LocalQr<T>>(args, 0, "the local factor")?;
             let merged = spec_arg::<MergedQr<T>>(args, 1, "the merged factor")?;
-            chunk_value(matmul2(&local.q, &merged.q2_blocks[i])?)
+            chunk_value(local.q_times(&merged.q2_blocks[i])?)
         }
         Step::R => chunk_value(spec_arg::<MergedQr<T>>(args, 0, "the merged factor")?.r.clone()),
         Step::BlockU => {
             let local = spec_arg::<LocalQr<T>>(args, 0, "the local factor")?;
             let merged = spec_arg::<MergedQr<T>>(args, 1, "the merged factor")?;
             let svd = spec_arg::<SmallSvd<T>>(args, 3, "the SVD of R")?;
-            chunk_value(matmul2(&local.q, &matmul2(&merged.q2_blocks[i], &svd.u)?)?)
+            chunk_value(local.q_times(&matmul2(&merged.q2_blocks[i], &svd.u)?)?)
         }
         // Real-valued in `T`: the real type's chunk.
         Step::S => chunk_value(
