@@ -302,10 +302,18 @@ fn fill<T: Element>(args: &[Value]) -> TaskResult {
             });
             ArrayD::from_shape_vec(IxDyn(&shape), values.collect())?
         }
-        Fill::Eye { k } => ArrayD::from_shape_fn(IxDyn(&shape), |at| {
-            let (row, col) = ((offset[0] + at[0]) as i64, (offset[1] + at[1]) as i64);
-            T::from_scalar(Scalar::Int(i128::from(col - row == *k)))
-        }),
+        Fill::Eye { k } => {
+            // Zeros, then the ones of the diagonal that crosses the block (most blocks: none).
+            let mut chunk = ArrayD::from_elem(IxDyn(&shape), T::from_scalar(Scalar::Int(0)));
+            let one = T::from_scalar(Scalar::Int(1));
+            for row in 0..shape[0] {
+                let col = (offset[0] + row) as i64 + k - offset[1] as i64;
+                if (0..shape[1] as i64).contains(&col) {
+                    chunk[[row, col as usize]] = one;
+                }
+            }
+            chunk
+        }
         Fill::Uniform { seed } => {
             let values = Draws::for_chunk(*seed, part).units(len);
             ArrayD::from_shape_vec(IxDyn(&shape), elements_of(values))?

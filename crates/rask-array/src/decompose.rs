@@ -8,7 +8,8 @@
 //! its columns in one chunk: each row block is factored on its own (`A_i = Q1_i R1_i`), the
 //! stacked `R1_i` are factored once more (`= Q2 R`), and block `i` of `Q` is `Q1_i` times the
 //! rows of `Q2` that belong to it. The SVD factors the small `R` (`R = U_r S Vᵀ`) and gives
-//! `U = Q U_r`. `lstsq` solves `R x = Qᴴ b`, summing `Q_iᴴ b_i` over the row blocks with a tree.
+//! `U = Q U_r`. `Q1_i` is kept as faer's Householder reflectors and applied to the small
+//! matrix it multiplies (`Q2_i`, or `Q2_i U_r`), never formed. `lstsq` solves `R x = Qᴴ b`, summing `Q_iᴴ b_i` over the row blocks with a tree.
 //!
 //! `solve` and `inv` work by a blocked LU across the chunks (`lu.rs`), `cholesky` of a chunked
 //! matrix block by block (`cholesky.rs`); neither gathers the matrix.

@@ -1,6 +1,7 @@
-//! How benchmark steps are timed: each runs `--repeat` times (steps under 0.1 s at least 15
-//! times: on a shared machine one run's noise is a large share of a few milliseconds) and its
-//! median time is reported, with the number of runs.
+//! How benchmark steps are timed: each runs `--repeat` times (a step with a run under 0.1 s
+//! at least 15 times: on a shared machine one run's noise is a large share of a few
+//! milliseconds) and its median time is reported, with the number of runs. Each run starts
+//! after the last one's answer is dropped. `python/array_bench.py` times the same way.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -30,10 +31,16 @@ pub fn timed<T>(mut run: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
     let mut seconds = Vec::with_capacity(runs);
     let mut out = None;
     while seconds.len() < runs {
+        // The last run's answer is dropped first, so a run reuses the memory the one before it
+        // freed instead of touching fresh pages, which a virtual machine makes several times
+        // slower the first time (the Python script does the same).
+        drop(out.take());
         let started = Instant::now();
         out = Some(run()?);
         seconds.push(started.elapsed().as_secs_f64());
-        if seconds.len() == 1 && seconds[0] < SHORT_STEP_SECONDS {
+        // Any run under the bound makes it a short step (the first run of a fresh process is
+        // often the slowest: its memory is new).
+        if seconds.iter().any(|&s| s < SHORT_STEP_SECONDS) {
             runs = runs.max(SHORT_STEP_RUNS);
         }
     }
