@@ -9,7 +9,8 @@
 //! stacked `R1_i` are factored once more (`= Q2 R`), and block `i` of `Q` is `Q1_i` times the
 //! rows of `Q2` that belong to it. The SVD factors the small `R` (`R = U_r S Vᵀ`) and gives
 //! `U = Q U_r`. `Q1_i` is kept as faer's Householder reflectors and applied to the small
-//! matrix it multiplies (`Q2_i`, or `Q2_i U_r`), never formed. `lstsq` solves `R x = Qᴴ b`, summing `Q_iᴴ b_i` over the row blocks with a tree.
+//! matrix it multiplies (`Q2_i`, or `Q2_i U_r`), never formed. `lstsq` solves `R x = Qᴴ b`,
+//! summing `Q_iᴴ b_i` over the row blocks with a tree.
 //!
 //! `solve` and `inv` work by a blocked LU across the chunks (`lu.rs`), `cholesky` of a chunked
 //! matrix block by block (`cholesky.rs`); neither gathers the matrix.
@@ -63,7 +64,7 @@ pub(crate) fn from_faer<T: Factor>(m: faer::MatRef<'_, T>) -> ArrayD<T> {
 
 /// A row block's own factors: `Q1_i` in faer's block Householder form, never formed as a
 /// matrix (the `Q` and `U` blocks apply it to the small matrices that multiply it: a quarter
-/// of the flops of forming it and then multiplying, and no block-sized copy), and `R1_i`.
+/// fewer flops than forming it and multiplying, and no block-sized copy), and `R1_i`.
 struct LocalQr<T: Element> {
     /// The Householder vectors (`m × k`, unit lower trapezoidal), column-major: a `k × m`
     /// row-major chunk.

@@ -3,8 +3,9 @@
 //!
 //! One xoshiro256++ stream makes a draw about every nanosecond: a long chain of dependent
 //! shifts, rotations and additions. Eight independent streams stepped together are eight
-//! lanes of the same instructions, which the compiler turns into two AVX2 registers, so a
-//! chunk fills several times faster. (`rand_xoshiro` steps one stream at a time; no
+//! lanes of the same instructions — two AVX2 registers, written out with pulp's operations
+//! on x86-64 (the `avx2` module), the compiler's vectorization elsewhere — so a chunk fills
+//! several times faster. (`rand_xoshiro` steps one stream at a time; no
 //! maintained crate steps several in SIMD lanes, so the few lines are here.) Draw `8k + l` of
 //! a chunk is the `k`-th output of lane `l`; the lanes start from consecutive SplitMix64
 //! outputs of the chunk's seed, as `seed_from_u64` seeds a single stream. The values depend
