@@ -148,14 +148,16 @@ impl<T: Factor> LocalQr<T> {
         let mut out = vec![<T as Number>::zero(); m * cols];
         let mut product = MatMut::from_column_major_slice_mut(&mut out, m, cols);
         with_faer(&x, |x| product.rb_mut().subrows_mut(0, k).copy_from(x));
-        let standard = "factors are made in standard layout";
+        let (Some(basis), Some(coeff)) = (self.basis.as_slice(), self.coeff.as_slice()) else {
+            return Err(TaskError::msg("a local QR factor not in standard layout"));
+        };
         if k > 0 && cols > 0 {
             let mut scratch = MemBuffer::new(
                 apply_block_householder_sequence_on_the_left_in_place_scratch::<T>(m, b, cols),
             );
             apply_block_householder_sequence_on_the_left_in_place_with_conj(
-                MatRef::from_column_major_slice(self.basis.as_slice().expect(standard), m, k),
-                MatRef::from_column_major_slice(self.coeff.as_slice().expect(standard), b, k),
+                MatRef::from_column_major_slice(basis, m, k),
+                MatRef::from_column_major_slice(coeff, b, k),
                 Conj::No,
                 product,
                 BLOCK_PAR,

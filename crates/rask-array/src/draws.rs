@@ -353,7 +353,8 @@ mod tests {
         assert_eq!(got, (0..20).map(|_| b.next_unit()).collect::<Vec<_>>());
     }
 
-    /// The AVX2 fill (where the processor has it) and the portable one give the same values.
+    /// The AVX2 fill and the portable one give the same values (on a processor without AVX2
+    /// both are the portable fill, and this holds trivially).
     #[test]
     fn every_fill_path_gives_the_same_draws() {
         let start = Draws::for_chunk(9, 4).state;
