@@ -2,11 +2,11 @@
 //! rask's local scheduler and on a local cluster of worker processes.
 //!
 //! ```text
-//! rask-bench array [--images 400] [--size 1000] [--workers W] [--engines rask,rask-cluster] --json
+//! rask-bench array [--images 400] [--size 1000] [--workers W] [--engines rask,rask-cluster] [--steps S,...] --json
 //! ```
 //!
 //! Each step prints `{"bench":"array","engine":E,"scenario":S,"seconds":T,"runs":R,"result":X}`
-//! (`result`: a number to check the engines against each other). Steps that persist run once
+//! (`result`: a number to check the engines against each other; `--steps` picks some of them). Steps that persist run once
 //! on a cluster (a repeat would find the first run's results still held) and the FFT step runs
 //! once everywhere; the others, the local stack step included, `--repeat` times. The stack (`images` × `size`
 //! × `size` uint8, one chunk per image) is rechunked to 20 images per chunk and persisted
@@ -49,6 +49,9 @@ pub struct ArrayArgs {
     /// Scale of the kernel steps (1.0: the issue's sizes).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
+    /// Steps to run (all when empty; the stack is made and persisted for any stack step).
+    #[arg(long, value_delimiter = ',')]
+    steps: Vec<String>,
     /// Print JSON lines (the default output too; kept for the scripts' symmetry).
     #[arg(long)]
     json: bool,
@@ -83,7 +86,25 @@ fn scaled(n: usize, scale: f64) -> usize {
     ((n as f64 * scale).round() as usize).max(1)
 }
 
+const STACK_STEPS: [&str; 5] =
+    ["stack_rechunk_persist", "mean_axis0", "mean_axis12", "recenter_mean", "rechunk_fft_power"];
+
+impl ArrayArgs {
+    /// Whether `--steps` asks for this step (every step when it names none).
+    fn wants(&self, step: &str) -> bool {
+        self.steps.is_empty() || self.steps.iter().any(|s| s == step)
+    }
+}
+
 fn run_engine(engine: &str, args: &ArrayArgs) -> Result<()> {
+    if STACK_STEPS.iter().any(|step| args.wants(step)) {
+        stack_steps(engine, args)?;
+    }
+    kernel_steps(engine, args)
+}
+
+/// The walkthrough's steps on the persisted stack.
+fn stack_steps(engine: &str, args: &ArrayArgs) -> Result<()> {
     let (images, size) = (args.images, args.size);
     let stack =
         rask::array::random::integers::<u8>(0, 256, &[images, size, size], [1, size, size], 2017)?;
@@ -100,15 +121,24 @@ fn run_engine(engine: &str, args: &ArrayArgs) -> Result<()> {
         if engine == "rask" { timed(persist_stack)? } else { timed_once(persist_stack)? };
     emit(engine, "stack_rechunk_persist", seconds, &json!(stack.nbytes()));
 
-    let (seconds, mean) = timed(|| Ok(stack.mean(0)?.compute()?))?;
-    emit(engine, "mean_axis0", seconds, &json!(mean.mean().unwrap_or(f64::NAN)));
-    let (seconds, brightness) = timed(|| Ok(stack.mean([1, 2])?.compute()?))?;
-    emit(engine, "mean_axis12", seconds, &json!(first_f64(&brightness)));
-    let (seconds, recentered) = timed(|| {
-        let rolled: Array<u8> = stack.map_blocks_registered("rask_bench::recenter", None)?;
-        Ok(rolled.mean(0)?.compute()?)
-    })?;
-    emit(engine, "recenter_mean", seconds, &json!(recentered[[3, 0]]));
+    if args.wants("mean_axis0") {
+        let (seconds, mean) = timed(|| Ok(stack.mean(0)?.compute()?))?;
+        emit(engine, "mean_axis0", seconds, &json!(mean.mean().unwrap_or(f64::NAN)));
+    }
+    if args.wants("mean_axis12") {
+        let (seconds, brightness) = timed(|| Ok(stack.mean([1, 2])?.compute()?))?;
+        emit(engine, "mean_axis12", seconds, &json!(first_f64(&brightness)));
+    }
+    if args.wants("recenter_mean") {
+        let (seconds, recentered) = timed(|| {
+            let rolled: Array<u8> = stack.map_blocks_registered("rask_bench::recenter", None)?;
+            Ok(rolled.mean(0)?.compute()?)
+        })?;
+        emit(engine, "recenter_mean", seconds, &json!(recentered[[3, 0]]));
+    }
+    if !args.wants("rechunk_fft_power") {
+        return Ok(());
+    }
     let (seconds, corner) = timed_once(|| {
         let power = stack
             .rechunk([images, 10.min(size), 10.min(size)])?
@@ -125,41 +155,51 @@ fn run_engine(engine: &str, args: &ArrayArgs) -> Result<()> {
         seconds,
         &json!(corner.iter().map(|&v| f64::from(v)).sum::<f64>()),
     );
-    drop(stack);
+    Ok(())
+}
 
-    let n = scaled(8000, args.scale.sqrt());
-    let c = scaled(1000, args.scale.sqrt());
-    let (seconds, std) = timed(|| {
-        Ok(rask::array::random::random(&[n, n], [c, c], 1)?.std(Axes::all(), 0)?.compute()?)
-    })?;
-    emit(engine, "random_std", seconds, &json!(first_f64(&std)));
-
-    let rows = scaled(1_000_000, args.scale);
-    let (seconds, gram) = timed(|| {
-        let x = rask::array::random::random(&[rows, 20], [scaled(100_000, args.scale), 20], 2)?;
-        Ok(x.t().matmul(&x)?.compute()?)
-    })?;
-    emit(engine, "gram_xtx", seconds, &json!(gram[[0, 0]]));
-
-    let tall = scaled(200_000, args.scale).max(50);
-    let tall_chunk = scaled(20_000, args.scale).max(50);
-    let (seconds, s) = timed(|| {
-        let x = rask::array::random::random(&[tall, 50], [tall_chunk, 50], 3)?;
-        let (u, s, vt) = x.svd()?;
-        Ok((&u, &s, &vt).compute()?.1)
-    })?;
-    emit(engine, "tsqr_svd", seconds, &json!(first_f64(&s)));
-
-    // Four blocks per side, as the Dask script (its LU wants square blocks).
-    let block = scaled(1000, args.scale.sqrt());
-    let m = 4 * block;
-    let (seconds, x) = timed(|| {
-        let a = rask::array::random::random(&[m, m], [block, block], 4)?;
-        let a = a.try_add(&(rask::array::eye::<f64>(m, None, 0, [block, block])? * m as f64))?;
-        let b = rask::array::random::random(&[m, 1], [block, 1], 5)?;
-        Ok(a.solve(&b)?.compute()?)
-    })?;
-    emit(engine, "solve", seconds, &json!(x.iter().next().copied().unwrap_or(f64::NAN)));
+/// The kernel steps, each making its uniform random input inside the step.
+fn kernel_steps(engine: &str, args: &ArrayArgs) -> Result<()> {
+    if args.wants("random_std") {
+        let n = scaled(8000, args.scale.sqrt());
+        let c = scaled(1000, args.scale.sqrt());
+        let (seconds, std) = timed(|| {
+            Ok(rask::array::random::random(&[n, n], [c, c], 1)?.std(Axes::all(), 0)?.compute()?)
+        })?;
+        emit(engine, "random_std", seconds, &json!(first_f64(&std)));
+    }
+    if args.wants("gram_xtx") {
+        let rows = scaled(1_000_000, args.scale);
+        let chunk = scaled(100_000, args.scale);
+        let (seconds, gram) = timed(|| {
+            let x = rask::array::random::random(&[rows, 20], [chunk, 20], 2)?;
+            Ok(x.t().matmul(&x)?.compute()?)
+        })?;
+        emit(engine, "gram_xtx", seconds, &json!(gram[[0, 0]]));
+    }
+    if args.wants("tsqr_svd") {
+        let tall = scaled(200_000, args.scale).max(50);
+        let tall_chunk = scaled(20_000, args.scale).max(50);
+        let (seconds, s) = timed(|| {
+            let x = rask::array::random::random(&[tall, 50], [tall_chunk, 50], 3)?;
+            let (u, s, vt) = x.svd()?;
+            Ok((&u, &s, &vt).compute()?.1)
+        })?;
+        emit(engine, "tsqr_svd", seconds, &json!(first_f64(&s)));
+    }
+    if args.wants("solve") {
+        // Four blocks per side, as the Dask script (its LU wants square blocks).
+        let block = scaled(1000, args.scale.sqrt());
+        let m = 4 * block;
+        let (seconds, x) = timed(|| {
+            let a = rask::array::random::random(&[m, m], [block, block], 4)?;
+            let eye = rask::array::eye::<f64>(m, None, 0, [block, block])?;
+            let a = a.try_add(&(eye * m as f64))?;
+            let b = rask::array::random::random(&[m, 1], [block, 1], 5)?;
+            Ok(a.solve(&b)?.compute()?)
+        })?;
+        emit(engine, "solve", seconds, &json!(x.iter().next().copied().unwrap_or(f64::NAN)));
+    }
     Ok(())
 }
 
@@ -335,9 +375,15 @@ pub fn run(args: &ArrayArgs) -> Result<()> {
             "rask" => {
                 rask::set_default_scheduler(None);
                 run_engine("rask", args)?;
-                memory_bandwidth(args)?;
-                linalg_peak(args)?;
-                graph_steps()?;
+                if args.wants("memory_bandwidth") {
+                    memory_bandwidth(args)?;
+                }
+                if args.wants("linalg_peak") {
+                    linalg_peak(args)?;
+                }
+                if args.wants("build_elementwise_100x1000") {
+                    graph_steps()?;
+                }
             }
             "rask-cluster" => {
                 let program = std::env::current_exe()?;

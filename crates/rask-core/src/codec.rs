@@ -56,15 +56,20 @@ impl WireValue {
 
     /// Decodes with the decoder registered for the value's type.
     pub fn decode(&self) -> Result<Value> {
-        let decode = decoders().get(self.type_name.as_str()).ok_or_else(|| Error::Decode {
+        WireValue::decode_bytes(&self.type_name, &self.bytes)
+    }
+
+    /// Decodes `bytes` that encode a value of the type named `type_name` — bytes received in
+    /// a frame of their own, without copying them into a `WireValue` first.
+    pub fn decode_bytes(type_name: &str, bytes: &[u8]) -> Result<Value> {
+        let decode = decoders().get(type_name).ok_or_else(|| Error::Decode {
             type_name: "a value from another process",
             reason: format!(
-                "no decoder for type `{}` is registered in this binary: use the type in a \
-                 #[rask::delayed] function or register it with rask::register_type!",
-                self.type_name
+                "no decoder for type `{type_name}` is registered in this binary: use the type in \
+                 a #[rask::delayed] function or register it with rask::register_type!"
             ),
         })?;
-        decode(&self.bytes)
+        decode(bytes)
     }
 }
 

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
+use crate::transport::Link;
+
 /// The version of this protocol. Peers of different versions refuse each other.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -136,6 +138,9 @@ struct Header<M> {
 /// A framed connection after the handshake, sending `Out` and receiving `In` messages.
 pub struct Connection<T, In, Out> {
     framed: Framed<T, LengthDelimitedCodec>,
+    /// Whether large payloads sent are compressed when a sample shows it pays: only to a peer
+    /// on another host (see [`Link`]).
+    compress: bool,
     _types: std::marker::PhantomData<fn(Out) -> In>,
 }
 
@@ -154,14 +159,16 @@ fn io_error(error: std::io::Error) -> ProtocolError {
 
 /// Says hello, waits for the peer's hello and checks it. Returns the connection and the peer's
 /// hello. A mismatch is reported to the peer too (in our hello) and then as an error here.
+/// Payloads to a peer on another host are compressed when it pays; to one on this host never.
 pub async fn handshake<T, In, Out>(
     transport: T,
     role: Role,
     max_frame: usize,
 ) -> Result<(Connection<T, In, Out>, Hello), ProtocolError>
 where
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: AsyncRead + AsyncWrite + Link + Unpin,
 {
+    let compress = !transport.peer_is_local();
     let mut framed = Framed::new(transport, codec(max_frame));
     let hello = Hello::new(role);
     let bytes = postcard::to_stdvec(&hello).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
@@ -181,7 +188,7 @@ where
             theirs: theirs.version,
         });
     }
-    Ok((Connection { framed, _types: std::marker::PhantomData }, theirs))
+    Ok((Connection { framed, compress, _types: std::marker::PhantomData }, theirs))
 }
 
 /// Connects to `address` (`host:port` over TCP without Nagle delay, or `memory://NAME` in
@@ -202,7 +209,13 @@ where
 {
     /// Sends a packet: the control frame, then the data frames.
     pub async fn send(&mut self, packet: Packet<Out>) -> Result<(), ProtocolError> {
-        send_packet(&mut self.framed, packet).await
+        send_packet(&mut self.framed, packet, self.compress).await
+    }
+
+    /// The same connection, compressing large payloads when a sample shows it pays (`true`)
+    /// or never (`false`), wherever the peer is.
+    pub fn with_compression(self, compress: bool) -> Self {
+        Connection { compress, ..self }
     }
 
     /// Receives the next packet; `None` when the peer closed the connection cleanly.
@@ -212,14 +225,18 @@ where
 
     /// The same connection with other message types (after the handshake revealed the role).
     pub fn retype<In2, Out2>(self) -> Connection<T, In2, Out2> {
-        Connection { framed: self.framed, _types: std::marker::PhantomData }
+        Connection {
+            framed: self.framed,
+            compress: self.compress,
+            _types: std::marker::PhantomData,
+        }
     }
 
     /// Splits the connection into a sending and a receiving half, for separate tasks.
     pub fn split(self) -> (PacketSender<T, Out>, PacketReceiver<T, In>) {
         let (sink, stream) = self.framed.split();
         (
-            PacketSender { sink, _types: std::marker::PhantomData },
+            PacketSender { sink, compress: self.compress, _types: std::marker::PhantomData },
             PacketReceiver { stream, _types: std::marker::PhantomData },
         )
     }
@@ -228,6 +245,7 @@ where
 /// The sending half of a [`Connection`].
 pub struct PacketSender<T, Out> {
     sink: SplitSink<Framed<T, LengthDelimitedCodec>, Bytes>,
+    compress: bool,
     _types: std::marker::PhantomData<fn(Out)>,
 }
 
@@ -240,7 +258,7 @@ pub struct PacketReceiver<T, In> {
 impl<T: AsyncRead + AsyncWrite + Unpin, Out: Serialize> PacketSender<T, Out> {
     /// Sends a packet.
     pub async fn send(&mut self, packet: Packet<Out>) -> Result<(), ProtocolError> {
-        send_packet(&mut self.sink, packet).await
+        send_packet(&mut self.sink, packet, self.compress).await
     }
 }
 
@@ -251,7 +269,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin, In: DeserializeOwned> PacketReceiver<T, 
     }
 }
 
-async fn send_packet<S, Out>(sink: &mut S, packet: Packet<Out>) -> Result<(), ProtocolError>
+async fn send_packet<S, Out>(
+    sink: &mut S,
+    packet: Packet<Out>,
+    compress_payloads: bool,
+) -> Result<(), ProtocolError>
 where
     S: futures_util::Sink<Bytes, Error = std::io::Error> + Unpin,
     Out: Serialize,
@@ -259,7 +281,7 @@ where
     let mut compressed = Vec::with_capacity(packet.data.len());
     let mut data = Vec::with_capacity(packet.data.len());
     for payload in packet.data {
-        match compress(&payload) {
+        match compress_payloads.then(|| compress(&payload)).flatten() {
             Some(smaller) => {
                 compressed.push(true);
                 data.push(smaller);
@@ -341,5 +363,56 @@ mod tests {
             compress(&Bytes::from(vec![0u8; 1000])).is_none(),
             "small frames are not compressed"
         );
+    }
+
+    /// The compression flags of a packet with one large repetitive payload, read raw from
+    /// the wire, with the connection's default (`None`) or a forced choice.
+    async fn wire_flags(compress: Option<bool>) -> Vec<bool> {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let ((left, _), (mut right, _)) = tokio::try_join!(
+            handshake::<_, String, String>(a, Role::Client, 1 << 24),
+            handshake::<_, String, String>(b, Role::Scheduler, 1 << 24),
+        )
+        .unwrap();
+        let mut left = match compress {
+            Some(on) => left.with_compression(on),
+            None => left,
+        };
+        let packet =
+            Packet { messages: vec!["x".to_string()], data: vec![Bytes::from(vec![1u8; 1 << 20])] };
+        let read_header = async {
+            let frame = right.framed.next().await.expect("a frame").unwrap();
+            let flags = postcard::from_bytes::<Header<String>>(&frame).unwrap().compressed;
+            // Read the payload too: the pipe holds less than it, so the send waits for that.
+            right.framed.next().await.expect("the payload's frame").unwrap();
+            flags
+        };
+        let (sent, flags) = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::join!(left.send(packet), read_header)
+        })
+        .await
+        .expect("sent within 10 s");
+        sent.unwrap();
+        flags
+    }
+
+    #[tokio::test]
+    async fn a_peer_on_this_host_gets_payloads_as_they_are() {
+        assert_eq!(wire_flags(None).await, [false], "an in-process pipe is local");
+        assert_eq!(wire_flags(Some(true)).await, [true], "as to another host");
+        assert_eq!(wire_flags(Some(false)).await, [false]);
+    }
+
+    #[tokio::test]
+    async fn a_loopback_socket_is_local() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (client, accepted) = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::join!(tokio::net::TcpStream::connect(address), listener.accept())
+        })
+        .await
+        .expect("connected within 10 s");
+        assert!(client.unwrap().peer_is_local());
+        assert!(accepted.unwrap().0.peer_is_local());
     }
 }

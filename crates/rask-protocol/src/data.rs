@@ -108,8 +108,8 @@ impl DataPool {
                         .data
                         .get(data as usize)
                         .ok_or("a reply names data it does not carry")?;
-                    let wire = WireValue { type_name, bytes: bytes.to_vec() };
-                    decoded.push((key, wire.decode().map_err(|e| e.to_string())?));
+                    let value = WireValue::decode_bytes(&type_name, bytes);
+                    decoded.push((key, value.map_err(|e| e.to_string())?));
                 }
                 Ok(Fetched { values: decoded, missing, bytes: received, seconds })
             }

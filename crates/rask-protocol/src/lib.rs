@@ -9,8 +9,9 @@
 //!   versions in the message.
 //! * **Packets**: after the handshake, a [`Packet`] is one control frame (a batch of messages,
 //!   serialized with `postcard`) followed by its data frames. Messages point at data by index,
-//!   so a large value is never copied into a control message. A data frame over 64 KiB is
-//!   compressed with lz4 when compressing a sample of it pays off.
+//!   so a large value is never copied into a control message. A data frame over 64 KiB to a
+//!   peer on another host is compressed with lz4 when compressing a sample of it pays off; to a
+//!   peer on this host (loopback, in-process) never: copying is faster than compressing there.
 //! * **Transports** ([`transport`]): TCP between processes (`host:port`), in-memory pipes inside
 //!   one process (`memory://NAME`), with the same code on top.
 //!
@@ -25,4 +26,4 @@ pub use connection::{
     connect, handshake, Connection, Hello, Packet, PacketReceiver, PacketSender, ProtocolError,
     Role, MAX_FRAME_BYTES, PROTOCOL_VERSION,
 };
-pub use transport::{Listener, Stream};
+pub use transport::{Link, Listener, Stream};

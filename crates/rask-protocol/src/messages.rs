@@ -373,6 +373,13 @@ pub enum WorkerToScheduler {
         /// Given back.
         stolen: bool,
     },
+    /// The worker now holds copies of these results, fetched from peers for its tasks: the
+    /// scheduler counts it among their holders, so later readers are placed where the copies
+    /// are, and frees the copies with the results (Dask's replicas).
+    Replicated {
+        /// The results.
+        keys: Vec<Key>,
+    },
     /// A dependency of `key` could not be fetched from any holder.
     MissingData {
         /// The task that needed it.

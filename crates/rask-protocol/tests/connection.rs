@@ -26,20 +26,24 @@ fn within<F: std::future::Future>(f: F) -> tokio::time::Timeout<F> {
 
 #[tokio::test]
 async fn packets_carry_batches_and_out_of_band_data_compressed_or_not() {
-    let (mut left, mut right) = pair().await;
-    let big = Bytes::from(vec![42u8; 1 << 20]);
-    let small = Bytes::from_static(b"tiny");
-    let packet = Packet {
-        messages: vec!["one".to_string(), "two".to_string()],
-        data: vec![big.clone(), small.clone()],
-    };
-    let (sent, got) = tokio::join!(within(left.send(packet)), within(right.recv()));
-    sent.unwrap().unwrap();
-    let got = got.unwrap().unwrap().expect("a packet");
-    assert_eq!(got.messages, ["one", "two"]);
-    assert_eq!(got.data, vec![big, small]);
-    drop(left);
-    assert!(within(right.recv()).await.unwrap().unwrap().is_none(), "a clean close is None");
+    // Compressed as to another host, and as they are (the default to an in-process peer).
+    for compress in [true, false] {
+        let (left, mut right) = pair().await;
+        let mut left = left.with_compression(compress);
+        let big = Bytes::from(vec![42u8; 1 << 20]);
+        let small = Bytes::from_static(b"tiny");
+        let packet = Packet {
+            messages: vec!["one".to_string(), "two".to_string()],
+            data: vec![big.clone(), small.clone()],
+        };
+        let (sent, got) = tokio::join!(within(left.send(packet)), within(right.recv()));
+        sent.unwrap().unwrap();
+        let got = got.unwrap().unwrap().expect("a packet");
+        assert_eq!(got.messages, ["one", "two"]);
+        assert_eq!(got.data, vec![big, small]);
+        drop(left);
+        assert!(within(right.recv()).await.unwrap().unwrap().is_none(), "a clean close is None");
+    }
 }
 
 #[tokio::test]

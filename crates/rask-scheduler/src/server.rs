@@ -365,6 +365,9 @@ async fn worker_connection(
                         WorkerToScheduler::StealResponse { key, stolen } => {
                             Event::StealResponse { worker, key, stolen }
                         }
+                        WorkerToScheduler::Replicated { keys } => {
+                            Event::Replicated { worker, keys }
+                        }
                         WorkerToScheduler::MissingData { key, dep } => {
                             Event::MissingData { worker, key, dep }
                         }

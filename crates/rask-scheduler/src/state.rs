@@ -213,6 +213,13 @@ pub enum Event {
         /// Whether it gave the task back.
         stolen: bool,
     },
+    /// A worker holds copies of these results, fetched for its tasks.
+    Replicated {
+        /// Where.
+        worker: WorkerId,
+        /// The results.
+        keys: Vec<Key>,
+    },
     /// A worker could not fetch `dep` for `key`.
     MissingData {
         /// Where.
@@ -821,6 +828,7 @@ impl SchedulerState {
             Event::TaskErred { worker, key, failure } => {
                 self.task_erred(worker, &key, failure, out)
             }
+            Event::Replicated { worker, keys } => self.replicated(worker, keys, out),
             Event::MissingData { worker, key, dep } => self.missing_data(worker, &key, &dep, out),
             Event::Heartbeat { worker, now_us, bandwidth, memory_bytes, cpu_seconds, memory } => {
                 self.now_us = self.now_us.max(now_us);
@@ -1134,6 +1142,9 @@ impl SchedulerState {
             for d in task.deps {
                 if let Some(dep) = self.tasks[d.0 as usize].as_mut() {
                     dep.live_dependents = dep.live_dependents.saturating_sub(1);
+                    // A forgotten id is reused: a result computed again must not find it
+                    // among its dependents.
+                    dep.dependents.retain(|&dt| dt != id);
                     stack.push(d);
                 }
             }
@@ -1414,12 +1425,50 @@ impl SchedulerState {
         }
     }
 
+    /// A worker fetched copies of results: it is one more holder of those still in memory
+    /// (later readers are placed there, and the copies are freed with the results). A copy of
+    /// a result released meanwhile is freed at once — unless the result is being computed
+    /// again on that very worker, whose new result replaces the copy.
+    fn replicated(&mut self, worker: WorkerId, keys: Vec<Key>, out: &mut Vec<Command>) {
+        if !self.workers.contains_key(&worker) {
+            return;
+        }
+        let mut stale = Vec::new();
+        for key in keys {
+            let Some(&id) = self.by_key.get(&key) else {
+                stale.push(key);
+                continue;
+            };
+            match self.t(id).status {
+                TaskStatus::Memory => {
+                    if !self.t(id).who_has.contains(&worker) {
+                        self.tm(id).who_has.push(worker);
+                        self.workers.get_mut(&worker).expect("checked above").has.insert(id);
+                    }
+                }
+                TaskStatus::Processing(w) if w == worker => {}
+                _ => stale.push(key),
+            }
+        }
+        if !stale.is_empty() {
+            out.push(Command::ToWorker(worker, SchedulerToWorker::Free { keys: stale }));
+        }
+    }
+
     fn missing_data(&mut self, worker: WorkerId, key: &Key, dep: &Key, out: &mut Vec<Command>) {
         // The worker's view of who holds `dep` was stale: drop those holders we no longer
         // trust only if they are gone; reschedule the task.
         let (Some(&id), Some(&d)) = (self.by_key.get(key), self.by_key.get(dep)) else { return };
         if self.t(id).status != TaskStatus::Processing(worker) {
             return;
+        }
+        // The worker itself does not hold `dep`, whatever it said before (a copy it reported
+        // and lost): it is no holder.
+        if self.t(d).who_has.contains(&worker) {
+            self.tm(d).who_has.retain(|w| *w != worker);
+            if let Some(state) = self.workers.get_mut(&worker) {
+                state.has.remove(&d);
+            }
         }
         self.unassign(id, worker);
         out.push(Command::ToWorker(worker, SchedulerToWorker::Free { keys: vec![key.clone()] }));

@@ -327,6 +327,85 @@ fn an_error_fails_every_task_that_waits_on_it() {
 }
 
 #[test]
+fn a_replica_draws_readers_to_its_worker_and_is_freed_with_the_result() {
+    let mut env = Env::new();
+    env.worker(1, 1);
+    env.worker(2, 1);
+    env.submit(ALICE, vec![task("big", &[], 0)], &["big"]);
+    let [(holder, _)] = &env.computes()[..] else { panic!("one task") };
+    let (holder, other) = (*holder, 3 - *holder);
+    env.finish(holder, "big", 500_000_000);
+    // The other worker fetched a copy for a task of its own and says so.
+    env.on(Event::Replicated { worker: w(other), keys: vec![key("big"), key("unknown")] });
+    assert_eq!(env.state.who_has(&key("big")), [w(holder), w(other)]);
+    assert_eq!(env.frees(), [(other, "unknown".into())], "a copy of nothing known goes");
+    // Two readers of the big result: both workers hold it, so each takes one, none fetches.
+    env.submit(ALICE, vec![task("r1", &["big"], 0), task("r2", &["big"], 1)], &["r1", "r2"]);
+    let sent = env.computes();
+    assert_eq!(sent.iter().map(|(w, _)| *w).collect::<Vec<_>>(), [1, 2], "{sent:?}");
+    env.finish(1, "r1", 8);
+    env.finish(2, "r2", 8);
+    env.on(Event::ReleaseKeys { client: ALICE, keys: vec![key("big")] });
+    assert_eq!(env.status("big"), Some(TaskStatus::Released));
+    assert_eq!(env.frees(), [(1, "big".into()), (2, "big".into())], "every copy is freed");
+    // A copy reported after its result was released is freed at once.
+    env.on(Event::Replicated { worker: w(2), keys: vec![key("r1")] });
+    assert_eq!(env.state.who_has(&key("r1")), [w(1), w(2)]);
+    env.on(Event::ReleaseKeys { client: ALICE, keys: vec![key("r1")] });
+    assert_eq!(env.frees(), [(1, "r1".into()), (2, "r1".into())]);
+    env.on(Event::Replicated { worker: w(2), keys: vec![key("r1")] });
+    assert_eq!(env.frees(), [(2, "r1".into())]);
+}
+
+#[test]
+fn a_result_read_again_after_one_of_its_readers_was_forgotten_is_computed_again() {
+    let mut env = Env::new();
+    env.worker(1, 1);
+    env.submit(ALICE, vec![task("a", &[], 0)], &["a"]);
+    env.computes();
+    env.finish(1, "a", 8);
+    env.submit(ALICE, vec![task("r1", &["a"], 0), task("r2", &["a"], 1)], &["r1", "r2"]);
+    for (_, reader) in env.computes() {
+        env.finish(1, &reader, 8);
+    }
+    env.on(Event::ReleaseKeys { client: ALICE, keys: vec![key("a")] });
+    env.on(Event::ReleaseKeys { client: ALICE, keys: vec![key("r1")] });
+    assert_eq!(env.status("r1"), None, "r1 is forgotten");
+    assert_eq!(env.status("a"), Some(TaskStatus::Released), "r2 may still need a");
+    // A new task takes r1's slot; a new reader brings `a` back.
+    env.submit(ALICE, vec![task("other", &[], 0), task("r3", &["a"], 1)], &["other", "r3"]);
+    let sent = env.computes();
+    assert!(sent.contains(&(1, "a".into())), "{sent:?}");
+    env.finish(1, "a", 8);
+    assert_eq!(env.computes(), [(1, "r3".into())]);
+}
+
+#[test]
+fn a_worker_that_lost_a_copy_it_reported_is_no_longer_a_holder() {
+    let mut env = Env::new();
+    env.worker(1, 1);
+    env.worker(2, 1);
+    env.submit(ALICE, vec![task("a", &[], 0)], &["a"]);
+    let [(holder, _)] = &env.computes()[..] else { panic!("one task") };
+    let (holder, other) = (*holder, 3 - *holder);
+    env.finish(holder, "a", 500_000_000);
+    env.on(Event::Replicated { worker: w(other), keys: vec![key("a")] });
+    // Keep the holder busy so the reader goes to the worker with the copy.
+    env.submit(ALICE, vec![task("busy", &[], 0)], &["busy"]);
+    let busy_on = env.computes()[0].0;
+    assert_eq!(busy_on, holder, "{busy_on}");
+    env.submit(ALICE, vec![task("reader", &["a"], 1)], &["reader"]);
+    assert_eq!(env.computes(), [(other, "reader".into())]);
+    env.on(Event::MissingData { worker: w(other), key: key("reader"), dep: key("a") });
+    assert_eq!(env.state.who_has(&key("a")), [w(holder)], "the copy was not there");
+    let requeued = env.status("reader");
+    assert!(
+        matches!(requeued, Some(TaskStatus::Queued | TaskStatus::Processing(_))),
+        "{requeued:?}"
+    );
+}
+
+#[test]
 fn two_clients_share_a_result_until_both_release_it() {
     let mut env = Env::new();
     env.worker(1, 1);

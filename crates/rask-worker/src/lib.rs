@@ -496,7 +496,7 @@ async fn answer(
                         reason: "a Put names data it does not carry".into(),
                     });
                 };
-                match (WireValue { type_name, bytes: bytes.to_vec() }).decode() {
+                match WireValue::decode_bytes(&type_name, bytes) {
                     Ok(value) => decoded.push((key, value)),
                     Err(error) => {
                         return Packet::one(DataReply::Failed { reason: error.to_string() })

@@ -231,9 +231,14 @@ pub struct WorkerState {
     discard: FxHashSet<Key>,
     /// Tasks started since the scheduler was last told.
     started: Vec<Key>,
-    /// Inputs fetched from peers: copies the scheduler does not track, dropped here once no
-    /// task on this worker needs them.
-    fetched: FxHashSet<Key>,
+    /// Copies fetched from peers, reported to the scheduler as they arrive: they stay until it
+    /// frees them with the results (an all-to-all rechunk has one chunk read by hundreds of
+    /// tasks, which the scheduler hands out a few at a time — dropping the copy after each
+    /// batch fetched it again and again: 17.8 GB moved for a 400 MB array), and spill like
+    /// results under memory pressure.
+    replicas: FxHashSet<Key>,
+    /// Replicas that arrived since the scheduler was last told.
+    new_replicas: Vec<Key>,
     /// How many pending tasks on this worker read each key.
     needed: FxHashMap<Key, u32>,
 }
@@ -274,22 +279,19 @@ impl WorkerState {
             executing: FxHashSet::default(),
             discard: FxHashSet::default(),
             started: Vec::new(),
-            fetched: FxHashSet::default(),
+            replicas: FxHashSet::default(),
+            new_replicas: Vec::new(),
             needed: FxHashMap::default(),
         }
     }
 
-    /// A pending task no longer needs its inputs (it started, or it left): fetched copies
-    /// nobody else here needs are dropped.
+    /// A pending task no longer needs its inputs (it started, or it left).
     fn release_inputs(&mut self, deps: &[Key]) {
         for dep in deps {
             let Some(count) = self.needed.get_mut(dep) else { continue };
             *count -= 1;
             if *count == 0 {
                 self.needed.remove(dep);
-                if self.fetched.remove(dep) {
-                    self.data.remove(dep);
-                }
             }
         }
     }
@@ -398,6 +400,7 @@ impl WorkerState {
             WorkerEvent::Free(keys) => {
                 for key in keys {
                     self.data.remove(&key);
+                    self.replicas.remove(&key);
                     if !self.drop_pending(&key) && self.executing.contains(&key) {
                         self.discard.insert(key);
                     }
@@ -414,7 +417,8 @@ impl WorkerState {
             WorkerEvent::Clear => {
                 self.data.clear();
                 self.pending.clear();
-                self.fetched.clear();
+                self.replicas.clear();
+                self.new_replicas.clear();
                 self.needed.clear();
                 self.waiting_for.clear();
                 self.holders.clear();
@@ -435,8 +439,8 @@ impl WorkerState {
                     if !self.needed.contains_key(&key) {
                         continue; // every task that wanted it left meanwhile
                     }
-                    if !self.data.contains(&key) {
-                        self.fetched.insert(key.clone());
+                    if !self.data.contains(&key) && self.replicas.insert(key.clone()) {
+                        self.new_replicas.push(key.clone());
                     }
                     self.data.insert(key.clone(), value);
                     self.input_arrived(&key);
@@ -497,6 +501,10 @@ impl WorkerState {
         if !self.started.is_empty() {
             let keys = std::mem::take(&mut self.started);
             out.push(WorkerCommand::ToScheduler(WorkerToScheduler::Started { keys }));
+        }
+        if !self.new_replicas.is_empty() {
+            let keys = std::mem::take(&mut self.new_replicas);
+            out.push(WorkerCommand::ToScheduler(WorkerToScheduler::Replicated { keys }));
         }
     }
 

@@ -202,7 +202,7 @@ fn a_task_not_yet_running_can_be_stolen_and_a_running_one_cannot() {
 }
 
 #[test]
-fn fetched_copies_are_dropped_once_no_task_here_needs_them_but_own_results_stay() {
+fn fetched_copies_are_reported_as_replicas_and_stay_until_the_scheduler_frees_them() {
     let mut state = WorkerState::new(1);
     // A result computed here.
     run(&mut state, WorkerEvent::Compute { task: identity_task("own", &[], 0), who_has: vec![] });
@@ -233,19 +233,32 @@ fn fetched_copies_are_dropped_once_no_task_here_needs_them_but_own_results_stay(
         },
     );
     assert_eq!(executes(&out), ["t1"]);
-    assert_eq!(state.stored(), 2, "t2 still needs the copy");
-    let out = run(
-        &mut state,
-        WorkerEvent::Executed {
-            key: Key::new("t1"),
-            result: Ok(Value::serde(3_i64)),
-            timing: TaskTiming::lasting(5),
-        },
-    );
-    assert_eq!(executes(&out), ["t2"]);
-    let (found, missing) = state.get_data(&[Key::new("remote"), Key::new("own"), Key::new("t1")]);
-    assert_eq!(missing, vec![Key::new("remote")], "the fetched copy is gone: {found:?}");
-    assert_eq!(found.len(), 2, "own results stay until the scheduler frees them");
+    let replicated: Vec<&Vec<Key>> = out
+        .iter()
+        .filter_map(|c| match c {
+            WorkerCommand::ToScheduler(WorkerToScheduler::Replicated { keys }) => Some(keys),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replicated, [&vec![Key::new("remote")]], "the scheduler learns of the copy");
+    for task in ["t1", "t2"] {
+        run(
+            &mut state,
+            WorkerEvent::Executed {
+                key: Key::new(task),
+                result: Ok(Value::serde(3_i64)),
+                timing: TaskTiming::lasting(5),
+            },
+        );
+    }
+    // No task here needs the copy any more; later tasks placed here may: it stays.
+    let (found, missing) = state.get_data(&[Key::new("remote"), Key::new("own")]);
+    assert!(missing.is_empty() && found.len() == 2, "{found:?} {missing:?}");
+    let out = run(&mut state, WorkerEvent::Free(vec![Key::new("remote")]));
+    assert!(out.is_empty(), "{out:?}");
+    let (found, missing) = state.get_data(&[Key::new("remote"), Key::new("own")]);
+    assert_eq!(missing, vec![Key::new("remote")], "freed with the result: {found:?}");
+    assert_eq!(found.len(), 1, "own results stay until the scheduler frees them");
 }
 
 fn finished(state: &mut WorkerState, name: &str, value: Value) -> Vec<WorkerCommand> {
