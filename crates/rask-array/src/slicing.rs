@@ -8,7 +8,7 @@
 //! outside an axis is an error naming the axis, the index and the length.
 
 use ndarray::{ArrayD, Axis, IxDyn, Slice};
-use rask_core::{Arg, BlockGrid, Graph, Key, Layer, TaskResult, TaskSpec, Value};
+use rask_core::{Arg, BlockGrid, Graph, Key, Layer, Name, TaskFn, TaskResult, TaskSpec, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::array::{chunk_arg, layer_name, spec_arg, typed_fn, Array};
@@ -68,7 +68,7 @@ impl From<std::ops::RangeFull> for Index {
 
 /// What one task takes from its input chunk along one axis.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-enum Local {
+pub(crate) enum Local {
     /// `start..end` by `step` (ndarray's slice: a negative step walks the range backwards).
     Range { start: usize, end: usize, step: isize },
     /// One position; the axis goes away.
@@ -77,19 +77,108 @@ enum Local {
     List(Vec<usize>),
 }
 
+impl Local {
+    /// The positions taken, in order.
+    pub(crate) fn positions(&self) -> Vec<usize> {
+        match self {
+            Local::Range { start, end, step } if *step > 0 => {
+                (*start..*end).step_by(*step as usize).collect()
+            }
+            // ndarray's negative step: from the range's end backwards.
+            Local::Range { start, end, step } => {
+                (*start..*end).rev().step_by(step.unsigned_abs()).collect()
+            }
+            Local::At(i) => vec![*i],
+            Local::List(positions) => positions.clone(),
+        }
+    }
+}
+
 /// One output chunk's task along every input axis, and where the new axes go.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Take {
-    locals: Vec<Local>,
-    shape: Vec<usize>,
+pub(crate) struct Take {
+    pub(crate) locals: Vec<Local>,
+    pub(crate) shape: Vec<usize>,
 }
 rask_core::register_type!(Take);
 
 /// Along one input axis: per output chunk, the input chunk and what to take from it. `None`
 /// output chunks mean the axis is dropped (an integer index).
-struct AxisPlan {
+pub(crate) struct AxisPlan {
     pieces: Vec<(u32, Local, usize)>,
     dropped: bool,
+}
+
+/// How an index selects from an array of `chunks`: one plan per input axis, and the output
+/// axes in order (`Some(input axis)`, or `None` for a new axis).
+pub(crate) struct IndexPlan {
+    pub(crate) axes: Vec<AxisPlan>,
+    pub(crate) out_axes: Vec<Option<usize>>,
+}
+
+impl IndexPlan {
+    /// The plan of `x[index]` over chunks `chunks`: one [`Index`] per axis from the first
+    /// (missing trailing axes are whole).
+    pub(crate) fn of(chunks: &Chunks, index: &[Index]) -> Result<IndexPlan> {
+        let shape = chunks.shape();
+        let consumed = index.iter().filter(|i| **i != Index::NewAxis).count();
+        if consumed > shape.len() {
+            return Err(Error::Invalid(format!(
+                "{consumed} indices for an array of {} axes (shape {shape:?})",
+                shape.len()
+            )));
+        }
+        let mut entries: Vec<Index> = index.to_vec();
+        entries.extend(std::iter::repeat_n(Index::Full, shape.len() - consumed));
+        let mut axes: Vec<AxisPlan> = Vec::with_capacity(shape.len());
+        let mut out_axes: Vec<Option<usize>> = Vec::new();
+        let mut axis = 0;
+        for entry in &entries {
+            if *entry == Index::NewAxis {
+                out_axes.push(None);
+                continue;
+            }
+            let length = shape[axis];
+            let offsets = chunks.offsets(axis);
+            let plan = match entry {
+                Index::At(i) => {
+                    let p = if *i < 0 { *i + length as i64 } else { *i };
+                    if p < 0 || p >= length as i64 {
+                        return Err(Error::IndexOutOfBounds { axis, index: *i, length });
+                    }
+                    let c = offsets.partition_point(|&o| o <= p as usize) - 1;
+                    AxisPlan {
+                        pieces: vec![(c as u32, Local::At(p as usize - offsets[c]), 1)],
+                        dropped: true,
+                    }
+                }
+                Index::Full => AxisPlan {
+                    pieces: chunks.per_axis()[axis]
+                        .iter()
+                        .enumerate()
+                        .map(|(c, &n)| (c as u32, Local::Range { start: 0, end: n, step: 1 }, n))
+                        .collect(),
+                    dropped: false,
+                },
+                Index::Slice { start, stop, step } => {
+                    let positions = slice_positions(axis, length, *start, *stop, *step)?;
+                    let mut pieces = group_by_chunk(&offsets, &positions, *step);
+                    if pieces.is_empty() {
+                        // An empty selection: one empty chunk read from chunk 0.
+                        pieces.push((0, Local::Range { start: 0, end: 0, step: 1 }, 0));
+                    }
+                    AxisPlan { pieces, dropped: false }
+                }
+                Index::NewAxis => unreachable!("handled above"),
+            };
+            if !plan.dropped {
+                out_axes.push(Some(axis));
+            }
+            axes.push(plan);
+            axis += 1;
+        }
+        Ok(IndexPlan { axes, out_axes })
+    }
 }
 
 /// The positions a NumPy slice selects from an axis of `length`.
@@ -165,65 +254,8 @@ impl<T: Element> Array<T> {
         if let Some(moved) = crate::pushdown::moved_slice(self, index) {
             return moved;
         }
-        let shape = self.shape();
-        let consumed = index.iter().filter(|i| **i != Index::NewAxis).count();
-        if consumed > shape.len() {
-            return Err(Error::Invalid(format!(
-                "{consumed} indices for an array of {} axes (shape {shape:?})",
-                shape.len()
-            )));
-        }
-        let mut entries: Vec<Index> = index.to_vec();
-        entries.extend(std::iter::repeat_n(Index::Full, shape.len() - consumed));
-        let mut plans: Vec<AxisPlan> = Vec::with_capacity(shape.len());
-        // Output axes in order: `Some(input axis)` or `None` for a new axis.
-        let mut out_axes: Vec<Option<usize>> = Vec::new();
-        let mut axis = 0;
-        for entry in &entries {
-            if *entry == Index::NewAxis {
-                out_axes.push(None);
-                continue;
-            }
-            let length = shape[axis];
-            let offsets = self.chunks.offsets(axis);
-            let plan = match entry {
-                Index::At(i) => {
-                    let p = if *i < 0 { *i + length as i64 } else { *i };
-                    if p < 0 || p >= length as i64 {
-                        return Err(Error::IndexOutOfBounds { axis, index: *i, length });
-                    }
-                    let c = offsets.partition_point(|&o| o <= p as usize) - 1;
-                    AxisPlan {
-                        pieces: vec![(c as u32, Local::At(p as usize - offsets[c]), 1)],
-                        dropped: true,
-                    }
-                }
-                Index::Full => AxisPlan {
-                    pieces: self.chunks.per_axis()[axis]
-                        .iter()
-                        .enumerate()
-                        .map(|(c, &n)| (c as u32, Local::Range { start: 0, end: n, step: 1 }, n))
-                        .collect(),
-                    dropped: false,
-                },
-                Index::Slice { start, stop, step } => {
-                    let positions = slice_positions(axis, length, *start, *stop, *step)?;
-                    let mut pieces = group_by_chunk(&offsets, &positions, *step);
-                    if pieces.is_empty() {
-                        // An empty selection: one empty chunk read from chunk 0.
-                        pieces.push((0, Local::Range { start: 0, end: 0, step: 1 }, 0));
-                    }
-                    AxisPlan { pieces, dropped: false }
-                }
-                Index::NewAxis => unreachable!("handled above"),
-            };
-            if !plan.dropped {
-                out_axes.push(Some(axis));
-            }
-            plans.push(plan);
-            axis += 1;
-        }
-        self.gather(&plans, &out_axes, "getitem")
+        let plan = IndexPlan::of(&self.chunks, index)?;
+        Ok(self.gather(&plan, "getitem"))
     }
 
     /// The elements at `positions` along `axis`, in that order (NumPy's `take`; repeats
@@ -260,58 +292,69 @@ impl<T: Element> Array<T> {
             plans.push(AxisPlan { pieces, dropped: false });
         }
         let out_axes: Vec<Option<usize>> = (0..self.ndim()).map(Some).collect();
-        self.gather(&plans, &out_axes, "take")
+        Ok(self.gather(&IndexPlan { axes: plans, out_axes }, "take"))
     }
 
     /// One task per output chunk, each slicing one input chunk.
-    fn gather(
-        &self,
-        plans: &[AxisPlan],
-        out_axes: &[Option<usize>],
-        prefix: &str,
-    ) -> Result<Array<T>> {
-        let out_chunks: Vec<Vec<usize>> = out_axes
-            .iter()
-            .map(|a| match a {
-                Some(a) => plans[*a].pieces.iter().map(|(_, _, n)| *n).collect(),
-                None => vec![1],
-            })
-            .collect();
-        let chunks = Chunks(out_chunks);
-        let name = layer_name(prefix, |t| {
-            t.str(self.name.as_str());
-            for plan in plans {
-                t.u64(plan.pieces.len() as u64).u64(u64::from(plan.dropped));
-                for (c, local, n) in &plan.pieces {
-                    t.u64(u64::from(*c)).u64(*n as u64).bytes(format!("{local:?}").as_bytes());
-                }
-            }
-            for a in out_axes {
-                t.u64(a.map_or(u64::MAX, |a| a as u64));
-            }
-        });
+    fn gather(&self, plan: &IndexPlan, prefix: &str) -> Array<T> {
         let func = typed_fn::<T>("rask_array::take_chunk");
-        let grid = BlockGrid::of(&chunks.grid());
-        let mut tasks = Vec::with_capacity(grid.len());
-        for linear in 0..grid.len() as u32 {
-            let out = grid.unravel(linear);
-            // The piece of every input axis this output chunk takes.
-            let mut choice = vec![0usize; plans.len()];
-            for (o, a) in out_axes.iter().enumerate() {
-                if let Some(a) = a {
-                    choice[*a] = out[o] as usize;
-                }
-            }
-            let input: Vec<u32> = plans.iter().zip(&choice).map(|(p, &c)| p.pieces[c].0).collect();
-            let locals: Vec<Local> =
-                plans.iter().zip(&choice).map(|(p, &c)| p.pieces[c].1.clone()).collect();
-            let take = Take { locals, shape: chunks.block_shape(&out) };
-            let args = vec![Arg::Key(self.block_key(&input)), Arg::Value(Value::serde(take))];
-            tasks.push((Key::block(name.clone(), &out), TaskSpec::new(func.clone(), args)));
-        }
-        let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &[&self.graph]));
-        Ok(Array::from_graph(graph, name, chunks))
+        let (graph, name, chunks) = take_layer(&self.graph, &self.name, plan, prefix, &func);
+        Array::from_graph(graph, name, chunks)
     }
+}
+
+/// The layer of an [`IndexPlan`] for any chunk type (dense and sparse chunks share it): over
+/// the chunks of layer `source` in `graph`, one task per output chunk calling `func(input
+/// chunk, Take)`. Returns the graph, the layer's name and the output chunks.
+pub(crate) fn take_layer(
+    graph: &Graph,
+    source: &Name,
+    plan: &IndexPlan,
+    prefix: &str,
+    func: &TaskFn,
+) -> (Graph, Name, Chunks) {
+    let IndexPlan { axes: plans, out_axes } = plan;
+    let out_chunks: Vec<Vec<usize>> = out_axes
+        .iter()
+        .map(|a| match a {
+            Some(a) => plans[*a].pieces.iter().map(|(_, _, n)| *n).collect(),
+            None => vec![1],
+        })
+        .collect();
+    let chunks = Chunks(out_chunks);
+    let name = layer_name(prefix, |t| {
+        t.str(source.as_str()).str(func.name());
+        for plan in plans {
+            t.u64(plan.pieces.len() as u64).u64(u64::from(plan.dropped));
+            for (c, local, n) in &plan.pieces {
+                t.u64(u64::from(*c)).u64(*n as u64).bytes(format!("{local:?}").as_bytes());
+            }
+        }
+        for a in out_axes {
+            t.u64(a.map_or(u64::MAX, |a| a as u64));
+        }
+    });
+    let grid = BlockGrid::of(&chunks.grid());
+    let mut tasks = Vec::with_capacity(grid.len());
+    for linear in 0..grid.len() as u32 {
+        let out = grid.unravel(linear);
+        // The piece of every input axis this output chunk takes.
+        let mut choice = vec![0usize; plans.len()];
+        for (o, a) in out_axes.iter().enumerate() {
+            if let Some(a) = a {
+                choice[*a] = out[o] as usize;
+            }
+        }
+        let input: Vec<u32> = plans.iter().zip(&choice).map(|(p, &c)| p.pieces[c].0).collect();
+        let locals: Vec<Local> =
+            plans.iter().zip(&choice).map(|(p, &c)| p.pieces[c].1.clone()).collect();
+        let take = Take { locals, shape: chunks.block_shape(&out) };
+        let args =
+            vec![Arg::Key(Key::block(source.clone(), &input)), Arg::Value(Value::serde(take))];
+        tasks.push((Key::block(name.clone(), &out), TaskSpec::new(func.clone(), args)));
+    }
+    let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &[graph]));
+    (graph, name, chunks)
 }
 
 fn take_chunk<T: Element>(args: &[Value]) -> TaskResult {

@@ -74,6 +74,7 @@ proptest! {
         (shape, chunks) in matrix_and_chunks(),
         cuts in prop::collection::vec(prop::collection::vec(0usize..9, 0..3), 2),
         bounds in prop::collection::vec(-10i64..10, 4), seed in 0u64..1000,
+        steps in prop::collection::vec(prop::sample::select(vec![-3i64, -2, -1, 1, 2, 3]), 2),
     ) {
         let x = sparse_data(&shape, seed);
         let a = sparse(&x, &chunks);
@@ -92,10 +93,19 @@ proptest! {
         prop_assert_eq!(moved.to_dense().compute().unwrap(), x.clone());
 
         let index = [Index::range(bounds[0]..bounds[1]), Index::slice(Some(bounds[2]), None, 1)];
-        let dense_slice = from_ndarray(&x, chunks.clone()).unwrap().slice(&index).unwrap();
-        let sliced = a.slice(&index).unwrap();
-        prop_assert_eq!(sliced.shape(), dense_slice.shape());
-        prop_assert_eq!(dense_of(&sliced.compute().unwrap()), dense_slice.compute().unwrap());
+        let stepped = [
+            Index::slice(Some(bounds[0]), Some(bounds[1]), steps[0]),
+            Index::slice(None, Some(bounds[3]), steps[1]),
+        ];
+        for index in [&index[..], &stepped[..]] {
+            let dense_slice = from_ndarray(&x, chunks.clone()).unwrap().slice(index).unwrap();
+            let sliced = a.slice(index).unwrap();
+            prop_assert_eq!(sliced.shape(), dense_slice.shape());
+            let got = sliced.compute().unwrap();
+            prop_assert!(no_stored_zeros(&got));
+            prop_assert!(got.is_csr() && got.check_compressed_structure().is_ok());
+            prop_assert_eq!(dense_of(&got), dense_slice.compute().unwrap());
+        }
     }
 
     #[test]
@@ -186,6 +196,20 @@ fn a_closure_builds_sparse_chunks_and_integers_work() {
     let gram = s.matmul(&x.t()).unwrap().compute().unwrap();
     let dense = x.compute().unwrap().into_dimensionality::<Ix2>().unwrap();
     assert_eq!(gram.into_dimensionality::<Ix2>().unwrap(), want.dot(&dense.t()));
+    // The same chunks built in COO form (triplets, in any order), returned as CSR.
+    let from_triplets = x
+        .map_blocks_sparse(|chunk: &ArrayD<i64>| {
+            let m = chunk.view().into_dimensionality::<Ix2>().unwrap();
+            let mut coo = rask_array::sprs::TriMat::new(m.dim());
+            for ((r, c), &v) in m.indexed_iter().collect::<Vec<_>>().into_iter().rev() {
+                if v % 5 == 0 && v != 0 {
+                    coo.add_triplet(r, c, v);
+                }
+            }
+            coo.to_csr()
+        })
+        .unwrap();
+    assert_eq!(from_triplets.compute().unwrap().to_dense(), want);
 }
 
 #[test]
@@ -220,7 +244,7 @@ fn what_would_not_be_sparse_is_refused_with_the_fix() {
 }
 
 #[test]
-fn a_sparse_slice_reads_only_its_chunks_and_refuses_steps() {
+fn a_sparse_slice_reads_only_its_chunks_and_refuses_to_drop_an_axis() {
     let x = sparse_data(&[40, 30], 3);
     let a = sparse(&x, &[vec![10; 4], vec![10; 3]]);
     let sliced = a.slice(&[Index::range(12..18)]).unwrap();
@@ -232,8 +256,19 @@ fn a_sparse_slice_reads_only_its_chunks_and_refuses_steps() {
         dense_of(&sliced.compute().unwrap()),
         x.slice_axis(Axis(0), ndarray::Slice::from(12..18)).to_owned()
     );
-    let err = a.slice(&[Index::slice(None, None, 2)]).err().unwrap().to_string();
-    assert!(err.contains("step 1") && err.contains("to_dense"), "{err}");
-    let err = a.slice(&[Index::At(3)]).err().unwrap().to_string();
-    assert!(err.contains("axis 0"), "{err}");
+    // Every other row backwards, from the second chunk row: still only that chunk row.
+    let stepped = a.slice(&[Index::slice(Some(18), Some(11), -2)]).unwrap();
+    assert_eq!(stepped.chunks().per_axis(), &[vec![4], vec![10, 10, 10]]);
+    let tasks = lowered_tasks(&stepped.graph(), &stepped.output_keys());
+    assert!(tasks <= 3 + 3, "{tasks} tasks for 3 output chunks of 3 input chunks");
+    assert_eq!(
+        dense_of(&stepped.compute().unwrap()),
+        x.slice_axis(Axis(0), ndarray::Slice::new(12, Some(19), -2)).to_owned()
+    );
+    let err = a.slice(&[Index::Full, Index::At(3)]).err().unwrap().to_string();
+    assert!(err.contains("Index::range(3..4)") && err.contains("to_dense"), "{err}");
+    let err = a.slice(&[Index::NewAxis]).err().unwrap().to_string();
+    assert!(err.contains("keeps both axes"), "{err}");
+    let err = a.slice(&[Index::range(0..2), Index::Full, Index::Full]).err().unwrap().to_string();
+    assert!(err.contains("3 indices"), "{err}");
 }

@@ -2,20 +2,23 @@
 //! task that gathers its pieces from the input chunks it overlaps
 //! ([`crate::rechunk::gather_layer`]), here with a kernel that copies the stored values of each
 //! piece into a CSR chunk (an output chunk that is exactly an input chunk is that chunk).
-//! Slices are ranges of step 1 along either axis; the output keeps the input's chunk
-//! boundaries inside the range, so a slice reads only the chunks it covers.
+//! Slices (any step, negative too) go through the dense arrays' index plan and layer
+//! ([`crate::slicing::take_layer`]) with a kernel that picks rows and columns from one CSR
+//! chunk, so a slice reads only the chunks it covers.
 
 use std::ops::Range;
 
 use rask_core::{TaskError, TaskResult, Value};
 use sprs::CsMat;
 
+use crate::array::spec_arg;
 use crate::chunks::ChunkSpec;
 use crate::error::{Error, Result};
 use crate::number::Number;
 use crate::rechunk::{assembly_inputs, contiguous, gather_layer};
-use crate::slicing::{slice_positions, Index};
+use crate::slicing::{take_layer, Index, IndexPlan, Take};
 use crate::sparse::codec::sparse_value;
+use crate::sparse::kernels::sparse_arg;
 use crate::sparse::{sparse_fn, SparseArray};
 
 impl<T: Number> SparseArray<T> {
@@ -30,10 +33,30 @@ impl<T: Number> SparseArray<T> {
         Ok(self.gather("sparse-rechunk", &ranges))
     }
 
-    /// A slice of ranges (`Index::range`, `Index::slice` with step 1, or `Index::Full`; a
-    /// missing index is the whole axis); reads only the chunks it covers. Steps, integers and
-    /// new axes are refused with an error saying to go dense first.
+    /// `x[index]` with slices of any step (negative too, NumPy's rules) and `Index::Full`
+    /// along the two axes (a missing index is the whole axis), on the dense arrays' plan: each
+    /// output chunk slices one input chunk, so a slice reads only the chunks it covers. An
+    /// integer or a new axis would change the number of axes, which a 2-d sparse array
+    /// cannot: they are refused with the fix (a range of one, or `to_dense()` first).
     pub fn slice(&self, index: &[Index]) -> Result<SparseArray<T>> {
+        if let Some((axis, entry)) = index
+            .iter()
+            .enumerate()
+            .find(|(_, entry)| matches!(entry, Index::At(_) | Index::NewAxis))
+        {
+            let fix = match entry {
+                Index::At(i) => {
+                    let length = self.shape().get(axis).copied().unwrap_or(0) as i64;
+                    let at = if *i < 0 { i + length } else { *i };
+                    format!("Index::range({at}..{}) keeps the axis", at + 1)
+                }
+                _ => "reshape a dense array".to_string(),
+            };
+            return Err(Error::Invalid(format!(
+                "a 2-d sparse array keeps both axes: {entry:?} at index position {axis} would \
+                 change that ({fix}; or index to_dense())"
+            )));
+        }
         if index.len() > 2 {
             return Err(Error::Invalid(format!(
                 "{} indices for a 2-d sparse array of shape {:?}",
@@ -41,28 +64,11 @@ impl<T: Number> SparseArray<T> {
                 self.shape()
             )));
         }
-        let shape = self.shape();
-        let mut ranges = Vec::with_capacity(2);
-        for (axis, &length) in shape.iter().enumerate() {
-            let (start, stop) = match index.get(axis).unwrap_or(&Index::Full) {
-                Index::Full => (0, length),
-                Index::Slice { start, stop, step: 1 } => {
-                    let positions = slice_positions(axis, length, *start, *stop, 1)?;
-                    match (positions.first(), positions.last()) {
-                        (Some(&a), Some(&b)) => (a, b + 1),
-                        _ => (0, 0),
-                    }
-                }
-                other => {
-                    return Err(Error::Invalid(format!(
-                        "a sparse array slices with ranges of step 1; {other:?} on axis {axis} \
-                         is not one (use to_dense() first, or a range)"
-                    )))
-                }
-            };
-            ranges.push(within(&self.chunks.per_axis()[axis], start..stop));
-        }
-        Ok(self.gather("sparse-slice", &ranges))
+        let plan = IndexPlan::of(&self.chunks, index)?;
+        let take = sparse_fn::<T>("take");
+        let (graph, name, chunks) =
+            take_layer(&self.graph, &self.name, &plan, "sparse-getitem", &take);
+        Ok(SparseArray::new(graph, name, std::sync::Arc::new(chunks)))
     }
 
     fn gather(&self, prefix: &str, ranges: &[Vec<Range<usize>>]) -> SparseArray<T> {
@@ -70,22 +76,6 @@ impl<T: Number> SparseArray<T> {
         let (graph, name, chunks) =
             gather_layer(&self.graph, &self.name, &self.chunks, prefix, ranges, &assemble);
         SparseArray::new(graph, name, std::sync::Arc::new(chunks))
-    }
-}
-
-/// The input chunks' ranges cut to `range`: the chunk boundaries inside it stay (one empty
-/// range for an empty slice).
-fn within(lengths: &[usize], range: Range<usize>) -> Vec<Range<usize>> {
-    let pieces: Vec<Range<usize>> = contiguous(lengths)
-        .into_iter()
-        .map(|r| r.start.max(range.start)..r.end.min(range.end))
-        .filter(|r| r.start < r.end)
-        .collect();
-    if pieces.is_empty() {
-        // An empty slice: one chunk of length zero.
-        std::iter::once(range.start..range.start).collect()
-    } else {
-        pieces
     }
 }
 
@@ -130,3 +120,58 @@ fn sparse_assemble<T: Number>(args: &[Value]) -> TaskResult {
 }
 
 crate::for_each_number!(register_typed, "rask_array::sparse::assemble", sparse_assemble);
+
+/// One output chunk of a slice: the rows and columns its [`Take`] selects from one input chunk,
+/// in that order.
+fn sparse_take<T: Number>(args: &[Value]) -> TaskResult {
+    let chunk = sparse_arg::<T>(args, 0)?;
+    let take = spec_arg::<Take>(args, 1, "the selection")?;
+    let [rows, cols] = take.locals.as_slice() else {
+        return Err(TaskError::msg(format!("a 2-d selection, not {:?}", take.locals)));
+    };
+    let csr;
+    let chunk = if chunk.is_csr() {
+        chunk
+    } else {
+        csr = chunk.to_csr();
+        &csr
+    };
+    let (rows, cols) = (rows.positions(), cols.positions());
+    // Where every input column goes (a slice takes a column at most once).
+    let mut column_to = vec![usize::MAX; chunk.cols()];
+    for (to, &from) in cols.iter().enumerate() {
+        column_to[from] = to;
+    }
+    let mut indptr = Vec::with_capacity(rows.len() + 1);
+    indptr.push(0);
+    let (mut indices, mut data) = (Vec::new(), Vec::new());
+    let mut row_entries: Vec<(usize, T)> = Vec::new();
+    for &r in &rows {
+        let row = chunk.outer_view(r).ok_or_else(|| {
+            TaskError::msg(format!("row {r} of a sparse chunk of {} rows", chunk.rows()))
+        })?;
+        row_entries.clear();
+        row_entries.extend(
+            row.iter()
+                .filter(|&(c, _)| column_to[c] != usize::MAX)
+                .map(|(c, &v)| (column_to[c], v)),
+        );
+        // A negative column step reverses the order; CSR rows hold sorted columns.
+        row_entries.sort_unstable_by_key(|&(c, _)| c);
+        for &(c, v) in &row_entries {
+            indices.push(c);
+            data.push(v);
+        }
+        indptr.push(indices.len());
+    }
+    let shape = (rows.len(), cols.len());
+    if take.shape != [shape.0, shape.1] {
+        return Err(TaskError::msg(format!(
+            "a slice of shape {shape:?} where {:?} was planned",
+            take.shape
+        )));
+    }
+    Ok(sparse_value(CsMat::new(shape, indptr, indices, data)))
+}
+
+crate::for_each_number!(register_typed, "rask_array::sparse::take", sparse_take);
