@@ -12,6 +12,14 @@
 
 use clap::{Parser, Subcommand};
 
+/// Workers hold chunks of megabytes: an allocator that keeps freed memory for the next one
+/// (glibc's hands large blocks back to the kernel and faults them in again — most of a
+/// reduction's time went to the kernel, docs/benchmarks.md, "Arrays"). The memory a worker
+/// counts is its results plus a decaying estimate of the rest, so memory the allocator keeps
+/// for reuse does not keep a worker paused (`rask_worker::state`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// rask: parallel and distributed computing for Rust, in the spirit of Dask.
 #[derive(Parser)]
 #[command(name = "rask", version, about, long_about = None)]

@@ -418,20 +418,17 @@ fn after_a_spill_phase_a_worker_holding_nothing_runs_a_batch_at_full_parallelism
             &[],
         )
         .unwrap();
-        // The worker's allocator keeps what is freed, as glibc's does with fragmented heaps
-        // (here made certain: one arena, no trimming, 8 MB blocks from the heap): after the
-        // spill phase its resident memory stays above the pause fraction (about 140 of 150 MiB)
-        // while it holds nothing, which kept it paused for good when pausing was decided on
-        // resident memory.
+        // The worker's allocator keeps what is freed (mimalloc, told never to return memory to
+        // the kernel; glibc's does the same with fragmented heaps): after the spill phase its
+        // resident memory stays near the pause fraction while it holds nothing, which kept it
+        // paused for good when pausing was decided on resident memory.
         let log = std::fs::File::create(local_directory.path().join("worker.log")).unwrap();
         let worker = KillOnDrop(
             std::process::Command::new(env!("CARGO_BIN_EXE_rask"))
                 .args(["worker", cluster.address(), "--nthreads", "2", "--memory-limit", "150MiB"])
                 .arg("--local-directory")
                 .arg(local_directory.path())
-                .env("MALLOC_ARENA_MAX", "1")
-                .env("MALLOC_TRIM_THRESHOLD_", "1000000000000")
-                .env("MALLOC_MMAP_THRESHOLD_", "33554432")
+                .env("MIMALLOC_PURGE_DELAY", "-1")
                 .stdout(std::process::Stdio::null())
                 .stderr(log)
                 .spawn()
@@ -442,9 +439,9 @@ fn after_a_spill_phase_a_worker_holding_nothing_runs_a_batch_at_full_parallelism
         // The spill phase: 240 MB of results against a 90 MiB target.
         let data = hold_until_spilled(&client, &address);
         // Spilling keeps pace with the results: the peak stays near the limit (the issue saw
-        // 1.5× it). Not exactly within it here: this allocator setup keeps every freed block and
-        // fragments its one heap, which the worker's accounting cannot see (152 MiB of 150 was
-        // seen once). That spilling starts before the limit, not after, is pinned exactly by the
+        // 1.5× it). Not exactly within it here: this allocator setup keeps every freed block,
+        // which the worker's accounting cannot see (152 MiB of 150 was seen once with glibc's
+        // allocator made to fragment its one heap). That spilling starts before the limit, not after, is pinned exactly by the
         // state-machine test `results_are_spilled_before_the_limit_is_reached_not_after`.
         let status = std::fs::read_to_string(format!("/proc/{}/status", worker.0.id())).unwrap();
         let peak_kib: u64 = status
