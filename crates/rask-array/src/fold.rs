@@ -98,17 +98,20 @@ pub(crate) fn lane_sums<T: Copy, L: Copy + Default, A: Copy + Default>(
                 let values: Vec<A> = if run == 0 {
                     vec![A::default(); shape.iter().product()]
                 } else {
-                    elements
-                        .chunks(run)
-                        .map(|r| {
-                            r.chunks(block).fold(A::default(), |total, part| {
-                                let lanes = vectorized(|| {
-                                    fold_slice(part, L::default(), |l, v| add(l, lane(v)), add)
-                                });
-                                widen(total, lanes)
+                    // One dispatch for all runs: with narrow lanes a run is thousands of
+                    // blocks.
+                    vectorized(|| {
+                        elements
+                            .chunks(run)
+                            .map(|r| {
+                                r.chunks(block).fold(A::default(), |total, part| {
+                                    let lanes =
+                                        fold_slice(part, L::default(), |l, v| add(l, lane(v)), add);
+                                    widen(total, lanes)
+                                })
                             })
-                        })
-                        .collect()
+                            .collect()
+                    })
                 };
                 return ArrayD::from_shape_vec(IxDyn(&shape), values).expect("one value per run");
             }

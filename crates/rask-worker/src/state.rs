@@ -9,6 +9,8 @@
 //! task whose inputs are all here waits in a priority queue for one of `nthreads` execution
 //! slots. A holder that does not answer or lacks a value is dropped from the list and the next
 //! one is tried; when none is left the scheduler is told (`MissingData`) and reschedules.
+//! Fetched inputs stay as replicas: the scheduler is told (`Replicated`), places later readers
+//! here, and frees the copies with the results.
 //!
 //! Results live in a [`DataStore`]: with a memory limit, results beyond its target go to disk,
 //! least recently used first, and come back when a task needs them. The shell measures the
