@@ -326,15 +326,22 @@ fn an_error_fails_every_task_that_waits_on_it() {
     );
 }
 
-#[test]
-fn a_replica_draws_readers_to_its_worker_and_is_freed_with_the_result() {
+/// Two workers of one thread, and a 500 MB result `name` on one of them: the environment, the
+/// holder and the other worker.
+fn big_result_on_one_of_two_workers(name: &str) -> (Env, u32, u32) {
     let mut env = Env::new();
     env.worker(1, 1);
     env.worker(2, 1);
-    env.submit(ALICE, vec![task("big", &[], 0)], &["big"]);
+    env.submit(ALICE, vec![task(name, &[], 0)], &[name]);
     let [(holder, _)] = &env.computes()[..] else { panic!("one task") };
     let (holder, other) = (*holder, 3 - *holder);
-    env.finish(holder, "big", 500_000_000);
+    env.finish(holder, name, 500_000_000);
+    (env, holder, other)
+}
+
+#[test]
+fn a_replica_draws_readers_to_its_worker_and_is_freed_with_the_result() {
+    let (mut env, holder, other) = big_result_on_one_of_two_workers("big");
     // The other worker fetched a copy for a task of its own and says so.
     env.on(Event::Replicated { worker: w(other), keys: vec![key("big"), key("unknown")] });
     assert_eq!(env.state.who_has(&key("big")), [w(holder), w(other)]);
@@ -382,13 +389,7 @@ fn a_result_read_again_after_one_of_its_readers_was_forgotten_is_computed_again(
 
 #[test]
 fn a_worker_that_lost_a_copy_it_reported_is_no_longer_a_holder() {
-    let mut env = Env::new();
-    env.worker(1, 1);
-    env.worker(2, 1);
-    env.submit(ALICE, vec![task("a", &[], 0)], &["a"]);
-    let [(holder, _)] = &env.computes()[..] else { panic!("one task") };
-    let (holder, other) = (*holder, 3 - *holder);
-    env.finish(holder, "a", 500_000_000);
+    let (mut env, holder, other) = big_result_on_one_of_two_workers("a");
     env.on(Event::Replicated { worker: w(other), keys: vec![key("a")] });
     // Keep the holder busy so the reader goes to the worker with the copy.
     env.submit(ALICE, vec![task("busy", &[], 0)], &["busy"]);

@@ -13,13 +13,7 @@ use crate::element::Element;
 
 /// The bytes of a CSR chunk.
 pub fn encode_sparse<T: Element>(chunk: &CsMat<T>) -> Result<Vec<u8>, String> {
-    let csr;
-    let chunk = if chunk.is_csr() {
-        chunk
-    } else {
-        csr = chunk.to_csr();
-        &csr
-    };
+    let chunk = &*crate::sparse::kernels::as_csr(chunk);
     let (rows, cols, nnz) = (chunk.rows(), chunk.cols(), chunk.nnz());
     if cols > u32::MAX as usize {
         return Err(format!("a sparse chunk of {cols} columns (at most {} travel)", u32::MAX));

@@ -32,6 +32,15 @@ pub(crate) fn sparse_arg<T: Element>(args: &[Value], i: usize) -> Result<&CsMat<
         .get::<CsMat<T>>(&format_args!("sparse chunk argument {i}"))?)
 }
 
+/// `m` in CSR form: itself, or a converted copy of a CSC matrix.
+pub(crate) fn as_csr<T: Clone + Default>(m: &CsMat<T>) -> std::borrow::Cow<'_, CsMat<T>> {
+    if m.is_csr() {
+        std::borrow::Cow::Borrowed(m)
+    } else {
+        std::borrow::Cow::Owned(m.to_csr())
+    }
+}
+
 /// A CSR matrix of the values `keep` accepts, row by row: how every result drops the zeros
 /// an operation made (`x * 0`, `a - a`).
 fn csr_from_rows<T: Number>(

@@ -18,7 +18,7 @@ use crate::number::Number;
 use crate::rechunk::{assembly_inputs, contiguous, gather_layer};
 use crate::slicing::{take_layer, Index, IndexPlan, Take};
 use crate::sparse::codec::sparse_value;
-use crate::sparse::kernels::sparse_arg;
+use crate::sparse::kernels::{as_csr, sparse_arg};
 use crate::sparse::{sparse_fn, SparseArray};
 
 impl<T: Number> SparseArray<T> {
@@ -87,13 +87,7 @@ fn sparse_assemble<T: Number>(args: &[Value]) -> TaskResult {
     };
     let mut out_rows: Vec<Vec<(usize, T)>> = vec![Vec::new(); rows];
     for (chunk, piece) in inputs.iter().zip(&assembly.pieces) {
-        let csr;
-        let chunk = if chunk.is_csr() {
-            *chunk
-        } else {
-            csr = chunk.to_csr();
-            &csr
-        };
+        let chunk = &*as_csr(chunk);
         let ((r0, r1), (c0, c1)) = (piece.from[0], piece.from[1]);
         for (r, row) in chunk.outer_iterator().enumerate().take(r1).skip(r0) {
             let target = &mut out_rows[r - r0 + piece.to[0]];
@@ -129,13 +123,7 @@ fn sparse_take<T: Number>(args: &[Value]) -> TaskResult {
     let [rows, cols] = take.locals.as_slice() else {
         return Err(TaskError::msg(format!("a 2-d selection, not {:?}", take.locals)));
     };
-    let csr;
-    let chunk = if chunk.is_csr() {
-        chunk
-    } else {
-        csr = chunk.to_csr();
-        &csr
-    };
+    let chunk = &*as_csr(chunk);
     let (rows, cols) = (rows.positions(), cols.positions());
     // Where every input column goes (a slice takes a column at most once).
     let mut column_to = vec![usize::MAX; chunk.cols()];
