@@ -6,8 +6,8 @@
 //! ```
 //!
 //! Each step prints `{"bench":"array","engine":E,"scenario":S,"seconds":T,"runs":R,"result":X}`
-//! (`result`: a number to check the engines against each other; `--steps` picks some of them). Steps that persist run once
-//! on a cluster (a repeat would find the first run's results still held) and the FFT step runs
+//! (`result`: a number to check the engines against each other; `--steps` picks some of the
+//! steps, by these names). Steps that persist run once on a cluster (a repeat would find the first run's results still held) and the FFT step runs
 //! once everywhere; the others, the local stack step included, `--repeat` times. The stack (`images` × `size`
 //! × `size` uint8, one chunk per image) is rechunked to 20 images per chunk and persisted
 //! before the stack steps; the other steps make their uniform random input inside the step, as
@@ -89,15 +89,43 @@ fn scaled(n: usize, scale: f64) -> usize {
 const STACK_STEPS: [&str; 5] =
     ["stack_rechunk_persist", "mean_axis0", "mean_axis12", "recenter_mean", "rechunk_fft_power"];
 
+/// The other steps `--steps` can name.
+const OTHER_STEPS: [&str; 8] = [
+    "random_std",
+    "gram_xtx",
+    "tsqr_svd",
+    "solve",
+    "memory_bandwidth",
+    "linalg_peak",
+    "build_elementwise_100x1000",
+    "lower_elementwise_100x1000",
+];
+
 impl ArrayArgs {
-    /// Whether `--steps` asks for this step (every step when it names none).
+    /// Whether `--steps` asks for one of these steps (every step when it names none).
+    fn wants_any(&self, steps: &[&str]) -> bool {
+        self.steps.is_empty() || self.steps.iter().any(|s| steps.contains(&s.as_str()))
+    }
+
+    /// Whether `--steps` asks for this step.
     fn wants(&self, step: &str) -> bool {
-        self.steps.is_empty() || self.steps.iter().any(|s| s == step)
+        self.wants_any(&[step])
+    }
+
+    /// Refuses a `--steps` name that is no step, naming the steps there are.
+    fn check_steps(&self) -> Result<()> {
+        let known: Vec<&str> = STACK_STEPS.iter().chain(&OTHER_STEPS).copied().collect();
+        match self.steps.iter().find(|s| !known.contains(&s.as_str())) {
+            Some(unknown) => {
+                anyhow::bail!("--steps: no step {unknown}; the steps are {}", known.join(", "))
+            }
+            None => Ok(()),
+        }
     }
 }
 
 fn run_engine(engine: &str, args: &ArrayArgs) -> Result<()> {
-    if STACK_STEPS.iter().any(|step| args.wants(step)) {
+    if args.wants_any(&STACK_STEPS) {
         stack_steps(engine, args)?;
     }
     kernel_steps(engine, args)
@@ -366,6 +394,7 @@ fn walk_files(path: &std::path::Path) -> usize {
 /// Runs the engines asked for.
 pub fn run(args: &ArrayArgs) -> Result<()> {
     set_repeat(args.repeat);
+    args.check_steps()?;
     if let Some(limit) = args.spill_limit_mib {
         return rechunk_spill(limit);
     }
@@ -381,7 +410,7 @@ pub fn run(args: &ArrayArgs) -> Result<()> {
                 if args.wants("linalg_peak") {
                     linalg_peak(args)?;
                 }
-                if args.wants("build_elementwise_100x1000") {
+                if args.wants_any(&OTHER_STEPS[6..]) {
                     graph_steps()?;
                 }
             }

@@ -17,9 +17,10 @@ use tokio::sync::mpsc;
 
 /// Where a byte stream's peer is, which decides whether large payloads are compressed.
 pub trait Link {
-    /// Whether the peer is on this host: an in-process pipe or a loopback socket. There,
-    /// copying a payload (several GB/s) is cheaper than compressing it with lz4 (well under
-    /// 1 GB/s on one core, taken from the worker's event loop), so nothing is compressed.
+    /// Whether the peer is on this host: an in-process pipe or a loopback socket (a socket to
+    /// this host's own external address counts as remote). There, copying a payload (several
+    /// GB/s) is cheaper than compressing it with lz4 (well under 1 GB/s on one core, taken
+    /// from the worker's event loop), so nothing is compressed.
     fn peer_is_local(&self) -> bool;
 }
 
