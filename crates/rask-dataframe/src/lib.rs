@@ -41,6 +41,9 @@ pub mod plan;
 pub mod polars_adapter;
 pub mod readers;
 pub mod reduction;
+pub mod shuffle;
+mod sketch;
+pub mod sort;
 pub mod tasks;
 mod typecheck;
 
@@ -48,12 +51,14 @@ pub use arrays::from_array;
 pub use error::{ColumnMismatch, Error, Result};
 pub use frame::{DataFrame, Divisions};
 pub use groupby::{agg, Agg, AggKind, CumKind, GroupBy};
+pub use join::JoinStrategy;
 pub use ops::{concat, from_polars};
 pub use plan::JoinHow;
 pub use polars_adapter::parquet::Compression;
 pub use polars_adapter::PlFrame;
 pub use readers::csv::{read_csv, CsvOptions};
 pub use readers::parquet::{read_parquet, ParquetOptions, WriteMode, WriteOptions};
+pub use sort::{SetIndexOptions, SortOptions};
 pub use tasks::partition_value;
 
 /// What DataFrame programs need: `use rask_dataframe::prelude::*;`.

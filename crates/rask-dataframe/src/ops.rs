@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::frame::DataFrame;
 use crate::plan::Step;
 use crate::polars_adapter::{self as pl, PlFrame};
+use crate::sketch::Sketch;
 use crate::tasks::{self, frame_of, frames_of, partition_value};
 use crate::typecheck::Needs;
 
@@ -54,58 +55,6 @@ struct Moments {
     cross: Vec<f64>,
 }
 rask_core::register_type!(Moments);
-
-/// Weighted points of a distribution, for approximate quantiles.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct Sketch {
-    /// (value, weight), sorted by value.
-    points: Vec<(f64, f64)>,
-}
-rask_core::register_type!(Sketch);
-
-/// Points kept per sketch: the error of a quantile is about 1/SKETCH_POINTS of the rank.
-const SKETCH_POINTS: usize = 1000;
-
-fn compress(mut points: Vec<(f64, f64)>) -> Sketch {
-    points.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let total: f64 = points.iter().map(|p| p.1).sum();
-    if points.len() <= SKETCH_POINTS || total == 0.0 {
-        return Sketch { points };
-    }
-    // Keep one point per 1/SKETCH_POINTS of the weight, carrying that weight.
-    let step = total / SKETCH_POINTS as f64;
-    let mut out = Vec::with_capacity(SKETCH_POINTS + 1);
-    let mut carried = 0.0;
-    for (value, weight) in points {
-        carried += weight;
-        if carried >= step {
-            out.push((value, carried));
-            carried = 0.0;
-        }
-    }
-    if carried > 0.0 {
-        if let Some(last) = out.last_mut() {
-            last.1 += carried;
-        }
-    }
-    Sketch { points: out }
-}
-
-fn quantile_of(sketch: &Sketch, q: f64) -> f64 {
-    let total: f64 = sketch.points.iter().map(|p| p.1).sum();
-    if sketch.points.is_empty() {
-        return f64::NAN;
-    }
-    let target = q.clamp(0.0, 1.0) * total;
-    let mut seen = 0.0;
-    for (value, weight) in &sketch.points {
-        seen += weight;
-        if seen >= target {
-            return *value;
-        }
-    }
-    sketch.points.last().map_or(f64::NAN, |p| p.0)
-}
 
 fn list_arg<'a>(args: &'a [Value], what: &str) -> std::result::Result<&'a [Value], TaskError> {
     args.first()
@@ -180,9 +129,7 @@ fn sketch_partial(args: &[Value]) -> TaskResult {
     let frame = frame_of(args.first().ok_or_else(|| TaskError::msg("missing the partition"))?)?;
     let columns = columns_arg(args, 1)?;
     let values = pl::column_f64(frame, &columns[0])?;
-    Ok(Value::serde(compress(
-        values.into_iter().filter(|v| !v.is_nan()).map(|v| (v, 1.0)).collect(),
-    )))
+    Ok(Value::serde(Sketch::of(values.into_iter().filter(|v| !v.is_nan()))))
 }
 
 fn sketch_finish(args: &[Value]) -> TaskResult {
@@ -190,12 +137,12 @@ fn sketch_finish(args: &[Value]) -> TaskResult {
     let columns = columns_arg(args, 1)?;
     let qs: &Vec<f64> =
         args.get(2).ok_or_else(|| TaskError::msg("missing the quantiles"))?.get(&"quantiles")?;
-    let mut points = Vec::new();
-    for part in parts {
-        points.extend(part.get::<Sketch>(&"sketch")?.points.iter().copied());
-    }
-    let sketch = compress(points);
-    let values = qs.iter().map(|q| quantile_of(&sketch, *q)).collect();
+    let sketches = parts
+        .iter()
+        .map(|part| part.get::<Sketch>(&"sketch"))
+        .collect::<rask_core::Result<Vec<_>>>()?;
+    let sketch = Sketch::merge(sketches);
+    let values = qs.iter().map(|q| sketch.quantile(*q)).collect();
     Ok(partition_value(pl::frame_f64(vec![
         ("quantile".into(), qs.clone()),
         (columns[0].clone(), values),

@@ -67,6 +67,13 @@ pub enum Step {
     /// reading and aggregating a partition is one query and the reader parses only the
     /// columns the aggregation uses.
     PartialAgg(crate::reduction::GroupSpec),
+    /// Sort the partition's rows (stably) by these columns, each `true` for descending.
+    Sort {
+        /// Columns with their direction.
+        by: Vec<(String, bool)>,
+        /// Nulls after the values.
+        nulls_last: bool,
+    },
     /// The rows whose seeded uniform draw falls in `low..high`: the pieces of a random split
     /// with the same seed are disjoint and cover every row.
     RandomSlice {

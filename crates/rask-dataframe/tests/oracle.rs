@@ -3,7 +3,9 @@
 
 use polars::prelude::*;
 use proptest::prelude::*;
-use rask_dataframe::{agg, from_polars, DataFrame as RaskFrame, JoinHow};
+use rask_dataframe::{
+    agg, from_polars, DataFrame as RaskFrame, JoinHow, JoinStrategy, SetIndexOptions, SortOptions,
+};
 use rask_local::{ComputeExt, LocalScheduler};
 
 /// A frame with a nullable string key, a small integer key, and two float columns.
@@ -179,8 +181,98 @@ proptest! {
             let broadcast = from_polars(df.clone(), parts).unwrap().join_frame(&names, &["g"], &["g"], how).unwrap();
             assert_close(&sorted(&compute(&broadcast), &all), &expected);
             let right = from_polars(names.clone(), 2).unwrap();
-            let joined = from_polars(df.clone(), parts).unwrap().join(&right, &["g"], &["g"], how).unwrap();
-            assert_close(&sorted(&compute(&joined), &all), &expected);
+            let left = from_polars(df.clone(), parts).unwrap();
+            for strategy in [JoinStrategy::Auto, JoinStrategy::Broadcast, JoinStrategy::Shuffle] {
+                let joined = left.join_with(&right, &["g"], &["g"], how, strategy).unwrap();
+                assert_close(&sorted(&compute(&joined), &all), &expected);
+            }
+        }
+    }
+
+    #[test]
+    fn joins_of_two_large_frames_by_shuffle_match_polars((keys, xs, parts) in data(), right_parts in 2u32..6) {
+        // The frame with itself on a key with many duplicates (every row of a group matches
+        // every other), nulls included: both sides are shuffled.
+        let df = frame(&keys, &xs);
+        let right = df.clone().lazy().select([col("k"), col("x").alias("rx")]).collect().unwrap();
+        let hows = [
+            (JoinHow::Left, JoinType::Left), (JoinHow::Inner, JoinType::Inner),
+            (JoinHow::Right, JoinType::Right), (JoinHow::Outer, JoinType::Full),
+            (JoinHow::Semi, JoinType::Semi), (JoinHow::Anti, JoinType::Anti),
+        ];
+        let left = from_polars(df.clone(), parts).unwrap();
+        let rask_right = from_polars(right.clone(), right_parts).unwrap();
+        for (how, polars_how) in hows {
+            let mut args = JoinArgs::new(polars_how).with_suffix(Some("_right".into()));
+            if how == JoinHow::Outer {
+                args.coalesce = JoinCoalesce::CoalesceColumns;
+            }
+            let expected = df.clone().lazy().join(right.clone().lazy(), [col("k")], [col("k")], args).collect().unwrap();
+            let all: Vec<&str> = expected.get_column_names().iter().map(|c| c.as_str()).collect();
+            let joined = left.join(&rask_right, &["k"], &["k"], how).unwrap();
+            prop_assert_eq!(joined.npartitions(), parts.max(right_parts));
+            assert_close(&sorted(&compute(&joined), &all), &sorted(&expected, &all));
+        }
+    }
+
+    #[test]
+    fn a_hash_shuffle_keeps_every_row_and_puts_each_key_in_one_partition((keys, xs, parts) in data(), outputs in 1u32..6) {
+        let df = frame(&keys, &xs).with_row_index("row".into(), None).unwrap();
+        let shuffled = from_polars(df.clone(), parts).unwrap().shuffle(&["k"], Some(outputs)).unwrap();
+        prop_assert_eq!(shuffled.npartitions(), outputs);
+        let partitions: Vec<DataFrame> = shuffled.to_delayed().iter()
+            .map(|d| d.compute_with(&LocalScheduler::new().threads(2)).unwrap()).collect();
+        let mut owner = std::collections::HashMap::new();
+        for (i, part) in partitions.iter().enumerate() {
+            for key in part.column("k").unwrap().str().unwrap().iter() {
+                let previous = owner.insert(key.map(str::to_string), i);
+                prop_assert!(previous.is_none_or(|p| p == i), "key {key:?} in partitions {previous:?} and {i}");
+            }
+            // Rows of a partition keep their input order.
+            let rows: Vec<u32> = part.column("row").unwrap().u32().unwrap().into_no_null_iter().collect();
+            prop_assert!(rows.windows(2).all(|w| w[0] < w[1]));
+        }
+        assert_close(&sorted(&compute(&shuffled), &["row"]), &df);
+    }
+
+    #[test]
+    fn sort_values_matches_polars((keys, xs, parts) in data(), which in 0usize..4, descending in any::<bool>(), nulls_last in any::<bool>(), outputs in 1u32..6) {
+        let df = frame(&keys, &xs).with_row_index("row".into(), None).unwrap();
+        let by: &[&str] = [&["x"][..], &["k", "x"], &["y", "row"], &["g", "k", "y"]][which];
+        let options = SortOptions::default().descending([descending]).nulls_last(nulls_last).npartitions(outputs);
+        let rask = from_polars(df.clone(), parts).unwrap().sort_values_with(by, options).unwrap();
+        prop_assert!(rask.npartitions() <= outputs);
+        let expected = df.sort(by.to_vec(), SortMultipleOptions::default()
+            .with_order_descending(descending).with_nulls_last(nulls_last).with_maintain_order(true)).unwrap();
+        assert_close(&compute(&rask), &expected);
+    }
+
+    #[test]
+    fn set_index_sorts_and_its_divisions_hold_every_partition((keys, xs, parts) in data(), outputs in 1u32..6, presorted in any::<bool>()) {
+        let mut df = frame(&keys, &xs).with_row_index("row".into(), None).unwrap();
+        if presorted {
+            df = df.sort(["x"], SortMultipleOptions::default().with_maintain_order(true)).unwrap();
+        }
+        let rask = from_polars(df.clone(), parts).unwrap()
+            .set_index_with("x", SetIndexOptions::default().npartitions(outputs)).unwrap();
+        prop_assert_eq!(rask.index(), Some("x"));
+        let expected = df.sort(["x"], SortMultipleOptions::default().with_maintain_order(true)).unwrap();
+        assert_close(&compute(&rask), &expected);
+        let divisions = rask.divisions().unwrap().clone();
+        prop_assert!(divisions.sorted());
+        for (part, (lo, hi)) in rask.to_delayed().iter().zip(&divisions.bounds) {
+            let part = part.compute_with(&LocalScheduler::new().threads(2)).unwrap();
+            for x in part.column("x").unwrap().f64().unwrap().into_no_null_iter() {
+                prop_assert!(*lo <= x && x <= *hi, "{x} outside {lo}..={hi}");
+            }
+        }
+        // Sorted input is not moved: no shuffle task at all.
+        if presorted {
+            let graph = rask_core::Collection::graph(&rask);
+            let keys = rask_core::Collection::output_keys(&rask);
+            let tasks = rask_core::optimize::prepare(&graph, &keys, &rask_core::Optimizations::none()).unwrap();
+            prop_assert!(tasks.tasks().iter().all(|t| !t.key.prefix().starts_with("shuffle")));
+            prop_assert_eq!(rask.npartitions(), parts);
         }
     }
 
@@ -232,6 +324,52 @@ proptest! {
         let s2 = compute(&rask.sample(0.5, seed).unwrap());
         assert_close(&s1, &s2);
     }
+}
+
+#[test]
+fn set_index_keeps_equal_values_in_one_partition() {
+    // 300 rows of one value and 300 of another, in 6 partitions that each hold both.
+    let x: Vec<i64> = (0..600).map(|i| (i % 2) * 10).collect();
+    let df = df!("x" => x, "v" => (0..600i64).collect::<Vec<_>>()).unwrap();
+    let rask = from_polars(df, 6)
+        .unwrap()
+        .set_index_with("x", SetIndexOptions::default().npartitions(4))
+        .unwrap();
+    let heights: Vec<usize> = rask
+        .to_delayed()
+        .iter()
+        .map(|d| d.compute_with(&LocalScheduler::new().threads(2)).unwrap().height())
+        .filter(|h| *h > 0)
+        .collect();
+    assert_eq!(heights, vec![300, 300], "each value whole in one partition");
+}
+
+#[test]
+fn set_index_sorted_refuses_unsorted_data_naming_the_partitions() {
+    let df = df!("t" => [1i64, 2, 3, 9, 4, 5, 6, 7, 8]).unwrap();
+    let err = from_polars(df, 3)
+        .unwrap()
+        .set_index_with("t", SetIndexOptions::default().sorted(true))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not sorted by `t`"), "{err}");
+    assert!(err.contains("partition 1 is not sorted within"), "{err}");
+    assert!(err.contains("partition 2 starts at 6 before partition 1 ends at 9"), "{err}");
+}
+
+#[test]
+fn join_keys_that_are_missing_or_of_other_types_are_refused() {
+    let left = from_polars(df!("a" => [1i64, 2], "b" => ["x", "y"]).unwrap(), 2).unwrap();
+    let right = from_polars(df!("a" => ["1", "2"], "c" => [1i64, 2]).unwrap(), 2).unwrap();
+    let err = left.join(&right, &["a"], &["a"], JoinHow::Inner).unwrap_err().to_string();
+    assert!(
+        err.contains("incompatible types") && err.contains("`a` is i64") && err.contains("str"),
+        "{err}"
+    );
+    let err = left.join(&right, &["a"], &["zz"], JoinHow::Inner).unwrap_err().to_string();
+    assert!(err.contains("zz") && err.contains("a, c"), "{err}");
+    let err = left.sort_values(&["nope"]).unwrap_err().to_string();
+    assert!(err.contains("nope") && err.contains("a, b"), "{err}");
 }
 
 #[test]

@@ -10,11 +10,13 @@
 //!   the recorded steps on top, so that Polars pushes projections and filters into the reader;
 //! * [`csv`] — parsing blocks, inferring schemas, and explaining type mismatches;
 //! * [`parquet`] — metadata, reading pieces, writing files;
-//! * [`aggregate`] — the partial, combine and final stages of reductions and group-bys.
+//! * [`aggregate`] — the partial, combine and final stages of reductions and group-bys;
+//! * [`shuffle`] — rows to outputs (hash or range), checksums, sorting, index values.
 
 pub mod aggregate;
 pub mod csv;
 pub mod parquet;
+pub mod shuffle;
 
 use std::io::Cursor;
 
@@ -263,6 +265,13 @@ fn lazy_steps(
                     .collect::<Vec<_>>(),
             ),
             Step::Limit(n) => lazy.limit(*n as _),
+            Step::Sort { by, nulls_last } => lazy.sort(
+                by.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+                polars::prelude::SortMultipleOptions::new()
+                    .with_order_descending_multi(by.iter().map(|(_, d)| *d).collect::<Vec<_>>())
+                    .with_nulls_last(*nulls_last)
+                    .with_maintain_order(true),
+            ),
             Step::PartialAgg(spec) => aggregate::partial_lazy(lazy, spec),
             Step::Tail(n) => lazy.tail(*n as _),
             Step::Join { right, left_on, right_on, how, suffix } => {
@@ -329,6 +338,24 @@ fn join_matched(
         .join(right, left_on, right_on, args)
         .filter(col(LEFT_ROW).is_not_null())
         .drop(by_name([LEFT_ROW], true, false))
+}
+
+/// Two frames joined whole (each holds every row of its keys: partitions of a shuffle).
+pub fn join_frames(
+    left: &PlFrame,
+    right: &PlFrame,
+    left_on: &[String],
+    right_on: &[String],
+    how: JoinHow,
+    suffix: &str,
+) -> Result<PlFrame> {
+    let left_on: Vec<Expr> = left_on.iter().map(|c| col(c.as_str())).collect();
+    let right_on: Vec<Expr> = right_on.iter().map(|c| col(c.as_str())).collect();
+    left.clone()
+        .lazy()
+        .join(right.clone().lazy(), left_on, right_on, join_args(how, suffix))
+        .collect()
+        .map_err(|e| Error::polars("joining a pair of partitions", e))
 }
 
 /// The right rows whose keys match no left row (`left_keys`: every distinct left key), as rows

@@ -1,4 +1,5 @@
-//! What every partitioned collection builds its graphs from: tree reductions and aliases.
+//! What every partitioned collection builds its graphs from: tree reductions, aliases and
+//! shuffles.
 //!
 //! DataFrames, Arrays and Bags are grids of chunks (keys with a [`BlockIndex`]) made by
 //! [`Blockwise`] layers; what combines chunks is shared here instead of written per collection:
@@ -9,9 +10,16 @@
 //!   way, an Array reduction the per-chunk partials along the reduced axes.
 //! * [`alias_layer`]: new keys that stand for existing ones (concatenation of collections,
 //!   re-indexing of chunks), one identity task each, which linear fusion removes.
+//! * [`shuffle::Shuffle`]: `N` partitions into `M` by each row's key (hash or range), every
+//!   output verified against what the inputs sent — the joins, sorts and group-applies of
+//!   DataFrames, the group-bys of Bags.
 //!
 //! [`BlockIndex`]: crate::BlockIndex
 //! [`Blockwise`]: crate::Blockwise
+
+pub mod shuffle;
+
+pub use shuffle::{Shuffle, Tally};
 
 use crate::graph::{Graph, Layer};
 use crate::key::{Key, Name, Tokenizer};
