@@ -66,7 +66,7 @@ pub mod prelude {
     pub use crate::groupby::agg;
     pub use crate::polars_adapter::{col, lit, when, DataType, Expr, PlFrame, TimeUnit};
     pub use crate::{
-        concat, from_polars, read_csv, read_parquet, CsvOptions, DataFrame, JoinHow,
-        ParquetOptions, WriteOptions,
+        concat, from_polars, read_csv, read_parquet, CsvOptions, DataFrame, JoinHow, JoinStrategy,
+        ParquetOptions, SetIndexOptions, SortOptions, WriteOptions,
     };
 }

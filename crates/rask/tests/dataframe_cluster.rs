@@ -165,3 +165,108 @@ fn persist_on_a_cluster_keeps_the_partitions_on_the_workers_until_the_frame_goes
         eventually(60, "the workers to free the partitions", || results_on_workers() == 0);
     });
 }
+
+#[test]
+fn shuffles_sorts_and_large_joins_give_identical_results_on_worker_processes() {
+    within(240, || {
+        let dir = taxi_dir();
+        let pattern = format!("{}/*.csv", dir.path().display());
+        let df = read_csv(
+            &pattern,
+            CsvOptions::default().blocksize(Some(200_000)).parse_dates(["tpep_pickup_datetime"]),
+        )
+        .unwrap();
+        let by_time = df.set_index("tpep_pickup_datetime").unwrap();
+        let by_fare = df
+            .sort_values_with(
+                &["fare_amount", "trip_distance"],
+                SortOptions::default().descending([true, false]),
+            )
+            .unwrap();
+        // A second large frame: one row per (vendor, passengers), in several partitions.
+        let per_pair = df
+            .group_by(["VendorID", "passenger_count"])
+            .agg([agg::mean("tip_amount").alias("mean_tip")])
+            .unwrap()
+            .repartition(3)
+            .unwrap();
+        let joined = df
+            .select([col("VendorID"), col("passenger_count"), col("fare_amount")])
+            .unwrap()
+            .join_with(
+                &per_pair,
+                &["VendorID", "passenger_count"],
+                &["VendorID", "passenger_count"],
+                JoinHow::Inner,
+                JoinStrategy::Shuffle,
+            )
+            .unwrap();
+        let key: Vec<String> =
+            ["VendorID", "passenger_count", "fare_amount", "mean_tip"].map(String::from).into();
+        let local = LocalScheduler::new();
+        let expected = (
+            by_time.compute_with(&local).unwrap(),
+            by_fare.compute_with(&local).unwrap(),
+            pl::sort_by(&joined.compute_with(&local).unwrap(), &key).unwrap(),
+        );
+        let cluster = LocalCluster::processes(env!("CARGO_BIN_EXE_rask"), 2, 1).unwrap();
+        let client = cluster.client().unwrap();
+        let on_cluster = (
+            by_time.compute_with(&client).unwrap(),
+            by_fare.compute_with(&client).unwrap(),
+            pl::sort_by(&joined.compute_with(&client).unwrap(), &key).unwrap(),
+        );
+        // Sorts are stable: the same rows in the same order, whichever process sorted them.
+        assert!(pl::frames_equal(&expected.0, &on_cluster.0));
+        assert!(pl::frames_equal(&expected.1, &on_cluster.1));
+        assert!(pl::frames_close(&expected.2, &on_cluster.2, 1e-9));
+        assert_eq!(pl::height(&expected.0), 36_000);
+        assert_eq!(pl::height(&expected.2), 36_000);
+    });
+}
+
+#[test]
+fn a_worker_killed_during_a_shuffle_gives_the_exact_result_or_an_explicit_error() {
+    within(300, || {
+        let dir = tempfile::tempdir().unwrap();
+        rask::datasets::write_taxi_csvs(dir.path(), 20_000).unwrap();
+        let pattern = format!("{}/*.csv", dir.path().display());
+        let df = read_csv(&pattern, CsvOptions::default().blocksize(Some(400_000))).unwrap();
+        let sorted = df.sort_values(&["trip_distance", "fare_amount"]).unwrap();
+        let expected = sorted.compute_with(&LocalScheduler::new()).unwrap();
+
+        let dashboard = common::free_loopback_address();
+        let mut cluster = LocalCluster::processes_with(
+            env!("CARGO_BIN_EXE_rask"),
+            2,
+            1,
+            &["--dashboard-address", &dashboard],
+        )
+        .unwrap();
+        let client = cluster.client().unwrap();
+        let running = {
+            let sorted = sorted.clone();
+            std::thread::spawn(move || sorted.compute_with(&client))
+        };
+        // Kill a worker once the shuffle has results on the workers (splits or pieces).
+        eventually(120, "results on the workers", || {
+            std::net::TcpStream::connect(&dashboard).is_ok()
+                && json(&dashboard, "/api/workers")
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|w| w["results"].as_u64().unwrap())
+                    .sum::<u64>()
+                    > 0
+        });
+        cluster.stop_worker(0);
+        cluster.add_worker().unwrap();
+        match running.join().unwrap() {
+            Ok(frame) => assert!(pl::frames_equal(&frame, &expected), "a different answer"),
+            Err(error) => {
+                let error = error.to_string();
+                assert!(error.contains("killed") || error.contains("lost"), "{error}");
+            }
+        }
+    });
+}

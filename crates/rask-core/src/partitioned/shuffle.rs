@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::TaskError;
 use crate::key::{Key, Name, Tokenizer};
 use crate::task::{Arg, TaskFn, TaskSpec};
+use crate::value::Value;
 
 /// The row count and checksum of some rows: checksums are wrapping sums of row hashes, so the
 /// tally of a union is the sum of the tallies, in any order.
@@ -96,7 +97,11 @@ impl Shuffle {
         let mut tasks =
             Vec::with_capacity(inputs.len() * (outputs as usize + 1) + outputs as usize);
         for (i, input) in inputs.iter().enumerate() {
-            let mut args = vec![Arg::Key(input.clone()), Arg::value(outputs), Arg::value(i as u32)];
+            let mut args = vec![
+                Arg::Key(input.clone()),
+                Arg::Value(Value::serde(outputs)),
+                Arg::Value(Value::serde(i as u32)),
+            ];
             args.extend(self.split_args.iter().cloned());
             tasks.push((
                 Key::part(splits.clone(), i as u32),
@@ -105,7 +110,8 @@ impl Shuffle {
         }
         for i in 0..n {
             for j in 0..outputs {
-                let args = vec![Arg::Key(Key::part(splits.clone(), i)), Arg::value(j)];
+                let args =
+                    vec![Arg::Key(Key::part(splits.clone(), i)), Arg::Value(Value::serde(j))];
                 tasks.push((
                     Key::block(picks.clone(), &[i, j]),
                     TaskSpec::new(self.pick.clone(), args),
@@ -114,7 +120,7 @@ impl Shuffle {
         }
         for j in 0..outputs {
             let pieces = (0..n).map(|i| Arg::Key(Key::block(picks.clone(), &[i, j]))).collect();
-            let mut args = vec![Arg::List(pieces), Arg::value(j)];
+            let mut args = vec![Arg::List(pieces), Arg::Value(Value::serde(j))];
             args.extend(self.assemble_args.iter().cloned());
             tasks.push((Key::part(output.clone(), j), TaskSpec::new(self.assemble.clone(), args)));
         }
@@ -245,7 +251,7 @@ mod tests {
         let shuffle = Shuffle {
             prefix: "toy".into(),
             split: lookup("rask_core::shuffle::tests::split"),
-            split_args: vec![Arg::value(lose)],
+            split_args: vec![Arg::Value(Value::serde(lose))],
             pick: lookup(pick_name),
             assemble: lookup("rask_core::shuffle::tests::assemble"),
             assemble_args: vec![],
@@ -254,6 +260,17 @@ mod tests {
         let output = Name::from("shuffled");
         let tasks = shuffle.tasks(&keys, &output);
         assert_eq!(tasks.len(), 3 + 3 * 3 + 3, "N splits, N·M picks, M outputs");
+        // The indices the shuffle adds travel to workers: they must serialize.
+        for (key, spec) in &tasks {
+            for arg in &spec.args {
+                if let Arg::Value(value) = arg {
+                    assert!(
+                        value.encode().is_ok(),
+                        "an argument of {key} cannot leave the process"
+                    );
+                }
+            }
+        }
         let graph = Graph::from_layer(Layer::tasks(output.clone(), tasks, &[&leaves]));
         let outputs: Vec<Key> = (0..3).map(|j| Key::part(output.clone(), j)).collect();
         let prepared = prepare(&graph, &outputs, &Optimizations::none()).unwrap();
