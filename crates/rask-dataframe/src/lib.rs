@@ -29,12 +29,14 @@
 //! * Polars is pinned to one exact version and called only from [`polars_adapter`].
 
 pub mod arrays;
+mod calendar;
 pub mod datasets;
 pub mod error;
 pub mod frame;
 pub mod groupby;
 pub mod io;
 pub mod join;
+pub mod loc;
 pub mod ops;
 pub mod optimize;
 pub mod plan;
@@ -54,6 +56,7 @@ pub use groupby::{agg, Agg, AggKind, CumKind, GroupBy};
 pub use join::JoinStrategy;
 pub use ops::{concat, from_polars};
 pub use plan::JoinHow;
+pub use polars_adapter::index::Label;
 pub use polars_adapter::parquet::Compression;
 pub use polars_adapter::PlFrame;
 pub use readers::csv::{read_csv, CsvOptions};

@@ -326,6 +326,90 @@ proptest! {
     }
 }
 
+/// Rides at random seconds over ten days of May 2015, in random order.
+fn rides(seconds: &[u32]) -> DataFrame {
+    let start = 1_430_438_400_000_000i64; // 2015-05-01 00:00:00 in microseconds
+    let t: Vec<i64> = seconds.iter().map(|s| start + i64::from(*s % 864_000) * 1_000_000).collect();
+    let n: Vec<i64> = (0..seconds.len() as i64).collect();
+    df!("t" => t, "n" => n)
+        .unwrap()
+        .lazy()
+        .with_columns([col("t").cast(DataType::Datetime(TimeUnit::Microseconds, None))])
+        .collect()
+        .unwrap()
+}
+
+fn polars_between(df: &DataFrame, from: &str, to: &str) -> DataFrame {
+    let at = |s: &str| {
+        lit(s).str().to_datetime(
+            Some(TimeUnit::Microseconds),
+            None,
+            StrptimeOptions::default(),
+            lit("raise"),
+        )
+    };
+    df.clone().lazy().filter(col("t").gt_eq(at(from)).and(col("t").lt(at(to)))).collect().unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, .. ProptestConfig::default() })]
+
+    #[test]
+    fn loc_by_partial_dates_and_ranges_matches_polars_and_reads_only_the_partitions_it_needs(
+        seconds in proptest::collection::vec(any::<u32>(), 0..400), parts in 1u32..6, outputs in 1u32..8,
+    ) {
+        let df = rides(&seconds);
+        let sorted = df.sort(["t"], SortMultipleOptions::default().with_maintain_order(true)).unwrap();
+        let indexed = from_polars(df.clone(), parts).unwrap()
+            .set_index_with("t", SetIndexOptions::default().npartitions(outputs)).unwrap();
+        let day = indexed.loc("2015-05-05").unwrap();
+        assert_close(&compute(&day), &polars_between(&sorted, "2015-05-05 00:00:00", "2015-05-06 00:00:00"));
+        let hour = indexed.loc("2015-05-03 07").unwrap();
+        assert_close(&compute(&hour), &polars_between(&sorted, "2015-05-03 07:00:00", "2015-05-03 08:00:00"));
+        let span = indexed.loc_range(Some("2015-05-02"), Some("2015-05-04")).unwrap();
+        assert_close(&compute(&span), &polars_between(&sorted, "2015-05-02 00:00:00", "2015-05-05 00:00:00"));
+        let from = indexed.loc_range(Some("2015-05-09 12:00"), None::<&str>).unwrap();
+        assert_close(&compute(&from), &polars_between(&sorted, "2015-05-09 12:00:00", "2015-06-01 00:00:00"));
+        assert_close(&compute(&indexed.loc("2015-05").unwrap()), &sorted);
+        assert_eq!(compute(&indexed.loc("2014").unwrap()).height(), 0);
+        // Only partitions whose divisions overlap the day are read.
+        let bounds = &indexed.divisions().unwrap().bounds;
+        let (lo, hi) = (1_430_784_000_000_000f64, 1_430_870_400_000_000f64);
+        let overlapping = bounds.iter().filter(|(a, b)| *a <= hi && *b >= lo).count().max(1);
+        prop_assert_eq!(day.npartitions() as usize, overlapping);
+        // head reads from the first partitions: the first rides.
+        assert_close(&indexed.head(3).unwrap(), &sorted.head(Some(3)));
+        assert_close(&indexed.tail(3).unwrap(), &sorted.tail(Some(3)));
+    }
+
+    #[test]
+    fn loc_by_number_matches_polars((keys, xs, parts) in data(), label in 0i64..3) {
+        let df = frame(&keys, &xs);
+        let indexed = from_polars(df.clone(), parts).unwrap().set_index("g").unwrap();
+        let expected = df.clone().lazy().filter(col("g").eq(lit(label))).collect().unwrap();
+        assert_close(&sorted(&compute(&indexed.loc(label).unwrap()), &["x"]), &sorted(&expected, &["x"]));
+        let range = indexed.loc_range(Some(1i64), Some(2i64)).unwrap();
+        let expected = df.lazy().filter(col("g").gt_eq(lit(1)).and(col("g").lt_eq(lit(2)))).collect().unwrap();
+        assert_close(&sorted(&compute(&range), &["g", "x"]), &sorted(&expected, &["g", "x"]));
+    }
+}
+
+#[test]
+fn loc_without_an_index_or_with_a_label_of_another_type_is_refused() {
+    let plain = from_polars(rides(&[1, 2, 3]), 2).unwrap();
+    let err = plain.loc("2015-05-01").unwrap_err().to_string();
+    assert!(err.contains("needs an index") && err.contains("set_index"), "{err}");
+    let indexed = plain.set_index("t").unwrap();
+    let err = indexed.loc(5i64).unwrap_err().to_string();
+    assert!(err.contains("`t`") && err.contains("date strings"), "{err}");
+    let err = indexed.loc("next tuesday").unwrap_err().to_string();
+    assert!(err.contains("\"2015-05-05\""), "{err}");
+    let numbers =
+        from_polars(df!("g" => [1i64, 2, 3]).unwrap(), 2).unwrap().set_index("g").unwrap();
+    let err = numbers.loc("2015").unwrap_err().to_string();
+    assert!(err.contains("i64") && err.contains("numbers"), "{err}");
+}
+
 #[test]
 fn set_index_keeps_equal_values_in_one_partition() {
     // 300 rows of one value and 300 of another, in 6 partitions that each hold both.

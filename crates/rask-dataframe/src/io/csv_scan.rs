@@ -18,6 +18,8 @@
 //! `None`, and the caller reads the block with Polars' reader instead, which gives Polars'
 //! answer or Polars' error. So the fast path can only make a read faster, never different.
 
+use crate::calendar::{days_from_civil, days_in_month};
+
 /// How a wanted field is parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldKind {
@@ -503,26 +505,6 @@ fn datetime_micros(text: &[u8], last_date: &mut LastDate) -> Option<i64> {
         return None;
     }
     Some(((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12; // March = 0
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]

@@ -11,10 +11,12 @@
 //! * [`csv`] — parsing blocks, inferring schemas, and explaining type mismatches;
 //! * [`parquet`] — metadata, reading pieces, writing files;
 //! * [`aggregate`] — the partial, combine and final stages of reductions and group-bys;
-//! * [`shuffle`] — rows to outputs (hash or range), checksums, sorting, index values.
+//! * [`shuffle`] — rows to outputs (hash or range), checksums, sorting, index values;
+//! * [`index`] — `loc` labels as conditions and index keys.
 
 pub mod aggregate;
 pub mod csv;
+pub mod index;
 pub mod parquet;
 pub mod shuffle;
 
