@@ -81,6 +81,37 @@ def run(engine, csv_glob, parquet_dir):
     emit(engine, "to_parquet", s, None)
     s, r = timed(lambda: dd.read_parquet(target, columns=["passenger_count"]).passenger_count.sum().compute())
     emit(engine, "parquet_column_sum", s, float(r))
+    run_shuffles(engine, df)
+
+
+JOIN_ON = ["VendorID", "day", "hour"]
+
+
+def first_pickups(times):
+    return [str(t)[:19] for t in times]
+
+
+def run_shuffles(engine, df):
+    """The walkthrough's second half: set_index (a full shuffle, p2p on the cluster), one day
+    by loc, the first rides, and the large join, as Dask does each by default."""
+    def set_index():
+        indexed = df.set_index("tpep_pickup_datetime").persist()
+        return indexed, len(indexed)
+
+    s, (indexed, rows) = timed(set_index)
+    emit(engine, "set_index", s, rows)
+    s, day = timed(lambda: indexed.loc["2015-05-05"].compute())
+    emit(engine, "loc_day", s, len(day))
+    s, head = timed(lambda: indexed.head(5))
+    emit(engine, "head_sorted", s, first_pickups(head.index))
+    keyed = df.assign(day=df.tpep_pickup_datetime.dt.floor("D"), hour=df.tpep_pickup_datetime.dt.hour)
+
+    def join_large():
+        per_hour = keyed.groupby(JOIN_ON).fare_amount.mean().rename("mean_fare").reset_index()
+        return len(keyed.merge(per_hour, on=JOIN_ON, how="inner"))
+
+    s, rows = timed(join_large)
+    emit(engine, "join_large", s, rows)
 
 
 def pyarrow_write_only(csv_glob, parquet_dir):

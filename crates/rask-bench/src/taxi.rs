@@ -8,6 +8,12 @@
 //! Each step prints `{"bench":"taxi","engine":E,"scenario":STEP,"seconds":S,"result":...}`;
 //! `result` is the step's answer, so the engines can be checked against each other.
 //!
+//! The second half of the walkthrough follows: `set_index` (the index set to the pickup time,
+//! persisted; Polars: the frame sorted by it), `loc_day` (the rows of 2015-05-05),
+//! `head_sorted` (the first five rides), `join_large` (the trips joined on (VendorID, day,
+//! hour) with a frame of one row per such triple made from them, as each engine joins by
+//! default) and, for rask, `join_large_shuffle` (the same with both sides shuffled).
+//!
 //! Two more steps take `to_parquet` apart: the rask engines' `csv_read_all_columns` parses
 //! every column (what `to_parquet` reads before it writes), and the `polars` engine's
 //! `parquet_write_only` is Polars' Parquet writer alone writing the twelve monthly frames,
@@ -21,7 +27,9 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 use polars::prelude::*;
-use rask::dataframe::{agg, read_csv, read_parquet, CsvOptions, JoinHow, WriteOptions};
+use rask::dataframe::{
+    agg, read_csv, read_parquet, CsvOptions, JoinHow, JoinStrategy, WriteOptions,
+};
 use rask::datasets::{write_taxi_csvs, PAYMENT_NAMES};
 use rask::ComputeExt;
 use serde_json::{json, Value as Json};
@@ -196,6 +204,115 @@ fn run_rask(engine: &str, csv_glob: &str, parquet_dir: &Path) -> Result<()> {
     // What `to_parquet` reads before it writes: every column parsed (the non-null count of each).
     let (s, r) = timed(|| Ok(df.count()?.compute()?))?;
     emit(engine, "csv_read_all_columns", s, &scalar(&r, "total_amount"));
+    run_rask_shuffles(engine, &df)
+}
+
+/// The pickup day and hour of every trip: the keys of the large join.
+fn join_keys() -> [Expr; 2] {
+    [
+        col("tpep_pickup_datetime").dt().date().alias("day"),
+        col("tpep_pickup_datetime").dt().hour().alias("hour"),
+    ]
+}
+
+const JOIN_ON: [&str; 3] = ["VendorID", "day", "hour"];
+
+/// The walkthrough's second half: the index set to the pickup time (a full shuffle), one day
+/// by `loc`, the first rides, and joins of two large frames.
+fn run_rask_shuffles(engine: &str, df: &rask::dataframe::DataFrame) -> Result<()> {
+    let (s, (indexed, rows)) = timed(|| {
+        let indexed = df.set_index("tpep_pickup_datetime")?.persist()?;
+        let rows = indexed.len()?.compute()?;
+        Ok((indexed, rows))
+    })?;
+    emit(engine, "set_index", s, &json!(rows));
+    let (s, day) = timed(|| Ok(indexed.loc("2015-05-05")?.compute()?))?;
+    emit(engine, "loc_day", s, &json!(day.height()));
+    let (s, head) = timed(|| Ok(indexed.head(5)?))?;
+    emit(engine, "head_sorted", s, &first_pickups(&head));
+    let keyed = df.with_columns(join_keys())?;
+    let (s, rows) = timed(|| {
+        let per_hour =
+            keyed.group_by(JOIN_ON).agg([agg::mean("fare_amount").alias("mean_fare")])?;
+        Ok(keyed.join(&per_hour, &JOIN_ON, &JOIN_ON, JoinHow::Inner)?.len()?.compute()?)
+    })?;
+    emit(engine, "join_large", s, &json!(rows));
+    // Both sides shuffled: the second frame in as many partitions as the trips.
+    let (s, rows) = timed(|| {
+        let per_hour = keyed
+            .group_by(JOIN_ON)
+            .split_out(df.npartitions())
+            .agg([agg::mean("fare_amount").alias("mean_fare")])?;
+        let joined = keyed.join_with(
+            &per_hour,
+            &JOIN_ON,
+            &JOIN_ON,
+            JoinHow::Inner,
+            JoinStrategy::Shuffle,
+        )?;
+        Ok(joined.len()?.compute()?)
+    })?;
+    emit(engine, "join_large_shuffle", s, &json!(rows));
+    Ok(())
+}
+
+/// The pickup times of the first rows, as text (the answer of `head_sorted`).
+fn first_pickups(head: &DataFrame) -> Json {
+    let times = head.column("tpep_pickup_datetime").unwrap().cast(&DataType::String).unwrap();
+    // To the second, as the other engines print them.
+    json!(times
+        .str()
+        .unwrap()
+        .iter()
+        .map(|t| t.map(|t| t[..19.min(t.len())].to_string()))
+        .collect::<Vec<_>>())
+}
+
+fn run_polars_shuffles(scan: impl Fn() -> Result<LazyFrame>) -> Result<()> {
+    let engine = "polars";
+    let (s, sorted) = timed(|| {
+        Ok(scan()?
+            .sort(
+                ["tpep_pickup_datetime"],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
+            .collect()?)
+    })?;
+    emit(engine, "set_index", s, &json!(sorted.height()));
+    let at = |text: &str| {
+        lit(text).str().to_datetime(
+            Some(TimeUnit::Microseconds),
+            None,
+            StrptimeOptions::default(),
+            lit("raise"),
+        )
+    };
+    let (s, day) = timed(|| {
+        let pickup = || col("tpep_pickup_datetime");
+        Ok(sorted
+            .clone()
+            .lazy()
+            .filter(
+                pickup()
+                    .gt_eq(at("2015-05-05 00:00:00"))
+                    .and(pickup().lt(at("2015-05-06 00:00:00"))),
+            )
+            .collect()?)
+    })?;
+    emit(engine, "loc_day", s, &json!(day.height()));
+    let (s, head) = timed(|| Ok(sorted.head(Some(5))))?;
+    emit(engine, "head_sorted", s, &first_pickups(&head));
+    let on = || JOIN_ON.map(col);
+    let (s, joined) = timed(|| {
+        let keyed = scan()?.with_columns(join_keys());
+        let per_hour =
+            keyed.clone().group_by(on()).agg([col("fare_amount").mean().alias("mean_fare")]);
+        Ok(keyed
+            .join(per_hour, on(), on(), JoinArgs::new(JoinType::Inner))
+            .select([len()])
+            .collect()?)
+    })?;
+    emit(engine, "join_large", s, &scalar(&joined, "len"));
     Ok(())
 }
 
@@ -281,7 +398,7 @@ fn run_polars(csv_glob: &str, parquet_dir: &Path) -> Result<()> {
     std::fs::create_dir_all(&target)?;
     let (s, rows) = timed(|| write_in_parallel(&frames, &target))?;
     emit(engine, "parquet_write_only", s, &json!(rows));
-    Ok(())
+    run_polars_shuffles(scan)
 }
 
 /// The CSV files `csv_glob` (`DIR/*.csv`) names, in order.

@@ -396,12 +396,16 @@ impl DataFrame {
         let keys = self.partition_keys();
         let optimizations = rask_core::Collection::optimizations(self);
         let graph = scheduler.persist(&graph, &keys, &optimizations)?;
-        Ok(DataFrame::from_partitions(
+        let mut persisted = DataFrame::from_partitions(
             graph,
             name,
             self.npartitions,
             Arc::new(self.schema().clone()),
-        ))
+        );
+        // The same rows in the same partitions: the index and the row counts still hold.
+        persisted.divisions = self.divisions.clone();
+        persisted.known_rows = self.known_rows.clone();
+        Ok(persisted)
     }
 
     /// Changes the number of partitions: neighbours are concatenated when there are fewer,

@@ -14,20 +14,27 @@
 //! `sort_values` is the same range shuffle on the first sort column, with every output sorted
 //! by all of them: partition `j`'s rows all come before partition `j + 1`'s.
 //!
+//! `nlargest`/`nsmallest` need no shuffle: each partition keeps its first `n` rows in that
+//! order (one query with the read), and a tree reduction keeps the first `n` of those.
+//!
 //! [shuffle]: crate::shuffle
 
 use std::sync::Arc;
 
-use rask_core::{Arg, Graph, Key, Layer, Name, TaskError, TaskResult, TaskSpec, Tokenizer, Value};
+use rask_core::{
+    Arg, Graph, Key, Layer, Name, TaskError, TaskResult, TaskSpec, Tokenizer, TreeReduction, Value,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::frame::{DataFrame, Divisions};
 use crate::ops::compute_keys;
+use crate::plan::Step;
+use crate::polars_adapter as pl;
 use crate::polars_adapter::shuffle::{self as pls, IndexStats, RangeSplit};
 use crate::shuffle::Partitioning;
 use crate::sketch::Sketch;
-use crate::tasks::{self, frame_of};
+use crate::tasks::{self, frame_of, frames_of, partition_value};
 
 /// The size a partition of a sorted frame aims at, in memory.
 pub const DEFAULT_PARTITION_SIZE: u64 = 128 << 20;
@@ -114,6 +121,28 @@ fn column_stats(args: &[Value]) -> TaskResult {
     Ok(Value::serde(PartitionStats { stats, sketch: Sketch::of(values) }))
 }
 rask_core::register_function!("rask_dataframe::column_stats", column_stats);
+
+/// What a tree of `nlargest`/`nsmallest` keeps: the first `n` rows by `by`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct TopRows {
+    by: Vec<(String, bool)>,
+    n: u32,
+    schema: crate::polars_adapter::Schema,
+}
+rask_core::register_type!(TopRows);
+
+fn top_rows(args: &[Value]) -> TaskResult {
+    let frames = frames_of(args.first().ok_or_else(|| TaskError::msg("missing the rows"))?)?;
+    let spec = args
+        .get(1)
+        .ok_or_else(|| TaskError::msg("missing what to keep"))?
+        .get::<TopRows>(&"what to keep")?;
+    let all = pl::concat(frames.into_iter().cloned().collect(), &spec.schema)?;
+    let (by, descending): (Vec<String>, Vec<bool>) = spec.by.iter().cloned().unzip();
+    let sorted = pls::sort(&all, &by, &descending, true)?;
+    Ok(partition_value(pl::slice(&sorted, 0, spec.n as usize)))
+}
+rask_core::register_function!("rask_dataframe::top_rows", top_rows);
 
 /// An empty partition's bounds: an interval no value is in.
 const NO_BOUNDS: (f64, f64) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -218,6 +247,53 @@ impl DataFrame {
         sorted.divisions =
             bounds.map(|bounds| Arc::new(Divisions { column: first.to_string(), bounds }));
         Ok(sorted)
+    }
+
+    /// The `n` rows with the largest values of `by` (compared column by column; ties in input
+    /// order, nulls last), in that order, as one partition — like pandas' `nlargest`.
+    pub fn nlargest(&self, n: usize, by: &[&str]) -> Result<DataFrame> {
+        self.top_rows(n, by, true)
+    }
+
+    /// The `n` rows with the smallest values of `by`, in that order (see
+    /// [`nlargest`](Self::nlargest)).
+    pub fn nsmallest(&self, n: usize, by: &[&str]) -> Result<DataFrame> {
+        self.top_rows(n, by, false)
+    }
+
+    fn top_rows(&self, n: usize, by: &[&str], largest: bool) -> Result<DataFrame> {
+        let operation = if largest { "nlargest" } else { "nsmallest" };
+        if by.is_empty() {
+            return Err(Error::Invalid(format!("{operation} needs at least one column")));
+        }
+        for column in by {
+            self.check_sortable(column, operation)?;
+        }
+        let n = u32::try_from(n).map_err(|_| {
+            Error::Invalid(format!("{operation} of {n} rows: at most {} rows", u32::MAX))
+        })?;
+        let sort_by: Vec<(String, bool)> = by.iter().map(|c| (c.to_string(), largest)).collect();
+        let partial = self
+            .with_step(Step::Sort { by: sort_by.clone(), nulls_last: true }, operation)?
+            .with_step(Step::Limit(n), operation)?;
+        let (graph, input) = partial.partitions();
+        let spec = TopRows { by: sort_by, n, schema: self.schema().clone() };
+        let bytes = rmp_serde::to_vec(&spec)
+            .map_err(|e| Error::Invalid(format!("{operation} cannot be serialized: {e}")))?;
+        let name =
+            Name::tokenized(operation, Tokenizer::new().str(input.as_str()).bytes(&bytes).finish());
+        let top = tasks::function("rask_dataframe::top_rows");
+        let tree = TreeReduction {
+            combine_prefix: format!("{operation}-combine"),
+            combine: top.clone(),
+            finish: top,
+            args: vec![Arg::Value(Value::serde(spec))],
+            split_every: 8,
+        };
+        let leaves = (0..self.npartitions).map(|i| Key::part(input.clone(), i)).collect();
+        let tasks = tree.tasks(leaves, Key::part(name.clone(), 0));
+        let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &[&graph]));
+        Ok(DataFrame::from_partitions(graph, name, 1, Arc::new(self.schema().clone())))
     }
 
     fn check_sortable(&self, column: &str, operation: &str) -> Result<()> {

@@ -248,6 +248,18 @@ proptest! {
     }
 
     #[test]
+    fn nlargest_and_nsmallest_match_polars((keys, xs, parts) in data(), n in 0usize..12) {
+        let df = frame(&keys, &xs).with_row_index("row".into(), None).unwrap();
+        let rask = from_polars(df.clone(), parts).unwrap();
+        for (largest, by) in [(true, vec!["y"]), (false, vec!["g", "y"]), (true, vec!["k", "x"])] {
+            let top = if largest { rask.nlargest(n, &by) } else { rask.nsmallest(n, &by) }.unwrap();
+            let expected = df.sort(by.clone(), SortMultipleOptions::default()
+                .with_order_descending(largest).with_nulls_last(true).with_maintain_order(true)).unwrap().head(Some(n));
+            assert_close(&compute(&top), &expected);
+        }
+    }
+
+    #[test]
     fn set_index_sorts_and_its_divisions_hold_every_partition((keys, xs, parts) in data(), outputs in 1u32..6, presorted in any::<bool>()) {
         let mut df = frame(&keys, &xs).with_row_index("row".into(), None).unwrap();
         if presorted {
@@ -256,6 +268,9 @@ proptest! {
         let rask = from_polars(df.clone(), parts).unwrap()
             .set_index_with("x", SetIndexOptions::default().npartitions(outputs)).unwrap();
         prop_assert_eq!(rask.index(), Some("x"));
+        // Persisting keeps the index: the same rows in the same partitions.
+        let persisted = rask.persist().unwrap();
+        prop_assert_eq!(persisted.divisions(), rask.divisions());
         let expected = df.sort(["x"], SortMultipleOptions::default().with_maintain_order(true)).unwrap();
         assert_close(&compute(&rask), &expected);
         let divisions = rask.divisions().unwrap().clone();

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::calendar::days_from_civil;
 use crate::error::{Error, Result};
 
 /// The header of the 2015 yellow-cab CSV files.
@@ -45,17 +46,6 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
     }
-}
-
-/// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The civil date of a day number (inverse of [`days_from_civil`]).
