@@ -3,8 +3,9 @@
 //! rask-core's [`Shuffle`] — split, pick, assemble, every output verified against what the
 //! inputs sent.
 //!
-//! A split gathers the rows of each output together in one frame (one `take` of the whole
-//! partition) and keeps where each output's rows start; a pick is a zero-copy slice of it with
+//! A split hashes every row once (the checksums, summed by output into the pieces' tallies),
+//! gathers the rows of each output together in one frame (one `take` of the whole partition)
+//! and keeps where each output's rows start; a pick is a zero-copy slice of it with
 //! the split's tally; an assemble task concatenates its pieces in input order (so equal keys
 //! keep their order: the shuffle is stable), checks the tally, and may sort what it built.
 //! Splits and pieces cross processes as Arrow IPC behind a small header.
@@ -142,11 +143,30 @@ fn split(args: &[Value]) -> TaskResult {
             "a row of input {input} went to output {b} of {outputs}"
         )));
     }
+    // One hash per row, summed by output: the pieces' tallies, which the outputs check what
+    // they receive against.
+    let checksums = pls::row_checksums(frame)?;
+    let mut tallies = vec![Tally::default(); outputs as usize];
+    for (&b, &h) in buckets.iter().zip(&checksums) {
+        let tally = &mut tallies[b as usize];
+        *tally = tally.plus(Tally { rows: 1, checksum: h });
+    }
+    let whole = Tally {
+        rows: pl::height(frame) as u64,
+        checksum: checksums.iter().fold(0, |a, h| a.wrapping_add(*h)),
+    };
     let (rows, offsets) = pls::gather(frame, &buckets, outputs)?;
-    let tallies = (0..outputs as usize)
-        .map(|j| pls::tally(&pl::slice(&rows, offsets[j] as i64, offsets[j + 1] - offsets[j])))
-        .collect::<Result<Vec<_>>>()?;
-    shuffle::check_split(input, pls::tally(frame)?, &tallies)?;
+    // The gathered pieces are as many rows as counted for them.
+    if let Some(j) =
+        (0..outputs as usize).find(|&j| (offsets[j + 1] - offsets[j]) as u64 != tallies[j].rows)
+    {
+        return Err(TaskError::msg(format!(
+            "shuffle verification failed: input partition {input} gathered {} rows for output {j} but counted {}",
+            offsets[j + 1] - offsets[j],
+            tallies[j].rows
+        )));
+    }
+    shuffle::check_split(input, whole, &tallies)?;
     Ok(shards_value(Shards { rows, offsets, tallies }))
 }
 

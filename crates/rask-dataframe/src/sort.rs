@@ -4,8 +4,9 @@
 //! Polars frames have no index, so rask's is a designated column with known [`Divisions`]:
 //! each partition's `(min, max)` of it, the partitions in order. `set_index(col)` first reads
 //! one small summary per partition (rows, nulls, bounds, whether it is sorted within, its size,
-//! and a sketch of its values). If the partitions are each sorted and follow one another, the
-//! summaries *are* the divisions and nothing moves (Dask 0.14.1's sorted-data shortcut).
+//! and a sketch of its values). If the partitions follow one another, the summaries *are* the
+//! divisions and nothing moves (Dask 0.14.1's sorted-data shortcut): each partition is only
+//! sorted within, when it is not already.
 //! Otherwise the sketches give boundaries at equal quantiles, a range [shuffle] sends every row
 //! to the partition its value falls in — equal values always to the same one, so duplicates at
 //! a boundary stay whole — and each output is sorted. The output count follows the data's size
@@ -184,7 +185,15 @@ impl DataFrame {
         }
         let stats = self.column_stats(column)?;
         if let Some(bounds) = in_order(&stats) {
-            let mut frame = self.clone();
+            // The partitions follow one another: at most each one's rows need sorting.
+            let mut frame = if stats.iter().all(|s| s.stats.sorted || s.stats.rows == 0) {
+                self.clone()
+            } else {
+                self.with_step(
+                    Step::Sort { by: vec![(column.to_string(), false)], nulls_last: false },
+                    "set_index",
+                )?
+            };
             frame.divisions = Some(Arc::new(Divisions { column: column.to_string(), bounds }));
             return Ok(frame);
         }
@@ -332,8 +341,8 @@ impl DataFrame {
     }
 }
 
-/// The divisions of partitions that are each sorted and follow one another (empty ones
-/// anywhere), or `None`.
+/// The divisions of partitions that follow one another — every value of a partition at most
+/// the next one's smallest; empty ones anywhere — and hold no nulls or NaN, or `None`.
 fn in_order(stats: &[PartitionStats]) -> Option<Vec<(f64, f64)>> {
     let mut last_max = f64::NEG_INFINITY;
     let mut bounds = Vec::with_capacity(stats.len());
@@ -343,7 +352,7 @@ fn in_order(stats: &[PartitionStats]) -> Option<Vec<(f64, f64)>> {
             continue;
         }
         let (lo, hi) = s.stats.bounds?;
-        if !s.stats.sorted || lo < last_max {
+        if s.stats.nulls > 0 || s.stats.numbers < s.stats.rows || lo < last_max {
             return None;
         }
         last_max = hi;

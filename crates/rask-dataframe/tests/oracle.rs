@@ -426,6 +426,21 @@ fn loc_without_an_index_or_with_a_label_of_another_type_is_refused() {
 }
 
 #[test]
+fn set_index_of_partitions_in_order_sorts_within_them_and_moves_nothing() {
+    // Each partition's values come after the previous one's, but not in order within.
+    let df =
+        df!("x" => [3i64, 1, 2, 6, 4, 5, 9, 7, 8], "v" => (0..9i64).collect::<Vec<_>>()).unwrap();
+    let rask = from_polars(df.clone(), 3).unwrap().set_index("x").unwrap();
+    let graph = rask_core::Collection::graph(&rask);
+    let keys = rask_core::Collection::output_keys(&rask);
+    let tasks =
+        rask_core::optimize::prepare(&graph, &keys, &rask_core::Optimizations::none()).unwrap();
+    assert!(tasks.tasks().iter().all(|t| !t.key.prefix().starts_with("shuffle")), "no shuffle");
+    assert_eq!(rask.divisions().unwrap().bounds, vec![(1.0, 3.0), (4.0, 6.0), (7.0, 9.0)]);
+    assert_close(&compute(&rask), &df.sort(["x"], SortMultipleOptions::default()).unwrap());
+}
+
+#[test]
 fn set_index_keeps_equal_values_in_one_partition() {
     // 300 rows of one value and 300 of another, in 6 partitions that each hold both.
     let x: Vec<i64> = (0..600).map(|i| (i % 2) * 10).collect();

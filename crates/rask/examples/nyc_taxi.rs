@@ -4,8 +4,9 @@
 //! generated on the first run) is read in parallel and analysed: row count, mean distance by
 //! passenger count, tip fraction by day of week and by hour, a join with the payment-type
 //! names, the correlation between "no tip" and "paid cash", passenger-count value counts, then
-//! a conversion to Parquet and a column sum from the Parquet copy. Each result is printed with
-//! its time.
+//! a conversion to Parquet and a column sum from the Parquet copy; then the second half: the
+//! index set to the pickup time (a shuffle) and persisted, the first and last rides, and one
+//! day by `loc`. Each result is printed with its time.
 //!
 //! ```text
 //! cargo run --release -p rask --example nyc_taxi -- [--data DIR] [--rows-per-file N]
@@ -32,6 +33,16 @@ fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// A frame with an index, shown by its partition count and index.
+struct IndexedFrame(DataFrame);
+
+impl std::fmt::Display for IndexedFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let frame = &self.0;
+        write!(f, "{} partitions, index `{}`", frame.npartitions(), frame.index().unwrap_or("none"))
+    }
 }
 
 /// Times one step and prints its result.
@@ -140,6 +151,19 @@ fn main() -> Result<(), Error> {
     step("sum of passenger_count from Parquet", || {
         let trips = read_parquet(&parquet_path, Default::default())?;
         Ok(trips.agg([agg::sum("passenger_count")])?.compute()?)
+    })?;
+
+    // The walkthrough's second half: the index set to the pickup time — a full shuffle — and
+    // kept in memory; then reads that need only the partitions the index points to.
+    let by_time = step("set the index to the pickup time and persist", || {
+        let by_time = df.set_index("tpep_pickup_datetime")?.persist()?;
+        Ok(IndexedFrame(by_time))
+    })?
+    .0;
+    step("the first rides of the year", || Ok(by_time.head(5)?))?;
+    step("the last rides of the year", || Ok(by_time.tail(5)?))?;
+    step("rides on 2015-05-05 (loc, one day)", || {
+        Ok(by_time.loc("2015-05-05")?.len()?.compute()?)
     })?;
 
     println!("\nall steps in {:.2?}", started.elapsed());

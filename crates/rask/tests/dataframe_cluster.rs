@@ -17,17 +17,22 @@ fn taxi_dir() -> tempfile::TempDir {
     dir
 }
 
+/// The taxi files in small blocks: several partitions per file, so partials and shuffle
+/// pieces move between workers.
+fn small_blocks(dir: &tempfile::TempDir) -> DataFrame {
+    let pattern = format!("{}/*.csv", dir.path().display());
+    read_csv(
+        &pattern,
+        CsvOptions::default().blocksize(Some(200_000)).parse_dates(["tpep_pickup_datetime"]),
+    )
+    .unwrap()
+}
+
 #[test]
 fn the_taxi_analysis_gives_identical_results_on_worker_processes() {
     within(240, || {
         let dir = taxi_dir();
-        let pattern = format!("{}/*.csv", dir.path().display());
-        // Small blocks: several partitions per file, so partials move between workers.
-        let df = read_csv(
-            &pattern,
-            CsvOptions::default().blocksize(Some(200_000)).parse_dates(["tpep_pickup_datetime"]),
-        )
-        .unwrap();
+        let df = small_blocks(&dir);
         assert!(df.npartitions() > 12);
         let names = pl::payment_names_frame(&rask::datasets::PAYMENT_NAMES).unwrap();
         let by_passengers = df
@@ -170,12 +175,7 @@ fn persist_on_a_cluster_keeps_the_partitions_on_the_workers_until_the_frame_goes
 fn shuffles_sorts_and_large_joins_give_identical_results_on_worker_processes() {
     within(240, || {
         let dir = taxi_dir();
-        let pattern = format!("{}/*.csv", dir.path().display());
-        let df = read_csv(
-            &pattern,
-            CsvOptions::default().blocksize(Some(200_000)).parse_dates(["tpep_pickup_datetime"]),
-        )
-        .unwrap();
+        let df = small_blocks(&dir);
         let by_time = df.set_index("tpep_pickup_datetime").unwrap();
         let by_fare = df
             .sort_values_with(

@@ -342,6 +342,11 @@ fn join_matched(
         .drop(by_name([LEFT_ROW], true, false))
 }
 
+/// Column references for names.
+fn columns(names: &[String]) -> Vec<Expr> {
+    names.iter().map(|c| col(c.as_str())).collect()
+}
+
 /// Two frames joined whole (each holds every row of its keys: partitions of a shuffle).
 pub fn join_frames(
     left: &PlFrame,
@@ -351,8 +356,7 @@ pub fn join_frames(
     how: JoinHow,
     suffix: &str,
 ) -> Result<PlFrame> {
-    let left_on: Vec<Expr> = left_on.iter().map(|c| col(c.as_str())).collect();
-    let right_on: Vec<Expr> = right_on.iter().map(|c| col(c.as_str())).collect();
+    let (left_on, right_on) = (columns(left_on), columns(right_on));
     left.clone()
         .lazy()
         .join(right.clone().lazy(), left_on, right_on, join_args(how, suffix))
@@ -372,8 +376,7 @@ pub fn join_unmatched_right(
     how: JoinHow,
     suffix: &str,
 ) -> Result<PlFrame> {
-    let left_on: Vec<Expr> = left_on.iter().map(|c| col(c.as_str())).collect();
-    let right_on: Vec<Expr> = right_on.iter().map(|c| col(c.as_str())).collect();
+    let (left_on, right_on) = (columns(left_on), columns(right_on));
     let unmatched = right.clone().lazy().join(
         left_keys.clone().lazy(),
         &right_on,

@@ -43,11 +43,14 @@ fn hashes(frame: &PlFrame, seed: u64, context: &str) -> Result<Vec<u64>> {
     Ok(hashed.into_no_null_iter().collect())
 }
 
+/// Each row's checksum hash (every column).
+pub fn row_checksums(frame: &PlFrame) -> Result<Vec<u64>> {
+    hashes(frame, CHECKSUM_SEED, "checksumming a shuffled partition")
+}
+
 /// The row count and checksum of a frame (every column of every row).
 pub fn tally(frame: &PlFrame) -> Result<Tally> {
-    let checksum = hashes(frame, CHECKSUM_SEED, "checksumming a shuffled partition")?
-        .into_iter()
-        .fold(0u64, u64::wrapping_add);
+    let checksum = row_checksums(frame)?.into_iter().fold(0u64, u64::wrapping_add);
     Ok(Tally { rows: frame.height() as u64, checksum })
 }
 
@@ -203,6 +206,8 @@ pub struct IndexStats {
     pub bounds: Option<(f64, f64)>,
     /// Whether the index is sorted ascending within the partition, with no null or NaN.
     pub sorted: bool,
+    /// Index values that are numbers (neither null nor NaN).
+    pub numbers: u64,
     /// The partition's size in memory.
     pub bytes: u64,
 }
@@ -222,6 +227,7 @@ pub fn index_stats(frame: &PlFrame, column: &str) -> Result<(IndexStats, Vec<f64
         nulls,
         bounds,
         sorted,
+        numbers: numbers.len() as u64,
         bytes: frame.estimated_size() as u64,
     };
     Ok((stats, numbers))
