@@ -317,9 +317,10 @@ impl DataFrame {
         )))
     }
 
-    /// One summary per partition of `column`, computed now.
+    /// One summary per partition of `column`, computed now. The column alone is selected
+    /// first, so the read parses only it (the projection reaches the CSV scanner).
     fn column_stats(&self, column: &str) -> Result<Vec<PartitionStats>> {
-        let (graph, input) = self.partitions();
+        let (graph, input) = self.select([crate::polars_adapter::column(column)])?.partitions();
         let name = Name::tokenized(
             "column-stats",
             Tokenizer::new().str(input.as_str()).str(column).finish(),
