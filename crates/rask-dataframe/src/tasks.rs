@@ -37,7 +37,8 @@ pub fn frame_of(value: &Value) -> Result<&PlFrame> {
     value.get::<PlFrame>(&"a DataFrame partition").map_err(Error::Engine)
 }
 
-fn arg<'a, T: 'static>(
+/// Argument `index` of a task as a `T` (`what` names it in errors).
+pub(crate) fn arg<'a, T: 'static>(
     args: &'a [Value],
     index: usize,
     what: &str,
