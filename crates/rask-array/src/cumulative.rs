@@ -1,7 +1,7 @@
 //! Cumulative sums and products along an axis: `cumsum`, `cumprod`.
 //!
 //! Dask's `cumreduction`: every chunk is scanned on its own (one blockwise task per chunk),
-//! then a chain of *carry* tasks runs along the axis — the carry into block `j` is the carry
+//! then a chain of *carry* tasks (rask-core's [`CarryChain`]) runs along the axis — the carry into block `j` is the carry
 //! into block `j − 1` combined with the last slice of that block's scan — and each block
 //! after the first adds (or multiplies) its carry, broadcast along the axis. Blocks of
 //! different rows of the grid have chains of their own, so the work stays parallel across the
@@ -10,7 +10,8 @@
 //! Results are in the accumulator type (`i64`/`u64` for integers and booleans), as NumPy's.
 
 use ndarray::{ArrayD, Axis, IxDyn};
-use rask_core::{Arg, BlockGrid, Graph, Key, Layer, TaskError, TaskResult, TaskSpec, Value};
+use rask_core::partitioned::CarryChain;
+use rask_core::{Arg, BlockGrid, Graph, Key, Layer, TaskError, TaskResult, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::array::{chunk_arg, layer_name, spec_arg, typed_fn, Array};
@@ -76,47 +77,29 @@ where
         let name = layer_name(if scan == Scan::Sum { "cumsum" } else { "cumprod" }, |t| {
             t.str(local.name.as_str());
         });
-        let carry_name = layer_name("scan-carry", |t| {
-            t.str(name.as_str());
-        });
-        let carry = typed_fn::<T::Acc>("rask_array::scan_carry");
-        let offset = typed_fn::<T::Acc>("rask_array::scan_offset");
-        let identity = crate::array::plain_fn("rask::identity");
-        let spec_value = Value::serde(spec);
+        let chain = CarryChain {
+            prefix: "scan-carry".into(),
+            carry: typed_fn::<T::Acc>("rask_array::scan_carry"),
+            apply: typed_fn::<T::Acc>("rask_array::scan_offset"),
+            args: vec![Arg::Value(Value::serde(spec))],
+        };
+        // One chain along the axis for every position of the other axes.
         let blocks = BlockGrid::of(&grid);
         let mut tasks = Vec::with_capacity(blocks.len() * 2);
         for linear in 0..blocks.len() as u32 {
             let index = blocks.unravel(linear);
-            let key = Key::block(name.clone(), &index);
-            let j = index[axis];
-            if j == 0 {
-                tasks.push((
-                    key,
-                    TaskSpec::new(identity.clone(), vec![Arg::Key(local.block_key(&index))]),
-                ));
+            if index[axis] != 0 {
                 continue;
             }
-            // The carry into block j: the carry into j − 1 (none for j = 1) and block j − 1.
-            let mut before = index.to_vec();
-            before[axis] = j - 1;
-            let mut carry_args =
-                vec![Arg::Key(local.block_key(&before)), Arg::Value(spec_value.clone())];
-            if j > 1 {
-                carry_args.push(Arg::Key(Key::block(carry_name.clone(), &before)));
-            }
-            let carry_key = Key::block(carry_name.clone(), &index);
-            tasks.push((carry_key.clone(), TaskSpec::new(carry.clone(), carry_args)));
-            tasks.push((
-                key,
-                TaskSpec::new(
-                    offset.clone(),
-                    vec![
-                        Arg::Key(local.block_key(&index)),
-                        Arg::Key(carry_key),
-                        Arg::Value(spec_value.clone()),
-                    ],
-                ),
-            ));
+            let along = |j: u32| {
+                let mut at = index.to_vec();
+                at[axis] = j;
+                at
+            };
+            let inputs: Vec<Key> = (0..grid[axis]).map(|j| local.block_key(&along(j))).collect();
+            let outputs: Vec<Key> =
+                (0..grid[axis]).map(|j| Key::block(name.clone(), &along(j))).collect();
+            tasks.extend(chain.tasks(&inputs, &outputs));
         }
         let graph = Graph::from_layer(Layer::tasks(name.clone(), tasks, &[&local.graph]));
         Ok(Array::with_shared_chunks(graph, name, self.chunks.clone()))
@@ -139,7 +122,7 @@ where
 crate::for_each_element!(register_typed, "rask_array::scan_chunk", scan_chunk);
 
 /// The carry into the next block: the last slice of a scanned block, combined with the carry
-/// into that block when there is one (the third argument; an empty block passes it on).
+/// into that block when there is one (the third argument).
 fn scan_carry<A: Number>(args: &[Value]) -> TaskResult {
     let block = chunk_arg::<A>(args, 0)?;
     let spec = spec_arg::<ScanSpec>(args, 1, "the scan")?;
@@ -159,11 +142,15 @@ fn scan_carry<A: Number>(args: &[Value]) -> TaskResult {
 }
 crate::for_each_number!(register_typed, "rask_array::scan_carry", scan_carry);
 
-/// A scanned block with its carry applied, broadcast along the axis.
+/// A scanned block with its carry applied, broadcast along the axis (the first block of the
+/// axis has none: its scan is already the result).
 fn scan_offset<A: Number>(args: &[Value]) -> TaskResult {
     let block = chunk_arg::<A>(args, 0)?;
-    let carry = chunk_arg::<A>(args, 1)?;
     let spec = spec_arg::<ScanSpec>(args, 2, "the scan")?;
+    if args.len() < 4 {
+        return Ok(args[0].clone());
+    }
+    let carry = chunk_arg::<A>(args, 3)?;
     let carry = carry.broadcast(block.raw_dim()).ok_or_else(|| {
         TaskError::msg(format!(
             "a carry of shape {:?} for a block of shape {:?}",

@@ -1,6 +1,6 @@
 //! Calendar arithmetic on the proleptic Gregorian calendar, for the CSV scanner's dates and
 //! for partial date labels (`loc("2015-05")` is that month): days since 1970-01-01, and the
-//! period a partial date string names.
+//! period a partial date string names, and the calendar months resampling steps through.
 
 /// Days in a month of a year.
 pub(crate) fn days_in_month(year: i64, month: i64) -> i64 {
@@ -21,6 +21,30 @@ pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let day_of_year = (153 * month_index + 2) / 5 + day - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
+}
+
+/// The date of a day count since 1970-01-01: `(year, month, day)` (the inverse of
+/// [`days_from_civil`]).
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153; // March = 0
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The first day of the month `months` after the month that holds `days` (days since
+/// 1970-01-01).
+pub(crate) fn add_months(days: i64, months: i64) -> i64 {
+    let (year, month, _) = civil_from_days(days);
+    let index = year * 12 + (month - 1) + months;
+    days_from_civil(index.div_euclid(12), index.rem_euclid(12) + 1, 1)
 }
 
 const SECOND_NS: i64 = 1_000_000_000;
@@ -117,6 +141,15 @@ mod tests {
             SECOND_NS
         );
         assert_eq!(days_from_civil(1970, 1, 1), 0);
+        for days in [-800_000, -1, 0, 59, 16_495, 16_860, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{days}");
+        }
+        assert_eq!(civil_from_days(days_from_civil(2016, 2, 29)), (2016, 2, 29));
+        let jan_31 = days_from_civil(2015, 1, 31);
+        assert_eq!(add_months(jan_31, 1), days_from_civil(2015, 2, 1));
+        assert_eq!(add_months(jan_31, 12), days_from_civil(2016, 1, 1));
+        assert_eq!(add_months(jan_31, -1), days_from_civil(2014, 12, 1));
         for bad in
             ["2015-13", "2015-02-30", "15-05-05", "2015-05-05 25", "tomorrow", "2015-05-05 13:61"]
         {

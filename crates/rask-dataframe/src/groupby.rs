@@ -16,6 +16,7 @@ use crate::plan::Step;
 use crate::polars_adapter::{self as pl, aggregate};
 pub use crate::reduction::{Agg, AggKind, CumKind, CumSpec, GroupSpec};
 use crate::tasks::{self, frame_of, frames_of, partition_value};
+use rask_core::partitioned::CarryChain;
 use rask_core::{
     Arg, Graph, Key, Layer, Name, TaskError, TaskResult, TaskSpec, Tokenizer, TreeReduction, Value,
 };
@@ -344,46 +345,17 @@ impl GroupBy {
         let spec_bytes = rmp_serde::to_vec(&spec).map_err(|e| {
             Error::Invalid(format!("the aggregation spec cannot be serialized: {e}"))
         })?;
-        let spec_value = Value::serde(spec);
-        let name = |prefix: &str| tokenized(prefix, &input, &spec_bytes, 0);
-        let (local_name, totals_name, offsets_name, out_name) =
-            (name("cum-local"), name("cum-totals"), name("cum-offsets"), name("cumulative"));
+        let out_name = tokenized("cumulative", &input, &spec_bytes, 0);
         let n = frame.npartitions();
-        let task = |func: &str, args: Vec<Arg>| TaskSpec::new(tasks::function(func), args);
-        let part = |name: &Name, i: u32| Arg::Key(Key::part(name.clone(), i));
-        let mut all = Vec::new();
-        for i in 0..n {
-            let spec_arg = Arg::Value(spec_value.clone());
-            all.push((
-                Key::part(local_name.clone(), i),
-                task("rask_dataframe::cum_local", vec![part(&input, i), spec_arg.clone()]),
-            ));
-            all.push((
-                Key::part(totals_name.clone(), i),
-                task("rask_dataframe::cum_totals", vec![part(&input, i), spec_arg.clone()]),
-            ));
-            // Offsets of partition i: the totals of partitions 0..i (none for the first).
-            let earlier = if i == 0 {
-                vec![part(&totals_name, 0)]
-            } else {
-                vec![part(&offsets_name, i - 1), part(&totals_name, i - 1)]
-            };
-            let first = Arg::Value(Value::serde(i == 0));
-            all.push((
-                Key::part(offsets_name.clone(), i),
-                task(
-                    "rask_dataframe::cum_offsets",
-                    vec![Arg::List(earlier), spec_arg.clone(), first],
-                ),
-            ));
-            all.push((
-                Key::part(out_name.clone(), i),
-                task(
-                    "rask_dataframe::cum_apply",
-                    vec![part(&local_name, i), part(&offsets_name, i), spec_arg],
-                ),
-            ));
-        }
+        let chain = CarryChain {
+            prefix: "cum-offsets".into(),
+            carry: tasks::function("rask_dataframe::cum_carry"),
+            apply: tasks::function("rask_dataframe::cum_apply"),
+            args: vec![Arg::Value(Value::serde(spec))],
+        };
+        let inputs: Vec<Key> = (0..n).map(|i| Key::part(input.clone(), i)).collect();
+        let outputs: Vec<Key> = (0..n).map(|i| Key::part(out_name.clone(), i)).collect();
+        let all = chain.tasks(&inputs, &outputs);
         let graph = Graph::from_layer(Layer::tasks(out_name.clone(), all, &[&graph]));
         Ok(DataFrame::from_partitions(graph, out_name, n, Arc::new(schema)))
     }
@@ -398,32 +370,31 @@ fn first_frame(args: &[Value]) -> std::result::Result<&crate::PlFrame, TaskError
     Ok(frame_of(args.first().ok_or_else(|| TaskError::msg("missing the partition"))?)?)
 }
 
-fn cum_local(args: &[Value]) -> TaskResult {
-    Ok(partition_value(aggregate::cum_local(first_frame(args)?, cum_spec(args, 1)?)?))
-}
-
-fn cum_totals(args: &[Value]) -> TaskResult {
-    Ok(partition_value(aggregate::cum_totals(first_frame(args)?, cum_spec(args, 1)?)?))
-}
-
-fn cum_offsets(args: &[Value]) -> TaskResult {
-    let frames = frames_of(args.first().ok_or_else(|| TaskError::msg("missing the totals"))?)?;
-    let first: &bool =
-        args.get(2).ok_or_else(|| TaskError::msg("missing the flag"))?.get(&"first")?;
+/// `cum_carry(partition, spec, [offsets])`: the group totals of this partition and all before
+/// it, the offsets of the next partition.
+fn cum_carry(args: &[Value]) -> TaskResult {
     let spec = cum_spec(args, 1)?;
-    if *first {
-        // No earlier partitions: no offsets (the totals' schema, no rows).
-        return Ok(partition_value(pl::slice(frames[0], 0, 0)));
+    let mut totals = vec![aggregate::cum_totals(first_frame(args)?, spec)?];
+    if let Some(offsets) = args.get(2) {
+        totals.push(frame_of(offsets)?.clone());
     }
-    Ok(partition_value(aggregate::cum_merge(frames.into_iter().cloned().collect(), spec)?))
+    Ok(partition_value(aggregate::cum_merge(totals, spec)?))
 }
 
+/// `cum_apply(partition, link, spec, [offsets])`: the running values of a partition, plus the
+/// totals of the partitions before it.
 fn cum_apply(args: &[Value]) -> TaskResult {
-    let offsets = frame_of(args.get(1).ok_or_else(|| TaskError::msg("missing the offsets"))?)?;
-    Ok(partition_value(aggregate::cum_apply(first_frame(args)?, offsets, cum_spec(args, 2)?)?))
+    let spec = cum_spec(args, 2)?;
+    let part = first_frame(args)?;
+    let local = aggregate::cum_local(part, spec)?;
+    // The first partition adds no offsets, through the same query, so every partition's
+    // result has the same types.
+    let offsets = match args.get(3) {
+        Some(offsets) => frame_of(offsets)?.clone(),
+        None => aggregate::cum_totals(&pl::slice(part, 0, 0), spec)?,
+    };
+    Ok(partition_value(aggregate::cum_apply(&local, &offsets, spec)?))
 }
 
-rask_core::register_function!("rask_dataframe::cum_local", cum_local);
-rask_core::register_function!("rask_dataframe::cum_totals", cum_totals);
-rask_core::register_function!("rask_dataframe::cum_offsets", cum_offsets);
+rask_core::register_function!("rask_dataframe::cum_carry", cum_carry);
 rask_core::register_function!("rask_dataframe::cum_apply", cum_apply);

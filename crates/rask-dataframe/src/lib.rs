@@ -31,6 +31,7 @@
 pub mod arrays;
 mod calendar;
 pub mod datasets;
+mod duration;
 pub mod error;
 pub mod frame;
 pub mod groupby;
@@ -43,11 +44,13 @@ pub mod plan;
 pub mod polars_adapter;
 pub mod readers;
 pub mod reduction;
+pub mod resample;
 pub mod shuffle;
 mod sketch;
 pub mod sort;
 pub mod tasks;
 mod typecheck;
+pub mod window;
 
 pub use arrays::from_array;
 pub use error::{ColumnMismatch, Error, Result};
@@ -61,8 +64,10 @@ pub use polars_adapter::parquet::Compression;
 pub use polars_adapter::PlFrame;
 pub use readers::csv::{read_csv, CsvOptions};
 pub use readers::parquet::{read_parquet, ParquetOptions, WriteMode, WriteOptions};
+pub use resample::{Resampler, Side};
 pub use sort::{SetIndexOptions, SortOptions};
 pub use tasks::partition_value;
+pub use window::{Rolling, Window};
 
 /// What DataFrame programs need: `use rask_dataframe::prelude::*;`.
 pub mod prelude {

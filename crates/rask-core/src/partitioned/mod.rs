@@ -10,6 +10,9 @@
 //!   way, an Array reduction the per-chunk partials along the reduced axes.
 //! * [`alias_layer`]: new keys that stand for existing ones (concatenation of collections,
 //!   re-indexing of chunks), one identity task each, which linear fusion removes.
+//! * [`carry::CarryChain`]: each partition's result from the partitions before it, through a
+//!   small carry passed along (cumulative sums, rolling windows, shifts, resampled bins that
+//!   straddle partitions).
 //! * [`shuffle::Shuffle`]: `N` partitions into `M` by each row's key (hash or range), every
 //!   output verified against what the inputs sent — the joins, sorts and group-applies of
 //!   DataFrames, the group-bys of Bags.
@@ -17,8 +20,10 @@
 //! [`BlockIndex`]: crate::BlockIndex
 //! [`Blockwise`]: crate::Blockwise
 
+pub mod carry;
 pub mod shuffle;
 
+pub use carry::{CarryChain, ChainLink};
 pub use shuffle::{Shuffle, Tally};
 
 use crate::graph::{Graph, Layer};
@@ -85,10 +90,33 @@ pub fn alias_layer(name: Name, aliases: Vec<(Key, Key)>, inputs: &[&Graph]) -> G
     Graph::from_layer(Layer::tasks(name, tasks, inputs))
 }
 
+/// Runs the tasks of a graph one by one in this thread (the tests of the builders here).
+#[cfg(test)]
+pub(crate) fn run_in_order(
+    graph: &Graph,
+    outputs: &[Key],
+) -> Result<Vec<crate::value::Value>, String> {
+    use crate::optimize::{prepare, Optimizations};
+    let prepared = prepare(graph, outputs, &Optimizations::none()).map_err(|e| e.to_string())?;
+    let mut results: Vec<Option<crate::value::Value>> = vec![None; prepared.len()];
+    for t in 0..prepared.len() as u32 {
+        let deps: Vec<crate::value::Value> = prepared
+            .deps(t)
+            .iter()
+            .map(|&d| results[d as usize].clone().expect("dependencies run first"))
+            .collect();
+        results[t as usize] = Some(prepared.task(t).run(&deps).map_err(|(_, e)| e.to_string())?);
+    }
+    Ok(prepared
+        .outputs()
+        .iter()
+        .map(|&o| results[o as usize].clone().expect("every task ran"))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::optimize::{prepare, Optimizations};
     use crate::value::Value;
 
     fn sum(args: &[Value]) -> crate::TaskResult {
@@ -127,14 +155,7 @@ mod tests {
             assert!(reads <= 4, "a task reads {reads} inputs");
         }
         let graph = Graph::from_layer(Layer::tasks("total", tasks, &[&leaves]));
-        let prepared = prepare(&graph, &[Key::new("total")], &Optimizations::none()).unwrap();
-        let mut results: Vec<Option<Value>> = vec![None; prepared.len()];
-        for i in 0..prepared.len() as u32 {
-            let deps: Vec<Value> =
-                prepared.deps(i).iter().map(|&d| results[d as usize].clone().unwrap()).collect();
-            results[i as usize] = Some(prepared.task(i).run(&deps).unwrap());
-        }
-        let total = results[prepared.outputs()[0] as usize].as_ref().unwrap();
+        let total = &run_in_order(&graph, &[Key::new("total")]).unwrap()[0];
         assert_eq!(total.get::<i64>(&"total").unwrap(), &(0..50).sum::<i64>());
     }
 }

@@ -172,7 +172,6 @@ pub fn check_output(output: u32, built: Tally, sent: &[Tally]) -> Result<(), Tas
 mod tests {
     use super::*;
     use crate::graph::{Graph, Layer};
-    use crate::optimize::{prepare, Optimizations};
     use crate::value::Value;
 
     // A toy collection: partitions are `Vec<u64>`, rows go to output `value % outputs`, the
@@ -273,20 +272,9 @@ mod tests {
         }
         let graph = Graph::from_layer(Layer::tasks(output.clone(), tasks, &[&leaves]));
         let outputs: Vec<Key> = (0..3).map(|j| Key::part(output.clone(), j)).collect();
-        let prepared = prepare(&graph, &outputs, &Optimizations::none()).unwrap();
-        let mut results: Vec<Option<Value>> = vec![None; prepared.len()];
-        for t in 0..prepared.len() as u32 {
-            let deps: Vec<Value> =
-                prepared.deps(t).iter().map(|&d| results[d as usize].clone().unwrap()).collect();
-            results[t as usize] =
-                Some(prepared.task(t).run(&deps).map_err(|(_, e)| e.to_string())?);
-        }
-        Ok(prepared
-            .outputs()
+        Ok(super::super::run_in_order(&graph, &outputs)?
             .iter()
-            .map(|&o| {
-                results[o as usize].as_ref().unwrap().get::<Vec<u64>>(&"out").unwrap().clone()
-            })
+            .map(|value| value.get::<Vec<u64>>(&"out").unwrap().clone())
             .collect())
     }
 

@@ -18,7 +18,9 @@ pub mod aggregate;
 pub mod csv;
 pub mod index;
 pub mod parquet;
+pub mod resample;
 pub mod shuffle;
+pub mod window;
 
 use std::io::Cursor;
 
