@@ -90,13 +90,20 @@ def run(engine, csv_glob, parquet_dir):
 JOIN_ON = ["VendorID", "day", "hour"]
 
 
+def day_map(pairs):
+    """Mean passengers per day as {"YYYY-MM-DD": mean} (the answer of resample_day_mean)."""
+    items = pairs.items() if hasattr(pairs, "items") else pairs
+    return {str(k)[:10]: (None if v is None or v != v else round(float(v), 6)) for k, v in items}
+
+
 def first_pickups(times):
     return [str(t)[:19] for t in times]
 
 
 def run_shuffles(engine, df):
     """The walkthrough's second half: set_index (a full shuffle, p2p on the cluster), one day
-    by loc, the first rides, and the large join, as Dask does each by default."""
+    by loc, the first rides, the daily mean and a rolling mean of passengers, and the large
+    join, as Dask does each by default."""
     def set_index():
         indexed = df.set_index("tpep_pickup_datetime").persist()
         return indexed, len(indexed)
@@ -107,6 +114,10 @@ def run_shuffles(engine, df):
     emit(engine, "loc_day", s, len(day))
     s, head = timed(lambda: indexed.head(5))
     emit(engine, "head_sorted", s, first_pickups(head.index))
+    s, r = timed(lambda: indexed.passenger_count.resample("1D").mean().compute())
+    emit(engine, "resample_day_mean", s, day_map(r))
+    s, r = timed(lambda: float(indexed.passenger_count.rolling(10).mean().sum().compute()))
+    emit(engine, "rolling_10_mean", s, r)
     keyed = df.assign(day=df.tpep_pickup_datetime.dt.floor("D"), hour=df.tpep_pickup_datetime.dt.hour)
 
     def join_large():

@@ -8,7 +8,9 @@ Each engine is used the way its own documentation recommends: Polars with `scan_
 queries (`sink_parquet` for the Parquet copy), DuckDB with `read_csv` in SQL on all cores
 (`COPY ... TO` for the Parquet copy, a sorted table for the index steps, whose row order DuckDB
 keeps). `set_index` is a full sort by pickup time kept in memory (neither engine has an index),
-`loc_day` a range filter on that sorted data, `head_sorted` its first five rows.
+`loc_day` a range filter on that sorted data, `head_sorted` its first five rows,
+`resample_day_mean` a group-by on the day (Polars: `group_by_dynamic` on the sorted frame), and
+`rolling_10_mean` a window of ten rows in pickup order (DuckDB: a window function).
 """
 import argparse
 import datetime
@@ -18,7 +20,7 @@ import duckdb
 import polars as pl
 
 import taxi_bench
-from taxi_bench import JOIN_ON, PAYMENT_NAMES, emit, first_pickups, timed
+from taxi_bench import JOIN_ON, PAYMENT_NAMES, day_map, emit, first_pickups, timed
 
 PICKUP = "tpep_pickup_datetime"
 DAY = (datetime.datetime(2015, 5, 5), datetime.datetime(2015, 5, 6))
@@ -68,6 +70,10 @@ def run_polars(csv_glob, parquet_dir):
     emit(engine, "loc_day", s, day.height)
     s, head = timed(lambda: ordered.head(5))
     emit(engine, "head_sorted", s, first_pickups(head[PICKUP]))
+    s, r = timed(lambda: ordered.group_by_dynamic(PICKUP, every="1d").agg(pl.col("passenger_count").mean()))
+    emit(engine, "resample_day_mean", s, day_map(zip(r[PICKUP], r["passenger_count"])))
+    s, r = timed(lambda: ordered.select(pl.col("passenger_count").rolling_mean(10).sum()).item())
+    emit(engine, "rolling_10_mean", s, float(r))
 
     def join_large():
         keyed = scan().with_columns(day=pl.col(PICKUP).dt.date(), hour=pl.col(PICKUP).dt.hour())
@@ -121,6 +127,12 @@ def run_duckdb(csv_glob, parquet_dir):
     emit(engine, "loc_day", s, day.num_rows)
     s, head = timed(lambda: one(f"SELECT {PICKUP} FROM sorted LIMIT 5"))
     emit(engine, "head_sorted", s, first_pickups([t for (t,) in head]))
+    s, r = timed(lambda: one(f"SELECT date_trunc('day', {PICKUP}) AS d, avg(passenger_count) FROM sorted GROUP BY d ORDER BY d"))
+    emit(engine, "resample_day_mean", s, day_map(r))
+    window = f"WINDOW w AS (ORDER BY {PICKUP} ROWS BETWEEN 9 PRECEDING AND CURRENT ROW)"
+    rolling = f"SELECT sum(m) FROM (SELECT CASE WHEN count(passenger_count) OVER w = 10 THEN avg(passenger_count) OVER w END AS m FROM sorted {window})"
+    s, r = timed(lambda: one(rolling)[0][0])
+    emit(engine, "rolling_10_mean", s, float(r))
     keyed = f"(SELECT *, CAST({PICKUP} AS DATE) AS day, hour({PICKUP}) AS hour FROM {csv})"
     join = f"WITH k AS {keyed}, p AS (SELECT VendorID, day, hour, avg(fare_amount) AS mean_fare FROM k GROUP BY ALL) SELECT count(*) FROM k JOIN p USING (VendorID, day, hour)"
     s, rows = timed(lambda: one(join)[0][0])

@@ -8,16 +8,18 @@ pass), adaptive query execution on (Spark's default since 3.2, set explicitly), 
 partitions as many as the cores times a small factor, the driver's memory raised for the
 collected results. `set_index` is `orderBy` of the pickup time, cached and counted (Spark has
 no index); `loc_day` a range filter on that cached sorted frame, `head_sorted` its first five
-rows; `join_large` the join on (VendorID, day, hour) with the per-triple frame, counted.
+rows; `resample_day_mean` a group-by on the truncated day, `rolling_10_mean` a window of ten
+rows ordered by pickup time (one partition: Spark has no ordered partitions to borrow rows
+from); `join_large` the join on (VendorID, day, hour) with the per-triple frame, counted.
 """
 import argparse
 import os
 
-from pyspark.sql import SparkSession, functions as F
+from pyspark.sql import SparkSession, Window, functions as F
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType, TimestampNTZType
 
 import taxi_bench
-from taxi_bench import JOIN_ON, PAYMENT_NAMES, emit, first_pickups, timed
+from taxi_bench import JOIN_ON, PAYMENT_NAMES, day_map, emit, first_pickups, timed
 
 PICKUP = "tpep_pickup_datetime"
 LONGS = {"VendorID", "passenger_count", "RateCodeID", "payment_type"}
@@ -86,6 +88,12 @@ def run(spark, csv_glob, parquet_dir):
     emit(engine, "loc_day", s, len(day))
     s, head = timed(lambda: ordered.select(PICKUP).head(5))
     emit(engine, "head_sorted", s, first_pickups([r[0] for r in head]))
+    s, r = timed(lambda: ordered.groupBy(F.date_trunc("day", PICKUP).alias("d")).agg(F.mean("passenger_count")).orderBy("d").collect())
+    emit(engine, "resample_day_mean", s, day_map([(row[0], row[1]) for row in r]))
+    ten = Window.orderBy(PICKUP).rowsBetween(-9, 0)
+    rolling = F.when(F.count("passenger_count").over(ten) == 10, F.avg("passenger_count").over(ten))
+    s, r = timed(lambda: ordered.select(rolling.alias("m")).agg(F.sum("m")).collect()[0][0])
+    emit(engine, "rolling_10_mean", s, float(r))
     keyed = df.withColumn("day", F.to_date(PICKUP)).withColumn("hour", F.hour(PICKUP))
 
     def join_large():

@@ -10,7 +10,8 @@
 //!
 //! The second half of the walkthrough follows: `set_index` (the index set to the pickup time,
 //! persisted; Polars: the frame sorted by it), `loc_day` (the rows of 2015-05-05),
-//! `head_sorted` (the first five rides), `join_large` (the trips joined on (VendorID, day,
+//! `head_sorted` (the first five rides), `resample_day_mean` (mean passengers per day),
+//! `rolling_10_mean` (the sum of a rolling mean of passengers over 10 rides), `join_large` (the trips joined on (VendorID, day,
 //! hour) with a frame of one row per such triple made from them, as each engine joins by
 //! default) and, for rask, `join_large_shuffle` (the same with both sides shuffled).
 //!
@@ -230,6 +231,13 @@ fn run_rask_shuffles(engine: &str, df: &rask::dataframe::DataFrame) -> Result<()
     emit(engine, "loc_day", s, &json!(day.height()));
     let (s, head) = timed(|| Ok(indexed.head(5)?))?;
     emit(engine, "head_sorted", s, &first_pickups(&head));
+    let passengers = indexed.select([col("tpep_pickup_datetime"), col("passenger_count")])?;
+    let (s, r) = timed(|| Ok(passengers.resample("1d").mean()?.compute()?))?;
+    emit(engine, "resample_day_mean", s, &day_map(&r));
+    let (s, r) = timed(|| {
+        Ok(passengers.rolling(10).mean()?.agg([agg::sum("passenger_count")])?.compute()?)
+    })?;
+    emit(engine, "rolling_10_mean", s, &scalar(&r, "passenger_count"));
     let keyed = df.with_columns(join_keys())?;
     let (s, rows) = timed(|| {
         let per_hour =
@@ -254,6 +262,17 @@ fn run_rask_shuffles(engine: &str, df: &rask::dataframe::DataFrame) -> Result<()
     })?;
     emit(engine, "join_large_shuffle", s, &json!(rows));
     Ok(())
+}
+
+/// Mean passengers per day as `{"YYYY-MM-DD": mean}` (the answer of `resample_day_mean`).
+fn day_map(frame: &DataFrame) -> Json {
+    let days = frame
+        .clone()
+        .lazy()
+        .with_columns([col("tpep_pickup_datetime").dt().strftime("%Y-%m-%d")])
+        .collect()
+        .unwrap();
+    to_json(&days, "tpep_pickup_datetime", "passenger_count")
 }
 
 /// The pickup times of the first rows, as text (the answer of `head_sorted`).
@@ -302,6 +321,26 @@ fn run_polars_shuffles(scan: impl Fn() -> Result<LazyFrame>) -> Result<()> {
     emit(engine, "loc_day", s, &json!(day.height()));
     let (s, head) = timed(|| Ok(sorted.head(Some(5))))?;
     emit(engine, "head_sorted", s, &first_pickups(&head));
+    let (s, r) = timed(|| {
+        Ok(sorted
+            .clone()
+            .lazy()
+            .group_by([col("tpep_pickup_datetime").dt().truncate(lit("1d"))])
+            .agg([col("passenger_count").mean()])
+            .sort(["tpep_pickup_datetime"], Default::default())
+            .collect()?)
+    })?;
+    emit(engine, "resample_day_mean", s, &day_map(&r));
+    let (s, r) = timed(|| {
+        let ten =
+            RollingOptionsFixedWindow { window_size: 10, min_periods: 10, ..Default::default() };
+        Ok(sorted
+            .clone()
+            .lazy()
+            .select([col("passenger_count").rolling_mean(ten).sum()])
+            .collect()?)
+    })?;
+    emit(engine, "rolling_10_mean", s, &scalar(&r, "passenger_count"));
     let on = || JOIN_ON.map(col);
     let (s, joined) = timed(|| {
         let keyed = scan()?.with_columns(join_keys());

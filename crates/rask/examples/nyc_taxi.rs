@@ -5,8 +5,9 @@
 //! passenger count, tip fraction by day of week and by hour, a join with the payment-type
 //! names, the correlation between "no tip" and "paid cash", passenger-count value counts, then
 //! a conversion to Parquet and a column sum from the Parquet copy; then the second half: the
-//! index set to the pickup time (a shuffle) and persisted, the first and last rides, and one
-//! day by `loc`. Each result is printed with its time.
+//! index set to the pickup time (a shuffle) and persisted, the first and last rides, one day
+//! by `loc`, the mean passengers per day (`resample`) and a rolling mean over ten rides. Each
+//! result is printed with its time.
 //!
 //! ```text
 //! cargo run --release -p rask --example nyc_taxi -- [--data DIR] [--rows-per-file N]
@@ -164,6 +165,13 @@ fn main() -> Result<(), Error> {
     step("the last rides of the year", || Ok(by_time.tail(5)?))?;
     step("rides on 2015-05-05 (loc, one day)", || {
         Ok(by_time.loc("2015-05-05")?.len()?.compute()?)
+    })?;
+    let passengers = by_time.select([col("tpep_pickup_datetime"), col("passenger_count")])?;
+    step("mean passengers per day (resample, first days)", || {
+        Ok(passengers.resample("1d").mean()?.compute()?.head(Some(7)))
+    })?;
+    step("rolling mean of passengers over 10 rides (first rows)", || {
+        Ok(passengers.rolling(10).mean()?.head(12)?)
     })?;
 
     println!("\nall steps in {:.2?}", started.elapsed());
