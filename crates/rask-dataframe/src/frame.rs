@@ -422,6 +422,7 @@ fn divisions_after(divisions: &Arc<Divisions>, step: &Step) -> Option<Arc<Divisi
         | Step::Tail(_)
         | Step::Sample { .. }
         | Step::Sort { .. }
+        | Step::Unique { .. }
         | Step::RandomSlice { .. } => Some(divisions.clone()),
         Step::Drop(columns) => (!columns.iter().any(|c| c == index)).then(|| divisions.clone()),
         Step::Cast(types) => (!types.iter().any(|(c, _)| c == index)).then(|| divisions.clone()),

@@ -3,9 +3,10 @@
 //! `df.group_by(["passenger_count"]).agg([agg::mean("trip_distance")])` becomes: one *partial*
 //! task per partition (its groups' partial aggregates, a few rows), then *combine* tasks that
 //! merge `split_every` partials at a time, then one *finish* task that computes the final
-//! values — like Dask's `apply-concat-apply`. With `split_out(k)` every partial is cut into `k`
-//! shards by a hash of the keys and each shard is reduced on its own, giving `k` output
-//! partitions for results with many groups. A reduction of a whole frame (`df.sum()`) is the
+//! values — like Dask's `apply-concat-apply`. With `split_out(k)` the partials are shuffled
+//! (rask-core's verified `Shuffle`) by a hash of the keys into `k` outputs and each is finished
+//! on its own, giving `k` output partitions for results with many groups; on a cluster each
+//! finish task fetches only its own groups' partials. A reduction of a whole frame (`df.sum()`) is the
 //! same tree with no keys.
 
 use std::sync::Arc;
@@ -80,8 +81,8 @@ pub mod agg {
 /// A pending group-by: `df.group_by(keys)`, then options, then `.agg([...])`.
 #[derive(Clone)]
 pub struct GroupBy {
-    frame: DataFrame,
-    keys: Vec<String>,
+    pub(crate) frame: DataFrame,
+    pub(crate) keys: Vec<String>,
     split_every: usize,
     split_out: u32,
     dropna: bool,
@@ -215,7 +216,7 @@ fn tokenized(prefix: &str, base: &Name, spec_bytes: &[u8], extra: u64) -> Name {
 }
 
 /// Builds the partial → combine → finish tree over the frame's partitions (the tree itself is
-/// rask-core's [`TreeReduction`], one per `split_out` shard).
+/// rask-core's [`TreeReduction`]), or with `split_out`, partial → shuffle → finish.
 pub(crate) fn tree_reduce(
     frame: &DataFrame,
     spec: GroupSpec,
@@ -236,6 +237,7 @@ pub(crate) fn tree_reduce(
     let input = partial_name.clone();
     let spec_bytes = rmp_serde::to_vec(&spec)
         .map_err(|e| Error::Invalid(format!("the aggregation spec cannot be serialized: {e}")))?;
+    let keys = spec.keys.clone();
     let spec_value = Value::serde(spec);
     let tree = TreeReduction {
         combine_prefix: "agg-combine".into(),
@@ -245,49 +247,36 @@ pub(crate) fn tree_reduce(
         split_every,
     };
     let finish_name = tokenized("agg-finish", &input, &spec_bytes, u64::from(split_out));
-    let mut reduce_tasks = Vec::new();
-    for shard in 0..split_out {
-        // The inputs of this shard's tree.
-        let leaves: Vec<Key> = if split_out == 1 {
-            partial_keys.clone()
-        } else {
-            let shard_name = tokenized(
-                "agg-shard",
-                &input,
-                &spec_bytes,
-                u64::from(shard) << 32 | u64::from(split_out),
-            );
-            let shard_fn = tasks::function("rask_dataframe::agg_shard");
-            let start = reduce_tasks.len();
-            reduce_tasks.extend(partial_keys.iter().enumerate().map(|(i, key)| {
+    if split_out > 1 && !keys.is_empty() {
+        // Every group's partials to one output, then each output finished on its own.
+        let shuffled = partials.shuffled(
+            crate::shuffle::Partitioning::Hash(keys),
+            split_out,
+            Vec::new(),
+            false,
+        )?;
+        let (graph, shards) = shuffled.partitions();
+        let finish = tasks::function("rask_dataframe::agg_finish");
+        let finish_tasks = (0..split_out)
+            .map(|j| {
                 let args = vec![
-                    Arg::Key(key.clone()),
+                    Arg::List(vec![Arg::Key(Key::part(shards.clone(), j))]),
                     Arg::Value(spec_value.clone()),
-                    Arg::Value(Value::serde(shard)),
-                    Arg::Value(Value::serde(split_out)),
                 ];
-                (Key::part(shard_name.clone(), i as u32), TaskSpec::new(shard_fn.clone(), args))
-            }));
-            reduce_tasks[start..].iter().map(|(key, _)| key.clone()).collect()
-        };
-        reduce_tasks.extend(tree.tasks(leaves, Key::part(finish_name.clone(), shard)));
+                (Key::part(finish_name.clone(), j), TaskSpec::new(finish.clone(), args))
+            })
+            .collect();
+        let graph = Graph::from_layer(Layer::tasks(finish_name.clone(), finish_tasks, &[&graph]));
+        return Ok(DataFrame::from_partitions(graph, finish_name, split_out, Arc::new(schema)));
     }
+    let reduce_tasks = tree.tasks(partial_keys, Key::part(finish_name.clone(), 0));
     let graph = Graph::from_layer(Layer::tasks(finish_name.clone(), reduce_tasks, &[&graph]));
-    Ok(DataFrame::from_partitions(graph, finish_name, split_out, Arc::new(schema)))
+    Ok(DataFrame::from_partitions(graph, finish_name, 1, Arc::new(schema)))
 }
 
 fn spec_arg(args: &[Value], index: usize) -> std::result::Result<&GroupSpec, TaskError> {
     let value = args.get(index).ok_or_else(|| TaskError::msg("missing the group-by spec"))?;
     Ok(value.get::<GroupSpec>(&"the group-by spec")?)
-}
-
-fn agg_shard(args: &[Value]) -> TaskResult {
-    let frame = frame_of(args.first().ok_or_else(|| TaskError::msg("missing the partition"))?)?;
-    let shard: &u32 =
-        args.get(2).ok_or_else(|| TaskError::msg("missing the shard"))?.get(&"shard")?;
-    let shards: &u32 =
-        args.get(3).ok_or_else(|| TaskError::msg("missing the shard count"))?.get(&"shards")?;
-    Ok(partition_value(aggregate::shard(frame, spec_arg(args, 1)?, *shard, *shards)?))
 }
 
 fn agg_combine(args: &[Value]) -> TaskResult {
@@ -302,7 +291,6 @@ fn agg_finish(args: &[Value]) -> TaskResult {
     Ok(partition_value(aggregate::finish(frames, spec_arg(args, 1)?)?))
 }
 
-rask_core::register_function!("rask_dataframe::agg_shard", agg_shard);
 rask_core::register_function!("rask_dataframe::agg_combine", agg_combine);
 rask_core::register_function!("rask_dataframe::agg_finish", agg_finish);
 

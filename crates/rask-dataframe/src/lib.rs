@@ -21,6 +21,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! * Time series on a sorted datetime index: [`DataFrame::resample`], [`DataFrame::rolling`],
+//!   `shift`, `diff` and `pct_change`, exact across partition boundaries.
 //! * IO: [`read_csv`] (byte-range blocks cut at line boundaries), [`read_parquet`] (per file
 //!   or row group, row counts from metadata), [`DataFrame::to_parquet`] (atomic, append,
 //!   overwrite); local files and object stores (S3, GCS, Azure, HTTP).
@@ -30,11 +32,13 @@
 
 pub mod arrays;
 mod calendar;
+pub mod columns;
 pub mod datasets;
 mod duration;
 pub mod error;
 pub mod frame;
 pub mod groupby;
+pub mod groups;
 pub mod io;
 pub mod join;
 pub mod loc;
@@ -53,17 +57,20 @@ mod typecheck;
 pub mod window;
 
 pub use arrays::from_array;
+pub use columns::concat_columns;
 pub use error::{ColumnMismatch, Error, Result};
 pub use frame::{DataFrame, Divisions};
 pub use groupby::{agg, Agg, AggKind, CumKind, GroupBy};
 pub use join::JoinStrategy;
 pub use ops::{concat, from_polars};
-pub use plan::JoinHow;
+pub use plan::{JoinHow, Keep};
 pub use polars_adapter::index::Label;
 pub use polars_adapter::parquet::Compression;
 pub use polars_adapter::PlFrame;
 pub use readers::csv::{read_csv, CsvOptions};
-pub use readers::parquet::{read_parquet, ParquetOptions, WriteMode, WriteOptions};
+pub use readers::json::{read_json, JsonOptions};
+pub use readers::parquet::{read_parquet, ParquetOptions};
+pub use readers::write::{WriteMode, WriteOptions};
 pub use resample::{Resampler, Side};
 pub use sort::{SetIndexOptions, SortOptions};
 pub use tasks::partition_value;
@@ -74,7 +81,8 @@ pub mod prelude {
     pub use crate::groupby::agg;
     pub use crate::polars_adapter::{col, lit, when, DataType, Expr, PlFrame, TimeUnit};
     pub use crate::{
-        concat, from_polars, read_csv, read_parquet, CsvOptions, DataFrame, JoinHow, JoinStrategy,
-        ParquetOptions, SetIndexOptions, SortOptions, WriteOptions,
+        concat, concat_columns, from_polars, read_csv, read_json, read_parquet, CsvOptions,
+        DataFrame, JoinHow, JoinStrategy, JsonOptions, Keep, ParquetOptions, SetIndexOptions, Side,
+        SortOptions, WriteOptions,
     };
 }

@@ -74,6 +74,13 @@ pub enum Step {
         /// Nulls after the values.
         nulls_last: bool,
     },
+    /// The rows with duplicates removed (equal in `subset`, or in every column), in order.
+    Unique {
+        /// The columns that make rows equal (`None`: all).
+        subset: Option<Vec<String>>,
+        /// Which of the equal rows stays.
+        keep: Keep,
+    },
     /// The rows whose seeded uniform draw falls in `low..high`: the pieces of a random split
     /// with the same seed are disjoint and cover every row.
     RandomSlice {
@@ -84,6 +91,17 @@ pub enum Step {
         /// Base seed (the partition index is mixed in).
         seed: u64,
     },
+}
+
+/// Which of a set of duplicate rows `drop_duplicates` keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Keep {
+    /// The first in frame order.
+    First,
+    /// The last in frame order.
+    Last,
+    /// None of them: only rows that have no duplicate stay.
+    None,
 }
 
 /// How a join keeps rows.
@@ -130,6 +148,7 @@ impl Steps {
                     | Step::Join { .. }
                     | Step::Sample { .. }
                     | Step::RandomSlice { .. }
+                    | Step::Unique { .. }
                     | Step::PartialAgg(_)
             )
         })
@@ -204,7 +223,7 @@ pub struct TextSample {
     pub others: Vec<String>,
 }
 
-/// One CSV partition: a block of a file.
+/// One partition of a text format (CSV, JSON lines): a block of a file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CsvBlock {
     /// The file.
@@ -249,6 +268,13 @@ pub enum Source {
         /// The schema of the files.
         schema: crate::polars_adapter::Schema,
     },
+    /// Blocks of line-delimited JSON files.
+    Json {
+        /// One block per partition (no header).
+        blocks: Vec<CsvBlock>,
+        /// The fields and their types (from the sample, with overrides).
+        schema: crate::polars_adapter::Schema,
+    },
     /// `datasets::timeseries`: generated partitions.
     Timeseries(crate::datasets::TimeseriesSpec),
 }
@@ -258,7 +284,7 @@ impl Source {
     /// How many partitions the source has.
     pub fn npartitions(&self) -> u32 {
         match self {
-            Source::Csv { blocks, .. } => blocks.len() as u32,
+            Source::Csv { blocks, .. } | Source::Json { blocks, .. } => blocks.len() as u32,
             Source::Parquet { pieces, .. } => pieces.len() as u32,
             Source::Timeseries(spec) => spec.npartitions(),
         }
@@ -268,6 +294,7 @@ impl Source {
     pub fn prefix(&self) -> &'static str {
         match self {
             Source::Csv { .. } => "read-csv",
+            Source::Json { .. } => "read-json",
             Source::Parquet { .. } => "read-parquet",
             Source::Timeseries(_) => "timeseries",
         }

@@ -377,3 +377,105 @@ fn parquet_statistics_give_divisions_and_prune_partitions() {
     let err = read_parquet(path, ParquetOptions::default().index("nope")).unwrap_err().to_string();
     assert!(err.contains("nope") && err.contains("t, v"), "{err}");
 }
+
+#[test]
+fn csv_datasets_round_trip_and_append_after_the_existing_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("in.csv");
+    let rows: Vec<String> = (0..500).map(|i| format!("{i},{}.5,name {}\n", i % 7, i % 3)).collect();
+    fs::write(&source, format!("id,x,name\n{}", rows.concat())).unwrap();
+    let frame =
+        read_csv(source.to_str().unwrap(), CsvOptions::default().blocksize(Some(2_000))).unwrap();
+    assert!(frame.npartitions() > 3);
+    let target = dir.path().join("out");
+    let written = frame.to_csv(target.to_str().unwrap(), WriteOptions::default()).unwrap();
+    assert_eq!(written, 500);
+    let files = fs::read_dir(&target).unwrap().count();
+    assert_eq!(files, frame.npartitions() as usize, "one file per partition");
+    let back =
+        compute(&read_csv(&format!("{}/*.csv", target.display()), CsvOptions::default()).unwrap());
+    let sorted = |df: DataFrame| df.sort(["id"], Default::default()).unwrap();
+    assert!(sorted(back).equals_missing(&sorted(polars_csv(&source))));
+    // A second write refuses; an append adds files numbered after the existing ones.
+    let message =
+        frame.to_csv(target.to_str().unwrap(), WriteOptions::default()).unwrap_err().to_string();
+    assert!(message.contains("already exists"), "{message}");
+    frame.to_csv(target.to_str().unwrap(), WriteOptions::default().append(true)).unwrap();
+    assert_eq!(fs::read_dir(&target).unwrap().count(), 2 * files);
+    let all = read_csv(&format!("{}/*.csv", target.display()), CsvOptions::default()).unwrap();
+    assert_eq!(all.len().unwrap().compute().unwrap(), 1000);
+    let message = frame
+        .to_csv(target.to_str().unwrap(), WriteOptions::default().append(true).index("id"))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("to_csv takes no index"), "{message}");
+}
+
+#[test]
+fn json_lines_are_read_in_blocks_exactly_once_with_inferred_or_given_types() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in 0..3 {
+        let lines: Vec<String> = (0..300)
+            .map(|i| {
+                let id = file * 1000 + i;
+                let tag = if i % 5 == 0 { "null".to_string() } else { format!("\"t{}\"", i % 4) };
+                format!(
+                    "{{\"id\": {id}, \"score\": {}.25, \"tag\": {tag}, \"ok\": {}}}\n",
+                    i % 9,
+                    i % 2 == 0
+                )
+            })
+            .collect();
+        fs::write(dir.path().join(format!("part-{file}.json")), lines.concat()).unwrap();
+    }
+    let pattern = format!("{}/*.json", dir.path().display());
+    for blocksize in [None, Some(997), Some(4_096)] {
+        let frame = rask_dataframe::read_json(
+            &pattern,
+            rask_dataframe::JsonOptions::default().blocksize(blocksize),
+        )
+        .unwrap();
+        let got = compute(&frame).sort(["id"], Default::default()).unwrap();
+        assert_eq!(got.height(), 900, "blocksize {blocksize:?}");
+        assert_eq!(
+            got.column("id").unwrap().i64().unwrap().into_no_null_iter().collect::<Vec<_>>(),
+            (0..3).flat_map(|f| (0..300).map(move |i| f * 1000 + i)).collect::<Vec<i64>>()
+        );
+        assert_eq!(got.column("tag").unwrap().null_count(), 180);
+        assert_eq!(got.column("score").unwrap().dtype(), &DataType::Float64);
+        assert_eq!(got.column("ok").unwrap().dtype(), &DataType::Boolean);
+        // Queries run inside the read, as for CSV.
+        let mean = compute(&frame.filter(col("ok")).unwrap().agg([agg::mean("score")]).unwrap());
+        let expected: f64 =
+            (0..300).filter(|i| i % 2 == 0).map(|i| f64::from(i % 9) + 0.25).sum::<f64>() / 150.0;
+        assert!(
+            (mean.column("score").unwrap().f64().unwrap().get(0).unwrap() - expected).abs() < 1e-9
+        );
+    }
+    let typed = rask_dataframe::read_json(
+        &pattern,
+        rask_dataframe::JsonOptions::default().dtypes([("id", DataType::Float64)]),
+    )
+    .unwrap();
+    assert_eq!(typed.schema().get("id"), Some(&DataType::Float64));
+    let message = rask_dataframe::read_json(
+        &pattern,
+        rask_dataframe::JsonOptions::default().dtypes([("nope", DataType::Int64)]),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(message.contains("unknown column `nope`"), "{message}");
+    // A broken line fails naming the file and where its block starts.
+    fs::write(
+        dir.path().join("part-9.json"),
+        "{\"id\": 1, \"score\": 2.0, \"tag\": \"a\", \"ok\": true}\n{\"id\": oops}\n",
+    )
+    .unwrap();
+    let error = compute_err(&rask_dataframe::read_json(&pattern, Default::default()).unwrap());
+    assert!(error.contains("part-9.json") && error.contains("from byte"), "{error}");
+}
+
+fn compute_err(frame: &rask_dataframe::DataFrame) -> String {
+    frame.compute_with(&LocalScheduler::new()).unwrap_err().to_string()
+}

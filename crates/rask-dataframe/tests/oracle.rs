@@ -120,9 +120,12 @@ proptest! {
     fn split_out_gives_the_same_groups((keys, xs, parts) in data(), split_out in 1u32..4) {
         let df = frame(&keys, &xs);
         let rask = from_polars(df.clone(), parts).unwrap()
-            .group_by(["k"]).split_out(split_out).agg([agg::sum("x")]).unwrap();
+            .group_by(["k"]).split_out(split_out)
+            .agg([agg::sum("x"), agg::n_unique("g").alias("distinct_g"), agg::median("y").alias("median_y")]).unwrap();
         prop_assert_eq!(rask.npartitions(), split_out);
-        let polars = df.lazy().group_by([col("k")]).agg([col("x").sum()]).collect().unwrap();
+        let polars = df.lazy().group_by([col("k")])
+            .agg([col("x").sum(), col("g").n_unique().alias("distinct_g"), col("y").median().alias("median_y")])
+            .collect().unwrap();
         assert_close(&sorted(&compute(&rask), &["k"]), &sorted(&polars, &["k"]));
     }
 

@@ -184,18 +184,6 @@ pub fn finish(frames: Vec<PlFrame>, spec: &GroupSpec) -> Result<PlFrame> {
     run(lazy, "finishing an aggregation")
 }
 
-/// The rows of a partial frame whose keys hash to shard `shard` of `shards` (for
-/// `split_out`): equal keys always land in the same shard.
-pub fn shard(frame: &PlFrame, spec: &GroupSpec, shard: u32, shards: u32) -> Result<PlFrame> {
-    let k = lit(u64::from(shards));
-    let mut bucket = lit(0u64);
-    for key in &spec.keys {
-        bucket = bucket + col(key.as_str()).hash(1, 2, 3, 4) % k.clone();
-    }
-    let lazy = frame.clone().lazy().filter((bucket % k).eq(lit(u64::from(shard))));
-    run(lazy, "splitting groups into shards")
-}
-
 /// The schema of a group-by result, without data (aggregating an empty frame).
 pub fn result_schema(input: &Schema, spec: &GroupSpec) -> Result<Schema> {
     let empty = super::empty(input);

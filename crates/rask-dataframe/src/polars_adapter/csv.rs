@@ -680,6 +680,16 @@ fn plain_lines(lines: &[u8], quote: u8) -> Option<u64> {
     Some(rows + u64::from(!last.is_empty()))
 }
 
+/// Writes a frame as CSV with a header (datetimes in ISO 8601).
+pub fn write(frame: &PlFrame, out: &mut dyn std::io::Write) -> Result<()> {
+    use polars::prelude::SerWriter as _;
+    let mut frame = frame.clone();
+    polars::prelude::CsvWriter::new(out)
+        .include_header(true)
+        .finish(&mut frame)
+        .map_err(|e| Error::polars("writing CSV", e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

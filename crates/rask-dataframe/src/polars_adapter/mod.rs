@@ -17,6 +17,7 @@
 pub mod aggregate;
 pub mod csv;
 pub mod index;
+pub mod json;
 pub mod parquet;
 pub mod resample;
 pub mod shuffle;
@@ -106,7 +107,9 @@ pub fn empty(schema: &Schema) -> PlFrame {
 /// The schema of a source before any step.
 pub fn source_schema(source: &Source) -> Schema {
     match source {
-        Source::Csv { schema, .. } | Source::Parquet { schema, .. } => schema.clone(),
+        Source::Csv { schema, .. }
+        | Source::Parquet { schema, .. }
+        | Source::Json { schema, .. } => schema.clone(),
         Source::Timeseries(spec) => crate::datasets::timeseries_schema(spec),
     }
 }
@@ -144,6 +147,40 @@ pub fn concat(frames: Vec<PlFrame>, schema: &Schema) -> Result<PlFrame> {
     let mut out = frames.next().expect("not empty");
     for frame in frames {
         out.vstack_mut_owned(frame).map_err(|e| Error::polars("concatenating partitions", e))?;
+    }
+    Ok(out)
+}
+
+/// The groups of a frame by `keys` (nulls a group), in order of first appearance, each with
+/// its rows in frame order.
+pub fn split_groups(frame: &PlFrame, keys: &[String]) -> Result<Vec<PlFrame>> {
+    let fail = |e| Error::polars("splitting a partition into its groups", e);
+    if frame.height() == 0 {
+        return Ok(Vec::new());
+    }
+    let grouped = frame.group_by_stable(keys.iter().map(String::as_str)).map_err(fail)?;
+    let groups = grouped.get_groups();
+    let mut out = Vec::with_capacity(groups.len());
+    for group in groups.iter() {
+        out.push(match group {
+            polars::prelude::GroupsIndicator::Idx((_, rows)) => {
+                let rows = polars::prelude::IdxCa::from_vec("rows".into(), rows.to_vec());
+                frame.take(&rows).map_err(fail)?
+            }
+            polars::prelude::GroupsIndicator::Slice([first, len]) => {
+                frame.slice(i64::from(first), len as usize)
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// `frame` with the columns of `other` (of its height) added or replacing its own.
+pub fn with_columns_of(frame: &PlFrame, other: &PlFrame) -> Result<PlFrame> {
+    let mut out = frame.clone();
+    for column in other.columns() {
+        out.with_column(column.clone())
+            .map_err(|e| Error::polars("adding a transform's columns", e))?;
     }
     Ok(out)
 }
@@ -230,6 +267,11 @@ pub fn read_source(
                 lazy_steps(lazy, part, steps, &extras, false)
             })
         }
+        Source::Json { blocks, schema } => {
+            json::read_block(&blocks[part as usize], schema, |lazy| {
+                lazy_steps(lazy, part, steps, &extras, false)
+            })
+        }
         Source::Parquet { pieces, schema } => {
             let piece = &pieces[part as usize];
             parquet::read_piece(piece, schema, |lazy| lazy_steps(lazy, part, steps, &extras, false))
@@ -277,6 +319,14 @@ fn lazy_steps(
                     .with_maintain_order(true),
             ),
             Step::PartialAgg(spec) => aggregate::partial_lazy(lazy, spec),
+            Step::Unique { subset, keep } => lazy.unique_stable_generic(
+                subset.as_ref().map(|s| s.iter().map(|c| col(c.as_str())).collect()),
+                match keep {
+                    crate::plan::Keep::First => polars::prelude::UniqueKeepStrategy::First,
+                    crate::plan::Keep::Last => polars::prelude::UniqueKeepStrategy::Last,
+                    crate::plan::Keep::None => polars::prelude::UniqueKeepStrategy::None,
+                },
+            ),
             Step::Tail(n) => lazy.tail(*n as _),
             Step::Join { right, left_on, right_on, how, suffix } => {
                 join_matched(lazy, extras[*right].clone(), left_on, right_on, *how, suffix)
