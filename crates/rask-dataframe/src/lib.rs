@@ -31,6 +31,7 @@
 //! * Polars is pinned to one exact version and called only from [`polars_adapter`].
 
 pub mod arrays;
+pub mod asof;
 mod calendar;
 pub mod columns;
 pub mod datasets;
@@ -57,6 +58,7 @@ mod typecheck;
 pub mod window;
 
 pub use arrays::from_array;
+pub use asof::{AsofOptions, Direction};
 pub use columns::concat_columns;
 pub use error::{ColumnMismatch, Error, Result};
 pub use frame::{DataFrame, Divisions};
@@ -81,8 +83,8 @@ pub mod prelude {
     pub use crate::groupby::agg;
     pub use crate::polars_adapter::{col, lit, when, DataType, Expr, PlFrame, TimeUnit};
     pub use crate::{
-        concat, concat_columns, from_polars, read_csv, read_json, read_parquet, CsvOptions,
-        DataFrame, JoinHow, JoinStrategy, JsonOptions, Keep, ParquetOptions, SetIndexOptions, Side,
-        SortOptions, WriteOptions,
+        concat, concat_columns, from_polars, read_csv, read_json, read_parquet, AsofOptions,
+        CsvOptions, DataFrame, JoinHow, JoinStrategy, JsonOptions, Keep, ParquetOptions,
+        SetIndexOptions, Side, SortOptions, WriteOptions,
     };
 }

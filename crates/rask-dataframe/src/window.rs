@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use rask_core::partitioned::{CarryChain, ChainLink};
+use rask_core::partitioned::{carries, CarryChain, ChainLink};
 use rask_core::{Arg, Graph, Key, Layer, Name, TaskError, TaskFn, TaskResult, Tokenizer, Value};
 use serde::{Deserialize, Serialize};
 
@@ -462,18 +462,14 @@ impl DataFrame {
             }
             Borrow::Time(_) => {
                 // The rows each partition needs from the partitions after it (those at its
-                // last time), by a chain run backwards.
+                // last time): the carries of a chain run backwards.
                 let ties_name = Name::tokenized(&format!("{label}-ties"), tokenizer.finish());
-                let keys: Vec<Key> = (0..n).map(|i| Key::part(ties_name.clone(), i)).collect();
-                let backwards = CarryChain {
-                    prefix: format!("{label}-ties-ahead"),
-                    carry: tasks::function("rask_dataframe::window_ties_ahead"),
-                    apply: tasks::function("rask_dataframe::window_ties"),
-                    args: vec![spec_arg],
-                };
-                let reversed = |keys: &[Key]| keys.iter().rev().cloned().collect::<Vec<_>>();
-                tasks.extend(backwards.tasks(&reversed(&inputs), &reversed(&keys)));
-                ties = Some(keys);
+                let reversed: Vec<Key> = inputs.iter().rev().cloned().collect();
+                let ahead = tasks::function("rask_dataframe::window_ties_ahead");
+                let (carry_tasks, mut into) = carries(&ahead, &[spec_arg], &reversed, &ties_name);
+                tasks.extend(carry_tasks);
+                into.reverse();
+                ties = Some(into);
             }
             Borrow::Before(_) => {}
         }
@@ -507,7 +503,8 @@ impl<'a> ApplyInputs<'a> {
     fn of(args: &'a [Value]) -> std::result::Result<Self, TaskError> {
         let part = frame_of(args.first().ok_or_else(|| TaskError::msg("missing the partition"))?)?;
         let _: &ChainLink = arg(args, 1, "the chain link")?;
-        // A time window's spec comes after the ties; the others' right after the link.
+        // A time window's spec comes after the ties (none for the last partition); the
+        // others' right after the link.
         let (ties, at) = match args.get(2).map(|v| v.get::<WindowSpec>(&"the window")) {
             Some(Ok(_)) => (None, 2),
             _ => {
@@ -536,18 +533,6 @@ fn window_ties_ahead(args: &[Value]) -> TaskResult {
     Ok(partition_value(plw::ties_ahead(part, ahead, spec)?))
 }
 
-/// `window_ties(partition, link, spec, [ahead])`: what the partitions after this one carried
-/// into it (nothing for the last).
-fn window_ties(args: &[Value]) -> TaskResult {
-    let part = frame_of(args.first().ok_or_else(|| TaskError::msg("missing the partition"))?)?;
-    let spec: &WindowSpec = arg(args, 2, "the window")?;
-    match args.get(3) {
-        Some(ahead) => Ok(ahead.clone()),
-        None => Ok(partition_value(plw::no_rows(part, spec)?)),
-    }
-}
-
 rask_core::register_function!("rask_dataframe::window_lend", window_lend);
 rask_core::register_function!("rask_dataframe::window_apply", window_apply);
 rask_core::register_function!("rask_dataframe::window_ties_ahead", window_ties_ahead);
-rask_core::register_function!("rask_dataframe::window_ties", window_ties);

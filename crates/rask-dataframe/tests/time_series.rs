@@ -4,7 +4,9 @@
 
 use polars::prelude::*;
 use proptest::prelude::*;
-use rask_dataframe::{agg, concat, from_polars, DataFrame as RaskFrame, SetIndexOptions, Side};
+use rask_dataframe::{
+    agg, concat, from_polars, AsofOptions, DataFrame as RaskFrame, Direction, SetIndexOptions, Side,
+};
 use rask_local::{ComputeExt, LocalScheduler};
 
 fn compute(frame: &RaskFrame) -> DataFrame {
@@ -239,6 +241,51 @@ fn col_month_after(micros: i64) -> i64 {
     let doy = (153 * ((month + 9) % 12) + 2) / 5;
     let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
     days * 86_400_000_000
+}
+
+/// Quotes: sorted times (µs) with a ticker and a price.
+fn quotes(seconds: &[u32], span: u32, start_offset: i64) -> DataFrame {
+    let start = 1_430_438_400_000_000i64 + start_offset * 1_000_000;
+    let mut s: Vec<u32> = seconds.iter().map(|s| s % span).collect();
+    s.sort_unstable();
+    let t: Vec<i64> = s.iter().map(|s| start + i64::from(*s) * 1_000_000).collect();
+    let ticker: Vec<String> = (0..s.len()).map(|i| format!("T{}", (i * 7 + s.len()) % 3)).collect();
+    let price: Vec<f64> = (0..s.len()).map(|i| i as f64 + 0.5).collect();
+    df!("t" => t, "ticker" => ticker, "price" => price)
+        .unwrap()
+        .lazy()
+        .with_columns([col("t").cast(DataType::Datetime(TimeUnit::Microseconds, None))])
+        .collect()
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+    #[test]
+    fn merge_asof_matches_polars_whatever_the_partitions_of_either_side(
+        trades in proptest::collection::vec(any::<u32>(), 0..50), quoted in proptest::collection::vec(any::<u32>(), 0..50),
+        left_cuts in cuts(), right_cuts in cuts(), which in 0usize..3, grouped in any::<bool>(), tolerance in any::<bool>(),
+    ) {
+        let left = quotes(&trades, 300, 20).rename("price", "size".into()).unwrap().clone();
+        let right = quotes(&quoted, 400, 0);
+        let index = |df: &DataFrame, cuts: &[usize]| uneven(df, cuts).set_index_with("t", SetIndexOptions::default().sorted(true)).unwrap();
+        let direction = [Direction::Backward, Direction::Forward, Direction::Nearest][which];
+        let mut options = AsofOptions::default().direction(direction);
+        if grouped { options = options.by(["ticker"]); }
+        if tolerance { options = options.tolerance("30s"); }
+        let got = compute(&index(&left, &left_cuts).merge_asof(&index(&right, &right_cuts), options).unwrap());
+        let by = grouped.then(|| vec!["ticker".into()]);
+        let strategy = [AsofStrategy::Backward, AsofStrategy::Forward, AsofStrategy::Nearest][which];
+        let asof = AsOfOptions {
+            strategy, tolerance: None, tolerance_str: tolerance.then(|| "30s".into()),
+            left_by: by.clone(), right_by: by, allow_eq: true, check_sortedness: true,
+        };
+        let mut args = JoinArgs::new(JoinType::AsOf(Box::new(asof)));
+        args.suffix = Some("_right".into());
+        let expected = left.clone().lazy().join(right.clone().lazy(), [col("t")], [col("t")], args).collect().unwrap();
+        assert_close(&got, &expected);
+    }
 }
 
 #[test]

@@ -53,8 +53,9 @@ impl ChainLink {
 /// * `apply(part_i, link: ChainLink, [side_i], args..., [carry into i])` returns output `i`.
 ///
 /// The carry argument is left out for the first partition of the chain; `side_i` is there
-/// when the chain is built with [`CarryChain::tasks_with_sides`] (what another chain, run the
-/// other way, carried into the partition).
+/// when the chain is built with [`CarryChain::tasks_with_sides`] and it has one for `i` (what
+/// another chain, run the other way, carried into the partition: see
+/// [`carries`]).
 #[derive(Clone)]
 pub struct CarryChain {
     /// The readable prefix of the carry tasks' names (`"rolling-carry"`).
@@ -78,14 +79,15 @@ impl CarryChain {
         self.tasks_with_sides(inputs, None, outputs)
     }
 
-    /// [`tasks`](Self::tasks), with one more input per apply task: `sides[i]` for output `i`.
+    /// [`tasks`](Self::tasks), with one more input for apply task `i` when `sides[i]` is
+    /// there.
     ///
     /// # Panics
     /// If the lists differ in length (a caller's bug).
     pub fn tasks_with_sides(
         &self,
         inputs: &[Key],
-        sides: Option<&[Key]>,
+        sides: Option<&[Option<Key>]>,
         outputs: &[Key],
     ) -> Vec<(Key, TaskSpec)> {
         assert_eq!(inputs.len(), outputs.len(), "a carry chain maps each input to one output");
@@ -94,33 +96,48 @@ impl CarryChain {
         }
         let Some(first_output) = outputs.first() else { return Vec::new() };
         let name = Name::tokenized(&self.prefix, Tokenizer::new().key(first_output).finish());
+        let (mut tasks, into) = carries(&self.carry, &self.args, inputs, &name);
         let len = inputs.len() as u32;
-        let mut tasks = Vec::with_capacity(inputs.len() * 2);
-        let mut carry_in: Option<Key> = None;
         for (position, (input, output)) in inputs.iter().zip(outputs).enumerate() {
-            let position = position as u32;
-            let carry_arg = carry_in.clone().map(Arg::Key);
-            let mut apply_args = vec![
+            let mut args = vec![
                 Arg::Key(input.clone()),
-                Arg::Value(Value::serde(ChainLink { position, len })),
+                Arg::Value(Value::serde(ChainLink { position: position as u32, len })),
             ];
-            if let Some(sides) = sides {
-                apply_args.push(Arg::Key(sides[position as usize].clone()));
+            if let Some(Some(side)) = sides.map(|sides| &sides[position]) {
+                args.push(Arg::Key(side.clone()));
             }
-            apply_args.extend(self.args.iter().cloned());
-            apply_args.extend(carry_arg.clone());
-            tasks.push((output.clone(), TaskSpec::new(self.apply.clone(), apply_args)));
-            if position + 1 < len {
-                let mut carry_args = vec![Arg::Key(input.clone())];
-                carry_args.extend(self.args.iter().cloned());
-                carry_args.extend(carry_arg);
-                let key = Key::part(name.clone(), position);
-                tasks.push((key.clone(), TaskSpec::new(self.carry.clone(), carry_args)));
-                carry_in = Some(key);
-            }
+            args.extend(self.args.iter().cloned());
+            args.extend(into[position].clone().map(Arg::Key));
+            tasks.push((output.clone(), TaskSpec::new(self.apply.clone(), args)));
         }
         tasks
     }
+}
+
+/// Only the carry tasks of a chain, `carry(part_i, args..., [carry into i])`, named after
+/// `name`, and the key of the carry *into* every position (`None` for the first): for
+/// operations that read carries beside other inputs. No carry is made past the last input.
+pub fn carries(
+    carry: &TaskFn,
+    args: &[Arg],
+    inputs: &[Key],
+    name: &Name,
+) -> (Vec<(Key, TaskSpec)>, Vec<Option<Key>>) {
+    let mut tasks = Vec::with_capacity(inputs.len() * 2);
+    let mut into = Vec::with_capacity(inputs.len());
+    let mut carry_in: Option<Key> = None;
+    for (position, input) in inputs.iter().enumerate() {
+        into.push(carry_in.clone());
+        if position + 1 < inputs.len() {
+            let mut carry_args = vec![Arg::Key(input.clone())];
+            carry_args.extend(args.iter().cloned());
+            carry_args.extend(carry_in.map(Arg::Key));
+            let key = Key::part(name.clone(), position as u32);
+            tasks.push((key.clone(), TaskSpec::new(carry.clone(), carry_args)));
+            carry_in = Some(key);
+        }
+    }
+    (tasks, into)
 }
 
 #[cfg(test)]
@@ -184,6 +201,10 @@ mod tests {
         let tasks = chain.tasks(&input_keys, &output_keys);
         // One apply per partition, one carry per partition but the last.
         assert_eq!(tasks.len(), 2 * parts.len() - 1);
+        assert!(tasks.iter().all(|(_, spec)| spec
+            .args
+            .iter()
+            .all(|a| !matches!(a, Arg::Value(v) if v.encode().is_err()))));
         let mut all = inputs;
         all.extend(tasks);
         let graph = Graph::from_tasks(all);
@@ -201,5 +222,24 @@ mod tests {
             .collect();
         assert_eq!(got.concat(), expected);
         assert_eq!(got.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 0, 1, 3, 0]);
+        // The carries alone: the total of the partitions before each one.
+        let (carry_tasks, into) = carries(&chain.carry, &[], &input_keys, &Name::from("totals"));
+        assert_eq!(carry_tasks.len(), parts.len() - 1);
+        assert!(into[0].is_none());
+        let mut all: Vec<(Key, TaskSpec)> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                (
+                    Key::part("part", i as u32),
+                    TaskSpec::new(identity.clone(), vec![Arg::value(p.clone())]),
+                )
+            })
+            .collect();
+        all.extend(carry_tasks);
+        let wanted: Vec<Key> = into.iter().flatten().cloned().collect();
+        let totals = super::super::run_in_order(&Graph::from_tasks(all), &wanted).unwrap();
+        let totals: Vec<i64> = totals.iter().map(|v| *v.get::<i64>(&"a total").unwrap()).collect();
+        assert_eq!(totals, vec![3, 3, 6, 21]);
     }
 }

@@ -23,7 +23,7 @@
 pub mod carry;
 pub mod shuffle;
 
-pub use carry::{CarryChain, ChainLink};
+pub use carry::{carries, CarryChain, ChainLink};
 pub use shuffle::{Shuffle, Tally};
 
 use crate::graph::{Graph, Layer};

@@ -15,6 +15,7 @@
 //! * [`index`] — `loc` labels as conditions and index keys.
 
 pub mod aggregate;
+pub mod asof;
 pub mod csv;
 pub mod index;
 pub mod json;

@@ -144,11 +144,6 @@ pub fn ties_ahead(part: &PlFrame, ahead: Option<&PlFrame>, spec: &WindowSpec) ->
     run(rows.lazy().filter(index.clone().eq(index.min())), "rows at a partition's first time")
 }
 
-/// No rows, with the columns a window reads.
-pub fn no_rows(part: &PlFrame, spec: &WindowSpec) -> Result<PlFrame> {
-    Ok(own_rows(part, spec)?.slice(0, 0))
-}
-
 /// The rows this partition and those before it lend to the next partition in the chain.
 pub fn lend(part: &PlFrame, borrowed: Option<&PlFrame>, spec: &WindowSpec) -> Result<PlFrame> {
     let (rows, _) = joined(part, borrowed, None, spec)?;
