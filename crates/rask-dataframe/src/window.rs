@@ -177,6 +177,12 @@ impl Rolling {
         f: impl Fn(&[f64]) -> f64 + Send + Sync + 'static,
     ) -> Result<DataFrame> {
         let (spec, reach) = self.spec(RollKind::Mean, "apply")?;
+        if matches!(reach, Reach::Time(None)) {
+            return Err(Error::Invalid(format!(
+                "rolling({:?}).apply: a function needs a window of fixed length in whole units of the index (not calendar months, not less than a day on a date index); use one such as \"30d\"",
+                self.window
+            )));
+        }
         let f = Arc::new(f);
         let func = TaskFn::closure(format!("rolling-apply:{name}"), move |args: &[Value]| {
             let inputs = ApplyInputs::of(args)?;
@@ -284,7 +290,7 @@ fn apply_function(
         Reach::Rows(n) => (0..rows.height()).map(|i| ((i + 1).saturating_sub(*n), i)).unzip(),
         Reach::Time(None) => {
             return Err(TaskError::msg(
-                "a rolling function over calendar months: use a fixed length of time (\"30d\")",
+                "a rolling function over a window of no fixed length (refused when planned)",
             ))
         }
         Reach::Time(Some(width)) => {

@@ -3,26 +3,12 @@
 
 use polars::prelude::*;
 use proptest::prelude::*;
-use rask_dataframe::{concat, concat_columns, from_polars, DataFrame as RaskFrame, Keep};
+use rask_dataframe::{concat_columns, from_polars, Keep};
 use rask_local::{ComputeExt, LocalScheduler};
 
-fn compute(frame: &RaskFrame) -> DataFrame {
-    frame.compute_with(&LocalScheduler::new().threads(2)).unwrap()
-}
+mod common;
 
-/// `df` cut at `cuts` (any positions; repeats make empty partitions).
-fn uneven(df: &DataFrame, cuts: &[usize]) -> RaskFrame {
-    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (df.height() + 1)).collect();
-    cuts.sort_unstable();
-    let mut bounds = vec![0];
-    bounds.extend(cuts);
-    bounds.push(df.height());
-    let parts: Vec<RaskFrame> = bounds
-        .windows(2)
-        .map(|w| from_polars(df.slice(w[0] as i64, w[1] - w[0]), 1).unwrap())
-        .collect();
-    concat(&parts).unwrap()
-}
+use common::{compute, uneven};
 
 /// Rows in a canonical order (results of shuffles come grouped by partition).
 fn canonical(df: &DataFrame) -> DataFrame {

@@ -6,6 +6,10 @@ use proptest::prelude::*;
 use rask_dataframe::{
     agg, from_polars, DataFrame as RaskFrame, JoinHow, JoinStrategy, SetIndexOptions, SortOptions,
 };
+
+mod common;
+
+use common::{assert_close, compute};
 use rask_local::{ComputeExt, LocalScheduler};
 
 /// A frame with a nullable string key, a small integer key, and two float columns.
@@ -22,44 +26,6 @@ fn frame(keys: &[Option<u8>], xs: &[f64]) -> DataFrame {
 
 fn sorted(df: &DataFrame, by: &[&str]) -> DataFrame {
     df.sort(by.to_vec(), SortMultipleOptions::default().with_nulls_last(false)).unwrap()
-}
-
-fn compute(frame: &RaskFrame) -> DataFrame {
-    // Sync mode keeps failures deterministic; the threaded scheduler is covered elsewhere.
-    frame.compute_with(&LocalScheduler::new().threads(2)).unwrap()
-}
-
-/// Equal up to float rounding (tree reductions add in another order than Polars).
-fn assert_close(a: &DataFrame, b: &DataFrame) {
-    assert_eq!(a.get_column_names(), b.get_column_names(), "columns differ:\n{a}\n{b}");
-    assert_eq!(a.height(), b.height(), "heights differ:\n{a}\n{b}");
-    for (ca, cb) in a.columns().iter().zip(b.columns()) {
-        if ca.dtype().is_float() || cb.dtype().is_float() {
-            let fa = ca.cast(&DataType::Float64).unwrap();
-            let fb = cb.cast(&DataType::Float64).unwrap();
-            for (va, vb) in fa.f64().unwrap().iter().zip(fb.f64().unwrap().iter()) {
-                match (va, vb) {
-                    (Some(x), Some(y)) => assert!(
-                        (x - y).abs() <= 1e-6 * (1.0 + x.abs().max(y.abs())),
-                        "{x} != {y} in `{}`:\n{a}\n{b}",
-                        ca.name()
-                    ),
-                    (x, y) => assert_eq!(
-                        x.is_none(),
-                        y.is_none(),
-                        "null mismatch in `{}`:\n{a}\n{b}",
-                        ca.name()
-                    ),
-                }
-            }
-        } else {
-            assert!(
-                ca.as_materialized_series().equals_missing(cb.as_materialized_series()),
-                "column `{}` differs:\n{a}\n{b}",
-                ca.name()
-            );
-        }
-    }
 }
 
 fn data() -> impl Strategy<Value = (Vec<Option<u8>>, Vec<f64>, u32)> {

@@ -4,63 +4,11 @@
 
 use polars::prelude::*;
 use proptest::prelude::*;
-use rask_dataframe::{
-    agg, concat, from_polars, AsofOptions, DataFrame as RaskFrame, Direction, SetIndexOptions, Side,
-};
-use rask_local::{ComputeExt, LocalScheduler};
+use rask_dataframe::{agg, from_polars, AsofOptions, Direction, SetIndexOptions, Side};
 
-fn compute(frame: &RaskFrame) -> DataFrame {
-    frame.compute_with(&LocalScheduler::new().threads(2)).unwrap()
-}
+mod common;
 
-/// `df` cut at `cuts` (positions, any order, repeats make empty partitions).
-fn uneven(df: &DataFrame, cuts: &[usize]) -> RaskFrame {
-    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (df.height() + 1)).collect();
-    cuts.sort_unstable();
-    let mut bounds = vec![0];
-    bounds.extend(cuts);
-    bounds.push(df.height());
-    let parts: Vec<RaskFrame> = bounds
-        .windows(2)
-        .map(|w| from_polars(df.slice(w[0] as i64, w[1] - w[0]), 1).unwrap())
-        .collect();
-    concat(&parts).unwrap()
-}
-
-/// Equal, with floats up to rounding (a window's sum depends on where it started summing).
-fn assert_close(a: &DataFrame, b: &DataFrame) {
-    assert_eq!(a.get_column_names(), b.get_column_names(), "columns differ:\n{a}\n{b}");
-    assert_eq!(a.height(), b.height(), "heights differ:\n{a}\n{b}");
-    for (ca, cb) in a.columns().iter().zip(b.columns()) {
-        assert_eq!(ca.dtype(), cb.dtype(), "types of `{}` differ", ca.name());
-        if ca.dtype().is_float() {
-            let (fa, fb) = (ca.f64().unwrap(), cb.f64().unwrap());
-            for (i, (va, vb)) in fa.iter().zip(fb.iter()).enumerate() {
-                match (va, vb) {
-                    (Some(x), Some(y)) => assert!(
-                        x == y
-                            || (x - y).abs() <= 1e-6 * (1.0 + x.abs().max(y.abs()))
-                            || (x.is_nan() && y.is_nan()),
-                        "row {i} of `{}`: {x} != {y}:\n{a}\n{b}",
-                        ca.name()
-                    ),
-                    (x, y) => assert_eq!(
-                        x.is_none(),
-                        y.is_none(),
-                        "row {i} of `{}`:\n{a}\n{b}",
-                        ca.name()
-                    ),
-                }
-            }
-        } else {
-            assert!(
-                ca.as_materialized_series().equals_missing(cb.as_materialized_series()),
-                "column `{}` differs:\n{a}\n{b}",
-                ca.name()
-            );
-        }
-    }
-}
+use common::{assert_close, compute, uneven};
 
 /// Values with nulls: `x` floats, `n` integers.
 fn values(xs: &[f64]) -> DataFrame {

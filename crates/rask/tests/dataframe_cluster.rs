@@ -226,6 +226,57 @@ fn shuffles_sorts_and_large_joins_give_identical_results_on_worker_processes() {
 }
 
 #[test]
+fn time_series_and_group_operations_give_identical_results_on_worker_processes() {
+    within(240, || {
+        let dir = taxi_dir();
+        let df = small_blocks(&dir);
+        let by_time = df
+            .select([col("tpep_pickup_datetime"), col("passenger_count"), col("VendorID")])
+            .unwrap()
+            .set_index("tpep_pickup_datetime")
+            .unwrap();
+        let passengers =
+            by_time.select([col("tpep_pickup_datetime"), col("passenger_count")]).unwrap();
+        let daily = passengers.resample("1d").mean().unwrap();
+        let rolled = passengers.rolling(10).mean().unwrap();
+        let last_hour = passengers.rolling("1h").sum().unwrap();
+        let change = passengers.diff(-3).unwrap();
+        // The trips as of each hour's first ride of the same vendor.
+        let hourly_first = by_time
+            .with_column(col("tpep_pickup_datetime").dt().truncate(lit("1h")).alias("hour"))
+            .unwrap()
+            .drop_duplicates(Some(&["VendorID", "hour"]), Keep::First)
+            .unwrap()
+            .select([
+                col("tpep_pickup_datetime"),
+                col("VendorID"),
+                col("passenger_count").alias("first_passengers"),
+            ])
+            .unwrap()
+            .set_index("tpep_pickup_datetime")
+            .unwrap();
+        let asof =
+            by_time.merge_asof(&hourly_first, AsofOptions::default().by(["VendorID"])).unwrap();
+        let local = LocalScheduler::new();
+        let cluster = LocalCluster::processes(env!("CARGO_BIN_EXE_rask"), 2, 1).unwrap();
+        let client = cluster.client().unwrap();
+        for (what, frame) in [
+            ("resample", &daily),
+            ("rolling", &rolled),
+            ("time window", &last_hour),
+            ("diff", &change),
+            ("merge_asof", &asof),
+        ] {
+            let expected = frame.compute_with(&local).unwrap();
+            let got = frame.compute_with(&client).unwrap();
+            assert!(pl::frames_close(&expected, &got, 1e-9), "{what} differs:\n{expected}\n{got}");
+            assert!(pl::height(&expected) > 0, "{what} is empty");
+        }
+        assert_eq!(pl::height(&asof.compute_with(&client).unwrap()), 36_000);
+    });
+}
+
+#[test]
 fn a_worker_killed_during_a_shuffle_gives_the_exact_result_or_an_explicit_error() {
     within(300, || {
         let dir = tempfile::tempdir().unwrap();

@@ -205,7 +205,7 @@ mod tests {
             .args
             .iter()
             .all(|a| !matches!(a, Arg::Value(v) if v.encode().is_err()))));
-        let mut all = inputs;
+        let mut all = inputs.clone();
         all.extend(tasks);
         let graph = Graph::from_tasks(all);
         let values = super::super::run_in_order(&graph, &output_keys).unwrap();
@@ -226,16 +226,7 @@ mod tests {
         let (carry_tasks, into) = carries(&chain.carry, &[], &input_keys, &Name::from("totals"));
         assert_eq!(carry_tasks.len(), parts.len() - 1);
         assert!(into[0].is_none());
-        let mut all: Vec<(Key, TaskSpec)> = parts
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                (
-                    Key::part("part", i as u32),
-                    TaskSpec::new(identity.clone(), vec![Arg::value(p.clone())]),
-                )
-            })
-            .collect();
+        let mut all = inputs;
         all.extend(carry_tasks);
         let wanted: Vec<Key> = into.iter().flatten().cloned().collect();
         let totals = super::super::run_in_order(&Graph::from_tasks(all), &wanted).unwrap();
