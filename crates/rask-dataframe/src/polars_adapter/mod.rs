@@ -414,7 +414,24 @@ pub fn join_frames(
         .lazy()
         .join(right.clone().lazy(), left_on, right_on, join_args(how, suffix))
         .collect()
+        .map(without_sorted_flags)
         .map_err(|e| Error::polars("joining a pair of partitions", e))
+}
+
+/// The frame with no column marked sorted. Polars 0.55.2's full join can mark a key column
+/// of its result sorted when it is not (found by the join property test: a debug assertion
+/// fires when such partitions are concatenated); a wrong flag would let a later `min`, `max`
+/// or sort trust an order that is not there, so join results carry none.
+fn without_sorted_flags(frame: PlFrame) -> PlFrame {
+    let columns: Vec<polars::prelude::Column> = frame
+        .into_columns()
+        .into_iter()
+        .map(|mut column| {
+            column.set_sorted_flag(polars::series::IsSorted::Not);
+            column
+        })
+        .collect();
+    DataFrame::new_infer_height(columns).expect("the columns of one frame have one height")
 }
 
 /// The right rows whose keys match no left row (`left_keys`: every distinct left key), as rows
@@ -440,6 +457,7 @@ pub fn join_unmatched_right(
         .lazy()
         .join(unmatched, left_on, right_on, join_args(how, suffix))
         .collect()
+        .map(without_sorted_flags)
         .map_err(|e| Error::polars("finding the right rows without a match", e))
 }
 
